@@ -1,0 +1,1 @@
+"""alliance-learning models package."""
