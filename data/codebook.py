@@ -50,7 +50,7 @@ DEFAULT_SIDE = {
     "organisation": "interorganisational",
     "alliance": "interorganisational",
 }
-SIGNS = {"+": 1, "-": -1, "0": 0, "+1": 1, "-1": -1}
+SIGNS = {"+": 1, "-": -1, "0": 0, "+1": 1, "1": 1, "-1": -1}
 CODED_COLUMNS = ("unit", "condition", "rater", "value")
 _ORDINAL = re.compile(r"^(?:ordinal-(\d+)|likert-(\d+))$")
 
@@ -172,6 +172,10 @@ class Codebook:
         """Names of the conditions declared at ``level``."""
         return [n for n, v in self.conditions.items() if v.level == level]
 
+    def variables_at(self, level: str) -> list[str]:
+        """Names of the conditions, then the outcomes, declared at ``level``."""
+        return self.conditions_at(level) + [n for n, v in self.outcomes.items() if v.level == level]
+
     def conditions_on(self, side: str) -> list[str]:
         """Names of the conditions on ``side`` (interpersonal or interorganisational)."""
         return [n for n, v in self.conditions.items() if v.side == side]
@@ -203,6 +207,12 @@ class Codebook:
         for key in raw:
             if key not in ("ids", "coded", "conditions", "outcomes"):
                 problems.append(f"unknown section [{key}] (expected ids, coded, conditions, outcomes)")
+        raw, bad = dict(raw), set()  # sections that are not tables: reported once, then empty
+        for key in ("ids", "coded", "conditions", "outcomes"):
+            if not isinstance(raw.get(key, {}), dict):
+                problems.append(f"[{key}] must be a table, got {raw[key]!r}")
+                raw[key] = {}
+                bad.add(key)
 
         ids_raw = raw.get("ids", {})
         ids: dict[str, str] = {}
@@ -213,7 +223,7 @@ class Codebook:
                 problems.append(f"[ids] {level} must name a column, got {column!r}")
             else:
                 ids[level] = column
-        if "individual" not in ids_raw:
+        if "individual" not in ids_raw and "ids" not in bad:
             problems.append("[ids] individual is required (the column holding respondent IDs)")
         if len(set(ids.values())) < len(ids):
             problems.append("[ids] two levels name the same column")
@@ -227,12 +237,15 @@ class Codebook:
 
         conditions = _variables(raw.get("conditions", {}), "conditions", ids, problems)
         outcomes = _variables(raw.get("outcomes", {}), "outcomes", ids, problems)
-        if not outcomes:
+        if not raw.get("outcomes") and "outcomes" not in bad:
             problems.append("no [outcomes.NAME] table: declare at least one outcome")
         for name in set(conditions) & set(outcomes):
             problems.append(f"{name!r} is declared both as a condition and as an outcome")
         for name in (set(conditions) | set(outcomes)) & set(ids.values()):
             problems.append(f"{name!r} is both an ID column and a variable")
+        # Inside a CaseSurvey the ID columns are renamed to their level names.
+        for name in sorted((set(conditions) | set(outcomes)) & set(ids) - set(ids.values())):
+            problems.append(f"{name!r} is a level name and cannot name a variable; rename it")
         if problems:
             raise CodebookError(source, problems)
         return cls(ids=ids, conditions=conditions, outcomes=outcomes, coded=coded, source=source)
@@ -263,7 +276,7 @@ def _variables(table: dict, section: str, ids: dict, problems: list[str]) -> dic
             problems.append(f"{where} level is required ({', '.join(LEVELS)})")
         elif level not in LEVELS:
             problems.append(f"{where} level {level!r} is not one of {', '.join(LEVELS)}")
-        elif level not in ids and ids:
+        elif level not in ids and ids and level != "individual":  # individual: checked in [ids]
             problems.append(f"{where} level {level!r} has no ID column in [ids]")
         if "scale" not in spec:
             problems.append(f"{where} scale is required")
@@ -276,8 +289,11 @@ def _variables(table: dict, section: str, ids: dict, problems: list[str]) -> dic
                 scale = None
         side = spec.get("side")
         if section == "conditions":
-            side = side or DEFAULT_SIDE.get(level)
-            if side not in SIDES:
+            # A defaulted side is only checked when the level is valid (else the level
+            # problem above already says what is wrong).
+            if side is None:
+                side = DEFAULT_SIDE.get(level) if level in LEVELS else None
+            elif side not in SIDES:
                 problems.append(f"{where} side {side!r} is not one of {', '.join(SIDES)}")
         elif side is not None:
             problems.append(f"{where} outcomes have no side")

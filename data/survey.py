@@ -59,12 +59,12 @@ class CaseSurvey:
         for level in codebook.levels:
             wide[level] = wide[level].astype(str)
         id_cols = [lvl for lvl in codebook.group_levels]
-        ind_vars = codebook.conditions_at("individual") + list(codebook.outcomes)
+        ind_vars = codebook.variables_at("individual")
         individuals = wide[["individual", *id_cols, *ind_vars]].set_index("individual")
         individuals[ind_vars] = individuals[ind_vars].apply(pd.to_numeric, errors="coerce").astype(float)
         groups = {}
         for level in codebook.group_levels:
-            cols = codebook.conditions_at(level)
+            cols = codebook.variables_at(level)
             parent = ["alliance"] if level == "network" and "alliance" in codebook.ids else []
             table = wide[[level, *parent, *cols]].copy()
             table[cols] = table[cols].apply(pd.to_numeric, errors="coerce").astype(float)
@@ -77,7 +77,7 @@ class CaseSurvey:
         """One row per individual with every condition, using the codebook's column names."""
         wide = self.individuals.reset_index()
         for level, table in self.groups.items():
-            cols = [c for c in table.columns if c in self.codebook.conditions]
+            cols = self.codebook.variables_at(level)
             wide = wide.join(table[cols], on=level)
         order = [*self.codebook.levels, *self.codebook.conditions, *self.codebook.outcomes]
         wide = wide[[c for c in order if c in wide.columns]]
@@ -115,7 +115,10 @@ class CaseSurvey:
         counts = {}
         for name in [*self.conditions, *self.outcomes]:
             level = self.codebook.variable(name).level
-            counts[name] = int(self.table(level)[name].isna().sum())
+            if name in self.table(level).columns:
+                counts[name] = int(self.table(level)[name].isna().sum())
+            else:  # outcomes sit in the individuals table whatever their level: count per group
+                counts[name] = int(self.individuals.groupby(level)[name].first().isna().sum())
         return pd.Series(counts, name="missing", dtype=int)
 
     def counts(self) -> dict[str, int]:
@@ -131,13 +134,19 @@ class CaseSurvey:
         return out
 
     def to_xarray(self) -> xr.Dataset:
-        """Every variable on its own level's dimension, with group IDs as coordinates."""
+        """Every variable on its own level's dimension.
+
+        Group membership becomes non-dimension coordinates named ``<group>_of_<unit>``
+        (e.g. ``network_of_individual``), since ``network`` itself is a dimension.
+        """
         parts = []
         for level in self.codebook.levels:
             table = self.table(level)
-            ds = xr.Dataset.from_dataframe(table.rename_axis(level))
+            members = [c for c in table.columns if c in self.codebook.levels]
+            ds = xr.Dataset.from_dataframe(table.drop(columns=members).rename_axis(level))
+            ds = ds.assign_coords({f"{m}_of_{level}": (level, table[m].to_numpy()) for m in members})
             parts.append(ds)
-        merged = xr.merge(parts, compat="override", join="outer")
+        merged = xr.merge(parts, join="outer", compat="no_conflicts")
         return merged.assign_attrs(source=self.source, sha256=self.sha256)
 
     def fingerprint(self) -> str:
