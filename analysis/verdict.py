@@ -1,0 +1,331 @@
+"""The dominance verdict: does the interpersonal side explain more than the other side.
+
+Decision rule (DESIGN.md §4.2). Per posterior draw, ``d = share_interpersonal -
+share_interorganisational``. With a region of practical equivalence ``rope`` around equal
+shares and a probability threshold ``prob_threshold``:
+
+1. if any diagnostic gate fails (or its statistic is missing): ``not trustworthy``, whatever
+   the shares say;
+2. else if ``P(d > rope) >= prob_threshold``: ``interpersonal dominates``;
+3. else if ``P(d < -rope) >= prob_threshold``: ``interorganisational dominates``;
+4. else ``inconclusive``.
+
+``P(|d| <= rope)`` (practical equivalence) is reported as its own probability; the three
+probabilities P(d > rope), P(|d| <= rope), P(d < -rope) sum to one. ``P(d > 0)`` is reported
+too. ``prob_threshold`` must exceed 0.5 so that at most one side can dominate.
+
+When the Pratt shares of the fixed part are used (they sum to one), ``d = 2 s_I - 1``, so
+the default ``rope=0.05`` is an interpersonal share within 0.475..0.525.
+
+The gates are data (:data:`DEFAULT_GATES`), one row per check, so a study can change a
+threshold or add a check without touching the rule.
+"""
+
+from __future__ import annotations
+
+import logging
+import operator
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import arviz_stats as azs
+import numpy as np
+import xarray as xr
+
+from data.codebook import SIDES
+
+logger = logging.getLogger(__name__)
+
+INTERPERSONAL, INTERORGANISATIONAL = SIDES
+VERDICTS = (
+    "interpersonal dominates",
+    "interorganisational dominates",
+    "inconclusive",
+    "not trustworthy",
+)
+_COMPARISONS = {"<=": operator.le, ">=": operator.ge}
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One diagnostic check: the fit passes when ``statistic passes_if threshold``.
+
+    ``statistic`` is a key of the diagnostics mapping (see :func:`sampling_diagnostics`;
+    the names match ``summary.json``'s ``diagnostics``).
+    """
+
+    label: str
+    statistic: str
+    passes_if: str
+    threshold: float
+    source: str
+
+    def check(self, value) -> bool:
+        """Whether ``value`` passes; a missing or non-finite value fails."""
+        if value is None or not np.isfinite(value):
+            return False
+        return _COMPARISONS[self.passes_if](value, self.threshold)
+
+
+_VEHTARI = "Vehtari et al. (2021), doi:10.1214/20-BA1221"
+DEFAULT_GATES: tuple[Gate, ...] = (
+    Gate("R-hat", "max_rhat", "<=", 1.01, _VEHTARI),
+    # 400 in total: 100 per chain for the usual 4 chains (Vehtari et al. 2021, sec. 4).
+    Gate("bulk ESS", "min_ess_bulk", ">=", 400, _VEHTARI),
+    Gate("tail ESS", "min_ess_tail", ">=", 400, _VEHTARI),
+    Gate("divergences", "divergences", "<=", 0, "Betancourt (2017), arXiv:1701.02434"),
+    Gate("E-BFMI", "min_bfmi", ">=", 0.3, "Betancourt (2016), arXiv:1604.00695"),
+)
+# Same checks with ESS per chain (for runs with other than 4 chains).
+PER_CHAIN_ESS_GATES: tuple[Gate, ...] = (
+    DEFAULT_GATES[0],
+    Gate("bulk ESS per chain", "min_ess_bulk_per_chain", ">=", 100, _VEHTARI),
+    Gate("tail ESS per chain", "min_ess_tail_per_chain", ">=", 100, _VEHTARI),
+    *DEFAULT_GATES[3:],
+)
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """A gate and the value it was checked against."""
+
+    gate: Gate
+    value: float | None
+    passed: bool
+
+    def __str__(self) -> str:
+        """One line: label, value, threshold, ok or FAILED."""
+        g = self.gate
+        if self.value is None or not np.isfinite(self.value):
+            shown = "not available"
+        else:
+            shown = f"{self.value:.4g}"
+        status = "ok" if self.passed else "FAILED"
+        return f"{g.label}: {shown} (needs {g.passes_if} {g.threshold:g}) {status}"
+
+
+def sampling_diagnostics(data: xr.DataTree, *, var_names=None) -> dict[str, float | None]:
+    """Compute the statistics the gates check from a fit's DataTree.
+
+    Parameters
+    ----------
+    data : xarray.DataTree
+        With a ``posterior`` group and, for divergences and E-BFMI, a ``sample_stats``
+        group holding ``diverging`` and ``energy``.
+    var_names : list of str, optional
+        Posterior variables to check; default all. Non-finite values (a constant variable)
+        are ignored; if none is finite the statistic is NaN and its gate fails.
+
+    Returns
+    -------
+    dict
+        ``max_rhat`` (rank-normalised split R-hat), ``min_ess_bulk``, ``min_ess_tail``,
+        their ``*_per_chain`` versions, ``divergences``, ``min_bfmi``, ``chains``, ``draws``.
+        A statistic the data cannot give (no ``sample_stats``) is None.
+
+    References
+    ----------
+    .. [1] Vehtari, A., Gelman, A., Simpson, D., Carpenter, B., & Bürkner, P.-C. (2021).
+       Rank-normalization, folding, and localization: An improved R-hat for assessing
+       convergence of MCMC. *Bayesian Analysis*, 16(2), 667-718.
+       https://doi.org/10.1214/20-BA1221
+    """
+    posterior = data["posterior"].to_dataset()
+    if var_names is not None:
+        posterior = posterior[list(var_names)]
+    chains = posterior.sizes["chain"]
+
+    def extreme(ds: xr.Dataset, reduce) -> float:
+        values = np.concatenate([np.ravel(v.values) for v in ds.data_vars.values()])
+        values = values[np.isfinite(values)]
+        return float(reduce(values)) if values.size else float("nan")
+
+    # A constant variable (e.g. a fixed deterministic) gives 0/0; it is ignored below.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ess_bulk = extreme(azs.ess(posterior, method="bulk"), np.min)
+        ess_tail = extreme(azs.ess(posterior, method="tail"), np.min)
+        max_rhat = extreme(azs.rhat(posterior), np.max)
+    out = {
+        "max_rhat": max_rhat,
+        "min_ess_bulk": ess_bulk,
+        "min_ess_tail": ess_tail,
+        "min_ess_bulk_per_chain": ess_bulk / chains,
+        "min_ess_tail_per_chain": ess_tail / chains,
+        "divergences": None,
+        "min_bfmi": None,
+        "chains": chains,
+        "draws": posterior.sizes["draw"],
+    }
+    if "sample_stats" in data.children:
+        stats = data["sample_stats"].to_dataset()
+        if "diverging" in stats:
+            out["divergences"] = int(stats["diverging"].sum())
+        if "energy" in stats:
+            out["min_bfmi"] = float(azs.bfmi(stats["energy"]).min())
+    return out
+
+
+@dataclass(frozen=True)
+class DominanceVerdict:
+    """The verdict, the probabilities behind it and the gates it passed or failed."""
+
+    verdict: str
+    p_interpersonal_greater: float
+    p_interpersonal_dominates: float
+    p_interorganisational_dominates: float
+    p_equivalent: float
+    rope: float
+    prob_threshold: float
+    gates: tuple[GateResult, ...]
+    difference: xr.DataArray = field(repr=False, compare=False)
+
+    @property
+    def trustworthy(self) -> bool:
+        """Whether every diagnostic gate passed."""
+        return all(g.passed for g in self.gates)
+
+    def to_dict(self) -> dict:
+        """Plain-JSON form (for ``checks.json``)."""
+        return {
+            "verdict": self.verdict,
+            "trustworthy": self.trustworthy,
+            "p_interpersonal_greater": self.p_interpersonal_greater,
+            "p_interpersonal_dominates": self.p_interpersonal_dominates,
+            "p_interorganisational_dominates": self.p_interorganisational_dominates,
+            "p_equivalent": self.p_equivalent,
+            "rope": self.rope,
+            "prob_threshold": self.prob_threshold,
+            "gates": [
+                {
+                    "label": r.gate.label,
+                    "statistic": r.gate.statistic,
+                    "passes_if": r.gate.passes_if,
+                    "threshold": r.gate.threshold,
+                    "value": r.value,
+                    "passed": r.passed,
+                    "source": r.gate.source,
+                }
+                for r in self.gates
+            ],
+        }
+
+    def __str__(self) -> str:
+        """Short readable report: verdict, probabilities, gates."""
+        d = f"d = interpersonal - interorganisational share, rope {self.rope:g}"
+        lines = [
+            f"Verdict: {self.verdict}",
+            f"  P(d > 0)         = {self.p_interpersonal_greater:.3f}   ({d})",
+            f"  P(d > rope)      = {self.p_interpersonal_dominates:.3f}",
+            f"  P(|d| <= rope)   = {self.p_equivalent:.3f}   (practical equivalence)",
+            f"  P(d < -rope)     = {self.p_interorganisational_dominates:.3f}",
+            f"  dominance needs a probability >= {self.prob_threshold:g}",
+            "Diagnostics:",
+            *(f"  {r}" for r in self.gates),
+        ]
+        if not self.trustworthy:
+            lines.append("  A failed gate refuses the verdict: refit (more tuning/draws) first.")
+        return "\n".join(lines)
+
+
+def dominance_verdict(
+    shares,
+    diagnostics,
+    *,
+    rope: float = 0.05,
+    prob_threshold: float = 0.95,
+    gates: tuple[Gate, ...] = DEFAULT_GATES,
+) -> DominanceVerdict:
+    """Decide whether the interpersonal or the interorganisational side dominates.
+
+    The rule is in this module's docstring: any failed gate gives ``not trustworthy``;
+    otherwise a side dominates when P(its share exceeds the other's by more than ``rope``)
+    is at least ``prob_threshold``; otherwise ``inconclusive``.
+
+    Parameters
+    ----------
+    shares : xarray.DataArray or xarray.Dataset
+        Side shares per draw, dims (chain, draw, side), with both sides. A Dataset from
+        :func:`analysis.decomposition.variance_decomposition` gives its ``side_share``
+        (Pratt shares of the fixed part); pass ``ds["side_share_of_total"]`` to decide on
+        the decomposition that includes group variances.
+    diagnostics : mapping or xarray.DataTree
+        The statistics the gates check (keys as in :func:`sampling_diagnostics`), or the
+        fit's DataTree, from which they are computed.
+    rope : float, default 0.05
+        Half-width of the region of practical equivalence around ``d = 0``.
+    prob_threshold : float, default 0.95
+        Posterior probability needed for a dominance verdict; must be in (0.5, 1].
+    gates : tuple of Gate, default DEFAULT_GATES
+        The diagnostic checks.
+
+    Returns
+    -------
+    DominanceVerdict
+        Its ``str`` is a short readable report.
+
+    References
+    ----------
+    .. [1] Kruschke, J. K. (2018). Rejecting or accepting parameter values in Bayesian
+       estimation. *Advances in Methods and Practices in Psychological Science*, 1(2),
+       270-280. https://doi.org/10.1177/2515245918771304
+    .. [2] Vehtari, A., Gelman, A., Simpson, D., Carpenter, B., & Bürkner, P.-C. (2021).
+       Rank-normalization, folding, and localization: An improved R-hat for assessing
+       convergence of MCMC. *Bayesian Analysis*, 16(2), 667-718.
+       https://doi.org/10.1214/20-BA1221
+    """
+    if not rope >= 0:
+        raise ValueError(f"rope must be >= 0, got {rope}")
+    if not 0.5 < prob_threshold <= 1:
+        raise ValueError(f"prob_threshold must be in (0.5, 1], got {prob_threshold}")
+    unknown = [g.passes_if for g in gates if g.passes_if not in _COMPARISONS]
+    if unknown:
+        raise ValueError(f"gate comparisons must be '<=' or '>=', got {unknown}")
+    if isinstance(shares, xr.Dataset):
+        shares = shares["side_share"]
+    missing = [d for d in ("chain", "draw", "side") if d not in shares.dims]
+    if missing:
+        raise ValueError(f"shares lacks dim(s) {missing}; it has {list(shares.dims)}")
+    absent = [s for s in SIDES if s not in shares["side"].values]
+    if absent:
+        raise ValueError(f"shares has no side {absent}")
+    if int(shares.isnull().sum()):
+        raise ValueError("shares holds missing values")
+
+    if isinstance(diagnostics, xr.DataTree):
+        diagnostics = sampling_diagnostics(diagnostics)
+    if not isinstance(diagnostics, Mapping):
+        raise TypeError("diagnostics must be a mapping of statistics or a DataTree")
+    results = tuple(
+        GateResult(g, diagnostics.get(g.statistic), g.check(diagnostics.get(g.statistic)))
+        for g in gates
+    )
+
+    difference = shares.sel(side=INTERPERSONAL) - shares.sel(side=INTERORGANISATIONAL)
+    difference.name = "share_difference"
+
+    def prob(event: xr.DataArray) -> float:
+        return float(event.mean())
+
+    p_up = prob(difference > rope)
+    p_down = prob(difference < -rope)
+    if not all(r.passed for r in results):
+        verdict = "not trustworthy"
+        failed = ", ".join(r.gate.label for r in results if not r.passed)
+        logger.warning("verdict refused: diagnostic gate(s) failed: %s", failed)
+    elif p_up >= prob_threshold:
+        verdict = "interpersonal dominates"
+    elif p_down >= prob_threshold:
+        verdict = "interorganisational dominates"
+    else:
+        verdict = "inconclusive"
+    return DominanceVerdict(
+        verdict=verdict,
+        p_interpersonal_greater=prob(difference > 0),
+        p_interpersonal_dominates=p_up,
+        p_interorganisational_dominates=p_down,
+        p_equivalent=prob(abs(difference) <= rope),
+        rope=rope,
+        prob_threshold=prob_threshold,
+        gates=results,
+        difference=difference,
+    )
