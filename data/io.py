@@ -20,11 +20,12 @@ class DataFileError(ValueError):
     """A data file that cannot be read at all (missing, unknown format, unparsable)."""
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
+def read_table(path: str | Path, *, sheet: str | int | None = None) -> pd.DataFrame:
     """Read a CSV, Parquet or Excel file, keeping every column as the user wrote it.
 
     IDs are read as strings (IDs are labels, and ``007`` must stay ``007``); other
     columns keep the reader's types, so that non-numeric codes can be reported, not coerced.
+    ``sheet`` names the Excel sheet (default: the first one).
     """
     path = Path(path)
     reader = READERS.get(path.suffix.lower())
@@ -33,11 +34,14 @@ def read_table(path: str | Path) -> pd.DataFrame:
                             f"(use {', '.join(sorted(READERS))})")
     if not path.is_file():
         raise DataFileError(f"{path}: file not found")
+    if sheet is not None and reader is not pd.read_excel:
+        raise DataFileError(f"{path}: a sheet ({sheet!r}) can only be chosen in an Excel file")
     try:
         if reader is pd.read_csv:
             return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
         if reader is pd.read_excel:
-            return pd.read_excel(path, dtype=str, keep_default_na=False, na_values=[""])
+            return pd.read_excel(path, sheet_name=0 if sheet is None else sheet, dtype=str,
+                                 keep_default_na=False, na_values=[""])
         return reader(path)
     except Exception as err:  # any parser failure is the file's problem, reported in one line
         raise DataFileError(f"{path}: cannot be read as {path.suffix} ({err})") from None

@@ -48,3 +48,89 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log prog
     """Validate, fit, check and report hierarchical models of case-survey data."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+@user_errors
+def validate(
+    file: Annotated[Path, typer.Argument(help="Wide case-survey file: CSV, Parquet or Excel.")],
+    codebook: Annotated[Optional[Path], typer.Option(
+        "--codebook", "-c", help="Codebook TOML (default: the shipped codebook).")] = None,
+    sheet: Annotated[Optional[str], typer.Option(help="Excel sheet (default: the first).")] = None,
+    form: Annotated[str, typer.Option(
+        help="wide: one row per individual; coded: the raters' coding sheet (long form).")] = "wide",
+    collapse: Annotated[str, typer.Option(
+        help="For --form coded: collapse raters by median, mean or mode.")] = "median",
+):
+    """Check a case-survey file against its codebook and list every problem.
+
+    Exits 0 when there is no error (warnings allowed), 1 when the data have errors, and
+    2 when the file or the codebook cannot be read.
+    """
+    from rich import box
+    from rich.markup import escape
+    from rich.table import Table
+
+    from data import validate_file
+
+    report = validate_file(file, codebook, sheet=sheet, form=form, collapse=collapse)
+    colour = {"error": "bold red", "warning": "yellow"}
+    for problem in report.sorted_problems():
+        column = f"  [cyan]{escape(problem.column)}[/]" if problem.column else ""
+        console.print(f"{escape(problem.location)}{column}  [{colour[problem.severity]}]"
+                      f"{problem.severity}:[/] {escape(problem.message)}",
+                      highlight=False, soft_wrap=True)
+    if report.ok:
+        levels = Table(title="Units per level", box=box.SIMPLE)
+        for name in ("level", "column", "units"):
+            levels.add_column(name, justify="right" if name == "units" else "left")
+        for level, n in report.counts.items():
+            levels.add_row(level, escape(report.codebook.ids[level]), f"{n:,}")
+        console.print(levels)
+        codes = Table(title="Missing codes per condition and outcome (counted at its level)",
+                      caption="outcomes listed last", box=box.SIMPLE)
+        for name in ("variable", "level", "scale", "units", "missing"):
+            codes.add_column(name, justify="right" if name in ("units", "missing") else "left",
+                             no_wrap=True)
+        for kind in ("condition", "outcome"):
+            for row in report.summary[report.summary["kind"] == kind].itertuples(index=False):
+                share = f" ({row.missing / row.units:.0%})" if row.units else ""
+                codes.add_row(escape(row.variable), row.level, row.scale,
+                              f"{row.units:,}", f"{row.missing:,}{share}")
+            codes.add_section()
+        console.print(codes)
+        if report.absent:
+            console.print(f"{len(report.absent)} codebook condition(s) not in the file (not an "
+                          f"error): {escape(', '.join(report.absent))}", highlight=False, soft_wrap=True)
+    console.print(escape(report.headline()), highlight=False, soft_wrap=True)
+    if not report.ok:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+@user_errors
+def simulate(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Data file to write (.csv or .parquet).")],
+    seed: Annotated[int, typer.Option(help="Seed of the random numbers (same seed, same files).")],
+    design: Annotated[Optional[Path], typer.Option(
+        "--design", "-d", help="Design TOML (default: the shipped example study's design).")] = None,
+    codebook: Annotated[Optional[Path], typer.Option(
+        "--codebook", "-c", help="Codebook TOML (default: the shipped codebook).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
+):
+    """Simulate a case survey with known generating values.
+
+    Writes the data, ``<stem>.truth.json`` beside it (generating values, design, seed) and,
+    when the design has raters, ``<stem>.coded.csv``.
+    """
+    from data import save_simulation
+    from data import simulate as run_simulation
+
+    sim = run_simulation(design, codebook, seed=seed)
+    paths = save_simulation(sim, out, overwrite=force)
+    sizes = sim.truth["sizes"]
+    console.print(
+        f"wrote {', '.join(str(p) for p in paths.values())}: {sizes['individual']} respondents, "
+        f"{sizes['network']} networks, {sizes['organisation']} organisations, "
+        f"{sizes['alliance']} alliances; {sum(sim.truth['missing'].values())} missing codes; seed {seed}",
+        highlight=False, soft_wrap=True)

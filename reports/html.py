@@ -1,0 +1,489 @@
+"""One self-contained HTML report of a run (DESIGN.md §6).
+
+:func:`render_report` writes a single HTML file: plots are embedded as base64 PNG, the CSS
+is inline, and there are no scripts and no external resources, so the file opens offline
+and can be mailed or archived as it is. A Content-Security-Policy in the page forbids
+scripts and network loads as a second line of defence.
+
+Every user string (condition names and labels, file names, IDs, config values) is
+rendered through Jinja2 with autoescaping on; the report builds no HTML by string
+concatenation. Each section renders a "not available" note when its input is missing, so
+the same builder serves while checks are added.
+
+The input is a :class:`ReportContext` (or a dict of its fields) of plain Python, pandas
+and xarray objects; the figures are made by :mod:`reports.plots`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import numbers
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from analysis import DEFAULT_GATES, GateResult, posterior_summary
+
+from . import plots
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["ReportContext", "config_text", "format_cell", "render_html", "render_report"]
+
+MISSING_CELL = "—"
+# Posterior summaries are shown to this many decimals (their Monte Carlo error is larger).
+SUMMARY_DECIMALS = 3
+_COMPARISON_TEXT = {"<=": "≤", ">=": "≥"}
+# Provenance keys shown first, in this order; any other key follows as it is.
+PROVENANCE_KEYS = ("command", "data_file", "data_hash", "seed", "run_id", "created")
+
+
+@dataclass
+class ReportContext:
+    """Everything the report shows; every field is optional.
+
+    A missing field (None) renders as a "not available" note in its section.
+
+    Attributes
+    ----------
+    title : str
+        Page title and heading.
+    notice : str, optional
+        A banner under the title, e.g. "Simulated data: not a finding."
+    data_file : str, optional
+        Name of the data file.
+    level_counts : mapping of str to int, optional
+        Units per level (``ValidationReport.counts``).
+    missing : pandas.DataFrame, optional
+        One row per condition and outcome with columns ``variable``, ``kind``, ``level``,
+        ``scale``, ``units``, ``missing`` (``ValidationReport.summary``).
+    reliability : pandas.DataFrame, optional
+        Coding reliability, one row per coded variable (e.g. ``variable``, ``alpha``,
+        ``units``, ``raters``); shown as it is.
+    model : mapping, optional
+        Model description (``ModelSpec.to_dict()``): outcome, family, conditions...
+    priors : mapping, optional
+        Parameter kind -> prior, as a ``{"dist": ..., "kwargs": {...}}`` dict or a string.
+    diagnostics : mapping, optional
+        Sampling statistics (``analysis.sampling_diagnostics``). Without a ``verdict`` the
+        gates are :data:`analysis.DEFAULT_GATES` checked against these.
+    verdict : analysis.DominanceVerdict or mapping, optional
+        The verdict, or its ``to_dict()`` form (no posterior-difference figure then).
+    effects : mapping of str to xarray.DataArray, optional
+        Scale title -> effect draws with dims (chain, draw, condition), in display order,
+        e.g. ``{"per raw unit": ..., "per SD": ..., "change in P(y >= 4) per SD": ...}``.
+    condition_labels, condition_sides, condition_levels : mapping of str to str, optional
+        Condition -> readable label, side and level (from the codebook).
+    decomposition : xarray.Dataset, optional
+        From :func:`analysis.variance_decomposition`.
+    ppc : xarray.DataTree, optional
+        With groups ``observed_data`` and ``posterior_predictive`` holding the same
+        outcome variable(s).
+    loo : pandas.DataFrame, optional
+        LOO comparison table (e.g. ``arviz_stats.compare``), one row per model.
+    sensitivity : pandas.DataFrame, optional
+        Prior (power-scaling) sensitivity table (e.g. ``arviz_stats.psense_summary``).
+    provenance : mapping, optional
+        ``command`` (exact command reproducing the run), ``data_hash``, ``seed``,
+        ``versions`` (mapping package -> version), ``config`` (mapping), and any other
+        keys (``run_id``, ``created``...), shown as given.
+    ci_prob : float, default 0.89
+        Probability of the intervals in tables and figures.
+    """
+
+    title: str = "Alliance learning report"
+    notice: str | None = None
+    data_file: str | None = None
+    level_counts: Mapping[str, int] | None = None
+    missing: pd.DataFrame | None = None
+    reliability: pd.DataFrame | None = None
+    model: Mapping[str, Any] | None = None
+    priors: Mapping[str, Any] | None = None
+    diagnostics: Mapping[str, Any] | None = None
+    verdict: Any = None
+    effects: Mapping[str, xr.DataArray] | None = None
+    condition_labels: Mapping[str, str] | None = None
+    condition_sides: Mapping[str, str] | None = None
+    condition_levels: Mapping[str, str] | None = None
+    decomposition: xr.Dataset | None = None
+    ppc: xr.DataTree | None = None
+    loo: pd.DataFrame | None = None
+    sensitivity: pd.DataFrame | None = None
+    provenance: Mapping[str, Any] | None = None
+    ci_prob: float = 0.89
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> ReportContext:
+        """Build from a mapping of field names; unknown names are an error (all listed)."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(
+                f"unknown report field(s): {', '.join(map(str, unknown))}; "
+                f"known: {', '.join(sorted(known))}"
+            )
+        return cls(**values)
+
+
+# ---------------------------------------------------------------------------------------
+# Cells and tables: plain strings only; the template escapes them.
+
+
+def format_cell(value) -> str:
+    """Format a table cell: 4 significant digits, thousands separators, a dash when missing."""
+    if value is None:
+        return MISSING_CELL
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, numbers.Integral):
+        return f"{int(value):,}"
+    if isinstance(value, numbers.Real):
+        value = float(value)
+        if not math.isfinite(value):
+            return MISSING_CELL if math.isnan(value) else str(value)
+        return f"{value:,.0f}" if abs(value) >= 10_000 else f"{value:.4g}"
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={format_cell(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple, set, np.ndarray)):
+        return ", ".join(format_cell(v) for v in value)
+    try:
+        if pd.isna(value):
+            return MISSING_CELL
+    except (TypeError, ValueError):
+        pass
+    return str(value)
+
+
+def table(frame: pd.DataFrame) -> dict:
+    """Turn a DataFrame into ``{"columns", "numeric", "rows"}`` of strings for the template.
+
+    The index becomes the first column unless it is a default RangeIndex.
+    """
+    if not isinstance(frame.index, pd.RangeIndex) or frame.index.name is not None:
+        frame = frame.reset_index()
+    return {
+        "columns": [format_cell(c) for c in frame.columns],
+        # Right-align numeric columns (booleans read as yes/no, left-aligned).
+        "numeric": [pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t)
+                    for t in frame.dtypes],
+        "rows": [[format_cell(v) for v in row] for row in frame.itertuples(index=False)],
+    }
+
+
+def _pairs(mapping: Mapping) -> dict:
+    return table(pd.DataFrame({"name": list(mapping), "value": [format_cell(v) for v in mapping.values()]}))
+
+
+def format_prior(prior) -> str:
+    """``Normal(mu=0, sigma=0.5)`` from a prior's dict form; other values as text."""
+    if isinstance(prior, Mapping) and "dist" in prior:
+        kwargs = prior.get("kwargs", {}) or {}
+        args = ", ".join(f"{k}={format_prior(v)}" for k, v in kwargs.items())
+        return f"{prior['dist']}({args})"
+    if hasattr(prior, "to_dict"):
+        return format_prior(prior.to_dict())
+    return format_cell(prior)
+
+
+# ---------------------------------------------------------------------------------------
+# Sections: each returns plain data for the template, or None when its input is missing.
+
+
+def _image(fig, alt: str) -> dict:
+    return {"png": plots.figure_to_base64(fig), "alt": alt}
+
+
+def _data_section(ctx: ReportContext) -> dict:
+    counts = None
+    if ctx.level_counts:
+        counts = table(pd.DataFrame({"level": list(ctx.level_counts),
+                                     "units": list(ctx.level_counts.values())}))
+    missing = None
+    if ctx.missing is not None:
+        frame = ctx.missing.copy()
+        if {"units", "missing"} <= set(frame.columns):
+            units = frame["units"].astype(float)
+            frame["missing share"] = (frame["missing"] / units.where(units > 0)).map(
+                lambda s: MISSING_CELL if pd.isna(s) else f"{s:.0%}")
+        missing = table(frame)
+    reliability = table(ctx.reliability) if ctx.reliability is not None else None
+    return {"file": ctx.data_file, "counts": counts, "missing": missing, "reliability": reliability}
+
+
+def _model_section(ctx: ReportContext) -> dict:
+    model = _pairs(ctx.model) if ctx.model else None
+    priors = None
+    if ctx.priors:
+        priors = table(pd.DataFrame({"parameter": list(ctx.priors),
+                                     "prior": [format_prior(p) for p in ctx.priors.values()]}))
+    return {"model": model, "priors": priors}
+
+
+def _verdict_dict(verdict) -> tuple[dict | None, xr.DataArray | None]:
+    if verdict is None:
+        return None, None
+    if hasattr(verdict, "to_dict"):
+        return verdict.to_dict(), getattr(verdict, "difference", None)
+    return dict(verdict), None
+
+
+def _gates(ctx: ReportContext, verdict: dict | None) -> list[dict] | None:
+    if verdict is not None and verdict.get("gates"):
+        return [dict(g) for g in verdict["gates"]]
+    if ctx.diagnostics is None:
+        return None
+    results = [GateResult(g, ctx.diagnostics.get(g.statistic), g.check(ctx.diagnostics.get(g.statistic)))
+               for g in DEFAULT_GATES]
+    return [{"label": r.gate.label, "statistic": r.gate.statistic, "passes_if": r.gate.passes_if,
+             "threshold": r.gate.threshold, "value": r.value, "passed": r.passed,
+             "source": r.gate.source} for r in results]
+
+
+def _diagnostics_section(ctx: ReportContext, verdict: dict | None) -> dict:
+    gates = _gates(ctx, verdict)
+    rows = None
+    if gates is not None:
+        rows = [{"label": g["label"], "value": format_cell(g["value"]),
+                 "needs": f"{_COMPARISON_TEXT.get(g['passes_if'], g['passes_if'])} "
+                          f"{format_cell(g['threshold'])}",
+                 "passed": bool(g["passed"]), "source": g.get("source", "")} for g in gates]
+    stats = _pairs(ctx.diagnostics) if ctx.diagnostics else None
+    return {"gates": rows, "all_passed": rows is not None and all(r["passed"] for r in rows),
+            "statistics": stats}
+
+
+def _headline(verdict: dict) -> str:
+    """Say in words the probability that carries the verdict."""
+    rope = format_cell(verdict["rope"])
+    needs = f"(a verdict needs ≥ {format_cell(verdict['prob_threshold'])})"
+    up = verdict["p_interpersonal_dominates"]
+    down = verdict["p_interorganisational_dominates"]
+    if verdict["verdict"] == "interorganisational dominates":
+        return (f"P(interorganisational share exceeds interpersonal share by more than {rope}) "
+                f"= {down:.3f} {needs}")
+    if verdict["verdict"] == "not trustworthy":
+        failed = [g["label"] for g in verdict.get("gates", []) if not g["passed"]]
+        return ("The verdict is refused: diagnostic gate(s) failed"
+                + (f" ({', '.join(failed)})" if failed else "")
+                + ". Refit with more tuning or draws before reading the shares.")
+    if verdict["verdict"] == "inconclusive":
+        return (f"Neither side dominates: P(interpersonal ahead by more than {rope}) = {up:.3f}, "
+                f"P(interorganisational ahead by more than {rope}) = {down:.3f} {needs}")
+    return (f"P(interpersonal share exceeds interorganisational share by more than {rope}) "
+            f"= {up:.3f} {needs}")
+
+
+def _verdict_section(ctx: ReportContext, verdict: dict | None, difference) -> dict | None:
+    if verdict is None:
+        return None
+    probabilities = table(pd.DataFrame({
+        "event (d = interpersonal − interorganisational share)": [
+            "P(d > 0)", f"P(d > {format_cell(verdict['rope'])})",
+            f"P(|d| ≤ {format_cell(verdict['rope'])})", f"P(d < −{format_cell(verdict['rope'])})"],
+        "probability": [f"{verdict[k]:.3f}" for k in (
+            "p_interpersonal_greater", "p_interpersonal_dominates", "p_equivalent",
+            "p_interorganisational_dominates")],
+    }))
+    image = None
+    if difference is not None:
+        image = _image(plots.difference_plot(difference, rope=verdict["rope"]),
+                       "Posterior of the share difference with the region of practical equivalence")
+    css = verdict["verdict"].replace(" ", "-")
+    return {"text": verdict["verdict"], "css": css, "headline": _headline(verdict),
+            "probabilities": probabilities, "image": image}
+
+
+def _effects_section(ctx: ReportContext) -> dict | None:
+    if not ctx.effects:
+        return None
+    labels = ctx.condition_labels or {}
+    sides = ctx.condition_sides or {}
+    levels = ctx.condition_levels or {}
+    tables = []
+    for title, draws in ctx.effects.items():
+        summary = posterior_summary(draws, prob=ctx.ci_prob)
+        conditions = [str(c) for c in draws["condition"].values]
+        p_positive = (draws > 0).mean(("chain", "draw"))
+        frame = pd.DataFrame({
+            "condition": conditions,
+            "label": [labels.get(c, "") for c in conditions],
+            "level": [levels.get(c, "") for c in conditions],
+            "side": [sides.get(c, "") for c in conditions],
+            "mean": summary.sel(stat="mean").values,
+            "sd": summary.sel(stat="sd").values,
+            f"{ctx.ci_prob:.0%} lower": summary.sel(stat="lower").values,
+            f"{ctx.ci_prob:.0%} upper": summary.sel(stat="upper").values,
+            "P(effect > 0)": p_positive.values,
+        })
+        frame = frame.drop(columns=[c for c in ("label", "level", "side") if not frame[c].any()])
+        frame = frame.round(SUMMARY_DECIMALS)
+        tables.append({"title": title, "table": table(frame),
+                       "quantity": draws.attrs.get("quantity", "")})
+    fig = plots.forest_plot(ctx.effects, labels=labels, sides=sides, prob=ctx.ci_prob)
+    return {"tables": tables, "image": _image(fig, "Forest plot of the effects of every condition")}
+
+
+def _shares_section(ctx: ReportContext) -> dict | None:
+    ds = ctx.decomposition
+    if ds is None:
+        return None
+    rows = []
+    for name, dim, what in (("share", "level", "share of explained variance"),
+                            ("side_share", "side", "share of explained variance"),
+                            ("side_share_of_total", "side", "share of total latent variance")):
+        if name not in ds:
+            continue
+        summary = posterior_summary(ds[name], prob=ctx.ci_prob)
+        for unit in ds[name][dim].values:
+            s = summary.sel({dim: unit})
+            rows.append({"by": dim, "unit": str(unit), "quantity": what,
+                         "mean": float(s.sel(stat="mean")), "sd": float(s.sel(stat="sd")),
+                         f"{ctx.ci_prob:.0%} lower": float(s.sel(stat="lower")),
+                         f"{ctx.ci_prob:.0%} upper": float(s.sel(stat="upper"))})
+    levels, sides = ctx.condition_levels or {}, ctx.condition_sides or {}
+    level_sides = {levels[c]: sides[c] for c in levels if c in sides}
+    image = _image(plots.share_plot(ds, level_sides=level_sides, prob=ctx.ci_prob),
+                   "Variance shares by level and side")
+    return {"table": table(pd.DataFrame(rows).round(SUMMARY_DECIMALS)) if rows else None,
+            "image": image}
+
+
+def _ppc_section(ctx: ReportContext) -> dict | None:
+    tree = ctx.ppc
+    if tree is None or not {"observed_data", "posterior_predictive"} <= set(tree.children):
+        return None
+    observed = tree["observed_data"].to_dataset()
+    predicted = tree["posterior_predictive"].to_dataset()
+    names = [n for n in observed.data_vars if n in predicted.data_vars]
+    images = [_image(plots.ppc_plot(observed[n], predicted[n], prob=ctx.ci_prob),
+                     f"Posterior predictive check of {n}") for n in names]
+    return {"images": images} if images else None
+
+
+def _provenance_section(ctx: ReportContext) -> dict | None:
+    if ctx.provenance is None:
+        return None
+    prov = dict(ctx.provenance)
+    config = prov.pop("config", None)
+    versions = prov.pop("versions", None)
+    command = prov.get("command")
+    ordered = {k: prov.get(k) for k in PROVENANCE_KEYS if k != "command"}
+    ordered.update({k: v for k, v in prov.items() if k not in PROVENANCE_KEYS})
+    return {
+        "command": None if command is None else str(command),
+        "details": _pairs({k: ("not recorded" if v is None else v) for k, v in ordered.items()}),
+        "versions": _pairs(versions) if versions else None,
+        "config": None if config is None else config_text(config),
+    }
+
+
+def config_text(config) -> str:
+    """Write the run config as TOML (JSON when it holds values TOML cannot write)."""
+    if isinstance(config, str):
+        return config
+    import tomli_w
+
+    try:
+        return tomli_w.dumps(dict(config))
+    except (TypeError, ValueError):
+        return json.dumps(config, indent=2, default=str, ensure_ascii=False)
+
+
+def _environment() -> jinja2.Environment:
+    # autoescape=True for every template, whatever its file name: all output is HTML.
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("reports", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def _version() -> str:
+    try:
+        return metadata.version("alliance-learning")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def render_html(context: ReportContext | Mapping[str, Any]) -> str:
+    """Render the report to an HTML string (see :func:`render_report`)."""
+    ctx = context if isinstance(context, ReportContext) else ReportContext.from_dict(context)
+    verdict, difference = _verdict_dict(ctx.verdict)
+    page = {
+        "title": ctx.title,
+        "notice": ctx.notice,
+        "ci_prob": f"{ctx.ci_prob:.0%}",
+        "data": _data_section(ctx),
+        "model": _model_section(ctx),
+        "diagnostics": _diagnostics_section(ctx, verdict),
+        "verdict": _verdict_section(ctx, verdict, difference),
+        "effects": _effects_section(ctx),
+        "shares": _shares_section(ctx),
+        "ppc": _ppc_section(ctx),
+        "loo": table(ctx.loo) if ctx.loo is not None else None,
+        "sensitivity": table(ctx.sensitivity) if ctx.sensitivity is not None else None,
+        "provenance": _provenance_section(ctx),
+        "version": _version(),
+    }
+    return _environment().get_template("report.html.j2").render(page=page)
+
+
+def render_report(
+    context: ReportContext | Mapping[str, Any],
+    out_path: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+) -> Path:
+    """Write one self-contained HTML report.
+
+    Parameters
+    ----------
+    context : ReportContext or mapping
+        What to show; a mapping holds :class:`ReportContext` field names. Missing
+        sections render as "not available".
+    out_path : str or path-like
+        HTML file to write; its folder is created if needed.
+    overwrite : bool, default False
+        Replace an existing file. Without it an existing file is an error.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written. It is written to a temporary file in the same folder and then
+        renamed, so a reader never sees a half-written report.
+
+    Raises
+    ------
+    FileExistsError
+        When ``out_path`` exists and ``overwrite`` is False.
+    """
+    out_path = Path(out_path)
+    if out_path.exists() and not overwrite:
+        raise FileExistsError(f"{out_path} exists; pass overwrite=True (CLI: --force) to replace it")
+    html = render_html(context)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(html)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is meant to be shared
+        os.replace(tmp, out_path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    logger.info("wrote report %s (%d bytes)", out_path, len(html.encode("utf-8")))
+    return out_path
+

@@ -1,0 +1,157 @@
+"""A hand-made report context for the report tests.
+
+FIXTURE DATA: every number below is made up with a seeded random generator to exercise the
+report's layout. None of it is a result of any model or study.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from analysis import dominance_verdict, variance_decomposition
+
+FIXTURE_NOTICE = "FIXTURE DATA: made-up numbers for testing the report layout; not results."
+CONDITIONS = {
+    # name: (level, side, label)
+    "personal_contact": ("network", "interpersonal", "Personal contact between members"),
+    "trust": ("network", "interpersonal", "Interpersonal trust"),
+    "prior_cooperation": ("organisation", "interorganisational", "Prior cooperation"),
+    "partner_transparency": ("alliance", "interorganisational", "Partner transparency"),
+}
+
+
+def fixture_context(*, evil: str | None = None, seed: int = 20240101) -> dict:
+    """Fields of a ReportContext filled with fixture data.
+
+    Parameters
+    ----------
+    evil : str, optional
+        A hostile string put in every place a user string can reach the report: title,
+        notice, file name, condition name and label, IDs, table cells, index and column
+        names, effect and outcome names, provenance and config keys and values. Each copy
+        gets a suffix naming its place, so a test can check every place separately.
+    seed : int
+        Seed of the made-up numbers.
+    """
+    rng = np.random.default_rng(seed)
+
+    def tag(place: str, plain: str) -> str:
+        return plain if evil is None else f"{evil}{place}"
+
+    conditions = dict(CONDITIONS)
+    if evil is not None:
+        level, side, _ = conditions.pop("trust")
+        conditions[tag("condition", "")] = (level, side, tag("label", ""))
+    names = list(conditions)
+    levels = {c: conditions[c][0] for c in names}
+    sides = {c: conditions[c][1] for c in names}
+    labels = {c: conditions[c][2] for c in names}
+    if evil is not None:
+        # A label with mathtext syntax must not break the figures.
+        labels["personal_contact"] = r"50$ per \frac{ unit$"
+
+    chains, draws, individuals = 2, 150, 60
+    shape = (chains, draws)
+    beta = xr.DataArray(
+        rng.normal([0.6, 0.4, 0.2, 0.1][: len(names)], 0.15, size=(*shape, len(names))),
+        dims=("chain", "draw", "condition"), coords={"condition": names},
+    )
+    x = xr.DataArray(rng.normal(size=(individuals, len(names))), dims=("individual", "condition"),
+                     coords={"condition": names})
+    contributions = (beta * x).transpose("chain", "draw", "individual", "condition")
+    decomposition = variance_decomposition(
+        contributions, sides=sides, levels=levels,
+        group_var={"network": xr.DataArray(rng.gamma(4, 0.05, shape), dims=("chain", "draw")),
+                   "alliance": xr.DataArray(rng.gamma(4, 0.03, shape), dims=("chain", "draw"))},
+    )
+    diagnostics = {"max_rhat": 1.003, "min_ess_bulk": 812.0, "min_ess_tail": 655.0,
+                   "divergences": 0, "min_bfmi": 0.81, "chains": chains, "draws": draws}
+    verdict = dominance_verdict(decomposition, diagnostics)
+
+    outcome = tag("outcome", "individual_learning")
+    observed = rng.integers(1, 6, size=individuals).astype(float)
+    observed[:3] = np.nan  # missing codes stay missing
+    predicted = rng.integers(1, 6, size=(*shape, individuals)).astype(float)
+    # DataTree forbids "/" in variable names, so the hostile outcome loses its slashes here.
+    ppc_name = outcome.replace("/", "")
+    ppc = xr.DataTree.from_dict({
+        "observed_data": xr.Dataset({ppc_name: (("individual",), observed)}),
+        "posterior_predictive": xr.Dataset({ppc_name: (("chain", "draw", "individual"), predicted)}),
+    })
+
+    missing = pd.DataFrame({
+        "variable": [*names, outcome],
+        "kind": ["condition"] * len(names) + ["outcome"],
+        "level": [levels[c] for c in names] + ["individual"],
+        "scale": ["likert5"] * (len(names) + 1),
+        "units": [24, 24, 12, 4, individuals][: len(names)] + [individuals],
+        "missing": [1, 0, 2, 0, 3][: len(names)] + [3],
+    })
+    reliability = pd.DataFrame({
+        "variable": names[:2],
+        "alpha": [0.81, 0.67],
+        "units": [24, 24],
+        "raters": [tag("rater_id", "R1, R2"), "R1, R3"],
+    })
+    loo = pd.DataFrame(
+        {"rank": [0, 1, 2, 3], "elpd": [-80.2, -84.9, -88.0, -95.5], "p": [9.1, 6.0, 5.2, 4.0],
+         "elpd_diff": [0.0, 4.7, 7.8, 15.3], "weight": [0.71, 0.19, 0.1, 0.0],
+         "se": [6.1, 6.3, 6.5, 6.0], "dse": [0.0, 2.9, 3.8, 5.1],
+         "warning": [False, False, True, False]},
+        index=pd.Index(["both", "interpersonal only", tag("model_name", "interorganisational only"),
+                        "null"], name="model"),
+    )
+    sensitivity = pd.DataFrame(
+        {"prior": [0.02, 0.11], "likelihood": [0.08, 0.09],
+         "diagnosis": ["-", tag("diagnosis", "prior-data conflict")]},
+        index=pd.Index(["share[interpersonal]", "share[interorganisational]"], name="variable"),
+    )
+    provenance = {
+        "command": tag("command", "alliance-learning run data/example/survey.csv --out runs/example --seed 7"),
+        "data_file": tag("file_name", "survey.csv"),
+        "data_hash": "sha256:" + "0123456789abcdef" * 4,
+        "seed": 7,
+        "run_id": tag("run_id", "run-2f9c"),
+        "created": "2024-01-01T00:00:00+00:00",
+        "versions": {"alliance-learning": "0.1.0", "pymc": "6.3.2", "arviz": "1.3.0"},
+        "config": {"model": {"outcome": outcome, "family": "ordinal", "conditions": names,
+                             tag("config_key", "standardize"): True},
+                   "sampling": {"chains": chains, "draws": draws, "seed": 7,
+                                "sampler": tag("config_value", "nutpie")}},
+    }
+    per_sd = beta
+    raw = beta / xr.DataArray(rng.uniform(0.8, 1.6, len(names)), dims="condition",
+                              coords={"condition": names})
+    return {
+        "title": tag("title", "Fixture report"),
+        "notice": tag("notice", FIXTURE_NOTICE) if evil else FIXTURE_NOTICE,
+        "data_file": tag("file_name", "survey.csv"),
+        "level_counts": {"individual": individuals, "network": 24, "organisation": 12, "alliance": 4},
+        "missing": missing,
+        "reliability": reliability,
+        "model": {"outcome": outcome, "family": "ordinal", "conditions": names,
+                  "group_effects": ["network", "organisation", "alliance"]},
+        "priors": {"effect": {"dist": "Normal", "kwargs": {"mu": 0, "sigma": 0.5}},
+                   tag("prior_name", "group_sd"): {"dist": "HalfNormal", "kwargs": {"sigma": 1}}},
+        "diagnostics": diagnostics,
+        "verdict": verdict,
+        "effects": {tag("effect_title", "per raw unit (linear predictor)"): raw,
+                    "per SD (linear predictor)": per_sd},
+        "condition_labels": labels,
+        "condition_sides": sides,
+        "condition_levels": levels,
+        "decomposition": decomposition,
+        "ppc": ppc,
+        "loo": loo,
+        "sensitivity": sensitivity,
+        "provenance": provenance,
+    }
+
+
+@pytest.fixture(scope="session")
+def report_context() -> dict:
+    """Fields of a full ReportContext made of fixture data (see :func:`fixture_context`)."""
+    return fixture_context()

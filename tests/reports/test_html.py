@@ -1,0 +1,208 @@
+"""The HTML report: self-contained, every user string escaped, every section optional."""
+
+from __future__ import annotations
+
+import base64
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from analysis import dominance_verdict
+from reports import plots
+from reports.html import ReportContext, format_cell, render_html, render_report
+
+from .conftest import FIXTURE_NOTICE, fixture_context
+
+EVIL = "<script>alert(1)</script>"
+ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
+# Every place fixture_context(evil=...) puts the hostile string (its suffix there).
+PLACES = [
+    "title", "notice", "file_name", "condition", "label", "rater_id", "outcome", "prior_name",
+    "effect_title", "model_name", "diagnosis", "command", "run_id", "config_key", "config_value",
+]
+SECTIONS = ["data", "model", "diagnostics", "effects", "shares", "dominance", "ppc", "loo",
+            "sensitivity", "provenance"]
+
+
+@pytest.fixture(scope="module")
+def html(report_context) -> str:
+    return render_html(report_context)
+
+
+@pytest.fixture(scope="module")
+def evil_html() -> str:
+    return render_html(fixture_context(evil=EVIL))
+
+
+def _section(page: str, name: str) -> str:
+    match = re.search(rf'<section id="{name}">(.*?)</section>', page, flags=re.S)
+    assert match, f"section {name} missing"
+    return match.group(1)
+
+
+# --- self-contained ------------------------------------------------------------------------
+
+
+def test_report_is_self_contained(html):
+    assert "<script" not in html.lower()
+    assert "<link" not in html.lower()
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", html, flags=re.I)
+    assert "url(" not in html  # no CSS loads either
+    assert "Content-Security-Policy" in html
+
+
+def test_images_are_embedded_pngs(html):
+    sources = re.findall(r'<img src="([^"]*)"', html)
+    assert len(sources) == 4  # forest, shares, share difference, predictive check
+    for src in sources:
+        assert src.startswith("data:image/png;base64,")
+        png = base64.b64decode(src.split(",", 1)[1], validate=True)
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_full_context_fills_every_section(html, report_context):
+    assert "Not available" not in html
+    for name in SECTIONS:
+        assert "<table" in _section(html, name) or "<img" in _section(html, name), name
+    verdict = re.search(r'<div id="verdict"[^>]*>(.*?)</div>\s*<nav>', html, flags=re.S).group(1)
+    assert report_context["verdict"].verdict in verdict
+    assert f"{report_context['verdict'].p_interpersonal_dominates:.3f}" in verdict
+    assert FIXTURE_NOTICE in html
+
+
+def test_provenance_shows_command_hash_seed_versions_config(html, report_context):
+    prov = _section(html, "provenance")
+    given = report_context["provenance"]
+    assert given["command"] in prov
+    assert given["data_hash"] in prov
+    assert 'sampler = &#34;nutpie&#34;' in prov  # the config, as TOML
+    for package, version in given["versions"].items():
+        assert package in prov and version in prov
+
+
+# --- escaping ------------------------------------------------------------------------------
+
+
+def test_hostile_strings_never_reach_the_html_raw(evil_html):
+    assert "<script" not in evil_html.lower()
+    assert ESCAPED in evil_html
+
+
+@pytest.mark.parametrize("place", PLACES)
+def test_hostile_string_renders_as_text_in(place, evil_html):
+    assert f"{ESCAPED}{place}" in evil_html
+
+
+def test_hostile_condition_name_alone():
+    """The brief's exact case: a condition named <script>alert(1)</script>."""
+    ctx = fixture_context()
+    beta = ctx["effects"]["per SD (linear predictor)"]
+    names = [EVIL if c == "trust" else c for c in beta["condition"].values]
+    page = render_html({"effects": {"per SD": beta.assign_coords(condition=names)},
+                        "condition_labels": {EVIL: EVIL}})
+    assert "<script>" not in page
+    assert page.count(ESCAPED) >= 2  # the name and its label in the effects table
+
+
+# --- missing sections ----------------------------------------------------------------------
+
+
+def test_empty_context_says_not_available_everywhere():
+    page = render_html({})
+    for name in SECTIONS:
+        assert "Not available" in _section(page, name), name
+    assert re.search(r'<div id="verdict" class="verdict none">\s*.*not available', page, flags=re.S)
+    assert "<img" not in page
+
+
+def test_diagnostics_alone_are_checked_against_the_default_gates():
+    page = render_html({"diagnostics": {"max_rhat": 1.05, "min_ess_bulk": 900.0}})
+    gates = _section(page, "diagnostics")
+    assert gates.count("FAIL") == 4  # R-hat too high; tail ESS, divergences, E-BFMI missing
+    assert gates.count(">pass<") == 1
+
+
+def test_failed_gate_refuses_the_verdict(report_context):
+    bad = {**report_context["diagnostics"], "max_rhat": 1.2}
+    verdict = dominance_verdict(report_context["decomposition"], bad)
+    page = render_html({"verdict": verdict, "diagnostics": bad})
+    assert 'class="verdict not-trustworthy"' in page
+    assert "refused" in page and "R-hat" in page
+
+
+def test_verdict_in_its_dict_form(report_context):
+    page = render_html({"verdict": report_context["verdict"].to_dict()})
+    assert report_context["verdict"].verdict in page
+    assert "<img" not in page  # no draws, so no posterior figure
+
+
+def test_unknown_field_is_an_error_listing_all():
+    with pytest.raises(ValueError, match="unknown report field.*colour.*size"):
+        render_html({"title": "x", "size": 1, "colour": "red"})
+
+
+# --- writing -------------------------------------------------------------------------------
+
+
+def test_never_overwrites_unless_asked(tmp_path):
+    out = tmp_path / "report.html"
+    out.write_text("keep me")
+    with pytest.raises(FileExistsError, match="report.html"):
+        render_report({"title": "new"}, out)
+    assert out.read_text() == "keep me"
+    assert render_report({"title": "new"}, out, overwrite=True) == out
+    assert "<h1>new</h1>" in out.read_text(encoding="utf-8")
+    assert [p.name for p in tmp_path.iterdir()] == ["report.html"]  # no temp file left
+
+
+def test_failed_render_leaves_the_old_file_and_no_temp_file(tmp_path):
+    out = tmp_path / "report.html"
+    out.write_text("keep me")
+    broken = xr.DataArray(np.zeros((2, 3)), dims=("chain", "draw"))  # no condition dim
+    with pytest.raises(Exception):
+        render_report({"effects": {"per SD": broken}}, out, overwrite=True)
+    assert out.read_text() == "keep me"
+    assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
+
+
+def test_creates_the_folder(tmp_path):
+    out = render_report(ReportContext(title="t"), tmp_path / "new" / "report.html")
+    assert out.exists()
+
+
+def test_import_loads_no_matplotlib():
+    code = "import sys, reports.html; print('matplotlib' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
+
+
+def test_rendering_leaves_the_matplotlib_backend_alone(report_context):
+    import matplotlib
+
+    before = matplotlib.get_backend()
+    render_html({"effects": report_context["effects"]})
+    assert matplotlib.get_backend() == before
+
+
+# --- pieces --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (None, "—"), (float("nan"), "—"), (True, "yes"), (12345, "12,345"), (1.0034, "1.003"),
+    (0.0512345, "0.05123"), (123456.7, "123,457"), (["a", "b"], "a, b"), ("x", "x"),
+])
+def test_format_cell(value, text):
+    assert format_cell(value) == text
+
+
+def test_ppc_plot_for_a_continuous_outcome():
+    rng = np.random.default_rng(3)
+    observed = xr.DataArray(rng.normal(size=40), dims="individual", name="score")
+    predicted = xr.DataArray(rng.normal(size=(2, 50, 40)), dims=("chain", "draw", "individual"))
+    fig = plots.ppc_plot(observed, predicted)
+    assert fig.axes[0].get_xlabel() == "score"
+    assert base64.b64decode(plots.figure_to_base64(fig))[:4] == b"\x89PNG"
