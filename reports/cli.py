@@ -14,6 +14,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 app = typer.Typer(
     name="alliance-learning",
@@ -37,7 +38,9 @@ def user_errors(func):
             return func(*args, **kwargs)
         except USER_ERRORS as err:
             message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
-            err_console.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+            # escaped: messages quote TOML tables such as [model], which are not markup
+            err_console.print(f"[bold red]error:[/] {escape(str(message))}", markup=True, highlight=False,
+                              soft_wrap=True)  # one line, whatever the terminal's width
             raise typer.Exit(code=2) from None
 
     return wrapper
@@ -134,3 +137,89 @@ def simulate(
         f"{sizes['network']} networks, {sizes['organisation']} organisations, "
         f"{sizes['alliance']} alliances; {sum(sim.truth['missing'].values())} missing codes; seed {seed}",
         highlight=False, soft_wrap=True)
+
+
+@app.command()
+@user_errors
+def fit(
+    data_file: Annotated[Path, typer.Argument(metavar="DATA", help="Wide case-survey file: CSV, Parquet or Excel.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to create.")],
+    codebook: Annotated[Optional[Path], typer.Option(
+        "--codebook", "-c", help="Codebook TOML (default: the shipped codebook).")] = None,
+    config: Annotated[Optional[Path], typer.Option(
+        "--config", help="Run config TOML ([model], [priors], [sampling]).")] = None,
+    outcome: Annotated[Optional[str], typer.Option(help="Outcome to model (overrides the config).")] = None,
+    family: Annotated[Optional[str], typer.Option(
+        help="ordinal, gaussian, bernoulli or binomial (default: by the outcome's scale).")] = None,
+    chains: Annotated[Optional[int], typer.Option(help="Chains (default 4).")] = None,
+    draws: Annotated[Optional[int], typer.Option(help="Kept draws per chain (default 1000).")] = None,
+    tune: Annotated[Optional[int], typer.Option(help="Tuning steps per chain (default 1000).")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of the run (default 0).")] = None,
+    sampler: Annotated[Optional[str], typer.Option(help="nutpie (default) or pymc.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing run directory.")] = False,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show the sampler's progress.")] = True,
+):
+    """Fit the hierarchical model to a case survey and save a run directory.
+
+    The run directory holds posterior.nc, summary.json, config.toml, codebook.toml and
+    data.parquet; `check` and `report` work from it without refitting.
+    """
+    import dataclasses
+    import sys
+
+    from rich import box
+    from rich.markup import escape
+    from rich.table import Table
+
+    from data import load_survey
+    from models import ModelSpec, RunConfig, SpecError, check_run_target, check_spec, load_config, save_run
+    from models import fit as fit_model
+
+    check_run_target(out, force=force)  # before the long step, not after it
+    run_config = load_config(config) if config is not None else None
+    survey = load_survey(data_file, codebook)
+    spec = run_config.spec if run_config is not None else None
+    if outcome is None and spec is None:
+        individual = [n for n, v in survey.codebook.outcomes.items() if v.level == "individual"]
+        if len(individual) != 1:
+            raise SpecError(str(data_file), [f"choose the outcome with --outcome (outcomes in the data: "
+                                             f"{', '.join(individual) or 'none'})"])
+        outcome = individual[0]
+    if spec is None:
+        spec = ModelSpec(outcome=outcome, family=family)
+    else:
+        spec = dataclasses.replace(spec, **{k: v for k, v in (("outcome", outcome), ("family", family))
+                                            if v is not None})
+    sampling = run_config.sampling if run_config is not None else RunConfig(spec).sampling
+    overrides = {k: v for k, v in dict(chains=chains, draws=draws, tune=tune, seed=seed,
+                                       sampler=sampler).items() if v is not None}
+    sampling = dataclasses.replace(sampling, **overrides)
+    problems = sampling.problems()
+    if problems:
+        raise SpecError("options", problems)
+    # unknown conditions, family vs outcome: checked before sampling, named after the config
+    spec = check_spec(spec, survey, source=str(config) if config is not None else str(data_file))
+
+    tree = fit_model(spec, survey, chains=sampling.chains, draws=sampling.draws, tune=sampling.tune,
+                     seed=sampling.seed, sampler=sampling.sampler,
+                     target_accept=sampling.target_accept, progressbar=progress)
+    command = " ".join(["alliance-learning", *sys.argv[1:]])
+    run = save_run(out, tree, survey, RunConfig(spec, sampling), force=force, command=command)
+
+    summary = run.summary
+    table = Table(title=f"Effects on {spec.outcome} ({spec.family}), per SD of each condition",
+                  caption=summary["interval"], box=box.SIMPLE)
+    for name in ("condition", "level", "side", "mean", "sd", "hdi_3%", "hdi_97%"):
+        numeric = name in ("mean", "sd", "hdi_3%", "hdi_97%")
+        table.add_column(name, justify="right" if numeric else "left", no_wrap=True)
+    for condition, effect in summary["effects"].items():
+        s = effect["per_sd"]
+        table.add_row(escape(condition), effect["level"], effect["side"],
+                      *(f"{s[k]:.3f}" for k in ("mean", "sd", "hdi_3%", "hdi_97%")))
+    console.print(table)
+    d = summary["diagnostics"]
+    bfmi = "n/a" if d["min_bfmi"] is None else f"{d['min_bfmi']:.2f}"
+    console.print(f"diagnostics: max R-hat {d['max_rhat']:.3f}, min bulk ESS {d['min_ess_bulk']:.0f}, "
+                  f"min tail ESS {d['min_ess_tail']:.0f}, {d['divergences']} divergences, "
+                  f"min E-BFMI {bfmi}", highlight=False)
+    console.print(f"run written to {escape(str(out))}", highlight=False, soft_wrap=True)

@@ -1,0 +1,285 @@
+"""The PyMC graph of the hierarchical learning model (the only module that builds one).
+
+For individual i in network j, organisation o and alliance a::
+
+    eta_i = X_i b_ind + Z_j b_net + W_o b_org + V_a b_all + u_j + v_o + w_a
+            (+ sum_k x_ik s_ka  for slopes varying by alliance)
+
+with standardised conditions, group intercepts ``u_<level>`` (non-centred unless the
+spec centres the level) and one latent value per missing condition code at the
+condition's own level. The outcome ``y`` follows the spec's family: cumulative logit
+(``OrderedLogistic`` with ordered ``cutpoints``), gaussian, Bernoulli-logit or
+binomial-logit.
+
+Every array of the :class:`~models.design.ModelDesign` sits in a ``pm.Data`` container named as
+in :meth:`ModelDesign.data`, so a compiled model refits on new data of the same structure
+without recompiling. Variable names: ``b`` (dim ``condition``), ``intercept``,
+``cutpoints`` (``cutpoint``), ``sigma``, ``sd_<level>``, ``u_<level>`` (``<level>``),
+``sd_slope`` / ``slope`` (``alliance`` x ``slope_condition``), ``x_missing_<level>``
+(``<level>_missing``), and the observed ``y`` (``individual``). The level contributions
+``c_L`` are not stored per draw (they would be draws x individuals); they are rebuilt by
+:func:`models.contributions` from the posterior and the stored design.
+
+References
+----------
+Piironen, J. & Vehtari, A. (2017). Sparsity information and regularization in the
+horseshoe and other shrinkage priors. *Electronic Journal of Statistics* 11(2),
+5018-5051. doi:10.1214/17-EJS1337SI
+
+Aguilar, J. E. & Bürkner, P.-C. (2023). Intuitive joint priors for Bayesian linear
+multilevel models: the R2D2M2 prior. *Electronic Journal of Statistics* 17(1),
+1711-1767. doi:10.1214/23-EJS2136
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+from pymc_extras.prior import Prior
+
+from .design import ModelDesign, make_design
+from .priors import OUTCOME_SCALED
+from .spec import ModelSpec
+
+# Pseudo residual SD of the logit link for the horseshoe's global scale
+# (Piironen & Vehtari 2017, sec. 3.2: sigma^2 = 1 / (mu (1 - mu)) at mu = 1/2).
+_LOGIT_PSEUDO_SIGMA = 2.0
+
+
+def build_model(spec: ModelSpec, survey, design: ModelDesign | None = None) -> pm.Model:
+    """Build the PyMC model of ``spec`` on ``survey``.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        Checked against the survey here (see :func:`models.check_spec`).
+    survey : data.CaseSurvey
+    design : ModelDesign, optional
+        A design already made from ``spec`` and ``survey`` (saves recomputing it).
+
+    Returns
+    -------
+    pymc.Model
+        With named dims (``individual``, ``condition``, ``network``, ``organisation``,
+        ``alliance``, ``cutpoint``, ``<level>_condition``, ``<level>_missing``, ...).
+    """
+    design = design if design is not None else make_design(spec, survey)
+    return model_from_design(design)
+
+
+def model_from_design(design: ModelDesign) -> pm.Model:
+    """Build the PyMC model from a :class:`ModelDesign` (see :func:`build_model`)."""
+    spec = design.spec
+    with pm.Model(coords=design.coords) as model:
+        data = {name: pm.Data(name, value, dims=_data_dims(name, design))
+                for name, value in design.data().items()}
+        scale = _OutcomeScale(design, data)
+
+        X_full = _conditions_with_imputation(design, data, spec)
+        b = _effects(design, data, spec, scale)
+
+        eta = 0.0
+        if design.family.intercept:
+            eta = eta + scale.prior(spec, "intercept").create_variable("intercept")
+        position = {name: i for i, name in enumerate(design.conditions)}
+        for level, names in design.level_conditions.items():
+            b_level = b[np.array([position[n] for n in names])]
+            part = pt.dot(X_full[level], b_level)
+            eta = eta + (part if level == "individual" else part[data[f"idx_{level}"]])
+        for level in spec.group_effects:
+            u = _group_intercepts(level, spec, scale)
+            eta = eta + u[data[f"idx_{level}"]]
+        if spec.varying_slopes:
+            eta = eta + _varying_slopes(design, data, X_full, spec, scale)
+
+        _likelihood(design, data, eta, spec, scale)
+    return model
+
+
+# -- data ------------------------------------------------------------------------------
+def _data_dims(name: str, design: ModelDesign):
+    if name in ("y_observed", "trials") or name.startswith("idx_"):
+        return ("individual",)
+    if name.startswith("X_"):
+        level = name[2:]
+        return (level, f"{level}_condition")
+    if name.startswith("missing_"):
+        level = name.split("_", 2)[2]
+        return (f"{level}_missing",)
+    return None
+
+
+class _OutcomeScale:
+    """Rescales default priors to the outcome's scale (gaussian family only)."""
+
+    def __init__(self, design: ModelDesign, data: dict):
+        self.gaussian = design.family.name == "gaussian"
+        self.location = data.get("outcome_location")
+        self.spread = data.get("outcome_scale")
+
+    def prior(self, spec: ModelSpec, kind: str, level: str | None = None, dims=None) -> Prior:
+        raw, is_default = spec.prior(kind, level)
+        if dims is not None:
+            raw["dims"] = dims
+        prior = Prior.from_dict(raw)
+        if self.gaussian and is_default and kind in OUTCOME_SCALED:
+            # Defaults are written for a unit-scale outcome; data containers keep this
+            # rescaling valid when the model is refitted on new data.
+            prior.parameters["sigma"] = prior.parameters["sigma"] * self.spread
+            if kind == "intercept":
+                prior.parameters["mu"] = prior.parameters["mu"] + self.location
+        return prior
+
+
+def _conditions_with_imputation(design: ModelDesign, data: dict, spec: ModelSpec) -> dict:
+    """Each level's standardised conditions, with latent values at the missing codes."""
+    full = {}
+    for level in design.level_conditions:
+        matrix = data[f"X_{level}"]
+        if len(design.missing[level][0]):
+            raw, _ = spec.prior("imputation")
+            raw["dims"] = (f"{level}_missing",)
+            latent = Prior.from_dict(raw).create_variable(f"x_missing_{level}")
+            matrix = pt.set_subtensor(
+                matrix[data[f"missing_row_{level}"], data[f"missing_col_{level}"]], latent)
+        full[level] = matrix
+    return full
+
+
+# -- effects -----------------------------------------------------------------------------
+def _effects(design: ModelDesign, data: dict, spec: ModelSpec, scale: _OutcomeScale):
+    if not design.conditions:
+        return pt.zeros((0,))
+    if spec.shrinkage == "horseshoe":
+        return _regularised_horseshoe(design, data, spec, scale)
+    if spec.shrinkage == "r2d2m2":
+        return _r2d2m2(design, data, spec)
+    return scale.prior(spec, "effect", dims=("condition",)).create_variable("b")
+
+
+def _regularised_horseshoe(design: ModelDesign, data: dict, spec: ModelSpec, scale: _OutcomeScale):
+    """Regularised horseshoe (Piironen & Vehtari 2017), non-centred."""
+    options = spec.options()
+    n_conditions = len(design.conditions)
+    guess = options["expected_nonzero"] or max(1, round(n_conditions / 3))
+    guess = min(guess, n_conditions - 0.5)
+    if design.family.name == "gaussian":
+        pseudo_sigma = _sigma(spec, scale)
+    else:
+        pseudo_sigma = _LOGIT_PSEUDO_SIGMA
+    n_obs = data["y_observed"].shape[0]
+    tau0 = guess / (n_conditions - guess) * pseudo_sigma / pt.sqrt(n_obs)
+    tau = pm.HalfStudentT("hs_tau", nu=1, sigma=tau0)
+    lam = pm.HalfStudentT("hs_lambda", nu=1, sigma=1, dims="condition")
+    slab_df, slab_scale = options["slab_df"], options["slab_scale"]
+    c2 = pm.InverseGamma("hs_c2", alpha=slab_df / 2, beta=slab_df * slab_scale**2 / 2)
+    lam_tilde = pt.sqrt(c2 * lam**2 / (c2 + tau**2 * lam**2))
+    z = pm.Normal("hs_z", 0.0, 1.0, dims="condition")
+    return pm.Deterministic("b", z * tau * lam_tilde, dims="condition")
+
+
+def _r2d2m2(design: ModelDesign, data: dict, spec: ModelSpec):
+    """R2D2M2CP prior of pymc-extras over the condition effects.
+
+    The output SD is the outcome's SD (gaussian; the residual SD becomes
+    ``sqrt(1 - r2)`` times it) or the SD of the standard logistic (logit links, where
+    ``r2`` is then the explained latent variance relative to the logistic residual's).
+    """
+    from pymc_extras.distributions import R2D2M2CP
+
+    options = spec.options()
+    input_sigma = np.array([1.0 if spec.standardize else design.raw_sd[c] for c in design.conditions])
+    if design.family.name == "gaussian":
+        output_sigma = data["outcome_scale"]
+    else:
+        output_sigma = float(np.sqrt(design.family.latent_residual_variance))
+    residual_sigma, b = R2D2M2CP("b", output_sigma, input_sigma, dims=("condition",),
+                                 r2=options["r2"], r2_std=options["r2_std"])
+    if design.family.name == "gaussian":
+        pm.Deterministic("sigma", residual_sigma)
+    return b
+
+
+def _sigma(spec: ModelSpec, scale: _OutcomeScale):
+    model = pm.modelcontext(None)
+    if "sigma" in model.named_vars:
+        return model["sigma"]
+    return scale.prior(spec, "sigma").create_variable("sigma")
+
+
+def _group_intercepts(level: str, spec: ModelSpec, scale: _OutcomeScale):
+    sd = scale.prior(spec, "group_sd", level).create_variable(f"sd_{level}")
+    if level in spec.centered:
+        return pm.Normal(f"u_{level}", 0.0, sd, dims=level)
+    z = pm.Normal(f"z_{level}", 0.0, 1.0, dims=level)
+    return pm.Deterministic(f"u_{level}", z * sd, dims=level)
+
+
+def _varying_slopes(design: ModelDesign, data: dict, X_full: dict, spec: ModelSpec, scale: _OutcomeScale):
+    """Independent alliance deviations of the named slopes (non-centred by default)."""
+    sd = scale.prior(spec, "slope_sd", dims=("slope_condition",)).create_variable("sd_slope")
+    dims = ("alliance", "slope_condition")
+    if "alliance" in spec.centered:
+        slope = pm.Normal("slope", 0.0, sd, dims=dims)
+    else:
+        z = pm.Normal("z_slope", 0.0, 1.0, dims=dims)
+        slope = pm.Deterministic("slope", z * sd, dims=dims)
+    columns = []
+    for name in spec.varying_slopes:
+        level = design.condition_level[name]
+        column = X_full[level][:, design.level_conditions[level].index(name)]
+        columns.append(column if level == "individual" else column[data[f"idx_{level}"]])
+    x = pt.stack(columns, axis=1)
+    return (x * slope[data["idx_alliance"]]).sum(axis=1)
+
+
+# -- likelihoods (one entry per family) ------------------------------------------------
+def _ordinal(design, data, eta, spec, scale):
+    raw, _ = spec.prior("cutpoints")
+    prior = Prior.from_dict(raw)
+    cutpoints = prior.pymc_distribution(
+        "cutpoints", **prior.parameters, dims="cutpoint",
+        transform=pm.distributions.transforms.ordered)
+    pm.OrderedLogistic("y", eta=eta, cutpoints=cutpoints, observed=data["y_observed"],
+                       dims="individual", compute_p=False)
+
+
+def _gaussian(design, data, eta, spec, scale):
+    pm.Normal("y", mu=eta, sigma=_sigma(spec, scale), observed=data["y_observed"], dims="individual")
+
+
+def _bernoulli(design, data, eta, spec, scale):
+    pm.Bernoulli("y", logit_p=eta, observed=data["y_observed"], dims="individual")
+
+
+def _binomial(design, data, eta, spec, scale):
+    pm.Binomial("y", n=data["trials"], logit_p=eta, observed=data["y_observed"], dims="individual")
+
+
+LIKELIHOODS = {"ordinal": _ordinal, "gaussian": _gaussian, "bernoulli": _bernoulli,
+               "binomial": _binomial}
+
+
+def _likelihood(design, data, eta, spec, scale):
+    LIKELIHOODS[design.family.name](design, data, eta, spec, scale)
+
+
+def initial_values(design: ModelDesign) -> dict[str, np.ndarray]:
+    """Starting values the samplers should use (ordered cutpoints need distinct ones).
+
+    They are passed to the sampler rather than set as ``initval`` in the graph, because
+    PyMC's graph transforms (log-likelihood, predictive draws) refuse custom initvals.
+    """
+    if design.family.name == "ordinal":
+        return {"cutpoints": cutpoint_start(design)}
+    return {}
+
+
+def cutpoint_start(design: ModelDesign) -> np.ndarray:
+    """Logits of the observed cumulative proportions (strictly increasing), to start from."""
+    k = design.n_categories
+    counts = np.bincount(design.y, minlength=k)[:k] + 0.5  # +0.5: empty categories still get room
+    cumulative = np.cumsum(counts)[:-1] / counts.sum()
+    start = np.log(cumulative / (1 - cumulative))
+    return start + np.arange(k - 1) * 1e-3  # ties cannot happen, but stay strictly ordered

@@ -1,0 +1,243 @@
+"""The numbers a model is built from: standardised design matrices, indices, outcome.
+
+:func:`make_design` turns a checked spec and a survey into a :class:`ModelDesign`: one matrix
+of standardised conditions per level (rows are the units of that level, so a network
+condition has one value per network), the position of each individual's groups, where
+the missing codes are, and the outcome coded for its family. It is plain NumPy, so it can
+be inspected and tested without PyMC; :mod:`models.build` puts it into a PyMC graph and
+:meth:`ModelDesign.data` gives the arrays that fill the model's data containers (the same
+names are used to refit a compiled model on new data).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .families import FAMILIES, Family
+from .spec import ModelSpec, check_spec
+
+logger = logging.getLogger(__name__)
+
+LEVELS = ("individual", "network", "organisation", "alliance")
+
+
+@dataclass(frozen=True)
+class ModelDesign:
+    """Arrays and labels of one model (see :func:`make_design`).
+
+    Attributes
+    ----------
+    spec : ModelSpec
+        The checked spec (family, conditions and group effects resolved).
+    family : Family
+    conditions : tuple of str
+        The model's conditions, in spec order (the ``condition`` dimension).
+    condition_level, condition_side : dict of str to str
+        Level and side of each condition, from the codebook.
+    center, scale : dict of str to float
+        Standardisation of each condition: ``z = (raw - center) / scale``, with the mean
+        and SD (ddof=1) over the observed units of the condition's own level; 0 and 1 when
+        ``standardize`` is off.
+    raw_sd : dict of str to float
+        SD of each condition on its raw scale (over its level's units).
+    level_conditions : dict of str to tuple of str
+        Conditions of each level that has any, in spec order.
+    X : dict of str to ndarray
+        Standardised conditions per level (units x conditions); missing codes hold 0 and
+        are listed in ``missing``.
+    missing : dict of str to tuple
+        Per level: (row positions, column positions, labels ``"unit:condition"``) of the
+        missing codes, each imputed by one latent value.
+    index : dict of str to ndarray
+        Position of each modelled individual's group at each group level used.
+    y : ndarray
+        Outcome of each modelled individual, coded for the family (ordinal categories
+        ``0..K-1``).
+    trials : ndarray or None
+        Binomial trials per individual.
+    n_categories : int or None
+        Number of ordinal categories.
+    outcome_location, outcome_scale : float
+        Mean and SD of the outcome (gaussian family; 0 and 1 otherwise), which scale the
+        default priors.
+    coords : dict of str to list
+        Labels of every dimension of the model.
+    n_missing_outcome : int
+        Individuals left out of the likelihood because their outcome is missing.
+    """
+
+    spec: ModelSpec
+    family: Family
+    conditions: tuple[str, ...]
+    condition_level: dict[str, str]
+    condition_side: dict[str, str]
+    center: dict[str, float]
+    scale: dict[str, float]
+    raw_sd: dict[str, float]
+    level_conditions: dict[str, tuple[str, ...]]
+    X: dict[str, np.ndarray]
+    missing: dict[str, tuple[np.ndarray, np.ndarray, list[str]]]
+    index: dict[str, np.ndarray]
+    y: np.ndarray
+    trials: np.ndarray | None
+    n_categories: int | None
+    outcome_location: float
+    outcome_scale: float
+    coords: dict[str, list] = field(default_factory=dict)
+    n_missing_outcome: int = 0
+
+    @property
+    def n(self) -> int:
+        """Number of modelled individuals."""
+        return len(self.y)
+
+    def data(self) -> dict[str, np.ndarray]:
+        """Arrays of the model's data containers, by container name.
+
+        These are what changes when a compiled model is refitted on new data of the same
+        structure (``nutpie``'s ``with_data``).
+        """
+        out: dict[str, np.ndarray] = {"y_observed": self.y}
+        if self.trials is not None:
+            out["trials"] = self.trials
+        if self.family.name == "gaussian":
+            out["outcome_location"] = np.asarray(self.outcome_location, dtype=float)
+            out["outcome_scale"] = np.asarray(self.outcome_scale, dtype=float)
+        for level, matrix in self.X.items():
+            out[f"X_{level}"] = matrix
+            rows, cols, _ = self.missing[level]
+            if len(rows):
+                out[f"missing_row_{level}"] = rows
+                out[f"missing_col_{level}"] = cols
+        for level, idx in self.index.items():
+            out[f"idx_{level}"] = idx
+        return out
+
+    def structure_key(self) -> tuple:
+        """What a compiled model depends on besides the data values (for reuse)."""
+        shapes = tuple(sorted((name, np.shape(a), np.asarray(a).dtype.str) for name, a in self.data().items()))
+        sizes = tuple(sorted((dim, len(labels)) for dim, labels in self.coords.items()))
+        return (repr(sorted(self.spec.to_dict().items())), shapes, sizes,
+                tuple(sorted(self.condition_level.items())))
+
+    def standardised(self, condition: str) -> np.ndarray:
+        """Standardised values of one condition over its level's units (NaN where missing)."""
+        level = self.condition_level[condition]
+        j = self.level_conditions[level].index(condition)
+        column = self.X[level][:, j].copy()
+        rows, cols, _ = self.missing[level]
+        column[rows[cols == j]] = np.nan
+        return column
+
+
+def make_design(spec: ModelSpec, survey) -> ModelDesign:
+    """Standardise conditions, index groups, code the outcome.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        Checked (and defaults filled in) by :func:`models.check_spec` here.
+    survey : data.CaseSurvey
+
+    Returns
+    -------
+    ModelDesign
+
+    Notes
+    -----
+    Individuals whose outcome is missing are left out of the likelihood; how many is
+    recorded in ``n_missing_outcome`` and logged. Missing condition codes stay in the
+    design and are imputed inside the model, one latent value per missing code at the
+    condition's own level (a network whose size is unknown gets one latent size).
+    """
+    spec = check_spec(spec, survey)
+    codebook = survey.codebook
+    family = FAMILIES[spec.family]
+    outcome = codebook.outcomes[spec.outcome]
+
+    people = survey.individuals
+    observed = people[spec.outcome].notna().to_numpy()
+    if spec.trials is not None and isinstance(spec.trials, str):
+        observed = observed & people[spec.trials].notna().to_numpy()
+    n_missing_outcome = int((~observed).sum())
+    if n_missing_outcome:
+        logger.warning("%d individual(s) with a missing %s are left out of the likelihood",
+                       n_missing_outcome, spec.outcome)
+    people = people[observed]
+
+    conditions = tuple(spec.conditions)
+    condition_level = {c: codebook.conditions[c].level for c in conditions}
+    condition_side = {c: codebook.conditions[c].side for c in conditions}
+    levels_needed = [lvl for lvl in LEVELS if any(condition_level[c] == lvl for c in conditions)]
+    level_conditions = {lvl: tuple(c for c in conditions if condition_level[c] == lvl)
+                        for lvl in levels_needed}
+
+    center, scale, raw_sd, X, missing = {}, {}, {}, {}, {}
+    for level in levels_needed:
+        names = level_conditions[level]
+        table = people if level == "individual" else survey.table(level)
+        raw = table[list(names)].astype(float)
+        sd = raw.std(ddof=1)
+        mean = raw.mean()
+        for name in names:
+            raw_sd[name] = float(sd[name]) if np.isfinite(sd[name]) else 1.0
+            center[name] = float(mean[name]) if spec.standardize else 0.0
+            scale[name] = float(sd[name]) if spec.standardize else 1.0
+        z = (raw - pd.Series(center)[list(names)]) / pd.Series(scale)[list(names)]
+        values = z.to_numpy(dtype=float)
+        rows, cols = np.nonzero(np.isnan(values))
+        labels = [f"{table.index[r]}:{names[c]}" for r, c in zip(rows, cols, strict=True)]
+        X[level] = np.where(np.isnan(values), 0.0, values)
+        missing[level] = (rows.astype(np.int64), cols.astype(np.int64), labels)
+
+    group_levels_needed = set(spec.group_effects) | {lvl for lvl in levels_needed if lvl != "individual"}
+    if spec.varying_slopes:
+        group_levels_needed.add("alliance")
+    index = {}
+    for level in LEVELS[1:]:
+        if level in group_levels_needed:
+            positions = pd.Index(survey.ids(level)).get_indexer(people[level].to_numpy())
+            if (positions < 0).any():
+                raise ValueError(f"{survey.source}: {int((positions < 0).sum())} individual(s) have a "
+                                 f"{level} ID that is not in the {level} table")
+            index[level] = positions.astype(np.int64)
+
+    y_raw = people[spec.outcome].to_numpy(dtype=float)
+    n_categories = None
+    location, spread = 0.0, 1.0
+    trials = None
+    if family.name == "ordinal":
+        n_categories = outcome.scale.n_categories
+        y = (y_raw - 1).astype(np.int64)
+    elif family.name in ("bernoulli", "binomial"):
+        y = y_raw.astype(np.int64)
+        if family.name == "binomial":
+            n = people[spec.trials] if isinstance(spec.trials, str) else spec.trials
+            trials = np.broadcast_to(np.asarray(n, dtype=np.int64), y.shape).copy()
+    else:
+        y = y_raw
+        location, spread = float(np.mean(y)), float(np.std(y, ddof=1))
+
+    coords: dict[str, list] = {"individual": [str(i) for i in people.index], "condition": list(conditions)}
+    for level in LEVELS[1:]:
+        if level in index:
+            coords[level] = [str(i) for i in survey.ids(level)]
+    for level, names in level_conditions.items():
+        coords[f"{level}_condition"] = list(names)
+        if len(missing[level][0]):
+            coords[f"{level}_missing"] = missing[level][2]
+    if n_categories is not None:
+        coords["cutpoint"] = [f"{k}|{k + 1}" for k in range(1, n_categories)]
+    if spec.varying_slopes:
+        coords["slope_condition"] = list(spec.varying_slopes)
+
+    return ModelDesign(spec=spec, family=family, conditions=conditions,
+                  condition_level=condition_level, condition_side=condition_side,
+                  center=center, scale=scale, raw_sd=raw_sd, level_conditions=level_conditions,
+                  X=X, missing=missing, index=index, y=y, trials=trials,
+                  n_categories=n_categories, outcome_location=location, outcome_scale=spread,
+                  coords=coords, n_missing_outcome=n_missing_outcome)

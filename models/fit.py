@@ -1,0 +1,242 @@
+"""Fitting: sample the posterior and collect everything later steps need in one DataTree.
+
+:func:`fit` samples with nutpie by default (compiled once per model structure and reused
+with new data, see :func:`compiled_model`) or with PyMC's NUTS, then adds the prior and
+posterior predictive draws, the pointwise log-likelihood and log-prior, the observed data
+and the design (``constant_data``), all with named coordinates.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections import OrderedDict
+from importlib.metadata import PackageNotFoundError, version
+
+import numpy as np
+import pymc as pm
+import xarray as xr
+
+from .build import initial_values, model_from_design
+from .design import ModelDesign, make_design
+from .spec import FitOptions, ModelSpec, SpecError
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+SAMPLE_DIMS = ("chain", "draw")
+_CACHE_SIZE = 8
+_COMPILED: OrderedDict = OrderedDict()
+
+
+def compiled_model(model: pm.Model, design: ModelDesign):
+    """Return nutpie's compiled model for ``model``, compiled once per structure.
+
+    A model with the same spec and the same array shapes as one compiled before (for
+    instance a simulated dataset of the same design, or a refit after a data fix) reuses
+    that compilation with the new data (``CompiledPyMCModel.with_data``); the first
+    compilation of a large model takes about a minute.
+    """
+    import nutpie
+
+    key = design.structure_key()
+    if key in _COMPILED:
+        _COMPILED.move_to_end(key)
+        logger.info("reusing the compiled model with new data")
+        return _COMPILED[key].with_data(**design.data())
+    logger.info("compiling the model with nutpie (once per model structure)")
+    compiled = nutpie.compile_pymc_model(model, initial_points=initial_values(design))
+    _COMPILED[key] = compiled
+    while len(_COMPILED) > _CACHE_SIZE:
+        _COMPILED.popitem(last=False)
+    return compiled
+
+
+def fit(spec: ModelSpec, survey, *, chains: int = 4, draws: int = 1000, tune: int = 1000,
+        seed: int = 0, sampler: str = "nutpie", target_accept: float = 0.8,
+        progressbar: bool = True, predictive: bool = True) -> xr.DataTree:
+    """Fit the model of ``spec`` to ``survey``.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+    survey : data.CaseSurvey
+    chains, draws, tune : int
+        Chains, kept draws per chain, tuning steps per chain.
+    seed : int
+        The one seed of the run: the sampler, the prior and the posterior predictive draws
+        take independent streams derived from it (the same seed gives identical draws).
+    sampler : {"nutpie", "pymc"}
+        nutpie (default, compiled and fast) or PyMC's own NUTS.
+    target_accept : float
+        Target acceptance rate of NUTS's step-size adaptation.
+    progressbar : bool
+        Show the sampler's progress.
+    predictive : bool
+        Also draw the prior and posterior predictive and compute the pointwise
+        log-likelihood and log-prior (turn off inside large simulation studies).
+
+    Returns
+    -------
+    xarray.DataTree
+        Groups ``posterior``, ``sample_stats``, ``observed_data``, ``constant_data``
+        and, with ``predictive``, ``prior``, ``prior_predictive``,
+        ``posterior_predictive``, ``log_likelihood``, ``log_prior``. The outcome ``y`` is in
+        the codebook's codes (ordinal categories 1..K). ``b`` carries the coordinates
+        ``condition_level`` and ``condition_side``; the root's attrs hold the spec, the
+        seed and the data's hash.
+    """
+    options = FitOptions(chains=chains, draws=draws, tune=tune, seed=seed, sampler=sampler,
+                         target_accept=target_accept)
+    problems = options.problems()
+    if problems:
+        raise SpecError("fit", problems)
+    design = make_design(spec, survey)
+    model = model_from_design(design)
+    sample_seed, prior_seed, posterior_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(3))
+
+    if sampler == "nutpie":
+        import nutpie
+
+        compiled = compiled_model(model, design)
+        tree = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains,
+                             cores=min(chains, os.cpu_count() or 1), seed=sample_seed,
+                             progress_bar=progressbar, save_warmup=False,
+                             target_accept=target_accept)
+    else:
+        tree = pm.sample(draws=draws, tune=tune, chains=chains, random_seed=sample_seed,
+                         nuts_sampler="pymc", progressbar=progressbar, model=model,
+                         target_accept=target_accept, compute_convergence_checks=False,
+                         cores=min(chains, os.cpu_count() or 1),
+                         initvals=initial_values(design) or None,
+                         idata_kwargs={"log_likelihood": False})
+    groups = {"posterior": _with_labels(tree["posterior"].to_dataset(), design),
+              "sample_stats": _clean_stats(tree["sample_stats"].to_dataset())}
+    result = xr.DataTree.from_dict(groups)
+
+    if predictive:
+        with model:
+            prior = pm.sample_prior_predictive(draws=draws, random_seed=prior_seed)
+            posterior_predictive = pm.sample_posterior_predictive(
+                result, var_names=["y"], random_seed=posterior_seed, progressbar=False)
+            log_likelihood = pm.compute_log_likelihood(
+                result, extend_inferencedata=False, progressbar=False)
+            log_prior = pm.compute_log_prior(result, extend_inferencedata=False, progressbar=False)
+        groups["prior"] = _with_labels(prior["prior"].to_dataset(), design)
+        groups["prior_predictive"] = _outcome_codes(prior["prior_predictive"].to_dataset(), design)
+        groups["posterior_predictive"] = _outcome_codes(
+            posterior_predictive["posterior_predictive"].to_dataset(), design)
+        groups["log_likelihood"] = _relabel(_group(log_likelihood, "log_likelihood"), design)
+        groups["log_prior"] = _relabel(_group(log_prior, "log_prior"), design)
+    groups["observed_data"] = _outcome_codes(xr.Dataset({"y": (("individual",), design.y)}), design)
+    groups["constant_data"] = design_dataset(design)
+    result = xr.DataTree.from_dict(groups)
+    result.attrs.update(run_attrs(design, survey, seed=seed, sampler=sampler))
+    return result
+
+
+def design_dataset(design: ModelDesign) -> xr.Dataset:
+    """Return the design as a Dataset (the fit's ``constant_data``).
+
+    It holds the standardised conditions per level (NaN where missing), the group
+    positions, the standardisation and the level and side of each condition.
+    """
+    data = {}
+    for level, matrix in design.X.items():
+        values = matrix.copy()
+        rows, cols, _ = design.missing[level]
+        values[rows, cols] = np.nan
+        data[f"X_{level}"] = ((level, f"{level}_condition"), values)
+    for level, idx in design.index.items():
+        data[f"idx_{level}"] = (("individual",), idx)
+    conditions = list(design.conditions)
+    data["condition_center"] = (("condition",), [design.center[c] for c in conditions])
+    data["condition_scale"] = (("condition",), [design.scale[c] for c in conditions])
+    if design.trials is not None:
+        data["trials"] = (("individual",), design.trials)
+    coords = {dim: labels for dim, labels in design.coords.items()
+              if not dim.endswith("_missing") and dim not in ("cutpoint", "slope_condition")}
+    ds = xr.Dataset(data, coords=coords)
+    return ds.assign_coords(condition_level=("condition", [design.condition_level[c] for c in conditions]),
+                            condition_side=("condition", [design.condition_side[c] for c in conditions]))
+
+
+def run_attrs(design: ModelDesign, survey, *, seed: int, sampler: str) -> dict:
+    """Attributes stored on the result's root: spec, family, seed, data hash, versions."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "spec": json.dumps(design.spec.to_dict(), sort_keys=True),
+        "outcome": design.spec.outcome,
+        "family": design.family.name,
+        "n_categories": design.n_categories or 0,
+        "outcome_location": design.outcome_location,
+        "outcome_scale": design.outcome_scale,
+        "n_missing_outcome": design.n_missing_outcome,
+        "seed": seed,
+        "sampler": sampler,
+        "data_source": str(getattr(survey, "source", "")),
+        "data_sha256": str(getattr(survey, "sha256", "")),
+        "data_fingerprint": survey.fingerprint() if hasattr(survey, "fingerprint") else "",
+        "versions": json.dumps(package_versions(), sort_keys=True),
+    }
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages a run depends on."""
+    out = {}
+    for name in ("alliance-learning", "pymc", "pytensor", "pymc-extras", "nutpie", "arviz",
+                 "arviz-base", "arviz-stats", "numpy", "pandas", "xarray"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+# -- tidying the groups ------------------------------------------------------------------
+def _group(result, name: str) -> xr.Dataset:
+    """A group of a PyMC result, which is a Dataset or a DataTree depending on the call."""
+    if isinstance(result, xr.Dataset):
+        return result
+    return result[name].to_dataset()
+
+
+def _relabel(ds: xr.Dataset, design: ModelDesign) -> xr.Dataset:
+    """Put the design's labels on every dim (a reused compiled model keeps its old ones)."""
+    coords = {dim: labels for dim, labels in design.coords.items() if dim in ds.dims}
+    return ds.assign_coords(coords)
+
+
+def _with_labels(ds: xr.Dataset, design: ModelDesign) -> xr.Dataset:
+    ds = _relabel(ds, design)
+    if "condition" in ds.dims:
+        conditions = list(ds["condition"].values)
+        ds = ds.assign_coords(
+            condition_level=("condition", [design.condition_level[c] for c in conditions]),
+            condition_side=("condition", [design.condition_side[c] for c in conditions]))
+    return ds
+
+
+def _outcome_codes(ds: xr.Dataset, design: ModelDesign) -> xr.Dataset:
+    """Ordinal outcomes back in the codebook's codes (PyMC counts categories from 0)."""
+    ds = _relabel(ds, design)
+    if design.family.name == "ordinal":
+        ds["y"] = ds["y"] + 1
+        ds["y"].attrs["coding"] = f"codebook categories 1..{design.n_categories}"
+    if design.family.name != "gaussian":
+        # counts need few bits: int8/int16 keep predictive draws of large surveys small
+        # (signed, so that differences such as y - 1 cannot wrap around)
+        largest = int(design.trials.max()) if design.trials is not None else (design.n_categories or 1)
+        dtype = next(t for t in (np.int8, np.int16, np.int32, np.int64) if largest <= np.iinfo(t).max)
+        ds["y"] = ds["y"].astype(dtype, keep_attrs=True)
+    return ds
+
+
+def _clean_stats(ds: xr.Dataset) -> xr.Dataset:
+    """Sampler statistics that NetCDF can store (drops free-text and object columns)."""
+    keep = [name for name, var in ds.data_vars.items() if var.dtype != object]
+    ds = ds[keep]
+    if "diverging" not in ds and "divergences" in ds:
+        ds = ds.rename(divergences="diverging")
+    return ds

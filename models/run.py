@@ -1,0 +1,338 @@
+"""Run directories: the saved record of one fit, from which checks and reports are redone.
+
+A run directory holds::
+
+    posterior.nc     the fit's DataTree (posterior, sample_stats, prior, predictive draws,
+                     log_likelihood, log_prior, observed_data, constant_data), NetCDF
+    summary.json     effects, group SDs, cutpoints or sigma, diagnostics, provenance
+                     (schema below, version SCHEMA_VERSION)
+    config.toml      the exact run config (model spec with its defaults resolved, sampling)
+    codebook.toml    the codebook the data were read with
+    data.parquet     the validated survey (wide, the user's column names), so that the run
+                     rebuilds its model without the original file
+
+It is written to a temporary directory beside the target and renamed into place, so a run
+directory is either complete or absent. An existing run is never overwritten unless
+``force=True``.
+
+summary.json
+------------
+``effects``: keyed by condition, each with ``level``, ``side``, ``center`` and ``scale``
+(the standardisation) and two blocks, ``per_sd`` (effect of one SD of the condition at its
+level on the linear predictor) and ``per_unit`` (of one raw unit), each with ``mean``,
+``sd``, ``hdi_3%`` and ``hdi_97%`` (the bounds of the 94% highest-density interval).
+``group_sd``: keyed by level, the SD of the group intercepts (same four numbers).
+``slope_sd``: keyed by condition, SD between alliances of the varying slopes (if any).
+``intercept``, ``cutpoints`` (keyed ``"1|2"``...) or ``sigma``, where the family has them.
+``diagnostics``: ``max_rhat``, ``min_ess_bulk``, ``min_ess_tail``, ``divergences``,
+``min_bfmi``, ``chains``, ``draws``. ``data``: counts per level, missing codes per
+condition, individuals left out for a missing outcome. ``provenance``: data source, its
+SHA-256 and a content fingerprint, the config, seed, sampler, package versions, schema
+version, command line and time of writing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import arviz_stats as azs
+import numpy as np
+import xarray as xr
+
+from .fit import SCHEMA_VERSION
+from .spec import FitOptions, ModelSpec, RunConfig
+
+logger = logging.getLogger(__name__)
+
+HDI_PROB = 0.94
+FILES = ("posterior.nc", "summary.json", "config.toml", "codebook.toml", "data.parquet")
+
+
+class RunExistsError(FileExistsError):
+    """The run directory exists already (pass ``force=True`` / ``--force`` to replace it)."""
+
+
+class RunError(ValueError):
+    """A run directory that cannot be loaded (missing file, other schema, ...)."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """A saved fit: its config, survey, DataTree and summary.
+
+    Work on runs is done by functions of ``(run, ...)`` (checks, reports), not methods.
+    """
+
+    config: RunConfig
+    survey: object
+    tree: xr.DataTree
+    summary: dict
+    path: Path | None = None
+
+    @property
+    def spec(self) -> ModelSpec:
+        """The model spec, defaults resolved."""
+        return self.config.spec
+
+    @property
+    def coords(self) -> dict[str, list]:
+        """Labels of the posterior's dimensions."""
+        posterior = self.tree["posterior"]
+        return {dim: list(posterior[dim].values) for dim in posterior.dims if dim not in ("chain", "draw")}
+
+    def __str__(self) -> str:
+        diag = self.summary.get("diagnostics", {})
+        where = f" at {self.path}" if self.path else ""
+        return (f"Run{where}: {self.spec.outcome} ({self.spec.family}), "
+                f"{len(self.spec.conditions or ())} conditions, {diag.get('chains')} chains x "
+                f"{diag.get('draws')} draws; max R-hat {diag.get('max_rhat')}, "
+                f"{diag.get('divergences')} divergences")
+
+
+# -- summary ----------------------------------------------------------------------------------
+def _stats(da: xr.DataArray) -> dict[str, float | None]:
+    interval = azs.hdi(da, prob=HDI_PROB)
+    return {
+        "mean": _number(da.mean(("chain", "draw"))),
+        "sd": _number(da.std(("chain", "draw"), ddof=1)),
+        "hdi_3%": _number(interval.sel(ci_bound="lower")),
+        "hdi_97%": _number(interval.sel(ci_bound="upper")),
+    }
+
+
+def _number(value) -> float | None:
+    value = float(value)
+    return None if math.isnan(value) or math.isinf(value) else value
+
+
+def diagnostics(tree: xr.DataTree) -> dict:
+    """Convergence diagnostics of a fit (computed with arviz-stats).
+
+    Returns
+    -------
+    dict
+        ``max_rhat`` (rank-normalised split R-hat), ``min_ess_bulk``, ``min_ess_tail``
+        over every posterior quantity, ``divergences`` (count), ``min_bfmi`` (E-BFMI, lowest
+        chain), ``chains`` and ``draws``.
+    """
+    posterior = tree["posterior"].to_dataset()
+
+    def extreme(ds: xr.Dataset, pick):
+        values = np.concatenate([np.ravel(v.values) for v in ds.data_vars.values()] or [np.array([])])
+        values = values[np.isfinite(values)]
+        return _number(pick(values)) if values.size else None
+
+    out = {
+        "max_rhat": extreme(azs.rhat(posterior), np.max),
+        "min_ess_bulk": extreme(azs.ess(posterior, method="bulk"), np.min),
+        "min_ess_tail": extreme(azs.ess(posterior, method="tail"), np.min),
+        "divergences": None,
+        "min_bfmi": None,
+        "chains": int(posterior.sizes["chain"]),
+        "draws": int(posterior.sizes["draw"]),
+    }
+    if "sample_stats" in tree.children:
+        stats = tree["sample_stats"]
+        if "diverging" in stats:
+            out["divergences"] = int(stats["diverging"].sum())
+        if "energy" in stats:
+            try:
+                bfmi = azs.bfmi(stats.to_dataset())  # a Dataset holding `energy` per chain
+                out["min_bfmi"] = _number(bfmi["energy"].min())
+            except Exception as err:  # arviz-stats refuses too-short chains; report, don't fail
+                logger.warning("E-BFMI not computed: %s", err)
+    return out
+
+
+def summarize(tree: xr.DataTree, survey=None, *, config: RunConfig | None = None,
+              command: str | None = None) -> dict:
+    """The ``summary.json`` content of a fit (schema in this module's docstring)."""
+    posterior = tree["posterior"]
+    constant = tree["constant_data"]
+    attrs = tree.attrs
+    effects = {}
+    if "b" in posterior:
+        b = posterior["b"]
+        for condition in b["condition"].values:
+            condition = str(condition)
+            per_model_unit = b.sel(condition=condition)
+            scale = float(constant["condition_scale"].sel(condition=condition))
+            center = float(constant["condition_center"].sel(condition=condition))
+            raw_sd = _raw_sd(constant, condition, scale)
+            per_unit = per_model_unit / scale
+            effects[condition] = {
+                "level": str(constant["condition_level"].sel(condition=condition).values),
+                "side": str(constant["condition_side"].sel(condition=condition).values),
+                "center": center,
+                "scale": scale,
+                "per_sd": _stats(per_unit * raw_sd),
+                "per_unit": _stats(per_unit),
+            }
+    group_sd = {name[3:]: _stats(posterior[name]) for name in posterior.data_vars
+                if name.startswith("sd_") and name != "sd_slope"}
+    out: dict = {
+        "schema_version": SCHEMA_VERSION,
+        "outcome": attrs.get("outcome"),
+        "family": attrs.get("family"),
+        "interval": f"{HDI_PROB:.0%} highest-density interval (hdi_3% to hdi_97%)",
+        "effects": effects,
+        "group_sd": group_sd,
+    }
+    if "sd_slope" in posterior:
+        out["slope_sd"] = {str(c): _stats(posterior["sd_slope"].sel(slope_condition=c))
+                           for c in posterior["slope_condition"].values}
+    if "intercept" in posterior:
+        out["intercept"] = _stats(posterior["intercept"])
+    if "cutpoints" in posterior:
+        out["cutpoints"] = {str(c): _stats(posterior["cutpoints"].sel(cutpoint=c))
+                            for c in posterior["cutpoint"].values}
+    if "sigma" in posterior:
+        out["sigma"] = _stats(posterior["sigma"])
+    out["diagnostics"] = diagnostics(tree)
+    out["data"] = {"n_missing_outcome": int(attrs.get("n_missing_outcome", 0))}
+    if survey is not None:
+        out["data"]["counts"] = {k: int(v) for k, v in survey.counts().items()}
+        out["data"]["missing"] = {k: int(v) for k, v in survey.missing().items()}
+    out["provenance"] = {
+        "data_source": attrs.get("data_source"),
+        "data_sha256": attrs.get("data_sha256"),
+        "data_fingerprint": attrs.get("data_fingerprint"),
+        "config": config.to_dict() if config is not None else None,
+        "seed": attrs.get("seed"),
+        "sampler": attrs.get("sampler"),
+        "versions": json.loads(attrs.get("versions", "{}")),
+        "schema_version": SCHEMA_VERSION,
+        "command": command,
+        "written": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    return out
+
+
+def _raw_sd(constant: xr.Dataset, condition: str, scale: float) -> float:
+    """SD of the condition's raw values over its level's units."""
+    level = str(constant["condition_level"].sel(condition=condition).values)
+    z = constant[f"X_{level}"].sel({f"{level}_condition": condition}).values
+    sd = float(np.nanstd(z * scale, ddof=1))
+    return sd if np.isfinite(sd) and sd > 0 else scale
+
+
+# -- saving and loading ------------------------------------------------------------------------
+def save_run(path: str | Path, tree: xr.DataTree, survey, config: RunConfig, *,
+             force: bool = False, command: str | None = None) -> Run:
+    """Write a run directory atomically.
+
+    Parameters
+    ----------
+    path : str or Path
+        The run directory to create.
+    tree : xarray.DataTree
+        The result of :func:`models.fit`.
+    survey : data.CaseSurvey
+        The data the model was fitted to.
+    config : RunConfig
+        The config used (its spec is stored with defaults resolved).
+    force : bool
+        Replace an existing run directory.
+    command : str, optional
+        The command line, for the provenance record.
+
+    Raises
+    ------
+    RunExistsError
+        When ``path`` exists and ``force`` is false.
+    """
+    import tomli_w
+
+    path = Path(path)
+    check_run_target(path, force=force)
+    spec = ModelSpec.from_dict(json.loads(tree.attrs["spec"]), "the fit's spec")
+    config = RunConfig(spec=spec, sampling=config.sampling)
+    summary = summarize(tree, survey, config=config, command=command)
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        tree.to_netcdf(staging / "posterior.nc", engine="h5netcdf")
+        (staging / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n",
+                                              encoding="utf-8")
+        (staging / "config.toml").write_text(config.to_toml(), encoding="utf-8")
+        (staging / "codebook.toml").write_text(tomli_w.dumps(survey.codebook.to_dict()), encoding="utf-8")
+        survey.to_wide().to_parquet(staging / "data.parquet", index=False)
+        _replace_dir(staging, path, force=force)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    logger.info("run written to %s", path)
+    return Run(config=config, survey=survey, tree=tree, summary=summary, path=path)
+
+
+def check_run_target(path: str | Path, *, force: bool = False) -> None:
+    """Raise :class:`RunExistsError` if ``path`` exists and may not be replaced."""
+    path = Path(path)
+    if path.exists() and not force:
+        raise RunExistsError(f"{path}: the run directory exists already; choose another --out "
+                             "or pass --force to replace it")
+    if path.exists() and not path.is_dir():
+        raise RunExistsError(f"{path}: exists and is not a directory")
+
+
+def _replace_dir(staging: Path, path: Path, *, force: bool) -> None:
+    if path.exists():
+        if not force:
+            raise RunExistsError(f"{path}: the run directory exists already")
+        trash = path.with_name(f".{path.name}.{os.getpid()}.old")
+        os.replace(path, trash)
+        os.replace(staging, path)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(staging, path)
+
+
+def load_run(path: str | Path) -> Run:
+    """Load a run directory written by :func:`save_run`.
+
+    Raises
+    ------
+    RunError
+        When a file is missing or the run was written with another summary schema.
+    """
+    import pandas as pd
+
+    from data import CaseSurvey, load_codebook
+
+    from .spec import load_config
+
+    path = Path(path)
+    if not path.is_dir():
+        raise RunError(f"{path}: no such run directory")
+    missing = [name for name in FILES if not (path / name).is_file()]
+    if missing:
+        raise RunError(f"{path}: not a complete run directory (missing {', '.join(missing)})")
+    summary = json.loads((path / "summary.json").read_text(encoding="utf-8"))
+    if summary.get("schema_version") != SCHEMA_VERSION:
+        raise RunError(f"{path}: written with summary schema {summary.get('schema_version')}, "
+                       f"this version reads schema {SCHEMA_VERSION}")
+    config = load_config(path / "config.toml")
+    codebook = load_codebook(path / "codebook.toml")
+    provenance = summary.get("provenance", {})
+    frame = pd.read_parquet(path / "data.parquet")
+    for column in codebook.ids.values():
+        if column in frame:
+            frame[column] = frame[column].astype(str)
+    survey = CaseSurvey.from_wide(frame, codebook, source=provenance.get("data_source") or str(path),
+                                  sha256=provenance.get("data_sha256") or "")
+    with xr.open_datatree(path / "posterior.nc", engine="h5netcdf") as opened:
+        tree = opened.load()
+    return Run(config=config, survey=survey, tree=tree, summary=summary, path=path)
+
+
+__all__ = ["FILES", "HDI_PROB", "FitOptions", "Run", "RunError", "RunExistsError",
+           "check_run_target", "diagnostics", "load_run", "save_run", "summarize"]

@@ -1,0 +1,502 @@
+"""The model's description: what is modelled, apart from how PyMC builds it.
+
+A :class:`ModelSpec` names the outcome, the family, the conditions, the group effects,
+the slopes that vary by alliance, the priors and the shrinkage option. It imports no
+PyMC, so it prints, saves (``to_dict``/``from_dict``, TOML via :func:`load_config`) and is
+checked against a survey (:func:`check_spec`) without a sampler. :mod:`models.build`
+turns a checked spec and a survey into a PyMC model.
+
+Run config (TOML)
+-----------------
+::
+
+    [model]
+    outcome = "individual_learning"
+    family = "ordinal"                 # default: by the outcome's scale
+    conditions = ["personal_contact", "prior_cooperation"]   # default: all in the data
+    group_effects = ["network", "organisation", "alliance"]  # default: all in the data
+    varying_slopes = ["personal_contact"]                    # slopes varying by alliance
+    standardize = true
+    shrinkage = "horseshoe"            # or "r2d2m2"; default: none
+    centered = ["alliance"]            # group levels with centred effects (default none)
+    # trials = 10                      # binomial only: a number, or an outcome column
+
+    [model.shrinkage_options]
+    expected_nonzero = 3
+
+    [priors.effect]                    # any kind in models.priors.DEFAULT_PRIORS
+    dist = "Normal"
+    kwargs = {mu = 0, sigma = 0.5}
+
+    [sampling]
+    chains = 4
+    draws = 1000
+    tune = 1000
+    seed = 1
+    sampler = "nutpie"                 # or "pymc"
+"""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+from .families import DEFAULT_FAMILY, FAMILIES
+from .priors import (
+    DEFAULT_PRIORS,
+    SHRINKAGE_OPTIONS,
+    default_prior,
+    prior_key_problems,
+    prior_problems,
+)
+
+GROUP_LEVELS = ("network", "organisation", "alliance")
+SAMPLERS = ("nutpie", "pymc")
+
+
+class SpecError(ValueError):
+    """A model spec or run config with problems; ``problems`` lists every one."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.source = source
+        self.problems = list(problems)
+        if len(problems) == 1:
+            message = f"{source}: {problems[0]}"
+        else:
+            lines = "\n".join(f"  - {p}" for p in problems)
+            message = f"{source}: {len(problems)} problems in the model spec:\n{lines}"
+        super().__init__(message)
+
+
+def _as_tuple(value):
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What to model.
+
+    Parameters
+    ----------
+    outcome : str
+        Name of an outcome in the codebook (measured on individuals).
+    family : str, optional
+        ``ordinal`` (cumulative logit), ``gaussian``, ``bernoulli`` or ``binomial``;
+        None takes the default of the outcome's scale (see
+        :data:`models.families.DEFAULT_FAMILY`).
+    conditions : sequence of str, optional
+        Conditions entering the linear predictor; None: every codebook condition present
+        in the data.
+    group_effects : sequence of str, optional
+        Group levels with varying intercepts (``network``, ``organisation``,
+        ``alliance``); None: every group level present in the data. Networks and
+        organisations are crossed, not nested.
+    varying_slopes : sequence of str
+        Conditions whose slopes vary by alliance (independent normal deviations).
+    standardize : bool
+        Centre and scale each condition by its mean and SD over the units of its own
+        level, so that effects are per SD (they are also reported per raw unit).
+    priors : dict
+        Overrides of :data:`models.priors.DEFAULT_PRIORS`, keyed by term kind (or
+        ``group_sd.<level>``); values are ``pymc_extras.prior.Prior`` objects or their
+        dictionary form. Stored in dictionary form.
+    shrinkage : {None, "horseshoe", "r2d2m2"}
+        Replace the ``effect`` prior by a regularised horseshoe or an R2D2M2CP prior.
+    shrinkage_options : dict
+        Options of the shrinkage prior (see :data:`models.priors.SHRINKAGE_OPTIONS`).
+    centered : sequence of str
+        Group levels whose effects use the centred parameterisation (default: none, all
+        non-centred; centre a level when its groups are large).
+    trials : int or str, optional
+        Binomial family only: the number of trials, or the name of the outcome column
+        holding it.
+    """
+
+    outcome: str
+    family: str | None = None
+    conditions: tuple[str, ...] | None = None
+    group_effects: tuple[str, ...] | None = None
+    varying_slopes: tuple[str, ...] = ()
+    standardize: bool = True
+    priors: dict = field(default_factory=dict)
+    shrinkage: str | None = None
+    shrinkage_options: dict = field(default_factory=dict)
+    centered: tuple[str, ...] = ()
+    trials: int | str | None = None
+
+    def __post_init__(self):
+        # Normalise without judging: problems() and check_spec() say what is wrong.
+        set_ = object.__setattr__
+        set_(self, "conditions", _as_tuple(self.conditions))
+        set_(self, "group_effects", _as_tuple(self.group_effects))
+        set_(self, "varying_slopes", _as_tuple(self.varying_slopes) or ())
+        set_(self, "centered", _as_tuple(self.centered) or ())
+        priors = {}
+        for key, value in dict(self.priors or {}).items():
+            priors[str(key)] = value.to_dict() if hasattr(value, "to_dict") else copy.deepcopy(value)
+        set_(self, "priors", priors)
+        set_(self, "shrinkage_options", dict(self.shrinkage_options or {}))
+
+    # -- priors -----------------------------------------------------------------------
+    def prior(self, kind: str, level: str | None = None) -> tuple[dict, bool]:
+        """The prior of a term kind, in ``Prior`` dictionary form.
+
+        Returns
+        -------
+        prior : dict
+        is_default : bool
+            True when no override applies (defaults are rescaled for the gaussian family).
+        """
+        if level is not None and f"{kind}.{level}" in self.priors:
+            return copy.deepcopy(self.priors[f"{kind}.{level}"]), False
+        if kind in self.priors:
+            return copy.deepcopy(self.priors[kind]), False
+        return default_prior(kind), True
+
+    def options(self) -> dict:
+        """Shrinkage options with defaults filled in (empty without shrinkage)."""
+        if self.shrinkage not in SHRINKAGE_OPTIONS:
+            return {}
+        return {**SHRINKAGE_OPTIONS[self.shrinkage], **self.shrinkage_options}
+
+    # -- checks -----------------------------------------------------------------------
+    def problems(self) -> list[str]:
+        """Problems that can be seen without data (the survey is checked by check_spec)."""
+        out: list[str] = []
+        if not isinstance(self.outcome, str) or not self.outcome:
+            out.append(f"outcome must name an outcome column, got {self.outcome!r}")
+        if self.family is not None and self.family not in FAMILIES:
+            out.append(f"unknown family {self.family!r} (use {', '.join(FAMILIES)})")
+        for name, value in (("group_effects", self.group_effects), ("centered", self.centered)):
+            for level in value or ():
+                if level not in GROUP_LEVELS:
+                    out.append(f"{name}: {level!r} is not a group level ({', '.join(GROUP_LEVELS)})")
+        if self.group_effects is not None:
+            for level in self.centered:
+                if level in GROUP_LEVELS and level not in self.group_effects:
+                    out.append(f"centered: {level!r} has no group effect in this model")
+        if not isinstance(self.standardize, bool):
+            out.append(f"standardize must be true or false, got {self.standardize!r}")
+        if self.shrinkage is not None and self.shrinkage not in SHRINKAGE_OPTIONS:
+            out.append(f"unknown shrinkage {self.shrinkage!r} (use {', '.join(SHRINKAGE_OPTIONS)})")
+        if self.shrinkage_options and self.shrinkage is None:
+            out.append("shrinkage_options given but no shrinkage chosen")
+        elif self.shrinkage in SHRINKAGE_OPTIONS:
+            allowed = SHRINKAGE_OPTIONS[self.shrinkage]
+            for key in set(self.shrinkage_options) - set(allowed):
+                out.append(f"shrinkage_options: unknown option {key!r} for {self.shrinkage} "
+                           f"(use {', '.join(allowed)})")
+        if self.shrinkage and "effect" in self.priors:
+            out.append(f"priors.effect cannot be combined with shrinkage={self.shrinkage!r} "
+                       "(the shrinkage prior replaces it)")
+        for key, value in self.priors.items():
+            key_problems = prior_key_problems(key)
+            out.extend(key_problems or prior_problems(key, value))
+        if self.trials is not None and not (isinstance(self.trials, str) or
+                                            (isinstance(self.trials, int) and self.trials >= 1)):
+            out.append(f"trials must be a positive whole number or a column name, got {self.trials!r}")
+        if self.family not in (None, "binomial") and self.trials is not None:
+            out.append(f"trials is only used by the binomial family, not {self.family!r}")
+        return out
+
+    # -- (de)serialisation ---------------------------------------------------------------
+    def to_dict(self) -> dict:
+        """Plain mapping (lists, no None) that round-trips through :meth:`from_dict`."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            if isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = copy.deepcopy(value)
+        return out
+
+    @classmethod
+    def from_dict(cls, raw: dict, source: str = "<model spec>") -> ModelSpec:
+        """Build a spec from a mapping, collecting every problem before raising.
+
+        Raises
+        ------
+        SpecError
+            Listing every problem (unknown keys, wrong types, unknown family, ...).
+        """
+        problems: list[str] = []
+        if not isinstance(raw, dict):
+            raise SpecError(source, [f"the model spec must be a table, got {raw!r}"])
+        names = {f.name for f in fields(cls)}
+        for key in set(raw) - names:
+            problems.append(f"unknown model key {key!r} (use {', '.join(sorted(names))})")
+        if "outcome" not in raw:
+            problems.append("outcome is required")
+        kwargs = {k: v for k, v in raw.items() if k in names}
+        for key in ("conditions", "group_effects", "varying_slopes", "centered"):
+            value = kwargs.get(key)
+            if value is not None and not (isinstance(value, list | tuple) and
+                                          all(isinstance(v, str) for v in value)):
+                problems.append(f"{key} must be a list of names, got {value!r}")
+                kwargs.pop(key)
+        for key in ("priors", "shrinkage_options"):
+            if not isinstance(kwargs.get(key, {}), dict):
+                problems.append(f"{key} must be a table, got {kwargs[key]!r}")
+                kwargs.pop(key)
+        spec = cls(**{"outcome": "", **kwargs})
+        # a missing outcome is reported once, above
+        problems.extend(p for p in spec.problems()
+                        if "outcome" in raw or not p.startswith("outcome must"))
+        if problems:
+            raise SpecError(source, problems)
+        return spec
+
+    def __str__(self) -> str:
+        family = self.family or "default family"
+        conditions = "all conditions" if self.conditions is None else f"{len(self.conditions)} conditions"
+        groups = "all group levels" if self.group_effects is None else ", ".join(self.group_effects) or "no groups"
+        extra = f", shrinkage={self.shrinkage}" if self.shrinkage else ""
+        return f"ModelSpec({self.outcome} ~ {conditions} | {groups}; {family}{extra})"
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """How to sample: chains, draws, tuning steps, seed and sampler."""
+
+    chains: int = 4
+    draws: int = 1000
+    tune: int = 1000
+    seed: int = 0
+    sampler: str = "nutpie"
+    target_accept: float = 0.8
+
+    def problems(self) -> list[str]:
+        """Problems with these options."""
+        out = []
+        for name in ("chains", "draws", "tune"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < (0 if name == "tune" else 1):
+                out.append(f"sampling.{name} must be a {'non-negative' if name == 'tune' else 'positive'} "
+                           f"whole number, got {value!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            out.append(f"sampling.seed must be a non-negative whole number, got {self.seed!r}")
+        if self.sampler not in SAMPLERS:
+            out.append(f"sampling.sampler {self.sampler!r} is not one of {', '.join(SAMPLERS)}")
+        if not isinstance(self.target_accept, float | int) or not 0 < self.target_accept < 1:
+            out.append(f"sampling.target_accept must lie between 0 and 1, got {self.target_accept!r}")
+        return out
+
+    def to_dict(self) -> dict:
+        """Plain mapping."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A run config: the model spec and the sampling options."""
+
+    spec: ModelSpec
+    sampling: FitOptions = field(default_factory=FitOptions)
+
+    def to_dict(self) -> dict:
+        """Mapping of the TOML file's shape (``[model]``, ``[priors]``, ``[sampling]``)."""
+        model = self.spec.to_dict()
+        priors = model.pop("priors", {})
+        out = {"model": model, "sampling": self.sampling.to_dict()}
+        if priors:
+            out["priors"] = priors
+        return out
+
+    @classmethod
+    def from_dict(cls, raw: dict, source: str = "<run config>") -> RunConfig:
+        """Build from a mapping of the TOML file's shape, collecting every problem."""
+        problems: list[str] = []
+        for key in set(raw) - {"model", "priors", "sampling"}:
+            problems.append(f"unknown section [{key}] (use model, priors, sampling)")
+        model = dict(raw.get("model", {})) if isinstance(raw.get("model", {}), dict) else {}
+        if "priors" in raw:
+            if "priors" in model:
+                problems.append("priors given both in [priors] and in [model]; use [priors]")
+            model["priors"] = raw["priors"]
+        spec = None
+        try:
+            spec = ModelSpec.from_dict(model, source)
+        except SpecError as err:
+            problems.extend(err.problems)
+        sampling_raw = raw.get("sampling", {})
+        names = {f.name for f in fields(FitOptions)}
+        if not isinstance(sampling_raw, dict):
+            problems.append("[sampling] must be a table")
+            sampling_raw = {}
+        for key in set(sampling_raw) - names:
+            problems.append(f"sampling: unknown key {key!r} (use {', '.join(sorted(names))})")
+        sampling = FitOptions(**{k: v for k, v in sampling_raw.items() if k in names})
+        problems.extend(sampling.problems())
+        if problems:
+            raise SpecError(source, problems)
+        return cls(spec=spec, sampling=sampling)
+
+    def to_toml(self) -> str:
+        """The config as TOML text (round-trips through :func:`load_config`)."""
+        import tomli_w
+
+        return tomli_w.dumps(self.to_dict())
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read a run config (TOML) into a :class:`RunConfig`.
+
+    Raises
+    ------
+    SpecError
+        Listing every problem in the file; conditions and families are checked against
+        the data later, by :func:`check_spec`.
+    """
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SpecError(str(path), ["file not found"]) from None
+    except tomllib.TOMLDecodeError as err:
+        raise SpecError(str(path), [f"not valid TOML: {err}"]) from None
+    return RunConfig.from_dict(raw, source=str(path))
+
+
+def check_spec(spec: ModelSpec, survey, source: str | None = None) -> ModelSpec:
+    """Check a spec against a survey and fill in its defaults.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+    survey : data.CaseSurvey
+    source : str, optional
+        Name used in the error (default: the survey's source).
+
+    Returns
+    -------
+    ModelSpec
+        With ``family``, ``conditions`` and ``group_effects`` resolved.
+
+    Raises
+    ------
+    SpecError
+        Listing every problem: unknown outcome or condition, a family that does not fit
+        the outcome's scale, an outcome with a single observed category, a condition that
+        is constant or never observed, slopes that cannot vary by alliance, ...
+    """
+    source = source or str(getattr(survey, "source", "<data>"))
+    codebook = survey.codebook
+    problems = list(spec.problems())
+    group_levels = tuple(level for level in codebook.group_levels)
+
+    # outcome and family
+    family = spec.family
+    outcome = codebook.outcomes.get(spec.outcome)
+    if outcome is None:
+        known = ", ".join(codebook.outcomes) or "none"
+        problems.append(f"outcome {spec.outcome!r} is not an outcome in the data (outcomes: {known})")
+    else:
+        scale = outcome.scale
+        if outcome.level != "individual":
+            problems.append(f"outcome {spec.outcome!r} is measured at the {outcome.level} level; "
+                            "only individual-level outcomes are modelled so far")
+        if family is None:
+            family = DEFAULT_FAMILY.get(scale.kind)
+            if family is None:
+                problems.append(f"outcome {spec.outcome!r} is a {scale.name}: choose a family "
+                                "(binomial with trials, or gaussian)")
+        elif family in FAMILIES and scale.kind not in FAMILIES[family].scales:
+            fits = ", ".join(FAMILIES[family].scales)
+            problems.append(f"family {family!r} does not fit outcome {spec.outcome!r} on the "
+                            f"{scale.name} scale ({family} fits {fits} outcomes)")
+        if spec.outcome in survey.individuals:
+            values = survey.individuals[spec.outcome].dropna()
+            if values.empty:
+                problems.append(f"outcome {spec.outcome!r} has no observed value")
+            elif values.nunique() < 2:
+                problems.append(f"outcome {spec.outcome!r} has a single observed category "
+                                f"({values.iloc[0]:g}): nothing to explain")
+            elif family == "ordinal" and scale.kind == "ordinal":
+                bad = values[(values < 1) | (values > scale.n_categories) | (values % 1 != 0)]
+                if len(bad):
+                    problems.append(f"outcome {spec.outcome!r} has codes outside 1..{scale.n_categories}: "
+                                    f"{sorted(set(bad))[:5]}")
+        if family == "binomial":
+            problems.extend(_trials_problems(spec, survey))
+
+    # conditions
+    available = list(codebook.conditions)
+    conditions = spec.conditions if spec.conditions is not None else tuple(available)
+    for name in conditions:
+        if name not in codebook.conditions:
+            known = ", ".join(available) or "none"
+            problems.append(f"unknown condition {name!r} (conditions in the data: {known})")
+            continue
+        level = codebook.conditions[name].level
+        values = survey.table(level)[name].dropna()
+        if values.empty:
+            problems.append(f"condition {name!r} has no observed value")
+        elif spec.standardize and values.nunique() < 2:
+            problems.append(f"condition {name!r} is constant ({values.iloc[0]:g}) over its "
+                            f"{level}s: it cannot be standardised or estimated")
+    if len(set(conditions)) < len(conditions):
+        problems.append("conditions: a condition is listed twice")
+
+    # group effects and slopes
+    group_effects = spec.group_effects if spec.group_effects is not None else group_levels
+    for level in group_effects:
+        if level in GROUP_LEVELS and level not in group_levels:
+            problems.append(f"group_effects: the data have no {level} IDs")
+    for level in spec.centered:
+        if level in GROUP_LEVELS and level not in group_effects:
+            problems.append(f"centered: {level!r} has no group effect in this model")
+    for name in spec.varying_slopes:
+        if name not in conditions:
+            problems.append(f"varying_slopes: {name!r} is not among the model's conditions")
+        elif name in codebook.conditions and codebook.conditions[name].level == "alliance":
+            problems.append(f"varying_slopes: {name!r} is an alliance-level condition; its slope "
+                            "cannot vary between alliances")
+    if spec.varying_slopes and "alliance" not in group_levels:
+        problems.append("varying_slopes need alliance IDs in the data")
+    if spec.shrinkage and not conditions:
+        problems.append("shrinkage needs at least one condition")
+    if spec.shrinkage == "horseshoe" and conditions:
+        guess = spec.options().get("expected_nonzero")
+        if guess is None and len(conditions) < 2:
+            problems.append("the horseshoe needs at least 2 conditions")
+        elif guess is not None and not (isinstance(guess, int | float) and 0 < guess < len(conditions)):
+            problems.append(f"shrinkage_options.expected_nonzero must lie between 0 and the number "
+                            f"of conditions ({len(conditions)}), got {guess!r}")
+    if problems:
+        raise SpecError(source, problems)
+    return replace(spec, family=family, conditions=tuple(conditions),
+                   group_effects=tuple(level for level in GROUP_LEVELS if level in group_effects))
+
+
+def _trials_problems(spec: ModelSpec, survey) -> list[str]:
+    if spec.trials is None:
+        return ["the binomial family needs trials (a number, or the outcome column holding them)"]
+    y = survey.individuals[spec.outcome] if spec.outcome in survey.individuals else None
+    if isinstance(spec.trials, str):
+        if spec.trials not in survey.individuals:
+            return [f"trials column {spec.trials!r} is not an outcome in the data"]
+        n = survey.individuals[spec.trials]
+    else:
+        n = spec.trials
+    if y is not None and ((y > n) | (y < 0)).any():
+        return [f"outcome {spec.outcome!r} has values outside 0..trials"]
+    return []
+
+
+__all__ = [
+    "DEFAULT_PRIORS",
+    "FitOptions",
+    "ModelSpec",
+    "RunConfig",
+    "SpecError",
+    "check_spec",
+    "load_config",
+]

@@ -1,0 +1,81 @@
+"""The `alliance-learning fit` command: one-line errors and a small real run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import tomli_w
+from typer.testing import CliRunner
+
+from reports.cli import app
+
+from .conftest import CODEBOOK, make_wide
+
+CONFIGS = Path(__file__).parent / "configs"
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli")
+    (folder / "codebook.toml").write_text(tomli_w.dumps(CODEBOOK))
+    make_wide().to_csv(folder / "tiny.csv", index=False)
+    constant = make_wide().assign(learned=1)
+    constant.to_csv(folder / "constant.csv", index=False)
+    return folder
+
+
+def _fit(files, *args, data="tiny.csv"):
+    return runner.invoke(app, ["fit", str(files / data), "--codebook", str(files / "codebook.toml"),
+                               "--no-progress", *args])
+
+
+def _one_line_error(result, expected):
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("error:") and expected in lines[0], result.output
+
+
+def test_unknown_condition_in_config(files, tmp_path):
+    result = _fit(files, "--config", str(CONFIGS / "unknown_condition.toml"), "--out", str(tmp_path / "r"))
+    _one_line_error(result, "unknown condition 'trust'")
+    assert not (tmp_path / "r").exists()
+
+
+def test_family_not_fitting_the_outcome(files, tmp_path):
+    result = _fit(files, "--outcome", "learning", "--family", "bernoulli", "--out", str(tmp_path / "r"))
+    _one_line_error(result, "family 'bernoulli' does not fit outcome 'learning'")
+
+
+def test_single_category_outcome(files, tmp_path):
+    result = _fit(files, "--outcome", "learned", "--out", str(tmp_path / "r"), data="constant.csv")
+    _one_line_error(result, "'learned' has a single observed category")
+
+
+def test_existing_run_directory(files, tmp_path):
+    (tmp_path / "r").mkdir()
+    result = _fit(files, "--outcome", "learned", "--out", str(tmp_path / "r"))
+    _one_line_error(result, "exists already")
+
+
+def test_outcome_must_be_chosen_when_there_are_several(files, tmp_path):
+    result = _fit(files, "--out", str(tmp_path / "r"))
+    _one_line_error(result, "choose the outcome with --outcome")
+
+
+def test_fit_writes_a_run(files, tmp_path, fits):
+    fits("bernoulli")  # same model as the config: the command reuses that compilation
+    out = tmp_path / "run"
+    result = _fit(files, "--config", str(CONFIGS / "minimal_bernoulli.toml"), "--draws", "60", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "run written to" in result.output
+    from models import load_run
+
+    run = load_run(out)
+    assert run.config.sampling.draws == 60  # the flag overrides the config
+    assert run.config.sampling.seed == 3
+    assert run.summary["provenance"]["command"].startswith("alliance-learning")
+    assert set(run.summary["effects"]) == {"contact", "group_size"}

@@ -1,0 +1,109 @@
+"""Run directories: atomic writing, refusal to overwrite, loading back, summary schema."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from models import (
+    FitOptions,
+    ModelSpec,
+    RunConfig,
+    RunError,
+    RunExistsError,
+    load_run,
+    save_run,
+)
+
+from .conftest import FIT_OPTIONS, FIT_SPECS
+
+SAMPLING = FitOptions(chains=FIT_OPTIONS["chains"], draws=FIT_OPTIONS["draws"], tune=FIT_OPTIONS["tune"],
+                      seed=FIT_OPTIONS["seed"])
+
+
+@pytest.fixture(scope="module")
+def saved(fits, survey, tmp_path_factory):
+    path = tmp_path_factory.mktemp("runs") / "ordinal"
+    run = save_run(path, fits("ordinal"), survey, RunConfig(ModelSpec(**FIT_SPECS["ordinal"]), SAMPLING),
+                   command="pytest")
+    return path, run
+
+
+def test_run_directory_holds_every_file_and_nothing_else(saved):
+    path, _ = saved
+    assert sorted(p.name for p in path.iterdir()) == sorted(
+        ["posterior.nc", "summary.json", "config.toml", "codebook.toml", "data.parquet"])
+    assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]  # no staging left
+
+
+def test_summary_follows_the_schema(saved, survey):
+    path, run = saved
+    summary = json.loads((path / "summary.json").read_text())
+    assert summary == run.summary
+    assert set(summary["effects"]) == set(survey.conditions)
+    for effect in summary["effects"].values():
+        assert {"level", "side", "per_sd", "per_unit", "center", "scale"} <= set(effect)
+        for block in ("per_sd", "per_unit"):
+            stats = effect[block]
+            assert set(stats) == {"mean", "sd", "hdi_3%", "hdi_97%"}
+            assert stats["hdi_3%"] < stats["mean"] < stats["hdi_97%"]
+        # one raw unit is 1/scale SD, so the per-unit effect is the per-SD one over the scale
+        assert effect["per_unit"]["mean"] == pytest.approx(effect["per_sd"]["mean"] / effect["scale"])
+    assert set(summary["group_sd"]) == {"network", "organisation", "alliance"}
+    assert set(summary["cutpoints"]) == {"1|2", "2|3", "3|4", "4|5"}
+    assert "sigma" not in summary
+    assert set(summary["diagnostics"]) == {"max_rhat", "min_ess_bulk", "min_ess_tail", "divergences",
+                                           "min_bfmi", "chains", "draws"}
+    provenance = summary["provenance"]
+    assert provenance["data_sha256"] == survey.sha256
+    assert provenance["seed"] == FIT_OPTIONS["seed"]
+    assert provenance["command"] == "pytest"
+    assert provenance["config"]["model"]["family"] == "ordinal"
+    assert "pymc" in provenance["versions"]
+    assert summary["data"]["n_missing_outcome"] == 1
+
+
+def test_load_run_restores_what_checks_need(saved, fits, survey):
+    path, run = saved
+    loaded = load_run(path)
+    assert loaded.spec == run.spec
+    assert loaded.spec.conditions == tuple(survey.conditions)  # resolved, not None
+    assert loaded.config.sampling == SAMPLING
+    assert loaded.summary == run.summary
+    assert set(loaded.tree.children) == set(fits("ordinal").children)
+    np.testing.assert_array_equal(loaded.tree["posterior"]["b"].values, fits("ordinal")["posterior"]["b"].values)
+    assert list(loaded.tree["posterior"]["condition_side"].values) == list(
+        fits("ordinal")["posterior"]["condition_side"].values)
+    assert loaded.survey.sha256 == survey.sha256
+    assert loaded.survey.fingerprint() == survey.fingerprint()
+    assert loaded.coords["network"] == list(survey.ids("network"))
+    assert "learning (ordinal)" in str(loaded)
+
+
+def test_existing_run_is_not_overwritten_without_force(saved, fits, survey):
+    path, _ = saved
+    before = (path / "summary.json").read_text()
+    config = RunConfig(ModelSpec(**FIT_SPECS["ordinal"]), SAMPLING)
+    with pytest.raises(RunExistsError, match="exists already"):
+        save_run(path, fits("ordinal"), survey, config)
+    assert (path / "summary.json").read_text() == before
+
+
+def test_force_replaces_a_run(fits, survey, tmp_path):
+    path = tmp_path / "run"
+    config = RunConfig(ModelSpec(**FIT_SPECS["ordinal"]), SAMPLING)
+    save_run(path, fits("ordinal"), survey, config, command="first")
+    save_run(path, fits("ordinal"), survey, config, force=True, command="second")
+    assert load_run(path).summary["provenance"]["command"] == "second"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_loading_a_broken_run_says_what_is_missing(tmp_path):
+    with pytest.raises(RunError, match="no such run directory"):
+        load_run(tmp_path / "absent")
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "summary.json").write_text("{}")
+    with pytest.raises(RunError, match="missing posterior.nc"):
+        load_run(tmp_path / "half")
