@@ -147,7 +147,7 @@ def fit(
     codebook: Annotated[Optional[Path], typer.Option(
         "--codebook", "-c", help="Codebook TOML (default: the shipped codebook).")] = None,
     config: Annotated[Optional[Path], typer.Option(
-        "--config", help="Run config TOML ([model], [priors], [sampling]).")] = None,
+        "--config", help="Run config TOML with sections model, priors and sampling (see README).")] = None,
     outcome: Annotated[Optional[str], typer.Option(help="Outcome to model (overrides the config).")] = None,
     family: Annotated[Optional[str], typer.Option(
         help="ordinal, gaussian, bernoulli or binomial (default: by the outcome's scale).")] = None,
