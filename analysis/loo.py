@@ -1,0 +1,327 @@
+"""Predictive comparison of the sub-models by PSIS-LOO (DESIGN.md §4.4).
+
+The four standard models (:data:`STANDARD_MODELS`) are the interpersonal-only, the
+interorganisational-only, the full ("both") and the intercept-only ("null") model, fitted to
+the same individuals. Each fit's pointwise log-likelihood gives a PSIS-LOO estimate of its
+expected log predictive density (``arviz_stats.loo``); ``arviz_stats.compare`` ranks them,
+gives each model's elpd difference from the best with the standard error of the difference
+(``dse``, computed from the paired pointwise differences) and the stacking weights.
+
+PSIS is unreliable for an observation whose Pareto k exceeds 0.7 (Vehtari et al. 2024):
+its elpd contribution may be biased, and the differences then favour the model with more
+such observations (``arviz_stats.compare``'s ``diag_elpd`` column says how many). The
+number of such observations per model is returned, with the labels of the individuals, and
+every warning ArviZ raised is kept in the result (not only logged), so ``checks.json`` can
+show it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import arviz_stats as azs
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .ppc import figure_of
+
+if TYPE_CHECKING:  # matplotlib is imported only when a figure is drawn
+    from matplotlib.figure import Figure
+
+logger = logging.getLogger(__name__)
+
+STANDARD_MODELS = ("interpersonal", "interorganisational", "both", "null")
+# Pareto k above which PSIS-LOO is unreliable for that observation (Vehtari et al. 2024).
+KHAT_THRESHOLD = 0.7
+# How many flagged individuals per model to list in ``to_dict`` and ``str``.
+_SHOWN_FLAGGED = 10
+
+
+@dataclass(frozen=True)
+class PredictiveComparison:
+    """PSIS-LOO comparison of several fits.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        ``arviz_stats.compare``'s table, unrounded, one row per model (index ``model``),
+        best first: ``rank``, ``elpd_diff``, ``dse``, ``p_worse`` (or ``p_better`` with a
+        reference), ``diag_diff``, ``diag_elpd``, ``p``, ``elpd``, ``se``, ``weight``.
+    pareto_k : pandas.DataFrame
+        Per model: ``n`` observations, ``good_k`` (ArviZ's sample-size-dependent
+        threshold, min(1 - 1/log10(S), 0.7)), ``max_k``, ``n_k_over_good``,
+        ``n_k_over_threshold`` (k > ``khat_threshold``), ``n_k_over_1``.
+    flagged : dict of str to list
+        Per model, the labels of the observations with k > ``khat_threshold``.
+    warnings : tuple of str
+        Every warning raised while computing, as ``"<model>: <message>"`` (``"compare:
+        ..."`` for the comparison itself).
+    method : str
+        Weighting method given to ``arviz_stats.compare``.
+    khat_threshold : float
+    var_name : str
+        The log-likelihood variable compared.
+    elpd : dict of str to ELPDData
+        The per-model ``arviz_stats.loo`` results (pointwise).
+    """
+
+    table: pd.DataFrame
+    pareto_k: pd.DataFrame
+    flagged: dict[str, list]
+    warnings: tuple[str, ...]
+    method: str
+    khat_threshold: float
+    var_name: str
+    elpd: dict = field(repr=False, compare=False)
+
+    @property
+    def best(self) -> str:
+        """Name of the model with the highest elpd_loo."""
+        return str(self.table.index[0])
+
+    @property
+    def weights(self) -> pd.Series:
+        """Model weights (stacking by default), in rank order."""
+        return self.table["weight"]
+
+    @property
+    def reliable(self) -> bool:
+        """Whether no model has an observation with k above ``khat_threshold``."""
+        return int(self.pareto_k["n_k_over_threshold"].sum()) == 0
+
+    def to_xarray(self) -> xr.Dataset:
+        """Return the comparison table as a Dataset with dim ``model``."""
+        return self.table.rename_axis("model").to_xarray()
+
+    def to_dict(self) -> dict:
+        """Plain-JSON form (for ``checks.json``); NaN becomes None."""
+        models = []
+        for name, row in self.table.iterrows():
+            entry = {"model": str(name)}
+            entry.update({col: _plain(row[col]) for col in self.table.columns})
+            # .at keeps each column's dtype (a row Series would turn the counts into floats)
+            entry["pareto_k"] = {
+                col: _plain(self.pareto_k.at[name, col]) for col in self.pareto_k.columns
+            }
+            entry["pareto_k"]["flagged"] = [str(x) for x in self.flagged[name][:_SHOWN_FLAGGED]]
+            models.append(entry)
+        return {
+            "method": self.method,
+            "var_name": self.var_name,
+            "khat_threshold": self.khat_threshold,
+            "best": self.best,
+            "reliable": self.reliable,
+            "models": models,
+            "warnings": list(self.warnings),
+        }
+
+    def __str__(self) -> str:
+        """Readable table: elpd, differences with their SE, weights, Pareto k counts."""
+        prob_col = "p_better" if "p_better" in self.table.columns else "p_worse"
+        header = (
+            f"{'model':<20} {'elpd_loo':>9} {'se':>6} {'elpd_diff':>9} {'dse':>6} "
+            f"{prob_col:>8} {'weight':>6} {'k>' + format(self.khat_threshold, 'g'):>6}"
+        )
+        lines = [f"PSIS-LOO comparison of {self.var_name!r} ({self.method} weights)", header]
+        for name, row in self.table.iterrows():
+            prob = "" if pd.isna(row[prob_col]) else f"{row[prob_col]:.3f}"
+            lines.append(
+                f"{str(name):<20} {row['elpd']:9.1f} {row['se']:6.1f} {row['elpd_diff']:9.1f} "
+                f"{row['dse']:6.1f} {prob:>8} {row['weight']:6.2f} "
+                f"{int(self.pareto_k.loc[name, 'n_k_over_threshold']):6d}"
+            )
+        ref = self.table.index[self.table["elpd_diff"] == 0][0]
+        for name, row in self.table.iterrows():
+            if name == ref:
+                continue
+            ratio = abs(row["elpd_diff"]) / row["dse"] if row["dse"] > 0 else math.inf
+            lines.append(
+                f"  {name} vs {ref}: {row['elpd_diff']:+.1f} elpd ({ratio:.1f} dse)"
+                + (f"; {row['diag_diff']}" if row["diag_diff"] else "")
+            )
+        for name, labels in self.flagged.items():
+            if labels:
+                shown = ", ".join(str(x) for x in labels[:_SHOWN_FLAGGED])
+                extra = len(labels) - _SHOWN_FLAGGED
+                more = f" and {extra} more" if extra > 0 else ""
+                lines.append(f"  {name}: k > {self.khat_threshold:g} for {shown}{more}")
+        if not self.reliable:
+            lines.append(
+                "  High Pareto k: elpd_loo is unreliable for those observations; "
+                "refit without them (arviz_stats.reloo) or use k-fold CV."
+            )
+        if self.warnings:
+            lines.append("Warnings:")
+            lines.extend(f"  {w}" for w in self.warnings)
+        return "\n".join(lines)
+
+
+def _plain(value):
+    """Turn a scalar JSON-friendly: numpy types to Python, NaN to None."""
+    if isinstance(value, (np.integer, int)) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        return None if not np.isfinite(value) else float(value)
+    if value is None or (isinstance(value, str)):
+        return value
+    if pd.isna(value):
+        return None
+    return value
+
+
+def _record(caught, name: str) -> list[str]:
+    messages = [f"{name}: {w.message}" for w in caught]
+    for message in messages:
+        logger.warning(message)
+    return messages
+
+
+def _problems(fits: Mapping[str, xr.DataTree], var_name: str) -> list[str]:
+    problems = []
+    if not isinstance(fits, Mapping) or len(fits) < 2:
+        return ["fits must be a mapping of at least two model names to DataTrees"]
+    reference = None
+    for name, tree in fits.items():
+        if not isinstance(tree, xr.DataTree):
+            problems.append(f"model {name!r}: not a DataTree ({type(tree).__name__})")
+            continue
+        if "log_likelihood" not in tree.children:
+            problems.append(f"model {name!r}: no log_likelihood group")
+            continue
+        log_lik = tree["log_likelihood"].to_dataset()
+        if var_name not in log_lik:
+            problems.append(
+                f"model {name!r}: log_likelihood has no {var_name!r} "
+                f"(it has {', '.join(map(str, log_lik.data_vars)) or 'nothing'})"
+            )
+            continue
+        obs = log_lik[var_name].drop_vars(["chain", "draw"], errors="ignore")
+        obs_coords = {d: obs[d].values for d in obs.dims if d not in ("chain", "draw")}
+        if reference is None:
+            reference = (name, obs_coords)
+            continue
+        ref_name, ref_coords = reference
+        same = obs_coords.keys() == ref_coords.keys() and all(
+            np.array_equal(obs_coords[d], ref_coords[d]) for d in obs_coords
+        )
+        if not same:
+            sizes = ", ".join(f"{d}: {len(v)}" for d, v in obs_coords.items())
+            problems.append(
+                f"model {name!r}: its observations ({sizes}) differ from model "
+                f"{ref_name!r}'s; all models must be fitted to the same data"
+            )
+    return problems
+
+
+def predictive_comparison(
+    fits: Mapping[str, xr.DataTree],
+    *,
+    var_name: str = "y",
+    method: str = "stacking",
+    reference: str | None = None,
+    khat_threshold: float = KHAT_THRESHOLD,
+) -> PredictiveComparison:
+    """Compare fits by PSIS-LOO: elpd, differences with SE, weights, Pareto k.
+
+    Parameters
+    ----------
+    fits : mapping of str to xarray.DataTree
+        Model name to fit, each with a ``log_likelihood`` group holding ``var_name`` over
+        the same observations. The standard names are :data:`STANDARD_MODELS`.
+    var_name : str, default "y"
+        The pointwise log-likelihood variable.
+    method : {"stacking", "BB-pseudo-BMA", "pseudo-BMA"}, default "stacking"
+        Weights, as in ``arviz_stats.compare``.
+    reference : str, optional
+        Model the differences are taken from (e.g. ``"null"``); default the best one.
+    khat_threshold : float, default 0.7
+        Pareto k above which an observation is flagged.
+
+    Returns
+    -------
+    PredictiveComparison
+        Its ``str`` is a readable table; ``to_dict()`` is plain JSON.
+
+    Raises
+    ------
+    ValueError
+        Listing every problem with the inputs (fewer than two fits, a missing
+        log-likelihood, different observations).
+
+    References
+    ----------
+    .. [1] Vehtari, A., Gelman, A., & Gabry, J. (2017). Practical Bayesian model evaluation
+       using leave-one-out cross-validation and WAIC. *Statistics and Computing*, 27(5),
+       1413-1432. https://doi.org/10.1007/s11222-016-9696-4
+    .. [2] Vehtari, A., Simpson, D., Gelman, A., Yao, Y., & Gabry, J. (2024). Pareto
+       smoothed importance sampling. *Journal of Machine Learning Research*, 25(72), 1-58.
+       https://jmlr.org/papers/v25/19-556.html
+    .. [3] Yao, Y., Vehtari, A., Simpson, D., & Gelman, A. (2018). Using stacking to average
+       Bayesian predictive distributions. *Bayesian Analysis*, 13(3), 917-1007.
+       https://doi.org/10.1214/17-BA1091
+    """
+    problems = _problems(fits, var_name)
+    if reference is not None and isinstance(fits, Mapping) and reference not in fits:
+        problems.append(f"reference model {reference!r} is not among {list(fits)}")
+    if problems:
+        raise ValueError("cannot compare the fits:\n  " + "\n  ".join(problems))
+
+    messages: list[str] = []
+    elpd = {}
+    k_rows = {}
+    flagged = {}
+    for name, tree in fits.items():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = azs.loo(tree, pointwise=True, var_name=var_name)
+        messages += _record(caught, name)
+        elpd[name] = result
+        k = result.pareto_k
+        k_rows[name] = {
+            "n": int(k.size),
+            "good_k": float(result.good_k),
+            "max_k": float(k.max()),
+            "n_k_over_good": int((k > result.good_k).sum()),
+            "n_k_over_threshold": int((k > khat_threshold).sum()),
+            "n_k_over_1": int((k > 1).sum()),
+        }
+        flagged[name] = _labels_where(k, k.values > khat_threshold)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        table = azs.compare(elpd, method=method, reference=reference, round_to="none")
+    messages += _record(caught, "compare")
+    table = table.rename_axis("model")
+    pareto_k = pd.DataFrame.from_dict(k_rows, orient="index").rename_axis("model")
+    return PredictiveComparison(
+        table=table,
+        pareto_k=pareto_k.loc[table.index],
+        flagged=flagged,
+        warnings=tuple(messages),
+        method=method,
+        khat_threshold=khat_threshold,
+        var_name=var_name,
+        elpd=elpd,
+    )
+
+
+def plot_comparison(result: PredictiveComparison) -> Figure:
+    """Elpd differences with their SE, best model on top (``arviz_plots.plot_compare``)."""
+    from arviz_plots import plot_compare
+
+    return figure_of(plot_compare(result.table, backend="matplotlib"))
+
+
+def _labels_where(da: xr.DataArray, mask: np.ndarray) -> list:
+    """Coordinate labels of the elements where ``mask`` holds (a tuple for several dims)."""
+    labels = []
+    for position in np.argwhere(mask):
+        label = tuple(da[dim].values[i].item() for dim, i in zip(da.dims, position))
+        labels.append(label[0] if len(label) == 1 else label)
+    return labels
