@@ -1,5 +1,18 @@
 """alliance-learning analysis package."""
 
+from .checks import (
+    CHECKS_DIR,
+    CHECKS_FILE,
+    EXIT_NOT_TRUSTWORTHY,
+    Checks,
+    ChecksExistError,
+    check_checks_target,
+    check_run,
+    checks_dir,
+    linear_predictor,
+    load_checks,
+    save_checks,
+)
 from .decomposition import (
     LATENT_RESIDUAL_VARIANCE,
     bayesian_r2_latent,
@@ -7,6 +20,14 @@ from .decomposition import (
     residual_variance,
     sides_and_levels,
     variance_decomposition,
+)
+from .dominance import (
+    DominanceAnalysis,
+    dominance_analysis,
+    dominance_statistics,
+    fixed_r2,
+    level_groups,
+    subset_label,
 )
 from .effects import RESPONSES, readable_effects
 from .loo import (
@@ -46,6 +67,7 @@ from .sensitivity import (
     prior_sensitivity,
     verdict_under_power_scaling,
 )
+from .submodels import SubmodelFit, fit_submodels
 from .verdict import (
     DEFAULT_GATES,
     PER_CHAIN_ESS_GATES,
@@ -59,7 +81,10 @@ from .verdict import (
 
 __all__ = [
     "CATEGORY_DIM",
+    "CHECKS_DIR",
+    "CHECKS_FILE",
     "DEFAULT_GATES",
+    "EXIT_NOT_TRUSTWORTHY",
     "GROUP_LEVELS",
     "KHAT_THRESHOLD",
     "LATENT_RESIDUAL_VARIANCE",
@@ -70,6 +95,9 @@ __all__ = [
     "SENSITIVITY_THRESHOLD",
     "STANDARD_MODELS",
     "VERDICTS",
+    "Checks",
+    "ChecksExistError",
+    "DominanceAnalysis",
     "DominanceVerdict",
     "Gate",
     "GateResult",
@@ -78,14 +106,25 @@ __all__ = [
     "PosteriorPredictiveChecks",
     "PredictiveComparison",
     "PriorSensitivity",
+    "SubmodelFit",
     "bayesian_r2_latent",
     "between_group_variance",
     "category_check",
     "category_proportions",
+    "check_checks_target",
+    "check_run",
+    "checks_dir",
+    "dominance_analysis",
+    "dominance_statistics",
     "dominance_verdict",
     "figure_of",
+    "fit_submodels",
+    "fixed_r2",
     "group_statistic_check",
     "groups_from_constant_data",
+    "level_groups",
+    "linear_predictor",
+    "load_checks",
     "loo_pit_check",
     "mid_p_value",
     "plot_category_proportions",
@@ -102,7 +141,9 @@ __all__ = [
     "readable_effects",
     "residual_variance",
     "sampling_diagnostics",
+    "save_checks",
     "sides_and_levels",
+    "subset_label",
     "variance_decomposition",
     "verdict_under_power_scaling",
 ]

@@ -13,7 +13,9 @@ binomial-logit.
 
 Every array of the :class:`~models.design.ModelDesign` sits in a ``pm.Data`` container named as
 in :meth:`ModelDesign.data`, so a compiled model refits on new data of the same structure
-without recompiling. Variable names: ``b`` (dim ``condition``), ``intercept``,
+without recompiling. The effects enter eta as ``b * condition_mask``: a sub-model that
+leaves conditions out (their mask is 0) is the same graph with other data. Variable
+names: ``b`` (dim ``condition``), ``intercept``,
 ``cutpoints`` (``cutpoint``), ``sigma``, ``sd_<level>``, ``u_<level>`` (``<level>``),
 ``sd_slope`` / ``slope`` (``alliance`` x ``slope_condition``), ``x_missing_<level>``
 (``<level>_missing``), and the observed ``y`` (``individual``). The level contributions
@@ -82,6 +84,9 @@ def model_from_design(design: ModelDesign) -> pm.Model:
         eta = 0.0
         if design.family.intercept:
             eta = eta + scale.prior(spec, "intercept").create_variable("intercept")
+        if design.conditions:
+            # 0 for a condition left out of a sub-model: same graph, other data
+            b = b * data["condition_mask"]
         position = {name: i for i, name in enumerate(design.conditions)}
         for level, names in design.level_conditions.items():
             b_level = b[np.array([position[n] for n in names])]
@@ -99,6 +104,8 @@ def model_from_design(design: ModelDesign) -> pm.Model:
 
 # -- data ------------------------------------------------------------------------------
 def _data_dims(name: str, design: ModelDesign):
+    if name == "condition_mask":
+        return ("condition",)
     if name in ("y_observed", "trials") or name.startswith("idx_"):
         return ("individual",)
     if name.startswith("X_"):
@@ -228,7 +235,9 @@ def _varying_slopes(design: ModelDesign, data: dict, X_full: dict, spec: ModelSp
     columns = []
     for name in spec.varying_slopes:
         level = design.condition_level[name]
-        column = X_full[level][:, design.level_conditions[level].index(name)]
+        # a condition left out of a sub-model takes its varying slope with it
+        mask = data["condition_mask"][design.conditions.index(name)]
+        column = X_full[level][:, design.level_conditions[level].index(name)] * mask
         columns.append(column if level == "individual" else column[data[f"idx_{level}"]])
     x = pt.stack(columns, axis=1)
     return (x * slope[data["idx_alliance"]]).sum(axis=1)
@@ -238,6 +247,9 @@ def _varying_slopes(design: ModelDesign, data: dict, X_full: dict, spec: ModelSp
 def _ordinal(design, data, eta, spec, scale):
     raw, _ = spec.prior("cutpoints")
     prior = Prior.from_dict(raw)
+    # where the samplers start the cutpoints (see initial_values); a container, so that a
+    # compiled model reused with new data starts from the new data's proportions
+    pm.Data("cutpoint_start", cutpoint_start(design), dims="cutpoint")
     cutpoints = prior.pymc_distribution(
         "cutpoints", **prior.parameters, dims="cutpoint",
         transform=pm.distributions.transforms.ordered)
@@ -265,14 +277,23 @@ def _likelihood(design, data, eta, spec, scale):
     LIKELIHOODS[design.family.name](design, data, eta, spec, scale)
 
 
-def initial_values(design: ModelDesign) -> dict[str, np.ndarray]:
+def initial_values(design: ModelDesign, model: pm.Model | None = None) -> dict:
     """Starting values the samplers should use (ordered cutpoints need distinct ones).
 
     They are passed to the sampler rather than set as ``initval`` in the graph, because
     PyMC's graph transforms (log-likelihood, predictive draws) refuse custom initvals.
+    With ``model``, the values are the model's ``cutpoint_start`` data container rather
+    than numbers, so that they follow :func:`start_data` when the data change.
     """
     if design.family.name == "ordinal":
-        return {"cutpoints": cutpoint_start(design)}
+        return {"cutpoints": model["cutpoint_start"] if model is not None else cutpoint_start(design)}
+    return {}
+
+
+def start_data(design: ModelDesign) -> dict[str, np.ndarray]:
+    """Return the data containers that only the starting point reads (not in ``data()``)."""
+    if design.family.name == "ordinal":
+        return {"cutpoint_start": cutpoint_start(design)}
     return {}
 
 

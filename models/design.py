@@ -12,7 +12,7 @@ names are used to refit a compiled model on new data).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -68,6 +68,11 @@ class ModelDesign:
         Labels of every dimension of the model.
     n_missing_outcome : int
         Individuals left out of the likelihood because their outcome is missing.
+    condition_mask : ndarray or None
+        1.0 for each condition that enters the linear predictor, 0.0 for one left out of a
+        sub-model (None: all enter). A sub-model (dominance analysis, predictive
+        comparison) is the same graph with another mask, so it reuses the compilation;
+        see :meth:`with_active_conditions`.
     """
 
     spec: ModelSpec
@@ -89,6 +94,7 @@ class ModelDesign:
     outcome_scale: float
     coords: dict[str, list] = field(default_factory=dict)
     n_missing_outcome: int = 0
+    condition_mask: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -102,6 +108,8 @@ class ModelDesign:
         structure (``nutpie``'s ``with_data``).
         """
         out: dict[str, np.ndarray] = {"y_observed": self.y}
+        if self.conditions:
+            out["condition_mask"] = self.mask
         if self.trials is not None:
             out["trials"] = self.trials
         if self.family.name == "gaussian":
@@ -116,6 +124,33 @@ class ModelDesign:
         for level, idx in self.index.items():
             out[f"idx_{level}"] = idx
         return out
+
+    @property
+    def mask(self) -> np.ndarray:
+        """1.0 for each condition in the linear predictor, 0.0 for one left out."""
+        if self.condition_mask is None:
+            return np.ones(len(self.conditions))
+        return np.asarray(self.condition_mask, dtype=float)
+
+    @property
+    def active_conditions(self) -> tuple[str, ...]:
+        """The conditions that enter the linear predictor, in spec order."""
+        return tuple(c for c, m in zip(self.conditions, self.mask, strict=True) if m)
+
+    def with_active_conditions(self, active) -> ModelDesign:
+        """Return the same design with only ``active`` conditions in the linear predictor.
+
+        The others keep their data, priors and imputed values (drawn from their priors,
+        as nothing informs them) but contribute nothing to eta: the sub-model has the
+        same compiled graph and differs only in the ``condition_mask`` container.
+        """
+        active = tuple(active)
+        unknown = [c for c in active if c not in self.conditions]
+        if unknown:
+            raise ValueError(f"condition(s) not in the model: {', '.join(unknown)} "
+                             f"(the model has {', '.join(self.conditions) or 'none'})")
+        mask = np.array([1.0 if c in active else 0.0 for c in self.conditions])
+        return replace(self, condition_mask=mask)
 
     def structure_key(self) -> tuple:
         """What a compiled model depends on besides the data values (for reuse)."""

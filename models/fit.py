@@ -18,7 +18,7 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 
-from .build import initial_values, model_from_design
+from .build import initial_values, model_from_design, start_data
 from .design import ModelDesign, make_design
 from .spec import FitOptions, ModelSpec, SpecError
 
@@ -37,6 +37,12 @@ def compiled_model(model: pm.Model, design: ModelDesign):
     instance a simulated dataset of the same design, or a refit after a data fix) reuses
     that compilation with the new data (``CompiledPyMCModel.with_data``); the first
     compilation of a large model takes about a minute.
+
+    The starting point of a compiled model is computed from the data containers of the
+    PyMC model it was compiled from (the cutpoints start at the observed proportions, a
+    gaussian intercept at the outcome's mean). On reuse those containers get the new data
+    too, so the sampler starts, and draws, exactly as after a fresh compilation: the same
+    seed gives the same draws whatever was fitted before in the session.
     """
     import nutpie
 
@@ -44,10 +50,12 @@ def compiled_model(model: pm.Model, design: ModelDesign):
     if key in _COMPILED:
         _COMPILED.move_to_end(key)
         logger.info("reusing the compiled model with new data")
-        return _COMPILED[key].with_data(**design.data())
+        first_model, compiled = _COMPILED[key]
+        pm.set_data({**design.data(), **start_data(design)}, model=first_model)
+        return compiled.with_data(**design.data())
     logger.info("compiling the model with nutpie (once per model structure)")
-    compiled = nutpie.compile_pymc_model(model, initial_points=initial_values(design))
-    _COMPILED[key] = compiled
+    compiled = nutpie.compile_pymc_model(model, initial_points=initial_values(design, model))
+    _COMPILED[key] = (model, compiled)
     while len(_COMPILED) > _CACHE_SIZE:
         _COMPILED.popitem(last=False)
     return compiled
@@ -55,7 +63,8 @@ def compiled_model(model: pm.Model, design: ModelDesign):
 
 def fit(spec: ModelSpec, survey, *, chains: int = 4, draws: int = 1000, tune: int = 1000,
         seed: int = 0, sampler: str = "nutpie", target_accept: float = 0.8,
-        progressbar: bool = True, predictive: bool = True) -> xr.DataTree:
+        progressbar: bool = True, predictive: bool = True, active_conditions=None,
+        cores: int | None = None) -> xr.DataTree:
     """Fit the model of ``spec`` to ``survey``.
 
     Parameters
@@ -76,6 +85,15 @@ def fit(spec: ModelSpec, survey, *, chains: int = 4, draws: int = 1000, tune: in
     predictive : bool
         Also draw the prior and posterior predictive and compute the pointwise
         log-likelihood and log-prior (turn off inside large simulation studies).
+    active_conditions : sequence of str, optional
+        Fit the sub-model in which only these of the spec's conditions enter the linear
+        predictor (an empty sequence: group effects only). It is the spec's graph with the
+        others masked (:meth:`ModelDesign.with_active_conditions`), so it reuses the
+        spec's compilation. The left-out conditions' ``b`` is stored as 0 in the
+        ``posterior`` and ``prior`` groups (their effect on eta); ``constant_data`` holds
+        ``condition_active``. None: all conditions.
+    cores : int, optional
+        Chains sampled at once (default: as many as chains, at most the CPU count).
 
     Returns
     -------
@@ -93,7 +111,10 @@ def fit(spec: ModelSpec, survey, *, chains: int = 4, draws: int = 1000, tune: in
     if problems:
         raise SpecError("fit", problems)
     design = make_design(spec, survey)
+    if active_conditions is not None:
+        design = design.with_active_conditions(active_conditions)
     model = model_from_design(design)
+    cores = min(chains, os.cpu_count() or 1) if cores is None else max(1, int(cores))
     sample_seed, prior_seed, posterior_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(3))
 
     if sampler == "nutpie":
@@ -101,14 +122,14 @@ def fit(spec: ModelSpec, survey, *, chains: int = 4, draws: int = 1000, tune: in
 
         compiled = compiled_model(model, design)
         tree = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains,
-                             cores=min(chains, os.cpu_count() or 1), seed=sample_seed,
+                             cores=cores, seed=sample_seed,
                              progress_bar=progressbar, save_warmup=False,
                              target_accept=target_accept)
     else:
         tree = pm.sample(draws=draws, tune=tune, chains=chains, random_seed=sample_seed,
                          nuts_sampler="pymc", progressbar=progressbar, model=model,
                          target_accept=target_accept, compute_convergence_checks=False,
-                         cores=min(chains, os.cpu_count() or 1),
+                         cores=cores,
                          initvals=initial_values(design) or None,
                          idata_kwargs={"log_likelihood": False})
     groups = {"posterior": _with_labels(tree["posterior"].to_dataset(), design),
@@ -129,6 +150,10 @@ def fit(spec: ModelSpec, survey, *, chains: int = 4, draws: int = 1000, tune: in
             posterior_predictive["posterior_predictive"].to_dataset(), design)
         groups["log_likelihood"] = _relabel(_group(log_likelihood, "log_likelihood"), design)
         groups["log_prior"] = _relabel(_group(log_prior, "log_prior"), design)
+    if design.condition_mask is not None:
+        for name in ("posterior", "prior"):
+            if name in groups and "b" in groups[name]:
+                groups[name] = _zero_left_out(groups[name], design)
     groups["observed_data"] = _outcome_codes(xr.Dataset({"y": (("individual",), design.y)}), design)
     groups["constant_data"] = design_dataset(design)
     result = xr.DataTree.from_dict(groups)
@@ -155,6 +180,7 @@ def design_dataset(design: ModelDesign) -> xr.Dataset:
     data["condition_scale"] = (("condition",), [design.scale[c] for c in conditions])
     if design.trials is not None:
         data["trials"] = (("individual",), design.trials)
+    data["condition_active"] = (("condition",), design.mask.astype(bool))
     coords = {dim: labels for dim, labels in design.coords.items()
               if not dim.endswith("_missing") and dim not in ("cutpoint", "slope_condition")}
     ds = xr.Dataset(data, coords=coords)
@@ -178,6 +204,7 @@ def run_attrs(design: ModelDesign, survey, *, seed: int, sampler: str) -> dict:
         "data_source": str(getattr(survey, "source", "")),
         "data_sha256": str(getattr(survey, "sha256", "")),
         "data_fingerprint": survey.fingerprint() if hasattr(survey, "fingerprint") else "",
+        "active_conditions": json.dumps(list(design.active_conditions)),
         "versions": json.dumps(package_versions(), sort_keys=True),
     }
 
@@ -216,6 +243,14 @@ def _with_labels(ds: xr.Dataset, design: ModelDesign) -> xr.Dataset:
             condition_level=("condition", [design.condition_level[c] for c in conditions]),
             condition_side=("condition", [design.condition_side[c] for c in conditions]))
     return ds
+
+
+def _zero_left_out(ds: xr.Dataset, design: ModelDesign) -> xr.Dataset:
+    """``b`` of the conditions a sub-model leaves out set to 0 (their effect on eta)."""
+    active = xr.DataArray(design.mask > 0, dims="condition", coords={"condition": list(design.conditions)})
+    b = ds["b"].where(active, 0.0)
+    b.attrs["left_out"] = ", ".join(c for c in design.conditions if c not in design.active_conditions)
+    return ds.assign(b=b)
 
 
 def _outcome_codes(ds: xr.Dataset, design: ModelDesign) -> xr.Dataset:

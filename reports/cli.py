@@ -223,3 +223,260 @@ def fit(
                   f"min tail ESS {d['min_ess_tail']:.0f}, {d['divergences']} divergences, "
                   f"min E-BFMI {bfmi}", highlight=False)
     console.print(f"run written to {escape(str(out))}", highlight=False, soft_wrap=True)
+
+
+# -- report, run, demo: the main job (reports.pipeline) ----------------------------------------
+def _step_reporter(total: int = 4):
+    """A step reporter for reports.pipeline: a rule per step, a spinner while it works.
+
+    The fit step gets no spinner: the sampler draws its own progress bar there.
+    """
+    import contextlib
+    import time
+
+    @contextlib.contextmanager
+    def step(number: int, name: str):
+        console.rule(f"[bold]{number}/{total} {name}", align="left")
+        started = time.perf_counter()
+        if name == "fit":
+            yield
+        else:
+            with console.status(f"{name}..."):
+                yield
+        console.print(f"{name}: done in {time.perf_counter() - started:.0f} s", highlight=False)
+
+    return step
+
+
+def _say(line: str) -> None:
+    console.print(f"  {escape(line)}", highlight=False, soft_wrap=True)
+
+
+def _print_result(result) -> None:
+    checks = result.checks
+    colour = {"interpersonal dominates": "green", "interorganisational dominates": "green",
+              "inconclusive": "yellow", "not trustworthy": "red"}.get(result.verdict, "white")
+    console.rule("[bold]result", align="left")
+    console.print(f"verdict: [bold {colour}]{escape(result.verdict)}[/]", highlight=False)
+    if not checks.trustworthy:
+        failed = ", ".join(r.gate.label for r in checks.verdict.gates if not r.passed)
+        console.print(f"  failed diagnostic gate(s): {escape(failed)}; refit with more --tune/--draws "
+                      "before reading the shares", highlight=False, soft_wrap=True)
+    console.print(f"run directory: {escape(str(result.run_dir))}", highlight=False, soft_wrap=True)
+    console.print(f"report: [bold]{escape(str(result.report.resolve()))}[/]", highlight=False,
+                  soft_wrap=True)
+
+
+DrawsOption = Annotated[Optional[int], typer.Option(help="Kept draws per chain (default 1000).")]
+TuneOption = Annotated[Optional[int], typer.Option(help="Tuning steps per chain (default 1000).")]
+ChainsOption = Annotated[Optional[int], typer.Option(help="Chains (default 4).")]
+SeedOption = Annotated[Optional[int], typer.Option(help="Seed of the run (default 0).")]
+ProgressOption = Annotated[bool, typer.Option("--progress/--no-progress",
+                                              help="Show the sampler's progress bar.")]
+DominanceHelp = ("Also run the Bayesian dominance analysis of the level groups (one sub-model "
+                 "fit per subset of levels: 14 for four levels).")
+
+
+@app.command()
+@user_errors
+def report(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="Run directory (from fit, run or demo).")],
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", "-o", help="HTML file to write (default: RUN_DIR/report.html).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing report file.")] = False,
+):
+    """Render one self-contained HTML report of a run.
+
+    The report shows the data and coding reliability, model and priors, diagnostics,
+    effects, variance shares, the verdict, predictive checks, LOO, prior sensitivity and
+    provenance. It uses the run's checks (RUN_DIR/checks/checks.json); a run without them
+    is checked first and the checks are saved in the run directory.
+    """
+    from analysis import check_run, save_checks
+    from models import load_run
+    from reports.context import build_context, load_checks_json
+    from reports.html import render_report
+
+    out = out if out is not None else run_dir / "report.html"
+    if out.exists() and not force:
+        raise FileExistsError(f"{out} exists; pass --force to replace it")
+    run = load_run(run_dir)
+    checks = load_checks_json(run_dir)
+    if checks is None:
+        with console.status("no checks yet: checking the run..."):
+            checks = check_run(run, progress=_say)
+            save_checks(checks, run_dir)
+        console.print(f"checks saved in {escape(str(run_dir / 'checks'))}", highlight=False, soft_wrap=True)
+    with console.status("rendering the report..."):
+        path = render_report(build_context(run, checks), out, overwrite=force)
+    verdict = checks["verdict"]["verdict"] if isinstance(checks, dict) else checks.verdict.verdict
+    console.print(f"verdict: {escape(verdict)}", highlight=False)
+    console.print(f"report written to {escape(str(path))}", highlight=False, soft_wrap=True)
+
+
+@app.command("run")
+@user_errors
+def run_command(
+    data_file: Annotated[Path, typer.Argument(metavar="DATA", help="Case-survey file: CSV, Parquet or Excel.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to create (holds the report).")],
+    codebook: Annotated[Optional[Path], typer.Option(
+        "--codebook", "-c", help="Codebook TOML (default: the shipped codebook).")] = None,
+    config: Annotated[Optional[Path], typer.Option(
+        "--config", help="Run config TOML with sections model, priors and sampling (see README).")] = None,
+    form: Annotated[str, typer.Option(
+        help="wide: one row per individual; coded: the raters' coding sheet (long form).")] = "wide",
+    collapse: Annotated[str, typer.Option(
+        help="For --form coded: collapse raters by median, mean or mode.")] = "median",
+    outcome: Annotated[Optional[str], typer.Option(help="Outcome to model (overrides the config).")] = None,
+    chains: ChainsOption = None,
+    draws: DrawsOption = None,
+    tune: TuneOption = None,
+    seed: SeedOption = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing run directory.")] = False,
+    dominance: Annotated[bool, typer.Option("--dominance/--no-dominance", help=DominanceHelp)] = True,
+    progress: ProgressOption = True,
+):
+    """Validate, fit, check and report a case survey: the whole job in one command.
+
+    Writes the run directory (as `fit` does), its checks (as `check` does) and
+    DIR/report.html, and prints the verdict and where the report is.
+    """
+    from reports.pipeline import command_line, run_pipeline
+
+    command = command_line("run", data_file, out=out, codebook=codebook, config=config,
+                           form=None if form == "wide" else form,
+                           collapse=None if collapse == "median" else collapse, outcome=outcome,
+                           chains=chains, draws=draws, tune=tune, seed=seed, force=force,
+                           no_dominance=not dominance)
+    result = run_pipeline(data_file, out, codebook=codebook, config=config, form=form,
+                          collapse=collapse, outcome=outcome, chains=chains, draws=draws, tune=tune,
+                          seed=seed, force=force, command=command, step=_step_reporter(),
+                          say=_say, sampler_progress=progress,
+                          check_options={"dominance": dominance})
+    _print_result(result)
+
+
+@app.command()
+@user_errors
+def demo(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to create.")] = Path("out/demo"),
+    chains: ChainsOption = None,
+    draws: Annotated[Optional[int], typer.Option(help="Kept draws per chain (demo default 2000).")] = None,
+    tune: TuneOption = None,
+    seed: SeedOption = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing run directory.")] = False,
+    dominance: Annotated[bool, typer.Option("--dominance/--no-dominance", help=DominanceHelp)] = False,
+    progress: ProgressOption = True,
+):
+    """Run the whole job on the shipped, simulated example survey.
+
+    Like `run data/example/survey.csv --out out/demo`: validate, fit, check and write
+    out/demo/report.html. An existing out/demo is kept unless --force is given.
+
+    The demo centres the alliance effects, keeps 2000 draws per chain
+    (reports.pipeline.DEMO_CONFIG) and skips the dominance analysis unless --dominance.
+    """
+    from reports.pipeline import DEMO_CHECKS, command_line, run_demo
+
+    command = command_line("demo", out=out, chains=chains, draws=draws, tune=tune, seed=seed,
+                           force=force, dominance=dominance)
+    result = run_demo(out, chains=chains, draws=draws, tune=tune, seed=seed, force=force,
+                      command=command, step=_step_reporter(), say=_say, sampler_progress=progress,
+                      check_options={**DEMO_CHECKS, "dominance": dominance})
+    _print_result(result)
+
+
+# -- check: the posterior checks of a saved run (analysis.check_run) ---------------------------
+@app.command()
+@user_errors
+def check(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="Run directory (from fit, run or demo).")],
+    rope: Annotated[float, typer.Option(
+        help="Half-width of the region of practical equivalence of the share difference.")] = 0.05,
+    threshold: Annotated[float, typer.Option(
+        help="Posterior probability needed for a dominance verdict.")] = 0.95,
+    dominance: Annotated[bool, typer.Option(
+        "--dominance/--no-dominance", help="Bayesian dominance analysis of the level groups "
+        "(2^p - 2 sub-model fits for p levels).")] = True,
+    loo: Annotated[bool, typer.Option(
+        "--loo/--no-loo", help="PSIS-LOO comparison with the one-side and null sub-models.")] = True,
+    sensitivity: Annotated[bool, typer.Option(
+        "--sensitivity/--no-sensitivity", help="Power-scaling prior sensitivity.")] = True,
+    workers: Annotated[Optional[int], typer.Option(
+        help="Parallel processes for the sub-model fits (default: one per CPU).")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of the sub-model fits (default: the run's).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace the run's earlier checks.")] = False,
+):
+    """Check a fitted run: diagnostics, variance shares, the verdict and the posterior checks.
+
+    Writes RUN_DIR/checks/checks.json and the figures (PNG), and prints the shares by side
+    and level with their intervals, P(interpersonal > interorganisational) and the verdict.
+    Exits 0 when the run passes its diagnostic gates, 3 when the verdict is `not
+    trustworthy` (refit with more tuning or draws), 2 on a usage error.
+    """
+    from rich import box
+    from rich.table import Table
+
+    from analysis import check_checks_target, check_run, save_checks
+    from models import load_run
+
+    if not 0.5 < threshold <= 1:
+        raise ValueError(f"--threshold must lie in (0.5, 1], got {threshold}")
+    if rope < 0:
+        raise ValueError(f"--rope must be >= 0, got {rope}")
+    if workers is not None and workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {workers}")
+    run = load_run(run_dir)
+    check_checks_target(run_dir, force=force)  # before the long step, not after it
+    checks = check_run(run, rope=rope, prob_threshold=threshold, dominance=dominance, loo=loo,
+                       sensitivity=sensitivity, workers=workers, seed=seed, progress=_say)
+    where = save_checks(checks, run_dir, force=force)
+
+    shares = checks.shares()
+    interval = f"{shares.attrs['ci_prob']:.0%} interval"
+    table = Table(title=f"Variance shares of {escape(str(checks.settings.get('outcome')))} "
+                        f"(posterior mean and {interval})",
+                  caption="fixed part: Pratt share of Var(eta_fixed); of total: with group variances "
+                          "and the residual", box=box.SIMPLE)
+    for name in ("side / level", "fixed part", "of total"):
+        table.add_column(name, justify="left" if name == "side / level" else "right", no_wrap=True)
+
+    def cells(da, **where):
+        row = da.sel(**where)
+        return (f"{float(row.sel(stat='mean')):.3f} "
+                f"[{float(row.sel(stat='lower')):.3f}, {float(row.sel(stat='upper')):.3f}]",)
+
+    for side in shares["side"].values:
+        table.add_row(f"[bold]{side}[/]", *cells(shares["side_share"], side=side),
+                      *cells(shares["side_share_of_total"], side=side))
+    table.add_section()
+    for level in shares["level"].values:
+        table.add_row(str(level), *cells(shares["share"], level=level),
+                      *cells(shares["share_of_total"], level=level))
+    console.print(table)
+    verdict = checks.verdict
+    console.print(f"P(interpersonal share > interorganisational share) = "
+                  f"{verdict.p_interpersonal_greater:.3f}; P(difference > rope {rope:g}) = "
+                  f"{verdict.p_interpersonal_dominates:.3f}; P(difference < -rope) = "
+                  f"{verdict.p_interorganisational_dominates:.3f}", highlight=False, soft_wrap=True)
+    if checks.dominance is not None:
+        ranking = checks.dominance.ranking
+        general = checks.dominance.general_share.mean(("chain", "draw"))
+        console.print("dominance analysis (share of R2, general dominance): " + ", ".join(
+            f"{level} {float(general.sel(level=level)):.2f}" for level in ranking), highlight=False)
+    if checks.loo is not None:
+        console.print(f"PSIS-LOO: best model {checks.loo.best}"
+                      + ("" if checks.loo.reliable else " (high Pareto k: unreliable)"), highlight=False)
+    for name, why in checks.skipped.items():
+        console.print(f"{name}: skipped ({escape(why)})", highlight=False, soft_wrap=True)
+    for name, error in checks.errors.items():
+        console.print(f"[yellow]{name}: failed ({escape(error)})[/]", highlight=False, soft_wrap=True)
+    colour = {"interpersonal dominates": "green", "interorganisational dominates": "green",
+              "inconclusive": "yellow", "not trustworthy": "red"}[verdict.verdict]
+    console.print(f"verdict: [bold {colour}]{verdict.verdict}[/]", highlight=False)
+    if not checks.trustworthy:
+        failed = ", ".join(str(r) for r in verdict.gates if not r.passed)
+        console.print(f"  failed gate(s): {escape(failed)}; refit with more --tune/--draws",
+                      highlight=False, soft_wrap=True)
+    console.print(f"checks written to {escape(str(where))}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code=checks.exit_code)

@@ -7,7 +7,7 @@ import pymc as pm
 import pytest
 
 from models import ModelSpec, build_model, make_design, model_from_design
-from models.build import cutpoint_start, initial_values
+from models.build import cutpoint_start, initial_values, start_data
 
 
 def _dims(model):
@@ -45,7 +45,8 @@ def test_data_live_in_containers_named_as_the_design(survey):
     design = make_design(ModelSpec(outcome="learning"), survey)
     model = model_from_design(design)
     containers = {var.name for var in model.data_vars}
-    assert containers == set(design.data())
+    # plus the cutpoints' starting point, a container so that it follows reused compilations
+    assert containers == set(design.data()) | set(start_data(design)) == set(design.data()) | {"cutpoint_start"}
 
 
 def test_centred_level_has_no_offset(survey):

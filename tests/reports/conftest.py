@@ -155,3 +155,54 @@ def fixture_context(*, evil: str | None = None, seed: int = 20240101) -> dict:
 def report_context() -> dict:
     """Fields of a full ReportContext made of fixture data (see :func:`fixture_context`)."""
     return fixture_context()
+
+
+# -- a real run, made once per session --------------------------------------------------------
+# Tiny sampling: the tests check the plumbing, not the statistics (the verdict of such a run
+# is refused by the diagnostic gates). The model compiles once per pytest process; every later
+# fit of the demo's model (centred alliances) on data of the example's structure (the scripts,
+# the coded sheet, the refit) reuses the compilation.
+TINY = ["--chains", "2", "--draws", "100", "--tune", "100"]
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """The README's first command's job, ``alliance-learning demo``, with tiny draws.
+
+    Returns a namespace with ``out`` (the run directory), ``output`` and ``exit_code``.
+    """
+    from types import SimpleNamespace
+
+    from typer.testing import CliRunner
+
+    from reports.cli import app
+
+    out = tmp_path_factory.mktemp("demo") / "demo"
+    result = CliRunner().invoke(app, ["demo", "--out", str(out), *TINY, "--no-progress"])
+    return SimpleNamespace(out=out, output=result.output, exit_code=result.exit_code,
+                           exception=result.exception)
+
+
+@pytest.fixture
+def cheap_checks(monkeypatch):
+    """Make ``analysis.check_run`` skip the PPC and the prior sensitivity, and ``save_checks``
+    skip the figures, for tests of the plumbing after the demo has run the full checks once.
+
+    Code that imports them at call time (the pipeline, the CLI, the scripts run afresh) gets
+    these; returns the list of the runs ``check_run`` was called with.
+    """
+    import analysis
+
+    check_run, save_checks = analysis.check_run, analysis.save_checks
+    calls = []
+
+    def quick_check_run(run, **options):
+        calls.append(run)
+        return check_run(run, **{**options, "ppc": False, "sensitivity": False})
+
+    def quick_save_checks(checks, run_dir, **options):
+        return save_checks(checks, run_dir, **{**options, "figures": False})
+
+    monkeypatch.setattr(analysis, "check_run", quick_check_run)
+    monkeypatch.setattr(analysis, "save_checks", quick_save_checks)
+    return calls

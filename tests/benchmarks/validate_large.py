@@ -11,7 +11,7 @@ includes the table itself: it bounds what validation needs.
 
 Run::
 
-    .venv/bin/python benchmarks/validate_large.py [--rows 1000000] [--seed 1] [--csv]
+    .venv/bin/python tests/benchmarks/validate_large.py [--rows 1000000] [--seed 1] [--csv]
 
 Target (issue 2): under 30 s and under 4 GiB on the 2-core development machine.
 """

@@ -1,0 +1,178 @@
+"""check_run on tiny real fits: every part with named dims, refusal of a broken fit, no recompilation.
+
+The tiny survey and model are those of tests/models (same spec and array shapes), so in
+one pytest session the model is compiled once; sampling then takes seconds.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import xarray as xr
+from scipy.special import expit
+
+from analysis import (
+    CHECKS_FILE,
+    ChecksExistError,
+    Gate,
+    check_run,
+    fit_submodels,
+    fixed_r2,
+    linear_predictor,
+    save_checks,
+)
+from models import FitOptions, ModelSpec, RunConfig, check_spec, fit, save_run
+
+from ..models.conftest import make_survey
+
+SPEC = {"outcome": "learning", "varying_slopes": ["contact"]}
+# A tiny fit (2 chains x 100 draws) cannot pass the default ESS gates (400); the structure
+# tests use a gate it passes, because they test the wiring, not convergence.
+LENIENT = (Gate("R-hat", "max_rhat", "<=", 1.5, "structure tests only"),)
+LEVELS = ["individual", "network", "organisation", "alliance"]
+
+
+def make_run(tmp_path_factory, name: str, **options):
+    survey = make_survey()
+    spec = check_spec(ModelSpec(**SPEC), survey)
+    sampling = FitOptions(**options)
+    tree = fit(spec, survey, chains=sampling.chains, draws=sampling.draws, tune=sampling.tune,
+               seed=sampling.seed, progressbar=False)
+    return save_run(tmp_path_factory.mktemp(name) / "run", tree, survey, RunConfig(spec, sampling))
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    return make_run(tmp_path_factory, "good", chains=2, draws=100, tune=150, seed=3)
+
+
+@pytest.fixture(scope="module")
+def checks(run):
+    return check_run(run, gates=LENIENT, workers=2)
+
+
+def test_every_part_is_computed_with_named_dims(checks, run):
+    assert checks.errors == {} and checks.skipped == {}
+    assert checks.trustworthy and checks.exit_code == 0
+    assert checks.verdict.verdict in ("interpersonal dominates", "interorganisational dominates",
+                                      "inconclusive")
+    d = checks.decomposition
+    assert list(d["share"]["level"].values) == LEVELS
+    assert list(d["side_share"]["side"].values) == ["interpersonal", "interorganisational"]
+    assert set(d["group_variance"]["group"].values) == {"network", "organisation", "alliance"}
+    np.testing.assert_allclose(d["side_share"].sum("side"), 1.0, atol=1e-9)
+    shares = checks.shares()
+    assert set(shares["side_share"].dims) == {"side", "stat"}
+    conditions = list(run.tree["posterior"]["condition"].values)
+    assert checks.effects.dims == ("chain", "draw", "condition")
+    assert list(checks.effects["condition"].values) == conditions
+
+    dominance = checks.dominance
+    assert dominance.groups == tuple(LEVELS)
+    assert dominance.r2.sizes["subset"] == 16  # 15 non-empty subsets and the empty one
+    assert dominance.general.dims == ("chain", "draw", "level")
+    assert dominance.p_complete.dims == ("level", "other_level")
+    assert len(dominance.submodels) == 14  # the full model is the run itself
+    # the full model's R^2 is the run's own
+    xr.testing.assert_allclose(dominance.r2.sel(subset="individual+network+organisation+alliance",
+                                                drop=True), fixed_r2(run.tree), check_dim_order=False)
+
+    assert set(checks.loo.table.index) == {"interpersonal", "interorganisational", "both", "null"}
+    assert set(checks.submodels) == {"interpersonal", "interorganisational", "null"}
+    assert checks.submodels["null"]["conditions"] == []
+    assert "overall" in checks.ppc.proportions and "network" in checks.ppc.proportions
+    assert "side_share[interpersonal]" in checks.sensitivity.table.index
+
+    content = checks.to_dict()
+    json.dumps(content, allow_nan=False)
+    assert content["verdict"]["verdict"] == checks.verdict.verdict
+    assert set(content["shares"]["side_share"]) == {"interpersonal", "interorganisational"}
+    assert set(content["effects"]["conditions"]) == set(conditions)
+    assert "Verdict:" in str(checks) and "Dominance analysis of 4 level groups" in str(checks)
+
+
+def test_save_checks_writes_json_and_figures_and_never_overwrites(checks, run):
+    where = save_checks(checks, run.path)
+    content = json.loads((where / CHECKS_FILE).read_text())
+    assert content["figures"] and all((where / name).is_file() for name in content["figures"])
+    assert {"shares.png", "effects.png", "dominance.png", "loo_comparison.png"} <= set(content["figures"])
+    with pytest.raises(ChecksExistError):
+        save_checks(checks, run.path)
+    save_checks(checks, run.path, force=True, figures=False)
+    assert json.loads((where / CHECKS_FILE).read_text())["figures"] == []
+    assert not list(run.path.glob(".checks.*"))  # no staging folder left behind
+
+
+def test_linear_predictor_reproduces_the_models_log_likelihood(run):
+    """Eta (conditions, imputed codes, group intercepts, varying slopes) gives the loglik."""
+    tree = run.tree
+    eta = linear_predictor(tree)
+    cut = tree["posterior"]["cutpoints"]
+    y = tree["observed_data"]["y"]  # categories 1..K
+    k = cut.sizes["cutpoint"] + 1
+    upper = xr.concat([cut, xr.full_like(cut.isel(cutpoint=0), np.inf)], dim="cutpoint")
+    lower = xr.concat([xr.full_like(cut.isel(cutpoint=0), -np.inf), cut], dim="cutpoint")
+    position = xr.DataArray(y.values - 1, dims="individual")
+    p = (expit(upper.isel(cutpoint=position) - eta) - expit(lower.isel(cutpoint=position) - eta))
+    assert k == 5
+    np.testing.assert_allclose(np.log(p.transpose("chain", "draw", "individual").values),
+                               tree["log_likelihood"]["y"].transpose("chain", "draw", "individual").values,
+                               rtol=1e-6, atol=1e-8)
+
+
+def test_submodel_refits_reuse_the_compiled_model(run, monkeypatch):
+    import nutpie
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a sub-model was compiled again")
+
+    monkeypatch.setattr(nutpie, "compile_pymc_model", refuse)  # forked workers inherit it
+    fits = fit_submodels(run, {"contact only": ["contact"], "organisation": ["absorptive"],
+                               "null": []}, seed=5, workers=2)
+    contact = fits["contact only"].tree
+    b = contact["posterior"]["b"]
+    assert float(abs(b.sel(condition="contact")).min()) > 0
+    assert float(abs(b.drop_sel(condition="contact")).max()) == 0.0  # left out: no effect on eta
+    assert list(contact["constant_data"]["condition_active"].values) == [
+        c == "contact" for c in b["condition"].values]
+    assert float(fixed_r2(fits["null"].tree).max()) == 0.0
+    assert float(fixed_r2(contact).min()) > 0
+    sequential = fit_submodels(run, {"contact only": ["contact"]}, seed=5, workers=1)
+    # same seed, same sub-model: the same draws in a worker process and in this one
+    np.testing.assert_array_equal(sequential["contact only"].tree["posterior"]["b"].values, b.values)
+
+
+def test_a_broken_fit_is_not_trustworthy_and_gets_no_dominance_verdict(tmp_path_factory):
+    broken = make_run(tmp_path_factory, "broken", chains=2, draws=50, tune=10, seed=1)
+    checks = check_run(broken, sensitivity=False)  # default gates
+    assert checks.verdict.verdict == "not trustworthy"
+    assert not checks.trustworthy and checks.exit_code == 3
+    assert checks.dominance is None and checks.loo is None
+    assert "diagnostic gate" in checks.skipped["dominance"]
+    assert "diagnostic gate" in checks.skipped["loo"]
+    content = checks.to_dict()
+    assert content["verdict"]["verdict"] == "not trustworthy" and content["dominance"] is None
+    assert not any("dominates" in line for line in str(checks).splitlines()
+                   if line.startswith("Verdict"))
+
+
+def test_check_command_exit_codes(run, tmp_path_factory):
+    from typer.testing import CliRunner
+
+    from reports.cli import app
+
+    broken = make_run(tmp_path_factory, "broken_cli", chains=2, draws=50, tune=10, seed=2)
+    runner = CliRunner()
+    result = runner.invoke(app, ["check", str(broken.path), "--no-sensitivity"])
+    assert result.exit_code == 3, result.output
+    assert "verdict: not trustworthy" in result.output
+    assert "P(interpersonal share > interorganisational share)" in result.output
+    assert (broken.path / "checks" / CHECKS_FILE).is_file()
+    again = runner.invoke(app, ["check", str(broken.path)])
+    assert again.exit_code == 2 and "--force" in again.output
+    missing = runner.invoke(app, ["check", str(broken.path.parent / "nowhere")])
+    assert missing.exit_code == 2 and "no such run directory" in missing.output
+    bad = runner.invoke(app, ["check", str(broken.path), "--threshold", "0.4", "--force"])
+    assert bad.exit_code == 2 and "--threshold" in bad.output

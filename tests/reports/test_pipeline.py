@@ -1,0 +1,213 @@
+"""The main job: ``demo``, ``run`` and ``report`` (validate -> fit -> check -> report).
+
+The demo run (``demo_run`` in conftest) is made once per session with tiny draws, so its
+verdict is refused by the diagnostic gates: these tests check the plumbing and the page, not
+the statistics. The end-to-end test opens the demo's report in headless Chromium and saves
+a screenshot (copied to ``$ALLIANCE_SCREENSHOT_DIR`` when set).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from data import Design, save_simulation, simulate
+from reports.cli import app
+from reports.pipeline import example_data_path
+
+from .conftest import TINY
+from .test_browser import CHROMIUM, CHROMIUM_ARGS, _need
+
+runner = CliRunner()
+VERDICTS = ("interpersonal dominates", "interorganisational dominates", "inconclusive",
+            "not trustworthy")
+
+
+def invoke(*args):
+    result = runner.invoke(app, [str(a) for a in args])
+    assert "Traceback" not in result.output
+    return result
+
+
+# -- demo ---------------------------------------------------------------------------------------
+
+
+def test_demo_writes_run_checks_and_report(demo_run):
+    assert demo_run.exit_code == 0, (demo_run.output, demo_run.exception)
+    out = demo_run.out
+    for name in ("posterior.nc", "summary.json", "config.toml", "codebook.toml", "data.parquet",
+                 "checks/checks.json", "report.html"):
+        assert (out / name).is_file(), name
+    assert not (out / "reliability.csv").exists()  # wide data: no raters
+    for step in ("1/4 validate", "2/4 fit", "3/4 check", "4/4 report"):
+        assert step in demo_run.output
+    assert str((out / "report.html").resolve()) in demo_run.output.replace("\n", "")
+    checks = json.loads((out / "checks" / "checks.json").read_text())
+    assert f"verdict: {checks['verdict']['verdict']}" in demo_run.output
+
+
+def test_demo_records_the_command_and_the_example_data(demo_run):
+    summary = json.loads((demo_run.out / "summary.json").read_text())
+    provenance = summary["provenance"]
+    assert provenance["command"] == (f"alliance-learning demo --out {demo_run.out} "
+                                     + " ".join(TINY))
+    assert provenance["data_sha256"] == hashlib.sha256(example_data_path().read_bytes()).hexdigest()
+    assert summary["diagnostics"]["chains"] == 2 and summary["diagnostics"]["draws"] == 100
+
+
+def test_demo_report_is_self_contained_and_says_simulated(demo_run):
+    page = (demo_run.out / "report.html").read_text(encoding="utf-8")
+    assert "<script" not in page.lower() and not re.search(r"https?://", page)
+    assert "SIMULATED example data" in page
+    assert "Not available: coding reliability" in page  # wide data, said so
+    checks = json.loads((demo_run.out / "checks" / "checks.json").read_text())
+    verdict = re.search(r'<div id="verdict"[^>]*>(.*?)</div>\s*<nav>', page, flags=re.S).group(1)
+    assert checks["verdict"]["verdict"] in verdict
+    # four figures: forest plot, variance shares, share difference, predictive check
+    assert page.count("data:image/png;base64,") == 4
+    # LOO was skipped (gates failed): the section says why instead of a bare "not available"
+    loo = re.search(r'<section id="loo">(.*?)</section>', page, flags=re.S).group(1)
+    assert checks["skipped"]["loo"] in loo.replace("&#39;", "'")
+
+
+def test_demo_refuses_to_overwrite(demo_run):
+    before = (demo_run.out / "summary.json").read_text()
+    result = invoke("demo", "--out", demo_run.out, *TINY, "--no-progress")
+    assert result.exit_code == 2
+    assert "exists already" in result.output and "--force" in result.output
+    assert (demo_run.out / "summary.json").read_text() == before
+
+
+def test_demo_report_in_chromium(demo_run, tmp_path):
+    """The README's first command's report renders in a real browser with the verdict visible."""
+    _need(CHROMIUM.exists(), f"{CHROMIUM} not found: install Debian's chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _need(False, "the playwright package is not installed (pip install -e '.[test]')")
+    report = demo_run.out / "report.html"
+    verdict_text = json.loads((demo_run.out / "checks" / "checks.json").read_text())["verdict"]["verdict"]
+    messages, errors, failed = [], [], []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
+                                             headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.on("console", lambda message: messages.append(message))
+            page.on("pageerror", lambda error: errors.append(error))
+            page.on("requestfailed", lambda request: failed.append(request))
+            page.goto(report.as_uri(), wait_until="load", timeout=15_000)
+            verdict = page.locator("#verdict")
+            assert verdict.is_visible()
+            assert verdict_text in verdict.inner_text()
+            assert verdict.bounding_box()["y"] < 900  # in the first screen, no scrolling
+            sizes = page.eval_on_selector_all(
+                "img", "imgs => imgs.map(i => [i.complete, i.naturalWidth, i.naturalHeight])")
+            assert len(sizes) == 4 and all(c and w > 0 and h > 0 for c, w, h in sizes), sizes
+            for section in ("data", "model", "diagnostics", "effects", "shares", "provenance"):
+                assert page.locator(f"#{section} table").count() > 0, section
+            shot = tmp_path / "demo_report.png"
+            page.screenshot(path=str(shot))  # the first screen: title, notice, verdict
+            page.screenshot(path=str(tmp_path / "demo_report_full.png"), full_page=True)
+        finally:
+            browser.close()
+    assert [f"{m.type}: {m.text}" for m in messages if m.type == "error"] == []
+    assert errors == [] and [r.url for r in failed] == []
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    target = os.environ.get("ALLIANCE_SCREENSHOT_DIR")
+    if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, Path(target) / "demo_report.png")
+        shutil.copy(tmp_path / "demo_report_full.png", Path(target) / "demo_report_full.png")
+
+
+# -- report -------------------------------------------------------------------------------------
+
+
+def test_report_renders_a_run_again_and_refuses_to_overwrite(demo_run, tmp_path):
+    """Same run, same checks: the same page; an existing file is kept without --force."""
+    out = tmp_path / "again.html"
+    result = invoke("report", demo_run.out, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "report written to" in result.output and out.is_file()
+    first = (demo_run.out / "report.html").read_text(encoding="utf-8")
+    again = out.read_text(encoding="utf-8")
+    # same run, same checks: the same verdict and tables (the figures' PNG bytes may differ)
+    strip = re.compile(r"data:image/png;base64,[^\"]*")
+    assert strip.sub("", again) == strip.sub("", first)
+
+    out.write_text("keep me")
+    result = invoke("report", demo_run.out, "--out", out)
+    assert result.exit_code == 2 and "--force" in result.output
+    assert out.read_text() == "keep me"  # (--force replacing it: tests/reports/test_html.py)
+
+
+def test_report_checks_a_run_without_checks(demo_run, tmp_path, cheap_checks):
+    run_dir = tmp_path / "run"
+    shutil.copytree(demo_run.out, run_dir, ignore=shutil.ignore_patterns("checks", "report.html"))
+    result = invoke("report", run_dir)
+    assert result.exit_code == 0, result.output
+    assert [run.path for run in cheap_checks] == [run_dir]
+    assert (run_dir / "checks" / "checks.json").is_file()
+    assert "checks saved in" in result.output
+    assert (run_dir / "report.html").is_file()
+
+
+def test_report_of_a_missing_run_is_a_one_line_error(tmp_path):
+    result = invoke("report", tmp_path / "nothing")
+    assert result.exit_code == 2
+    assert "no such run directory" in result.output
+
+
+# -- run ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def coded_sheet(tmp_path_factory) -> Path:
+    """The example study coded by two raters (same structure as the example: no recompile)."""
+    folder = tmp_path_factory.mktemp("coded")
+    sim = simulate(Design(raters={"n": 2, "bias_sd": 0.2, "noise_sd": 0.4}), seed=1999)
+    return save_simulation(sim, folder / "survey.csv")["coded"]
+
+
+def test_run_on_a_coding_sheet_reports_reliability(coded_sheet, tmp_path, cheap_checks):
+    config = tmp_path / "run.toml"  # the demo's model (centred alliances), the options' draws
+    config.write_text('[model]\noutcome = "individual_learning"\ncentered = ["alliance"]\n')
+    out = tmp_path / "coded-run"
+    result = invoke("run", coded_sheet, "--form", "coded", "--config", config, "--out", out, *TINY,
+                    "--no-progress")
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "reliability.csv", index_col=0)
+    assert {"alpha", "units", "raters"} <= set(table.columns)
+    assert (table["raters"] == 2).all()
+    page = (out / "report.html").read_text(encoding="utf-8")
+    data = re.search(r'<section id="data">(.*?)</section>', page, flags=re.S).group(1)
+    assert "Not available: coding reliability" not in data
+    for condition, alpha in table["alpha"].items():
+        assert condition in data and f"{alpha:.4g}" in data
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["provenance"]["command"].startswith(f"alliance-learning run {coded_sheet} ")
+    assert "--form coded" in summary["provenance"]["command"]
+    assert summary["provenance"]["config"]["model"]["centered"] == ["alliance"]
+
+
+def test_run_with_bad_data_lists_every_problem_and_writes_nothing(tmp_path):
+    frame = pd.read_csv(example_data_path(), dtype=str)
+    frame.loc[0, "personal_contact"] = "9"      # out of the 1-5 scale
+    frame.loc[5, "individual_learning"] = "x"  # not a number
+    bad = tmp_path / "bad.csv"
+    frame.to_csv(bad, index=False)
+    out = tmp_path / "never"
+    result = invoke("run", bad, "--out", out, *TINY)
+    assert result.exit_code == 2
+    assert f"{bad}:2" in result.output and f"{bad}:7" in result.output  # file:line of each
+    assert "personal_contact" in result.output and "individual_learning" in result.output
+    assert not out.exists()
