@@ -1,7 +1,11 @@
 """The default model converges on the shipped example data (issue 3, "Diagnostics").
 
 Runs ``tests/benchmarks/example_diagnostics.py`` (4 chains x 1000 draws after 1000 tuning steps,
-seed 1): several minutes on 2 cores, so marked slow.
+seed 1): one to three minutes on 2 cores, so marked slow.
+
+The margins are thin: the weakest quantities are the group SDs (organisation, alliance),
+with a bulk ESS of about 400-500. Seen: seed 1 max R-hat 1.0092, min bulk ESS 482; seed 2
+1.0083, 385 (sd_organisation); seed 3 1.0126 (sd_alliance), 413; no divergences in any.
 """
 
 from __future__ import annotations
