@@ -124,6 +124,7 @@ import krippendorff
 import numpy as np
 import pandas as pd
 
+from .cells import as_id, describe_scale, show_value, to_float
 from .codebook import Codebook, Scale, load_codebook
 from .io import file_sha256, read_table
 from .survey import CaseSurvey
@@ -135,10 +136,6 @@ from .validate import (
     DataValidationError,
     Problem,
     ValidationReport,
-    _as_id,
-    _describe,
-    _show,
-    _to_float,
     check_wide,
 )
 
@@ -328,8 +325,8 @@ class _CodedChecker:
     def read_cells(self):
         """Parse conditions, raters, units and values; report empty and unknown cells."""
         cb, cols = self.codebook, self.cols
-        self.condition = _as_id(self.raw[cols["condition"]])
-        self.rater = _as_id(self.raw[cols["rater"]])
+        self.condition = as_id(self.raw[cols["condition"]])
+        self.rater = as_id(self.raw[cols["rater"]])
         levels = {n: v.level for n, v in [*cb.conditions.items(), *cb.outcomes.items()]}
         self.level = self.condition.map(levels)
         self.known = self.level.notna().to_numpy()
@@ -355,13 +352,13 @@ class _CodedChecker:
 
         # the unit and the nesting: IDs of the levels each row speaks for (see docstring)
         absent = pd.Series(pd.NA, index=self.raw.index, dtype="str")
-        self.ids = pd.DataFrame({lvl: _as_id(self.raw[cb.ids[lvl]]) if cb.ids[lvl] in self.raw
+        self.ids = pd.DataFrame({lvl: as_id(self.raw[cb.ids[lvl]]) if cb.ids[lvl] in self.raw
                                  else absent for lvl in cb.levels})
         for lvl in cb.levels:
             self.ids[lvl] = self.ids[lvl].where(_speaks_for(self.level, lvl))
         self.unit = pd.Series(pd.NA, index=self.raw.index, dtype="str")
         unit_column = self.raw.get(cols["unit"])
-        unit_given = _as_id(unit_column) if unit_column is not None else None
+        unit_given = as_id(unit_column) if unit_column is not None else None
         for lvl in cb.levels:
             at_level = (self.level == lvl).to_numpy()
             own = self.ids[lvl]
@@ -369,8 +366,8 @@ class _CodedChecker:
                 both = (own.notna() & unit_given.notna()).to_numpy()
                 clash = at_level & both & (own != unit_given).to_numpy()
                 self.each_row("unit-mismatch", clash, cols["unit"], lambda pos, lvl=lvl: (
-                    f"unit {_show(unit_given.iat[pos])} disagrees with {lvl} ID "
-                    f"{_show(self.ids[lvl].iat[pos])} (column {cb.ids[lvl]!r})"))
+                    f"unit {show_value(unit_given.iat[pos])} disagrees with {lvl} ID "
+                    f"{show_value(self.ids[lvl].iat[pos])} (column {cb.ids[lvl]!r})"))
                 own = own.fillna(unit_given.where(at_level))
                 self.ids[lvl] = own
             self.unit = self.unit.mask(at_level, own)
@@ -386,10 +383,10 @@ class _CodedChecker:
         """Codes are numbers inside their condition's scale (empty = missing, allowed)."""
         cb, column = self.codebook, self.cols["value"]
         raw = self.raw[column]
-        value = _to_float(raw)
+        value = to_float(raw)
         bad = raw.notna().to_numpy() & value.isna().to_numpy() & self.known
         self.each_row("non-numeric", bad, column, lambda pos: (
-            f"non-numeric code {_show(raw.iat[pos])} for {self.condition.iat[pos]!r} (codes are "
+            f"non-numeric code {show_value(raw.iat[pos])} for {self.condition.iat[pos]!r} (codes are "
             "numbers; leave the cell empty for a missing code)"))
         value = value.where(~bad)
         scales = {n: v.scale for n, v in [*cb.conditions.items(), *cb.outcomes.items()]}
@@ -406,8 +403,8 @@ class _CodedChecker:
                                  ("out-of-scale", outside, "is outside the scale"),
                                  ("not-integer", fraction, "is not a whole number")):
             self.each_row(rule, mask, column, lambda pos, text=text: (
-                f"code {_show(raw.iat[pos])} for {self.condition.iat[pos]!r} {text} "
-                f"({_describe(scales[self.condition.iat[pos]])})"))
+                f"code {show_value(raw.iat[pos])} for {self.condition.iat[pos]!r} {text} "
+                f"({describe_scale(scales[self.condition.iat[pos]])})"))
         self.value = value.where(~(not_finite | outside | fraction))
 
     # -- checks across rows --------------------------------------------------------------------
@@ -421,9 +418,9 @@ class _CodedChecker:
 
         def message(key, group):
             level, unit, condition, rater = key
-            values = ", ".join(_show(v) if pd.notna(v) else "empty" for v in group["value"])
+            values = ", ".join(show_value(v) if pd.notna(v) else "empty" for v in group["value"])
             lines = group["_line"].to_numpy()
-            return (f"rater {_show(rater)} coded {condition!r} of {level} {_show(unit)} "
+            return (f"rater {show_value(rater)} coded {condition!r} of {level} {show_value(unit)} "
                     f"{len(group)} times ({self.where(lines)}; values {values}): one code per "
                     "rater, unit and condition", lines[1:])
 
@@ -446,9 +443,9 @@ class _CodedChecker:
 
             def message(unit, rows, child=child, group=group):
                 usual = rows[group].value_counts().index[0]
-                parts = "; ".join(f"{_show(g)} ({self.where(r['_line'])})"
+                parts = "; ".join(f"{show_value(g)} ({self.where(r['_line'])})"
                                   for g, r in rows.groupby(group, sort=False))
-                return (f"{child} {_show(unit)} is in {rows[group].nunique()} {group}s: {parts}",
+                return (f"{child} {show_value(unit)} is in {rows[group].nunique()} {group}s: {parts}",
                         rows.loc[rows[group] != usual, "_line"].to_numpy())
 
             bad = pairs[pairs[child].isin(split)]
@@ -469,14 +466,14 @@ class _CodedChecker:
             rows = ids[ids["individual"].isin(lost)]
             self.each_group("missing-group", rows.groupby("individual", sort=False),
                             lambda unit, r, group=group: (
-                                f"individual {_show(unit)} has no {group} ID on any of its rows "
+                                f"individual {show_value(unit)} has no {group} ID on any of its rows "
                                 f"({self.where(r['_line'])})", r["_line"].to_numpy()),
                             cb.ids[group])
         if ("network", "alliance") in parent:
             known = ids["network"].isin(parent["network", "alliance"].index)
             rows = ids[ids["network"].notna() & ~known]
             self.each_group("missing-group", rows.groupby("network", sort=False),
-                            lambda unit, r: (f"network {_show(unit)} has no alliance ID on any of "
+                            lambda unit, r: (f"network {show_value(unit)} has no alliance ID on any of "
                                              f"its rows ({self.where(r['_line'])})",
                                              r["_line"].to_numpy()),
                             cb.ids["alliance"])
@@ -488,7 +485,7 @@ class _CodedChecker:
             orphans = ids[coded & ~ids[group].isin(with_members).to_numpy()]
             self.each_group("group-without-members", orphans.groupby(group, sort=False),
                             lambda unit, r, group=group: (
-                                f"{group} {_show(unit)} is coded ({self.where(r['_line'])}) but no "
+                                f"{group} {show_value(unit)} is coded ({self.where(r['_line'])}) but no "
                                 "individual in the sheet belongs to it, so its codes cannot be "
                                 "placed", r["_line"].to_numpy()),
                             cb.ids[group])
@@ -509,8 +506,8 @@ class _CodedChecker:
             if (per_unit >= 2).any():
                 continue
             raters = group["rater"].dropna().unique()
-            why = (f"coded by one rater only ({_show(raters[0])})" if len(raters) == 1 else
-                   f"no unit is coded by two raters (raters {', '.join(map(_show, raters))} "
+            why = (f"coded by one rater only ({show_value(raters[0])})" if len(raters) == 1 else
+                   f"no unit is coded by two raters (raters {', '.join(map(show_value, raters))} "
                    "coded different units)")
             self.add(WARNING, "no-reliability",
                      f"{name!r}: {why}, so its reliability cannot be estimated",

@@ -141,9 +141,9 @@ def fit(spec: ModelSpec, survey, *, chains: int = 4, draws: int = 1000, tune: in
             prior = pm.sample_prior_predictive(draws=draws, random_seed=prior_seed)
             posterior_predictive = pm.sample_posterior_predictive(
                 result, var_names=["y"], random_seed=posterior_seed, progressbar=False)
-            log_likelihood = pm.compute_log_likelihood(
+            log_likelihood = pm.stats.compute_log_likelihood(
                 result, extend_inferencedata=False, progressbar=False)
-            log_prior = pm.compute_log_prior(result, extend_inferencedata=False, progressbar=False)
+            log_prior = pm.stats.compute_log_prior(result, extend_inferencedata=False, progressbar=False)
         groups["prior"] = _with_labels(prior["prior"].to_dataset(), design)
         groups["prior_predictive"] = _outcome_codes(prior["prior_predictive"].to_dataset(), design)
         groups["posterior_predictive"] = _outcome_codes(

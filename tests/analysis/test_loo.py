@@ -22,7 +22,7 @@ def fit(with_slope: bool, x, y, seed):
         pm.Normal("y", mu, sigma, observed=y, dims="individual")
         tree = pm.sample(draws=500, tune=500, chains=2, cores=1, random_seed=seed,
                          progressbar=False, compute_convergence_checks=False)
-        pm.compute_log_likelihood(tree, progressbar=False)
+        pm.stats.compute_log_likelihood(tree, progressbar=False)
     return tree
 
 

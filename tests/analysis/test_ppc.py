@@ -158,7 +158,7 @@ def ordinal_fit():
                          progressbar=False, compute_convergence_checks=False)
         pm.sample_posterior_predictive(tree, extend_inferencedata=True, random_seed=4,
                                        progressbar=False)
-        pm.compute_log_likelihood(tree, progressbar=False)
+        pm.stats.compute_log_likelihood(tree, progressbar=False)
     return tree
 
 

@@ -48,7 +48,7 @@ def fits(data):
             pm.Normal("y", mu, 1.0, observed=data, dims="individual")
             tree = pm.sample(draws=1000, tune=500, chains=2, cores=1, random_seed=9,
                              progressbar=False, compute_convergence_checks=False)
-            pm.compute_log_likelihood(tree, progressbar=False)
+            pm.stats.compute_log_likelihood(tree, progressbar=False)
             pm.stats.compute_log_prior(tree, progressbar=False)
         out[name] = tree
     return out
