@@ -11,6 +11,7 @@ from .checks import (
     checks_dir,
     linear_predictor,
     load_checks,
+    plot_dominance,
     save_checks,
 )
 from .decomposition import (
@@ -129,6 +130,7 @@ __all__ = [
     "mid_p_value",
     "plot_category_proportions",
     "plot_comparison",
+    "plot_dominance",
     "plot_group_statistic",
     "plot_loo_pit",
     "plot_outcome_rootogram",

@@ -164,7 +164,6 @@ def fit(
     The run directory holds posterior.nc, summary.json, config.toml, codebook.toml and
     data.parquet; `check` and `report` work from it without refitting.
     """
-    import dataclasses
     import sys
 
     from rich import box
@@ -172,39 +171,24 @@ def fit(
     from rich.table import Table
 
     from data import load_survey
-    from models import ModelSpec, RunConfig, SpecError, check_run_target, check_spec, load_config, save_run
+    from models import check_run_target, load_config, save_run
     from models import fit as fit_model
+    from reports.pipeline import resolve_config
 
     check_run_target(out, force=force)  # before the long step, not after it
-    run_config = load_config(config) if config is not None else None
+    run_config = load_config(config) if config is not None else None  # a broken config first
     survey = load_survey(data_file, codebook)
-    spec = run_config.spec if run_config is not None else None
-    if outcome is None and spec is None:
-        individual = [n for n, v in survey.codebook.outcomes.items() if v.level == "individual"]
-        if len(individual) != 1:
-            raise SpecError(str(data_file), [f"choose the outcome with --outcome (outcomes in the data: "
-                                             f"{', '.join(individual) or 'none'})"])
-        outcome = individual[0]
-    if spec is None:
-        spec = ModelSpec(outcome=outcome, family=family)
-    else:
-        spec = dataclasses.replace(spec, **{k: v for k, v in (("outcome", outcome), ("family", family))
-                                            if v is not None})
-    sampling = run_config.sampling if run_config is not None else RunConfig(spec).sampling
-    overrides = {k: v for k, v in dict(chains=chains, draws=draws, tune=tune, seed=seed,
-                                       sampler=sampler).items() if v is not None}
-    sampling = dataclasses.replace(sampling, **overrides)
-    problems = sampling.problems()
-    if problems:
-        raise SpecError("options", problems)
-    # unknown conditions, family vs outcome: checked before sampling, named after the config
-    spec = check_spec(spec, survey, source=str(config) if config is not None else str(data_file))
+    # the options on top of the config, checked against the data before sampling (as `run` does)
+    run_config = resolve_config(survey, config=run_config, outcome=outcome, family=family,
+                                chains=chains, draws=draws, tune=tune, seed=seed, sampler=sampler,
+                                source=str(config) if config is not None else str(data_file))
+    spec, sampling = run_config.spec, run_config.sampling
 
     tree = fit_model(spec, survey, chains=sampling.chains, draws=sampling.draws, tune=sampling.tune,
                      seed=sampling.seed, sampler=sampling.sampler,
                      target_accept=sampling.target_accept, progressbar=progress)
     command = " ".join(["alliance-learning", *sys.argv[1:]])
-    run = save_run(out, tree, survey, RunConfig(spec, sampling), force=force, command=command)
+    run = save_run(out, tree, survey, run_config, force=force, command=command)
 
     summary = run.summary
     table = Table(title=f"Effects on {spec.outcome} ({spec.family}), per SD of each condition",
@@ -288,9 +272,10 @@ def report(
     """Render one self-contained HTML report of a run.
 
     The report shows the data and coding reliability, model and priors, diagnostics,
-    effects, variance shares, the verdict, predictive checks, LOO, prior sensitivity and
-    provenance. It uses the run's checks (RUN_DIR/checks/checks.json); a run without them
-    is checked first and the checks are saved in the run directory.
+    effects, variance shares, the verdict, the dominance analysis of the level groups,
+    predictive checks (overall, per group, LOO-PIT), LOO, prior sensitivity and provenance.
+    It uses the run's checks (RUN_DIR/checks/checks.json); a run without them is checked
+    first and the checks are saved in the run directory.
     """
     from analysis import check_run, save_checks
     from models import load_run

@@ -10,7 +10,10 @@ computed):
 - the model and its priors (the run's config, defaults resolved);
 - the diagnostics and the verdict, the effects (per raw unit, per SD, and as a change in a
   probability), the variance shares, the posterior predictive draws;
-- the LOO comparison and the prior sensitivity tables of the checks;
+- the Bayesian dominance analysis of the level groups, the per-group posterior predictive
+  checks and LOO-PIT, the LOO comparison and the prior sensitivity tables of the checks (or
+  why the checks skipped a part or failed in it); their figures are drawn from a just
+  computed :class:`analysis.Checks` or read from the PNGs saved beside ``checks.json``;
 - the provenance: data file and hash, seed, versions, config, the command that made the
   run and a command that refits it from the run directory alone.
 
@@ -44,6 +47,7 @@ from analysis import (
 from models import DEFAULT_PRIORS, contributions
 
 from .html import ReportContext
+from .plots import PNG_SIGNATURE
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +58,7 @@ __all__ = [
     "effect_draws",
     "example_data_path",
     "is_example_data",
+    "load_check_figures",
     "load_reliability",
     "missing_table",
     "prior_table",
@@ -403,15 +408,66 @@ def _verdict_from_draws(decomposition: xr.Dataset, diagnostics, recorded):
     return recomputed
 
 
+def _why(checks, part: str) -> tuple[str, str] | None:
+    """Why a part of the checks is missing: ``("skipped" | "failed", reason)``, or None."""
+    for status, key in (("skipped", "skipped"), ("failed", "errors")):
+        why = (_get(checks, key) or {}).get(part)
+        if why:
+            return status, str(why)
+    return None
+
+
 def _table_or_why(table: pd.DataFrame | None, checks, part: str) -> pd.DataFrame | None:
     """The part's table, or a one-row table saying why it is missing (skipped or failed)."""
     if table is not None:
         return table
-    for status, key in (("skipped", "skipped"), ("failed", "errors")):
-        why = (_get(checks, key) or {}).get(part)
-        if why:
-            return pd.DataFrame({"status": [status], "why": [str(why)]})
-    return None
+    why = _why(checks, part)
+    return None if why is None else pd.DataFrame({"status": [why[0]], "why": [why[1]]})
+
+
+def _check_figure_names(checks) -> list[str]:
+    """File stems (``checks/<stem>.png``) of the saved figures of the checks the report shows.
+
+    The stems are those of ``analysis.Checks.figures``: the general dominance, the
+    group statistic of each grouping and the LOO-PIT.
+    """
+    ppc = _get(checks, "ppc") or {}
+    groupings = (ppc.get("group_statistics") or {}) if isinstance(ppc, Mapping) else {}
+    return ["dominance", *(f"ppc_{key}_variance" for key in groupings), "loo_pit"]
+
+
+def load_check_figures(run_dir: str | Path, checks: Mapping) -> dict[str, bytes]:
+    """Read the PNG figures saved with a run's checks that the report shows, by file stem.
+
+    Only figures that ``checks`` lists as saved (its ``figures``, as :func:`analysis.save_checks`
+    writes them) and that are PNG files are read; a missing one is left out and the report
+    says so beside its table.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        The run directory (figures are in ``run_dir/checks``).
+    checks : mapping
+        The ``checks.json`` content.
+
+    Returns
+    -------
+    dict of str to bytes
+    """
+    from analysis import checks_dir
+
+    saved = set(checks.get("figures") or ())
+    out = {}
+    for stem in _check_figure_names(checks):
+        path = checks_dir(run_dir) / f"{stem}.png"
+        if f"{stem}.png" not in saved or not path.is_file():
+            continue
+        png = path.read_bytes()
+        if png[:8] != PNG_SIGNATURE:
+            logger.warning("%s is not a PNG file: left out of the report", path)
+            continue
+        out[stem] = png
+    return out
 
 
 def build_context(
@@ -431,8 +487,10 @@ def build_context(
         A loaded or just saved run.
     checks : analysis.Checks or mapping, optional
         Its checks, or their ``checks.json`` form. None reads ``checks/checks.json`` from
-        the run directory; without checks the LOO and sensitivity sections say "not
-        available" (a part the checks skipped or failed says why).
+        the run directory; without checks the dominance analysis, per-group predictive
+        checks, LOO and sensitivity sections say "not available" (a part the checks skipped
+        or failed says why). With the ``checks.json`` form the figures of the dominance
+        analysis and the per-group checks are the PNGs saved beside it.
     reliability : pandas.DataFrame, optional
         Coding reliability; default ``reliability.csv`` in the run directory (absent for a
         run fitted to wide data: the section then says "not available").
@@ -478,6 +536,14 @@ def build_context(
     if {"observed_data", "posterior_predictive"} <= set(tree.children):
         ppc = _rename_outcome(tree, spec.outcome)
 
+    # the dominance analysis and the per-group predictive checks: the Checks' own objects
+    # (figures drawn from their draws) or their checks.json form (figures read from checks/)
+    figures = None
+    if isinstance(checks, Mapping) and run.path is not None:
+        figures = load_check_figures(run.path, checks)
+    unavailable = {part: f"{why[0]}: {why[1]}" for part in ("dominance", "ppc")
+                   if (why := _why(checks, part)) is not None}
+
     missing = missing_table(survey)
     any_missing = bool(missing.loc[missing["kind"] == "condition", "missing"].sum())
     return ReportContext(
@@ -501,6 +567,10 @@ def build_context(
         sensitivity=_table_or_why(_sensitivity_frame(_get(checks, "sensitivity")), checks,
                                   "sensitivity"),
         provenance=prov,
+        dominance_analysis=_get(checks, "dominance"),
+        ppc_checks=_get(checks, "ppc"),
+        check_figures=figures,
+        unavailable=unavailable,
         ci_prob=ci_prob,
     )
 

@@ -33,7 +33,14 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from analysis import DEFAULT_GATES, GateResult, posterior_summary
+from analysis import (
+    DEFAULT_GATES,
+    GateResult,
+    plot_dominance,
+    plot_group_statistic,
+    plot_loo_pit,
+    posterior_summary,
+)
 
 from . import plots
 
@@ -98,6 +105,19 @@ class ReportContext:
         ``command`` (exact command reproducing the run), ``data_hash``, ``seed``,
         ``versions`` (mapping package -> version), ``config`` (mapping), and any other
         keys (``run_id``, ``created``...), shown as given.
+    dominance_analysis : analysis.DominanceAnalysis or mapping, optional
+        The Bayesian dominance analysis of the level groups, or its ``to_dict()`` form
+        (``checks.json``); its figure is then ``check_figures["dominance"]``.
+    ppc_checks : analysis.PosteriorPredictiveChecks or mapping, optional
+        The per-group posterior predictive checks and LOO-PIT, or their ``to_dict()`` form;
+        the figures are then ``check_figures["ppc_<grouping>_variance"]`` and
+        ``check_figures["loo_pit"]``.
+    check_figures : mapping of str to bytes, optional
+        PNG figures saved with the checks, by file stem (``analysis.Checks.figures``), used
+        for the parts given in their ``to_dict()`` form.
+    unavailable : mapping of str to str, optional
+        Why a part of the checks is missing (``"dominance"``, ``"ppc"``), e.g.
+        ``"skipped: not asked for"``; shown in its section.
     ci_prob : float, default 0.89
         Probability of the intervals in tables and figures.
     """
@@ -121,6 +141,10 @@ class ReportContext:
     loo: pd.DataFrame | None = None
     sensitivity: pd.DataFrame | None = None
     provenance: Mapping[str, Any] | None = None
+    dominance_analysis: Any = None
+    ppc_checks: Any = None
+    check_figures: Mapping[str, bytes] | None = None
+    unavailable: Mapping[str, str] | None = None
     ci_prob: float = 0.89
 
     @classmethod
@@ -201,7 +225,13 @@ def format_prior(prior) -> str:
 
 
 def _image(fig, alt: str) -> dict:
-    return {"png": plots.figure_to_base64(fig), "alt": alt}
+    """Embed a figure: a matplotlib Figure, or the bytes of a PNG saved with the checks."""
+    png = plots.png_to_base64(fig) if isinstance(fig, bytes) else plots.figure_to_base64(fig)
+    return {"png": png, "alt": alt}
+
+
+def _probability(value) -> str:
+    return MISSING_CELL if value is None else f"{value:.3f}"
 
 
 def _data_section(ctx: ReportContext) -> dict:
@@ -371,6 +401,132 @@ def _ppc_section(ctx: ReportContext) -> dict | None:
     return {"images": images} if images else None
 
 
+def _dominance_analysis_section(ctx: ReportContext) -> dict | None:
+    """General, conditional and complete dominance of the level groups, and the sub-model fits."""
+    result = ctx.dominance_analysis
+    if result is None:
+        return None
+    if hasattr(result, "to_dict"):
+        data = result.to_dict(prob=ctx.ci_prob)
+        figure = plot_dominance(result, prob=ctx.ci_prob)
+    else:
+        data = dict(result)
+        figure = (ctx.check_figures or {}).get("dominance")
+    ranking = [str(g) for g in data.get("ranking") or data["groups"]]
+    submodels = data.get("submodels") or {}
+    interval = f"{data['ci_prob']:.0%}"
+    general, share = data["general"], data.get("general_share") or {}
+    frame = pd.DataFrame({
+        "level": ranking,
+        "conditions": [", ".join(map(str, (submodels.get(g) or {}).get("conditions") or ()))
+                       for g in ranking],
+        "general dominance (R² added)": [general[g]["mean"] for g in ranking],
+        f"{interval} lower": [general[g]["lower"] for g in ranking],
+        f"{interval} upper": [general[g]["upper"] for g in ranking],
+        "share of the full model's R²": [(share.get(g) or {}).get("mean") for g in ranking],
+    })
+    if not frame["conditions"].str.len().any():
+        frame = frame.drop(columns="conditions")
+    pairs = pd.DataFrame([
+        {"comparison": f"{a} dominates {b}",
+         **{f"P({kind} dominance)": _probability((data[f"p_{kind}"].get(a) or {}).get(b))
+            for kind in ("complete", "conditional", "general")}}
+        for a in ranking for b in ranking if a != b])
+    # conditional dominance: keys "level|order" (rsplit: a level name may hold "|")
+    orders: dict[str, dict[str, float]] = {}
+    for key, stats in (data.get("conditional") or {}).items():
+        level, order = key.rsplit("|", 1)
+        orders.setdefault(level, {})[f"k = {order}"] = stats["mean"]
+    conditional = None
+    if orders:
+        conditional = pd.DataFrame.from_dict(orders, orient="index").reindex(ranking)
+        conditional.index.name = "level"
+    full = (data.get("r2") or {}).get("+".join(data["groups"])) or {}
+    fits = [{"subset": label, "conditions": format_cell(entry.get("conditions")),
+             "passed": bool(entry.get("passed", True)),
+             "failed": format_cell(entry.get("failed_gates")) if entry.get("failed_gates") else "",
+             "seconds": format_cell(entry.get("seconds"))} for label, entry in submodels.items()]
+    failed = [f["subset"] for f in fits if not f["passed"]]
+    return {
+        "interval": interval,
+        "full_r2": None if not full else (f"{full['mean']:.3f} [{full['lower']:.3f}, "
+                                          f"{full['upper']:.3f}]"),
+        "fit_measure": data.get("fit_measure", ""),
+        "pairing": data.get("pairing", ""),
+        "general": table(frame.round(SUMMARY_DECIMALS)),
+        "pairs": table(pairs),
+        "conditional": None if conditional is None else table(conditional.round(SUMMARY_DECIMALS)),
+        "fits": fits,
+        "failed": failed,
+        "image": None if figure is None else _image(
+            figure, "General dominance of each level group with its interval"),
+    }
+
+
+def _ppc_checks_section(ctx: ReportContext) -> dict | None:
+    """Per-group checks: the group statistic of each grouping, flagged group cells, LOO-PIT."""
+    result = ctx.ppc_checks
+    if result is None:
+        return None
+    if hasattr(result, "to_dict"):
+        data = result.to_dict()
+        figures = {f"ppc_{key}_variance": plot_group_statistic(check)
+                   for key, check in result.group_statistics.items()}
+        if result.loo_pit is not None:
+            figures["loo_pit"] = plot_loo_pit(result.loo_pit)
+    else:
+        data = dict(result)
+        figures = ctx.check_figures or {}
+    statistics = data.get("group_statistics") or {}
+    interval = f"{data.get('ci_prob', ctx.ci_prob):.0%}"
+    groups = []
+    for key, stat in statistics.items():
+        lower, upper = stat["replicated_interval"]
+        row = pd.DataFrame({"statistic": [stat["statistic"]], "groups": [stat["n_groups"]],
+                            "observed": [stat["observed"]],
+                            "replicated mean": [stat["replicated_mean"]],
+                            f"{interval} lower": [lower], f"{interval} upper": [upper],
+                            "p-value (mid-p)": [_probability(stat["p_value"])]})
+        figure = figures.get(f"ppc_{key}_variance")
+        groups.append({"grouping": key, "table": table(row),
+                       "image": None if figure is None else _image(
+                           figure, f"Between-{key} variance of the mean outcome: observed "
+                                   "against replicated data sets")})
+    flagged_rows, cells = [], []
+    for key, part in (data.get("groups") or {}).items():
+        flagged_rows.append({"grouping": key, "groups": part["n_groups"], "cells": part["n_cells"],
+                             "flagged cells": part["n_extreme"],
+                             "listed below": len(part.get("extreme") or ())})
+        for cell in part.get("extreme") or ():
+            cells.append({"grouping": key, "group": cell.get(key), "category": cell.get("category"),
+                          "individuals": cell.get("n_individuals"), "observed": cell["observed"],
+                          "replicated mean": cell["replicated_mean"],
+                          f"{interval} lower": cell["replicated_lower"],
+                          f"{interval} upper": cell["replicated_upper"],
+                          "p-value (mid-p)": _probability(cell["p_value"])})
+    pit = data.get("loo_pit")
+    loo_pit = None
+    if pit:
+        figure = figures.get("loo_pit")
+        loo_pit = {
+            "table": _pairs({"uniformity test p-value": _probability(pit["uniformity_p_value"]),
+                             "test": pit["method"], "observations": pit["n"],
+                             "PIT": "randomised (discrete outcome)" if pit["randomised"]
+                                    else "Pareto-smoothed", "seed": pit["seed"]}),
+            "image": None if figure is None else _image(
+                figure, "LOO-PIT: difference of the ECDF from the uniform CDF"),
+        }
+    p_extreme = data.get("p_extreme")
+    return {
+        "groups": groups,
+        "flagged": table(pd.DataFrame(flagged_rows)) if flagged_rows else None,
+        "cells": table(pd.DataFrame(cells).round(SUMMARY_DECIMALS)) if cells else None,
+        "p_extreme": None if p_extreme is None else f"[{p_extreme:g}, {1 - p_extreme:g}]",
+        "interval": interval,
+        "loo_pit": loo_pit,
+    }
+
+
 def _provenance_section(ctx: ReportContext) -> dict | None:
     if ctx.provenance is None:
         return None
@@ -433,6 +589,9 @@ def render_html(context: ReportContext | Mapping[str, Any]) -> str:
         "effects": _effects_section(ctx),
         "shares": _shares_section(ctx),
         "ppc": _ppc_section(ctx),
+        "dominance_analysis": _dominance_analysis_section(ctx),
+        "ppc_checks": _ppc_checks_section(ctx),
+        "unavailable": dict(ctx.unavailable or {}),
         "loo": table(ctx.loo) if ctx.loo is not None else None,
         "sensitivity": table(ctx.sensitivity) if ctx.sensitivity is not None else None,
         "provenance": _provenance_section(ctx),

@@ -69,8 +69,9 @@ DEMO_OUT = Path("out/demo")
 # had 436 and 443. 2000 draws per chain keep it clear of the gates.
 DEMO_CONFIG = RunConfig(ModelSpec(outcome="individual_learning", centered=("alliance",)),
                         FitOptions(chains=4, draws=2000, tune=1000, seed=0))
-# The demo skips the Bayesian dominance analysis (14 sub-model fits of the four level groups,
-# not shown in the report); the predictive comparison (3 fits) and every other check run.
+# The demo skips the Bayesian dominance analysis (14 sub-model fits of the four level groups;
+# its report section says it was not asked for); the predictive comparison (3 fits) and every
+# other check run.
 DEMO_CHECKS = {"dominance": False}
 
 # A step reporter: called with (step number, step name) and used as a context manager
@@ -123,26 +124,51 @@ def resolve_config(survey, *, config: str | Path | RunConfig | None = None,
                    outcome: str | None = None, family: str | None = None,
                    chains: int | None = None, draws: int | None = None, tune: int | None = None,
                    seed: int | None = None, sampler: str | None = None,
-                   source: str = "options") -> RunConfig:
-    """The run config of a fit: the config file (or defaults) with options applied on top.
+                   source: str | None = None) -> RunConfig:
+    """Return the run config of a fit: the config (or defaults) with the options on top.
 
-    Without a config and an ``outcome``, the outcome is the survey's one individual-level
-    outcome (an error lists them when there are several). Every problem with the options
-    and the spec is raised at once (:class:`models.SpecError`), before any sampling.
+    The one place where ``alliance-learning fit``, ``run`` and :func:`run_pipeline` turn a
+    config and command-line options into the :class:`models.RunConfig` they fit.
+
+    Parameters
+    ----------
+    survey : data.CaseSurvey
+        The validated data (the spec is checked against it).
+    config : str, Path or RunConfig, optional
+        The run config, or its TOML file (read with :func:`models.load_config`); None uses
+        the defaults. Read it before the data to report a broken config first.
+    outcome, family : str, optional
+        Override the config's. Without both a config and an ``outcome``, the outcome is the
+        survey's one individual-level outcome (an error lists them when there are several).
+    chains, draws, tune, seed, sampler : optional
+        Override the config's sampling options.
+    source : str, optional
+        What errors in the spec are named after: default the config file when ``config``
+        is a path, else ``"options"``. The CLI passes the config file or the data file.
+        Problems with the sampling options are named ``"options"``.
+
+    Returns
+    -------
+    models.RunConfig
+
+    Raises
+    ------
+    models.SpecError
+        Every problem with the options, or every problem of the spec with these data, at
+        once, before any sampling.
     """
-    if isinstance(config, RunConfig):
+    if isinstance(config, RunConfig) or config is None:
         run_config = config
-    elif config is not None:
-        run_config = load_config(config)
-        source = str(config)
     else:
-        run_config = None
+        source = source or str(config)
+        run_config = load_config(config)
+    source = source or "options"
     spec = run_config.spec if run_config is not None else None
     if outcome is None and spec is None:
         individual = [n for n, v in survey.codebook.outcomes.items() if v.level == "individual"]
         if len(individual) != 1:
-            raise SpecError(source, [f"choose the outcome (--outcome, or outcome in the config's "
-                                     f"[model]; outcomes in the data: {', '.join(individual) or 'none'})"])
+            raise SpecError(source, [f"choose the outcome with --outcome (outcomes in the data: "
+                                     f"{', '.join(individual) or 'none'})"])
         outcome = individual[0]
     if spec is None:
         spec = ModelSpec(outcome=outcome, family=family)
@@ -155,7 +181,8 @@ def resolve_config(survey, *, config: str | Path | RunConfig | None = None,
     sampling = dataclasses.replace(sampling, **overrides)
     problems = sampling.problems()
     if problems:
-        raise SpecError(source, problems)
+        raise SpecError("options", problems)
+    # unknown conditions, family vs outcome: checked before sampling
     return RunConfig(check_spec(spec, survey, source=source), sampling)
 
 
@@ -239,6 +266,9 @@ def run_pipeline(
 
     started = time.perf_counter()
     with step(1, "validate"):
+        source = str(config) if isinstance(config, (str, Path)) else str(data)
+        if isinstance(config, (str, Path)):
+            config = load_config(config)  # a broken config is reported before the data are read
         reliability = None
         if form == "coded":
             coded = load_coded(data, codebook, collapse=collapse)
@@ -246,7 +276,7 @@ def run_pipeline(
         else:
             survey = load_survey(data, codebook)
         run_config = resolve_config(survey, config=config, outcome=outcome, chains=chains,
-                                    draws=draws, tune=tune, seed=seed)
+                                    draws=draws, tune=tune, seed=seed, source=source)
     seconds["validate"] = time.perf_counter() - started
     counts = ", ".join(f"{n:,} {level}s" for level, n in survey.counts().items())
     say(f"{data}: {counts}; {int(survey.missing().sum()):,} missing codes")

@@ -29,6 +29,7 @@ OTHER_COLOUR = "#555555"
 MAX_PPC_DRAWS = 200
 # An outcome with at most this many distinct integer values is drawn as categories.
 MAX_CATEGORIES = 20
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def _new_figure(width: float, height: float):
@@ -62,6 +63,19 @@ def figure_to_base64(fig, *, dpi: int = 110) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def png_to_base64(png: bytes) -> str:
+    """Encode the bytes of a PNG file (e.g. a figure saved with the checks) like :func:`figure_to_base64`.
+
+    Raises
+    ------
+    ValueError
+        When the bytes are not a PNG file.
+    """
+    if png[:8] != PNG_SIGNATURE:
+        raise ValueError("not a PNG file")
+    return base64.b64encode(png).decode("ascii")
 
 
 def _interval(draws: xr.DataArray, dim: str, prob: float):

@@ -6,12 +6,21 @@ report's layout. None of it is a result of any model or study.
 
 from __future__ import annotations
 
+import itertools
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
 
-from analysis import dominance_verdict, variance_decomposition
+from analysis import (
+    dominance_statistics,
+    dominance_verdict,
+    posterior_predictive_checks,
+    subset_label,
+    variance_decomposition,
+)
 
 FIXTURE_NOTICE = "FIXTURE DATA: made-up numbers for testing the report layout; not results."
 CONDITIONS = {
@@ -122,6 +131,8 @@ def fixture_context(*, evil: str | None = None, seed: int = 20240101) -> dict:
                    "sampling": {"chains": chains, "draws": draws, "seed": 7,
                                 "sampler": tag("config_value", "nutpie")}},
     }
+    dominance = fixture_dominance(rng, conditions, shape, level_name=tag("level_group", "alliance"))
+    ppc_checks = fixture_ppc_checks(rng, shape, group_id=tag("group_id", "A1-N2"))
     per_sd = beta
     raw = beta / xr.DataArray(rng.uniform(0.8, 1.6, len(names)), dims="condition",
                               coords={"condition": names})
@@ -148,7 +159,65 @@ def fixture_context(*, evil: str | None = None, seed: int = 20240101) -> dict:
         "loo": loo,
         "sensitivity": sensitivity,
         "provenance": provenance,
+        "dominance_analysis": dominance,
+        "ppc_checks": ppc_checks,
     }
+
+
+# The sub-model of this subset fails a diagnostic gate in the fixture (the report must say so).
+FAILING_SUBSET = "organisation"
+
+
+def fixture_dominance(rng, conditions: dict, shape: tuple[int, int], *, level_name: str):
+    """Make a dominance analysis of made-up R^2 draws over the fixture's three level groups.
+
+    ``level_name`` replaces the name of the alliance level (a user string in the report).
+    """
+    levels = {"network": "network", "organisation": "organisation", "alliance": level_name}
+    groups = list(levels.values())
+    added = dict(zip(groups, [0.20, 0.08, 0.04]))  # made-up R^2 each group adds
+    subsets = [s for k in range(1, len(groups) + 1) for s in itertools.combinations(groups, k)]
+    r2 = xr.DataArray(
+        np.stack([np.clip(sum(added[g] for g in s) + rng.normal(0, 0.03, shape), 0, 1)
+                  for s in subsets], axis=-1),
+        dims=("chain", "draw", "subset"), coords={"subset": [subset_label(s, groups) for s in subsets]})
+    result = dominance_statistics(r2, groups)
+    submodels = {}
+    for s in subsets[:-1]:  # the full model is the run itself
+        label = subset_label(s, groups)
+        failed = ["R-hat"] if label == FAILING_SUBSET else []
+        submodels[label] = {
+            "conditions": [c for c, (level, _, _) in conditions.items() if levels[level] in s],
+            "seed": 7, "seconds": round(float(rng.uniform(5, 20)), 1), "passed": not failed,
+            "failed_gates": failed}
+    return replace(result, submodels=submodels, seconds=95.0)
+
+
+def fixture_ppc_checks(rng, shape: tuple[int, int], *, group_id: str):
+    """Make per-group posterior predictive checks and LOO-PIT of made-up outcome draws.
+
+    60 individuals in 12 networks of 5 and 4 alliances of 15. The network ``group_id``
+    (a user string in the report) has every member answering 5 while the replicated answers are
+    uniform, so its cell is the most extreme flagged one.
+    """
+    individuals = 60
+    observed = rng.integers(1, 6, size=individuals).astype(float)
+    observed[5:10] = 5.0  # the second network: every answer 5
+    observed[:2] = np.nan  # missing outcomes are left out of the checks
+    predicted = rng.integers(1, 6, size=(*shape, individuals)).astype(float)
+    loglik = np.log(rng.uniform(0.1, 0.4, size=(*shape, individuals)))
+    tree = xr.DataTree.from_dict({
+        "posterior": xr.Dataset({"mu": (("chain", "draw"), rng.normal(size=shape))}),
+        "observed_data": xr.Dataset({"y": (("individual",), observed)}),
+        "posterior_predictive": xr.Dataset({"y": (("chain", "draw", "individual"), predicted)}),
+        "log_likelihood": xr.Dataset({"y": (("chain", "draw", "individual"), loglik)}),
+    })
+    networks = [f"A{i // 15 + 1}-N{i // 5 + 1}" for i in range(individuals)]
+    networks = [group_id if name == "A1-N2" else name for name in networks]
+    groups = {"alliance": xr.DataArray([f"A{i // 15 + 1}" for i in range(individuals)],
+                                       dims="individual", name="alliance"),
+              "network": xr.DataArray(networks, dims="individual", name="network")}
+    return posterior_predictive_checks(tree, groups=groups, categories=[1, 2, 3, 4, 5], seed=7)
 
 
 @pytest.fixture(scope="session")

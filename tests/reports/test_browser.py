@@ -19,6 +19,8 @@ import pytest
 
 from reports.html import render_report
 
+from .test_html import N_IMAGES
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -82,18 +84,33 @@ def test_images_decode(browser_page):
     page = browser_page["page"]
     sizes = page.eval_on_selector_all(
         "img", "imgs => imgs.map(i => [i.complete, i.naturalWidth, i.naturalHeight])")
-    # forest plot, variance shares, share difference, predictive check
-    assert len(sizes) == 4
+    assert len(sizes) == N_IMAGES
     assert all(complete and width > 0 and height > 0 for complete, width, height in sizes), sizes
 
 
 def test_tables_present(browser_page):
     page = browser_page["page"]
-    for section in ("data", "model", "diagnostics", "effects", "shares", "dominance", "loo",
-                    "sensitivity", "provenance"):
+    for section in ("data", "model", "diagnostics", "effects", "shares", "dominance",
+                    "dominance-analysis", "ppc", "loo", "sensitivity", "provenance"):
         assert page.locator(f"#{section} table").count() > 0, section
     assert page.locator("#gates tbody tr").count() == 5
     assert page.locator(".na").count() == 0  # the fixture fills every section
+
+
+def test_dominance_analysis_and_group_checks_are_shown(browser_page, report_context):
+    page = browser_page["page"]
+    groups = len(report_context["dominance_analysis"].groups)
+    pairs = page.locator("#pairwise-dominance tbody tr")
+    assert pairs.count() == groups * (groups - 1)
+    assert pairs.first.is_visible() and "dominates" in pairs.first.inner_text()
+    assert page.locator("#submodels tr.failed").count() == 1
+    assert page.locator("#failed-submodels").is_visible()
+    for where, expected in (("#dominance-figure img", 1),
+                            ("#ppc-groups img", len(report_context["ppc_checks"].group_statistics) + 1)):
+        sizes = page.eval_on_selector_all(
+            where, "imgs => imgs.map(i => [i.complete, i.naturalWidth, i.naturalHeight])")
+        assert len(sizes) == expected and all(c and w > 0 and h > 0 for c, w, h in sizes), where
+    assert page.locator("#loo-pit-figure img").is_visible()
 
 
 def test_screenshot(browser_page):

@@ -171,3 +171,74 @@ def test_loo_and_sensitivity_tables_from_their_json_form():
     table = _sensitivity_frame(sensitivity)
     assert table.loc["share[network]", "likelihood"] == 0.2 and "flagged" not in table
     assert _loo_frame({"models": []}) is None and _sensitivity_frame(None) is None
+
+
+# -- dominance analysis and per-group predictive checks from checks.json -----------------------
+
+
+def _section(page: str, name: str) -> str:
+    import re
+
+    return re.search(rf'<section id="{name}">(.*?)</section>', page, flags=re.S).group(1)
+
+
+def test_per_group_checks_and_their_saved_figures_from_checks_json(context, run):
+    checks = load_checks(run.path)
+    assert context.ppc_checks == checks["ppc"]
+    groupings = list(checks["ppc"]["group_statistics"])
+    assert sorted(groupings) == ["alliance", "network"]
+    # the PNGs saved beside checks.json; the dominance analysis was skipped, so no figure of it
+    assert set(context.check_figures) == {*(f"ppc_{k}_variance" for k in groupings), "loo_pit"}
+    assert context.check_figures["loo_pit"] == (run.path / "checks" / "loo_pit.png").read_bytes()
+    page = render_html(context)
+    ppc = _section(page, "ppc")
+    for key, stat in checks["ppc"]["group_statistics"].items():
+        assert f"between-{key} variance of the mean outcome" in ppc
+        assert f"<td>{stat['p_value']:.3f}</td>" in ppc
+    assert f"<td>{checks['ppc']['loo_pit']['uniformity_p_value']:.3f}</td>" in ppc
+    assert ppc.split('<div id="ppc-groups">')[1].count("<img") == len(groupings) + 1
+
+
+def test_a_skipped_dominance_analysis_says_why(context, run):
+    checks = load_checks(run.path)
+    assert context.dominance_analysis is None
+    assert context.unavailable["dominance"] == f"skipped: {checks['skipped']['dominance']}"
+    section = _section(render_html(context), "dominance-analysis")
+    assert "Not available: Bayesian dominance analysis (skipped: " in section
+    assert "<table" not in section
+
+
+def test_dominance_analysis_in_checks_json_is_shown(run, report_context):
+    """A checks.json holding a dominance analysis (the fixture's made-up one, no fits here)."""
+    checks = load_checks(run.path)
+    checks["dominance"] = report_context["dominance_analysis"].to_dict(prob=0.89)
+    checks["skipped"] = {k: v for k, v in checks["skipped"].items() if k != "dominance"}
+    context = build_context(run, checks)
+    assert context.dominance_analysis == checks["dominance"] and "dominance" not in context.unavailable
+    section = _section(render_html(context), "dominance-analysis")
+    assert 'id="pairwise-dominance"' in section and 'class="failed"' in section
+    # not among the figures saved with these checks: said so, nothing else is drawn in its place
+    assert "the general-dominance figure (not saved with the checks)" in section
+
+
+def test_a_failed_part_says_failed(run):
+    checks = load_checks(run.path)
+    checks["ppc"] = None
+    checks["errors"] = {"ppc": "ValueError: something broke"}
+    context = build_context(run, checks)
+    assert context.unavailable["ppc"] == "failed: ValueError: something broke"
+    assert "(failed: ValueError: something broke)" in _section(render_html(context), "ppc")
+
+
+def test_load_check_figures_reads_only_listed_pngs(tmp_path):
+    from reports.context import load_check_figures
+
+    folder = tmp_path / "checks"
+    folder.mkdir()
+    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 8
+    (folder / "dominance.png").write_bytes(png)
+    (folder / "loo_pit.png").write_bytes(b"not a png")
+    (folder / "ppc_network_variance.png").write_bytes(png)  # on disk but not listed as saved
+    checks = {"ppc": {"group_statistics": {"network": {}}},
+              "figures": ["dominance.png", "loo_pit.png", "ppc_alliance_variance.png"]}
+    assert load_check_figures(tmp_path, checks) == {"dominance": png}

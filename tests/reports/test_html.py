@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import io
+import json
 import re
 import subprocess
 import sys
@@ -23,9 +25,13 @@ ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
 PLACES = [
     "title", "notice", "file_name", "condition", "label", "rater_id", "outcome", "prior_name",
     "effect_title", "model_name", "diagnosis", "command", "run_id", "config_key", "config_value",
+    "level_group", "group_id",
 ]
-SECTIONS = ["data", "model", "diagnostics", "effects", "shares", "dominance", "ppc", "loo",
-            "sensitivity", "provenance"]
+SECTIONS = ["data", "model", "diagnostics", "effects", "shares", "dominance", "dominance-analysis",
+            "ppc", "loo", "sensitivity", "provenance"]
+# forest plot, shares, share difference, predictive check; general dominance; the between-group
+# variance per grouping (alliance, network); LOO-PIT
+N_IMAGES = 8
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +63,7 @@ def test_report_is_self_contained(html):
 
 def test_images_are_embedded_pngs(html):
     sources = re.findall(r'<img src="([^"]*)"', html)
-    assert len(sources) == 4  # forest, shares, share difference, predictive check
+    assert len(sources) == N_IMAGES
     for src in sources:
         assert src.startswith("data:image/png;base64,")
         png = base64.b64decode(src.split(",", 1)[1], validate=True)
@@ -95,6 +101,13 @@ def test_hostile_strings_never_reach_the_html_raw(evil_html):
 @pytest.mark.parametrize("place", PLACES)
 def test_hostile_string_renders_as_text_in(place, evil_html):
     assert f"{ESCAPED}{place}" in evil_html
+
+
+def test_hostile_strings_in_the_new_sections(evil_html):
+    """The level group, the condition names of the sub-models and a network's ID."""
+    dominance = _section(evil_html, "dominance-analysis")
+    assert f"{ESCAPED}level_group" in dominance and f"{ESCAPED}condition" in dominance
+    assert f"{ESCAPED}group_id" in _section(evil_html, "ppc")
 
 
 def test_hostile_condition_name_alone():
@@ -206,3 +219,100 @@ def test_ppc_plot_for_a_continuous_outcome():
     fig = plots.ppc_plot(observed, predicted)
     assert fig.axes[0].get_xlabel() == "score"
     assert base64.b64decode(plots.figure_to_base64(fig))[:4] == b"\x89PNG"
+
+
+# --- dominance analysis and per-group predictive checks ---------------------------------------
+
+
+def _png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=40)
+    return buffer.getvalue()
+
+
+def _strip_images(page: str) -> str:
+    return re.sub(r"data:image/png;base64,[^\"]*", "", page)
+
+
+def _rows(fragment: str, table_id: str) -> list[list[str]]:
+    """Cells of each body row of the table inside the element with this id."""
+    block = re.search(rf'id="{table_id}".*?<tbody>(.*?)</tbody>', fragment, flags=re.S).group(1)
+    return [re.findall(r"<td[^>]*>(.*?)</td>", row, flags=re.S)
+            for row in re.findall(r"<tr[^>]*>(.*?)</tr>", block, flags=re.S)]
+
+
+def test_dominance_analysis_tables_follow_the_draws(html, report_context):
+    result = report_context["dominance_analysis"]
+    section = _section(html, "dominance-analysis")
+    general = _rows(section, "general-dominance")
+    assert [row[0] for row in general] == result.ranking
+    means = result.general.mean(("chain", "draw"))
+    for row in general:  # the posterior mean, as the report rounds it
+        assert row[2] == format_cell(round(float(means.sel(level=row[0])), 3))
+    pairs = {row[0]: row[1:] for row in _rows(section, "pairwise-dominance")}
+    n = len(result.groups)
+    assert len(pairs) == n * (n - 1)  # every ordered pair
+    for a in result.groups:
+        for b in result.groups:
+            if a != b:
+                sel = {"level": a, "other_level": b}
+                assert pairs[f"{a} dominates {b}"] == [
+                    f"{float(p.sel(sel)):.3f}"
+                    for p in (result.p_complete, result.p_conditional, result.p_general)]
+    assert 'id="dominance-figure"' in section
+
+
+def test_a_sub_model_failing_its_gates_is_shown(html, report_context):
+    from .conftest import FAILING_SUBSET
+
+    section = _section(html, "dominance-analysis")
+    rows = re.findall(r'<tr class="(passed|failed)"><td>(.*?)</td>', section)
+    assert [label for status, label in rows if status == "failed"] == [FAILING_SUBSET]
+    assert len(rows) == len(report_context["dominance_analysis"].submodels)
+    warning = re.search(r'<p class="fail" id="failed-submodels">(.*?)</p>', section).group(1)
+    assert FAILING_SUBSET in warning and "1 of 6" in warning
+
+
+def test_per_group_checks_show_the_group_statistic_and_loo_pit(html, report_context):
+    checks = report_context["ppc_checks"]
+    section = _section(html, "ppc")
+    for key, stat in checks.group_statistics.items():
+        assert f"between-{key} variance of the mean outcome" in section
+        assert f"<td>{stat.p_value:.3f}</td>" in section
+    assert f"<td>{checks.loo_pit.p_value:.3f}</td>" in section
+    groups = re.search(r'<div id="ppc-groups">(.*)</div>', section, flags=re.S).group(1)
+    # one figure per grouping and the LOO-PIT
+    assert groups.count("<img") == len(checks.group_statistics) + 1
+    assert 'id="loo-pit-figure"' in groups
+
+
+def test_checks_in_their_json_form_render_the_same_tables(report_context):
+    """checks.json's form (figures read as saved PNGs) gives the page of the objects."""
+    dominance, ppc = report_context["dominance_analysis"], report_context["ppc_checks"]
+    objects = render_html({"dominance_analysis": dominance, "ppc_checks": ppc})
+    saved = {name: _png(fig) for name, fig in ppc.figures().items()}
+    saved["dominance"] = _png(plots.forest_plot(report_context["effects"]))  # any PNG will do
+    as_json = render_html({"dominance_analysis": dominance.to_dict(prob=0.89),
+                           "ppc_checks": json.loads(json.dumps(ppc.to_dict())),
+                           "check_figures": saved})
+    assert _strip_images(as_json) == _strip_images(objects)
+    assert as_json.count("<img") == objects.count("<img") == 4
+
+
+def test_checks_in_json_form_without_saved_figures_say_so(report_context):
+    page = render_html({"dominance_analysis": report_context["dominance_analysis"].to_dict(),
+                        "ppc_checks": report_context["ppc_checks"].to_dict()})
+    assert "<img" not in page
+    assert "Not available: the general-dominance figure (not saved with the checks)" in page
+    assert page.count("Not available: the figure (not saved with the checks)") == 2
+    assert "Not available: the LOO-PIT figure (not saved with the checks)" in page
+
+
+def test_skipped_or_failed_checks_say_why():
+    page = render_html({"unavailable": {"dominance": "skipped: not asked for",
+                                        "ppc": f"failed: ValueError: bad {EVIL}"}})
+    assert ("Not available: Bayesian dominance analysis (skipped: not asked for)"
+            in _section(page, "dominance-analysis"))
+    assert (f"Not available: per-group predictive checks and LOO-PIT (failed: ValueError: bad {ESCAPED})"
+            in _section(page, "ppc"))
+    assert "<script" not in page

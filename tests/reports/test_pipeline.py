@@ -21,12 +21,15 @@ from typer.testing import CliRunner
 
 from data import Design, save_simulation, simulate
 from reports.cli import app
-from reports.pipeline import example_data_path
+from reports.pipeline import DEMO_CONFIG, example_data_path, resolve_config
 
 from .conftest import TINY
 from .test_browser import CHROMIUM, CHROMIUM_ARGS, _need
 
 runner = CliRunner()
+# forest plot, variance shares, share difference, predictive check; the between-alliance and
+# between-network variance of the mean outcome and the LOO-PIT (no dominance analysis)
+DEMO_IMAGES = 7
 VERDICTS = ("interpersonal dominates", "interorganisational dominates", "inconclusive",
             "not trustworthy")
 
@@ -71,8 +74,10 @@ def test_demo_report_is_self_contained_and_says_simulated(demo_run):
     checks = json.loads((demo_run.out / "checks" / "checks.json").read_text())
     verdict = re.search(r'<div id="verdict"[^>]*>(.*?)</div>\s*<nav>', page, flags=re.S).group(1)
     assert checks["verdict"]["verdict"] in verdict
-    # four figures: forest plot, variance shares, share difference, predictive check
-    assert page.count("data:image/png;base64,") == 4
+    assert page.count("data:image/png;base64,") == DEMO_IMAGES
+    # the demo skips the dominance analysis: its section says so
+    dominance = re.search(r'<section id="dominance-analysis">(.*?)</section>', page, flags=re.S).group(1)
+    assert f"skipped: {checks['skipped']['dominance']}" in dominance
     # LOO was skipped (gates failed): the section says why instead of a bare "not available"
     loo = re.search(r'<section id="loo">(.*?)</section>', page, flags=re.S).group(1)
     assert checks["skipped"]["loo"] in loo.replace("&#39;", "'")
@@ -111,7 +116,8 @@ def test_demo_report_in_chromium(demo_run, tmp_path):
             assert verdict.bounding_box()["y"] < 900  # in the first screen, no scrolling
             sizes = page.eval_on_selector_all(
                 "img", "imgs => imgs.map(i => [i.complete, i.naturalWidth, i.naturalHeight])")
-            assert len(sizes) == 4 and all(c and w > 0 and h > 0 for c, w, h in sizes), sizes
+            assert len(sizes) == DEMO_IMAGES and all(c and w > 0 and h > 0 for c, w, h in sizes), sizes
+            assert page.locator("#ppc-groups img").count() == 3  # alliance, network, LOO-PIT
             for section in ("data", "model", "diagnostics", "effects", "shares", "provenance"):
                 assert page.locator(f"#{section} table").count() > 0, section
             shot = tmp_path / "demo_report.png"
@@ -211,3 +217,51 @@ def test_run_with_bad_data_lists_every_problem_and_writes_nothing(tmp_path):
     assert f"{bad}:2" in result.output and f"{bad}:7" in result.output  # file:line of each
     assert "personal_contact" in result.output and "individual_learning" in result.output
     assert not out.exists()
+
+
+
+# -- the run config: one place for the fit and run commands --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def example_survey():
+    from data import load_survey
+
+    return load_survey(example_data_path())
+
+
+def test_resolve_config_applies_the_options_over_the_config(example_survey):
+    from models import SpecError
+
+    config = resolve_config(example_survey, draws=10, seed=3)
+    # the example's one individual-level outcome (collective_learning is at the alliance level)
+    assert config.spec.outcome == "individual_learning"
+    assert (config.sampling.draws, config.sampling.seed) == (10, 3)
+    assert resolve_config(example_survey, config=DEMO_CONFIG, chains=2).sampling.draws == \
+        DEMO_CONFIG.sampling.draws
+    with pytest.raises(SpecError) as bad:
+        resolve_config(example_survey, chains=0, draws=-1, source="survey.csv")
+    assert bad.value.source == "options" and len(bad.value.problems) == 2  # every problem at once
+    with pytest.raises(SpecError, match=r"^survey\.csv: outcome 'nope'"):
+        resolve_config(example_survey, outcome="nope", source="survey.csv")
+
+
+def test_fit_and_run_commands_share_resolve_config(monkeypatch, tmp_path):
+    """Both commands build their run config in reports.pipeline.resolve_config (no sampling)."""
+    import reports.pipeline
+    from models import SpecError
+
+    calls = []
+
+    def refuse(survey, **options):
+        calls.append(options)
+        raise SpecError("resolve_config", ["stopped before sampling"])
+
+    monkeypatch.setattr(reports.pipeline, "resolve_config", refuse)
+    data = example_data_path()
+    for command in (["fit", data, "--draws", "5", "--no-progress"], ["run", data, "--draws", "5"]):
+        result = invoke(*command, "--out", tmp_path / command[0])
+        assert result.exit_code == 2 and "resolve_config: stopped before sampling" in result.output
+        assert not (tmp_path / command[0]).exists()
+    assert [c["draws"] for c in calls] == [5, 5]
+    assert calls[0]["source"] == calls[1]["source"] == str(data)  # errors name the data file
