@@ -152,7 +152,7 @@ def fit(
     family: Annotated[Optional[str], typer.Option(
         help="ordinal, gaussian, bernoulli or binomial (default: by the outcome's scale).")] = None,
     chains: Annotated[Optional[int], typer.Option(help="Chains (default 4).")] = None,
-    draws: Annotated[Optional[int], typer.Option(help="Kept draws per chain (default 1000).")] = None,
+    draws: Annotated[Optional[int], typer.Option(help="Kept draws per chain (default 2000).")] = None,
     tune: Annotated[Optional[int], typer.Option(help="Tuning steps per chain (default 1000).")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed of the run (default 0).")] = None,
     sampler: Annotated[Optional[str], typer.Option(help="nutpie (default) or pymc.")] = None,
@@ -251,7 +251,7 @@ def _print_result(result) -> None:
                   soft_wrap=True)
 
 
-DrawsOption = Annotated[Optional[int], typer.Option(help="Kept draws per chain (default 1000).")]
+DrawsOption = Annotated[Optional[int], typer.Option(help="Kept draws per chain (default 2000).")]
 TuneOption = Annotated[Optional[int], typer.Option(help="Tuning steps per chain (default 1000).")]
 ChainsOption = Annotated[Optional[int], typer.Option(help="Chains (default 4).")]
 SeedOption = Annotated[Optional[int], typer.Option(help="Seed of the run (default 0).")]

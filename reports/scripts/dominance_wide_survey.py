@@ -50,11 +50,9 @@ DATA = example_data_path()            # e.g. Path("data/raw/my_survey.xlsx")
 CODEBOOK = None                       # e.g. Path("my_codebook.toml"); None = shipped default
 OUTCOME = "individual_learning"
 CONDITIONS = None                     # e.g. ["personal_contact", "prior_cooperation"]
-# centred alliance effects: the example's alliances hold ~30 respondents each (DESIGN.md §3);
-# non-centred, the alliance SD mixes too slowly for the ESS gates at 1000 draws per chain
-MODEL = {"family": "ordinal", "centered": ["alliance"]}  # other ModelSpec fields: group_effects, priors...
+MODEL = {"family": "ordinal"}  # other ModelSpec fields: group_effects, priors...
 CONFIG = None                         # a run config TOML replaces OUTCOME/CONDITIONS/MODEL/SAMPLING
-SAMPLING = {"chains": 4, "draws": 2000, "tune": 1000, "seed": 20240601}
+SAMPLING = {"chains": 4, "draws": 2000, "tune": 1000, "seed": 20240601}  # the defaults, seed fixed
 CHECKS = {"dominance": True}          # False skips the dominance analysis (14 sub-model fits)
 OUT = Path("runs/dominance_wide_survey")
 ROPE, PROB_THRESHOLD = 0.05, 0.95

@@ -204,9 +204,10 @@ def child(peer: str, args) -> dict:
     timer = PhaseTimer()
     timer.wrap(nutpie, "compile_pymc_model", "compile")
     timer.wrap(nutpie, "sample", "sample")
-    for name in ("sample_prior_predictive", "sample_posterior_predictive",
-                 "compute_log_likelihood", "compute_log_prior"):
+    for name in ("sample_prior_predictive", "sample_posterior_predictive"):
         timer.wrap(pm, name, "predictive")
+    for name in ("compute_log_likelihood", "compute_log_prior"):
+        timer.wrap(pm.stats, name, "predictive")
     imported = time.perf_counter() - started
 
     sim = simulated(args.alliances, args.seed)
@@ -334,10 +335,13 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workdir", type=Path, default=None,
                         help="folder for caches, logs and results (default: a new temporary one)")
+    parser.add_argument("--alliances", type=int,
+                        help="alliances of 5 networks (~50 respondents each); default 400 "
+                             "(~20,000 respondents), 40 with --quick")
     # used by the child processes
     parser.add_argument("--child", choices=(*PEERS, "large"), help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
-    for key in ("alliances", "chains", "draws", "tune"):
+    for key in ("chains", "draws", "tune"):
         parser.add_argument(f"--{key}", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -347,6 +351,8 @@ def main(argv=None) -> int:
         return 0
 
     sizes = dict(QUICK if args.quick else FULL)
+    if args.alliances:
+        sizes["alliances"] = args.alliances
     large = {"alliances": sizes["alliances"] * LARGE_FACTOR,
              **(QUICK_LARGE_RUN if args.quick else LARGE_RUN)}
     peers = [p for p in PEERS if p not in args.skip]

@@ -229,7 +229,7 @@ def report_context() -> dict:
 # -- a real run, made once per session --------------------------------------------------------
 # Tiny sampling: the tests check the plumbing, not the statistics (the verdict of such a run
 # is refused by the diagnostic gates). The model compiles once per pytest process; every later
-# fit of the demo's model (centred alliances) on data of the example's structure (the scripts,
+# fit of the demo's model (the defaults) on data of the example's structure (the scripts,
 # the coded sheet, the refit) reuses the compilation.
 TINY = ["--chains", "2", "--draws", "100", "--tune", "100"]
 

@@ -185,8 +185,8 @@ def coded_sheet(tmp_path_factory) -> Path:
 
 
 def test_run_on_a_coding_sheet_reports_reliability(coded_sheet, tmp_path, cheap_checks):
-    config = tmp_path / "run.toml"  # the demo's model (centred alliances), the options' draws
-    config.write_text('[model]\noutcome = "individual_learning"\ncentered = ["alliance"]\n')
+    config = tmp_path / "run.toml"  # the demo's model, the options' draws
+    config.write_text('[model]\noutcome = "individual_learning"\nfamily = "ordinal"\n')
     out = tmp_path / "coded-run"
     result = invoke("run", coded_sheet, "--form", "coded", "--config", config, "--out", out, *TINY,
                     "--no-progress")
@@ -202,7 +202,7 @@ def test_run_on_a_coding_sheet_reports_reliability(coded_sheet, tmp_path, cheap_
     summary = json.loads((out / "summary.json").read_text())
     assert summary["provenance"]["command"].startswith(f"alliance-learning run {coded_sheet} ")
     assert "--form coded" in summary["provenance"]["command"]
-    assert summary["provenance"]["config"]["model"]["centered"] == ["alliance"]
+    assert summary["provenance"]["config"]["model"]["family"] == "ordinal"
 
 
 def test_run_with_bad_data_lists_every_problem_and_writes_nothing(tmp_path):
