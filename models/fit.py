@@ -154,8 +154,7 @@ def fit(spec: ModelSpec, survey, *, chains: int = 4, draws: int = 2000, tune: in
                          nuts_sampler="pymc", progressbar=progressbar, model=model,
                          target_accept=target_accept, compute_convergence_checks=False,
                          cores=cores,
-                         initvals=initial_values(design) or None,
-                         idata_kwargs={"log_likelihood": False})
+                         initvals=initial_values(design) or None)
     groups = {"posterior": _with_labels(tree["posterior"].to_dataset(), design),
               "sample_stats": _clean_stats(tree["sample_stats"].to_dataset())}
     result = xr.DataTree.from_dict(groups)
@@ -163,8 +162,11 @@ def fit(spec: ModelSpec, survey, *, chains: int = 4, draws: int = 2000, tune: in
     if predictive:
         with model:
             prior = pm.sample_prior_predictive(draws=draws, random_seed=prior_seed)
+            # every parameter keeps its posterior draws (PyMC would warn that the data
+            # containers some priors read, e.g. the gaussian outcome's scale, "changed")
             posterior_predictive = pm.sample_posterior_predictive(
-                result, var_names=["y"], random_seed=posterior_seed, progressbar=False)
+                result, var_names=["y"], freeze_vars=[rv.name for rv in model.free_RVs],
+                random_seed=posterior_seed, progressbar=False)
             log_likelihood = pm.stats.compute_log_likelihood(
                 result, extend_inferencedata=False, progressbar=False)
             log_prior = pm.stats.compute_log_prior(result, extend_inferencedata=False, progressbar=False)

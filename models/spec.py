@@ -269,7 +269,7 @@ class FitOptions:
     The default keeps 2000 draws per chain (PyMC and brms keep 1000): on the shipped
     example data, with 1000 the group SDs' bulk ESS was 245-550 over seeds and max R-hat
     reached 1.018, so the diagnostic gates refused the verdict on about half the seeds;
-    with 2000, min bulk ESS was 886-1150 and max R-hat at most 1.006 (seeds 1-5,
+    with 2000, min bulk ESS was 743-1081 and max R-hat at most 1.007 (seeds 1-5,
     ``tests/benchmarks/example_diagnostics.py``).
     """
 

@@ -124,7 +124,8 @@ def load_reliability(run_dir: str | Path) -> pd.DataFrame | None:
         return None
     table = pd.read_csv(path, index_col=0, keep_default_na=False, na_values=[""])
     if "note" in table:
-        table["note"] = table["note"].fillna("")
+        # an all-empty column reads as float NaN: notes are text
+        table["note"] = ["" if pd.isna(note) else str(note) for note in table["note"]]
     return table
 
 

@@ -4,7 +4,7 @@ Runs ``tests/benchmarks/example_diagnostics.py`` (the defaults: 4 chains x 2000 
 1000 tuning steps; seed 1): about a minute on 2 cores, so marked slow.
 
 The weakest quantities are the group SDs (organisation, alliance). Seen with the defaults,
-seeds 1-5: min bulk ESS 886-1150, max R-hat 1.003-1.006, no divergences. With 1000 draws per
+seeds 1-5: min bulk ESS 743-1081, max R-hat 1.003-1.007, no divergences. With 1000 draws per
 chain (the old default) the same gates failed on about half the seeds (bulk ESS 245-550,
 R-hat up to 1.018), which is why the default keeps 2000.
 """
