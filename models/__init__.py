@@ -52,6 +52,7 @@ from .run import (  # noqa: E402
     check_run_target,
     diagnostics,
     load_run,
+    raw_sd,
     save_run,
     summarize,
 )
@@ -89,6 +90,7 @@ __all__ = [
     "fit",
     "load_config",
     "load_run",
+    "raw_sd",
     "make_design",
     "model_from_design",
     "save_run",

@@ -166,14 +166,14 @@ def summarize(tree: xr.DataTree, survey=None, *, config: RunConfig | None = None
             per_model_unit = b.sel(condition=condition)
             scale = float(constant["condition_scale"].sel(condition=condition))
             center = float(constant["condition_center"].sel(condition=condition))
-            raw_sd = _raw_sd(constant, condition, scale)
+            sd_raw = raw_sd(constant, condition, scale)
             per_unit = per_model_unit / scale
             effects[condition] = {
                 "level": str(constant["condition_level"].sel(condition=condition).values),
                 "side": str(constant["condition_side"].sel(condition=condition).values),
                 "center": center,
                 "scale": scale,
-                "per_sd": _stats(per_unit * raw_sd),
+                "per_sd": _stats(per_unit * sd_raw),
                 "per_unit": _stats(per_unit),
             }
     group_sd = {name[3:]: _stats(posterior[name]) for name in posterior.data_vars
@@ -216,8 +216,12 @@ def summarize(tree: xr.DataTree, survey=None, *, config: RunConfig | None = None
     return out
 
 
-def _raw_sd(constant: xr.Dataset, condition: str, scale: float) -> float:
-    """SD of the condition's raw values over its level's units."""
+def raw_sd(constant: xr.Dataset, condition: str, scale: float) -> float:
+    """SD of a condition's raw codes over its level's units (``scale`` where it is undefined).
+
+    ``constant`` is a fit's ``constant_data`` (standardised values, NaN where missing) and
+    ``scale`` the condition's standardisation scale.
+    """
     level = str(constant["condition_level"].sel(condition=condition).values)
     z = constant[f"X_{level}"].sel({f"{level}_condition": condition}).values
     sd = float(np.nanstd(z * scale, ddof=1))

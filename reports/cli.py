@@ -23,6 +23,22 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
+
+# options shared by several commands (one definition each)
+CodebookOption = Annotated[Optional[Path], typer.Option(
+    "--codebook", "-c", help="Codebook TOML (default: the shipped codebook).")]
+ConfigOption = Annotated[Optional[Path], typer.Option(
+    "--config", help="Run config TOML with sections model, priors and sampling (see README).")]
+OutcomeOption = Annotated[Optional[str], typer.Option(help="Outcome to model (overrides the config).")]
+# the defaults named here are models.FitOptions' (not imported: pymc would slow every command)
+ChainsOption = Annotated[Optional[int], typer.Option(help="Chains (default 4).")]
+DrawsOption = Annotated[Optional[int], typer.Option(help="Kept draws per chain (default 2000).")]
+TuneOption = Annotated[Optional[int], typer.Option(help="Tuning steps per chain (default 1000).")]
+SeedOption = Annotated[Optional[int], typer.Option(help="Seed of the run (default 0).")]
+ReplaceRunOption = Annotated[bool, typer.Option("--force", help="Replace an existing run directory.")]
+ProgressOption = Annotated[bool, typer.Option("--progress/--no-progress",
+                                              help="Show the sampler's progress bar.")]
+
 err_console = Console(stderr=True)
 
 # Errors a user can fix; anything else is a bug and keeps its traceback.
@@ -57,8 +73,7 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log prog
 @user_errors
 def validate(
     file: Annotated[Path, typer.Argument(help="Wide case-survey file: CSV, Parquet or Excel.")],
-    codebook: Annotated[Optional[Path], typer.Option(
-        "--codebook", "-c", help="Codebook TOML (default: the shipped codebook).")] = None,
+    codebook: CodebookOption = None,
     sheet: Annotated[Optional[str], typer.Option(help="Excel sheet (default: the first).")] = None,
     form: Annotated[str, typer.Option(
         help="wide: one row per individual; coded: the raters' coding sheet (long form).")] = "wide",
@@ -117,8 +132,7 @@ def simulate(
     seed: Annotated[int, typer.Option(help="Seed of the random numbers (same seed, same files).")],
     design: Annotated[Optional[Path], typer.Option(
         "--design", "-d", help="Design TOML (default: the shipped example study's design).")] = None,
-    codebook: Annotated[Optional[Path], typer.Option(
-        "--codebook", "-c", help="Codebook TOML (default: the shipped codebook).")] = None,
+    codebook: CodebookOption = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
 ):
     """Simulate a case survey with known generating values.
@@ -144,20 +158,18 @@ def simulate(
 def fit(
     data_file: Annotated[Path, typer.Argument(metavar="DATA", help="Wide case-survey file: CSV, Parquet or Excel.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to create.")],
-    codebook: Annotated[Optional[Path], typer.Option(
-        "--codebook", "-c", help="Codebook TOML (default: the shipped codebook).")] = None,
-    config: Annotated[Optional[Path], typer.Option(
-        "--config", help="Run config TOML with sections model, priors and sampling (see README).")] = None,
-    outcome: Annotated[Optional[str], typer.Option(help="Outcome to model (overrides the config).")] = None,
+    codebook: CodebookOption = None,
+    config: ConfigOption = None,
+    outcome: OutcomeOption = None,
     family: Annotated[Optional[str], typer.Option(
         help="ordinal, gaussian, bernoulli or binomial (default: by the outcome's scale).")] = None,
-    chains: Annotated[Optional[int], typer.Option(help="Chains (default 4).")] = None,
-    draws: Annotated[Optional[int], typer.Option(help="Kept draws per chain (default 2000).")] = None,
-    tune: Annotated[Optional[int], typer.Option(help="Tuning steps per chain (default 1000).")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Seed of the run (default 0).")] = None,
+    chains: ChainsOption = None,
+    draws: DrawsOption = None,
+    tune: TuneOption = None,
+    seed: SeedOption = None,
     sampler: Annotated[Optional[str], typer.Option(help="nutpie (default) or pymc.")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing run directory.")] = False,
-    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show the sampler's progress.")] = True,
+    force: ReplaceRunOption = False,
+    progress: ProgressOption = True,
 ):
     """Fit the hierarchical model to a case survey and save a run directory.
 
@@ -251,12 +263,6 @@ def _print_result(result) -> None:
                   soft_wrap=True)
 
 
-DrawsOption = Annotated[Optional[int], typer.Option(help="Kept draws per chain (default 2000).")]
-TuneOption = Annotated[Optional[int], typer.Option(help="Tuning steps per chain (default 1000).")]
-ChainsOption = Annotated[Optional[int], typer.Option(help="Chains (default 4).")]
-SeedOption = Annotated[Optional[int], typer.Option(help="Seed of the run (default 0).")]
-ProgressOption = Annotated[bool, typer.Option("--progress/--no-progress",
-                                              help="Show the sampler's progress bar.")]
 DominanceHelp = ("Also run the Bayesian dominance analysis of the level groups (one sub-model "
                  "fit per subset of levels: 14 for four levels).")
 
@@ -304,20 +310,18 @@ def report(
 def run_command(
     data_file: Annotated[Path, typer.Argument(metavar="DATA", help="Case-survey file: CSV, Parquet or Excel.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to create (holds the report).")],
-    codebook: Annotated[Optional[Path], typer.Option(
-        "--codebook", "-c", help="Codebook TOML (default: the shipped codebook).")] = None,
-    config: Annotated[Optional[Path], typer.Option(
-        "--config", help="Run config TOML with sections model, priors and sampling (see README).")] = None,
+    codebook: CodebookOption = None,
+    config: ConfigOption = None,
     form: Annotated[str, typer.Option(
         help="wide: one row per individual; coded: the raters' coding sheet (long form).")] = "wide",
     collapse: Annotated[str, typer.Option(
         help="For --form coded: collapse raters by median, mean or mode.")] = "median",
-    outcome: Annotated[Optional[str], typer.Option(help="Outcome to model (overrides the config).")] = None,
+    outcome: OutcomeOption = None,
     chains: ChainsOption = None,
     draws: DrawsOption = None,
     tune: TuneOption = None,
     seed: SeedOption = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing run directory.")] = False,
+    force: ReplaceRunOption = False,
     dominance: Annotated[bool, typer.Option("--dominance/--no-dominance", help=DominanceHelp)] = True,
     progress: ProgressOption = True,
 ):
@@ -346,10 +350,10 @@ def run_command(
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to create.")] = Path("out/demo"),
     chains: ChainsOption = None,
-    draws: Annotated[Optional[int], typer.Option(help="Kept draws per chain (demo default 2000).")] = None,
+    draws: DrawsOption = None,
     tune: TuneOption = None,
     seed: SeedOption = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing run directory.")] = False,
+    force: ReplaceRunOption = False,
     dominance: Annotated[bool, typer.Option("--dominance/--no-dominance", help=DominanceHelp)] = False,
     progress: ProgressOption = True,
 ):

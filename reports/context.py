@@ -32,7 +32,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import xarray as xr
 
@@ -44,7 +43,7 @@ from analysis import (
     sides_and_levels,
     variance_decomposition,
 )
-from models import DEFAULT_PRIORS, contributions
+from models import DEFAULT_PRIORS, contributions, raw_sd
 
 from .html import ReportContext
 from .plots import PNG_SIGNATURE
@@ -226,14 +225,6 @@ def model_description(run) -> dict[str, Any]:
 
 
 # -- draws: effects and variance shares ----------------------------------------------------------
-def _raw_sd(constant: xr.Dataset, condition: str, scale: float) -> float:
-    """SD of a condition's raw codes over its level's units (as in ``summary.json``)."""
-    level = str(constant["condition_level"].sel(condition=condition).values)
-    z = constant[f"X_{level}"].sel({f"{level}_condition": condition}).values
-    sd = float(np.nanstd(z * scale, ddof=1))
-    return sd if np.isfinite(sd) and sd > 0 else scale
-
-
 def effect_draws(run, readable: xr.DataArray | None = None) -> dict[str, xr.DataArray]:
     """Effect draws of every condition on the scales the report shows.
 
@@ -255,10 +246,10 @@ def effect_draws(run, readable: xr.DataArray | None = None) -> dict[str, xr.Data
     b = posterior["b"]
     names = [str(c) for c in b["condition"].values]
     scale = constant["condition_scale"].sel(condition=names)
-    raw_sd = xr.DataArray([_raw_sd(constant, c, float(scale.sel(condition=c))) for c in names],
+    sd_raw = xr.DataArray([raw_sd(constant, c, float(scale.sel(condition=c))) for c in names],
                           dims="condition", coords={"condition": names})
     per_unit = (b / scale).drop_vars([c for c in b.coords if c not in (*SAMPLE_DIMS, "condition")])
-    per_sd = per_unit * raw_sd
+    per_sd = per_unit * sd_raw
     per_sd.attrs["quantity"] = "change in the linear predictor (logit scale for logit links) per SD"
     per_unit.attrs["quantity"] = "change in the linear predictor per one step of the code"
     out = {"per SD (linear predictor)": per_sd, "per raw unit (linear predictor)": per_unit}

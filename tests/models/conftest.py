@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -105,3 +109,15 @@ def fits(survey):
         return cache[family]
 
     return get
+
+
+def benchmark_script(filename: str):
+    """A script of ``tests/benchmarks/`` as a module (scripts are not in a package)."""
+    name = f"benchmark_{Path(filename).stem}"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            name, Path(__file__).resolve().parents[1] / "benchmarks" / filename)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up there
+        spec.loader.exec_module(module)
+    return sys.modules[name]

@@ -11,23 +11,14 @@ R-hat up to 1.018), which is why the default keeps 2000.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "example_diagnostics.py"
+from .conftest import benchmark_script
 
 
 def _script():
-    name = "example_diagnostics_benchmark"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, SCRIPT)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    """The benchmark script as a module."""
+    return benchmark_script("example_diagnostics.py")
 
 
 @pytest.mark.slow

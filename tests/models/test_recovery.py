@@ -7,24 +7,14 @@ minutes on 2 cores).
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "recovery.py"
+from .conftest import benchmark_script
 
 
 def _recovery():
-    """The benchmark script as a module (it is a script, not part of a package)."""
-    name = "recovery_benchmark"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, SCRIPT)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module  # dataclasses look their module up there
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    """The benchmark script as a module."""
+    return benchmark_script("recovery.py")
 
 
 def test_one_ordinal_dataset_recovers_every_effect():

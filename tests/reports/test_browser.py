@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -38,16 +39,19 @@ def _need(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="module")
-def browser_page(report_context, tmp_path_factory):
-    """Open the fixture report in headless Chromium, collecting its console messages."""
+@contextmanager
+def chromium_page(report: Path):
+    """Open ``report`` in headless Chromium; yield the page and what went wrong while loading.
+
+    Yields ``{"page", "console", "page_errors", "failed_requests"}``; skips locally (fails
+    in CI) when Chromium or playwright is missing.
+    """
     _need(CHROMIUM.exists(), f"{CHROMIUM} not found: install Debian's chromium "
                              "(apt-get install chromium)")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
         _need(False, "the playwright package is not installed (pip install -e '.[test]')")
-    report = render_report(report_context, tmp_path_factory.mktemp("report") / "report.html")
     messages, page_errors, failed_requests = [], [], []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
@@ -59,10 +63,18 @@ def browser_page(report_context, tmp_path_factory):
             page.on("pageerror", lambda error: page_errors.append(error))
             page.on("requestfailed", lambda request: failed_requests.append(request))
             page.goto(report.as_uri(), wait_until="load", timeout=15_000)
-            yield {"page": page, "report": report, "console": messages,
-                   "page_errors": page_errors, "failed_requests": failed_requests}
+            yield {"page": page, "console": messages, "page_errors": page_errors,
+                   "failed_requests": failed_requests}
         finally:
             browser.close()
+
+
+@pytest.fixture(scope="module")
+def browser_page(report_context, tmp_path_factory):
+    """Open the fixture report in headless Chromium, collecting its console messages."""
+    report = render_report(report_context, tmp_path_factory.mktemp("report") / "report.html")
+    with chromium_page(report) as opened:
+        yield {**opened, "report": report}
 
 
 def test_page_loads_without_console_errors(browser_page):

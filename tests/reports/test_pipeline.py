@@ -24,7 +24,7 @@ from reports.cli import app
 from reports.pipeline import DEMO_CONFIG, example_data_path, resolve_config
 
 from .conftest import TINY
-from .test_browser import CHROMIUM, CHROMIUM_ARGS, _need
+from .test_browser import chromium_page
 
 runner = CliRunner()
 # forest plot, variance shares, share difference, predictive check; the between-alliance and
@@ -93,40 +93,25 @@ def test_demo_refuses_to_overwrite(demo_run):
 
 def test_demo_report_in_chromium(demo_run, tmp_path):
     """The README's first command's report renders in a real browser with the verdict visible."""
-    _need(CHROMIUM.exists(), f"{CHROMIUM} not found: install Debian's chromium")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _need(False, "the playwright package is not installed (pip install -e '.[test]')")
     report = demo_run.out / "report.html"
     verdict_text = json.loads((demo_run.out / "checks" / "checks.json").read_text())["verdict"]["verdict"]
-    messages, errors, failed = [], [], []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
-                                             headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1200, "height": 900})
-            page.on("console", lambda message: messages.append(message))
-            page.on("pageerror", lambda error: errors.append(error))
-            page.on("requestfailed", lambda request: failed.append(request))
-            page.goto(report.as_uri(), wait_until="load", timeout=15_000)
-            verdict = page.locator("#verdict")
-            assert verdict.is_visible()
-            assert verdict_text in verdict.inner_text()
-            assert verdict.bounding_box()["y"] < 900  # in the first screen, no scrolling
-            sizes = page.eval_on_selector_all(
-                "img", "imgs => imgs.map(i => [i.complete, i.naturalWidth, i.naturalHeight])")
-            assert len(sizes) == DEMO_IMAGES and all(c and w > 0 and h > 0 for c, w, h in sizes), sizes
-            assert page.locator("#ppc-groups img").count() == 3  # alliance, network, LOO-PIT
-            for section in ("data", "model", "diagnostics", "effects", "shares", "provenance"):
-                assert page.locator(f"#{section} table").count() > 0, section
-            shot = tmp_path / "demo_report.png"
-            page.screenshot(path=str(shot))  # the first screen: title, notice, verdict
-            page.screenshot(path=str(tmp_path / "demo_report_full.png"), full_page=True)
-        finally:
-            browser.close()
-    assert [f"{m.type}: {m.text}" for m in messages if m.type == "error"] == []
-    assert errors == [] and [r.url for r in failed] == []
+    with chromium_page(report) as opened:
+        page = opened["page"]
+        verdict = page.locator("#verdict")
+        assert verdict.is_visible()
+        assert verdict_text in verdict.inner_text()
+        assert verdict.bounding_box()["y"] < 900  # in the first screen, no scrolling
+        sizes = page.eval_on_selector_all(
+            "img", "imgs => imgs.map(i => [i.complete, i.naturalWidth, i.naturalHeight])")
+        assert len(sizes) == DEMO_IMAGES and all(c and w > 0 and h > 0 for c, w, h in sizes), sizes
+        assert page.locator("#ppc-groups img").count() == 3  # alliance, network, LOO-PIT
+        for section in ("data", "model", "diagnostics", "effects", "shares", "provenance"):
+            assert page.locator(f"#{section} table").count() > 0, section
+        shot = tmp_path / "demo_report.png"
+        page.screenshot(path=str(shot))  # the first screen: title, notice, verdict
+        page.screenshot(path=str(tmp_path / "demo_report_full.png"), full_page=True)
+    assert [f"{m.type}: {m.text}" for m in opened["console"] if m.type == "error"] == []
+    assert opened["page_errors"] == [] and [r.url for r in opened["failed_requests"]] == []
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     target = os.environ.get("ALLIANCE_SCREENSHOT_DIR")
     if target:
