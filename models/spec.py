@@ -112,7 +112,11 @@ class ModelSpec:
         Options of the shrinkage prior (see :data:`models.priors.SHRINKAGE_OPTIONS`).
     centered : sequence of str
         Group levels whose effects use the centred parameterisation (default: none, all
-        non-centred; centre a level when its groups are large).
+        non-centred). Centring pays when a level's groups are large and well informed by
+        the data; on the example data (about 29 respondents per alliance, 4 x 2000 draws)
+        centring the alliances was no better (min bulk ESS 727-889 on seeds 1-2, against
+        743-1081 non-centred on seeds 1-5) and centring every level was far worse (R-hat
+        1.67 and 1000 divergences on one seed), hence the default.
     trials : int or str, optional
         Binomial family only: the number of trials, or the name of the outcome column
         holding it.

@@ -94,3 +94,52 @@ def test_shrinkage_priors_build(shrinkage, survey):
 def test_cutpoint_start_is_increasing(survey):
     start = cutpoint_start(make_design(ModelSpec(outcome="learning"), survey))
     assert np.all(np.diff(start) > 0)
+
+
+def _ordered_logistic_reference(y, eta, cutpoints):
+    """Log-probabilities and gradient (w.r.t. eta and cutpoints) from PyMC's OrderedLogistic."""
+    import pytensor
+    import pytensor.tensor as pt
+
+    eta_, cut_ = pt.dvector("eta"), pt.dvector("cutpoints")
+    logp = pm.logp(pm.OrderedLogistic.dist(eta=eta_, cutpoints=cut_, compute_p=False), y)
+    grad = pytensor.grad(logp.sum(), [eta_, cut_])
+    return pytensor.function([eta_, cut_], [logp, *grad])(eta, cutpoints)
+
+
+def test_cumulative_logit_logp_equals_pymc_ordered_logistic():
+    import pytensor
+    import pytensor.tensor as pt
+
+    from models.build import cumulative_logit_logp
+
+    rng = np.random.default_rng(11)
+    eta = rng.normal(0.0, 3.0, 500)
+    cutpoints = np.sort(rng.normal(0.0, 2.0, 4))
+    y = rng.integers(0, 5, 500)
+    eta_, cut_ = pt.dvector("eta"), pt.dvector("cutpoints")
+    logp = cumulative_logit_logp(pt.as_tensor(y), eta_, cut_)
+    grad = pytensor.grad(logp.sum(), [eta_, cut_])
+    ours = pytensor.function([eta_, cut_], [logp, *grad])(eta, cutpoints)
+    reference = _ordered_logistic_reference(y, eta, cutpoints)
+    for mine, theirs in zip(ours, reference):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-9, atol=1e-11)
+    # far in the tails: the exact value log(sigmoid(-40)) ~ -40, where 1 - sigmoid underflows
+    tail = pytensor.function([eta_, cut_], logp)(np.full(500, 40.0) + cutpoints[0], cutpoints)
+    assert np.all(np.isfinite(tail))
+    np.testing.assert_allclose(tail[y == 0], -40.0, atol=1e-12)
+
+
+def test_cumulative_logit_draws_follow_the_category_probabilities():
+    import pytensor.tensor as pt
+    from scipy import stats
+
+    from models.build import _cumulative_logit_draws
+
+    cutpoints = np.array([-2.0, -0.5, 0.4, 1.8])
+    draws = pm.draw(_cumulative_logit_draws(pt.constant(0.7), cutpoints, size=(20_000,)),
+                    random_seed=5)
+    below = 1.0 / (1.0 + np.exp(-(cutpoints - 0.7)))
+    probabilities = np.diff(np.concatenate([[0.0], below, [1.0]]))
+    counts = np.bincount(draws, minlength=5)
+    assert stats.chisquare(counts, probabilities * draws.size).pvalue > 0.01
