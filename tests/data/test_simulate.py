@@ -375,6 +375,17 @@ def test_default_simulation_validates_with_the_default_codebook(tmp_path):
     assert sim.survey().missing()[list(sim.truth["missing"])].to_dict() == sim.truth["missing"]
 
 
+def _same_numbers(a, b) -> bool:
+    """Equal JSON values, floats to a relative 1e-12."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_numbers(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same_numbers(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) or isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-15)
+    return a == b
+
+
 def test_shipped_example_is_reproducible_and_valid(tmp_path):
     truth = json.loads((EXAMPLE / "survey.truth.json").read_text())
     assert truth["simulated"] is True
@@ -383,7 +394,9 @@ def test_shipped_example_is_reproducible_and_valid(tmp_path):
     assert paths["data"].read_bytes() == (EXAMPLE / "survey.csv").read_bytes()
     fresh = json.loads(paths["truth"].read_text())
     fresh.pop("package_version"), truth.pop("package_version")
-    assert fresh == truth
+    # the derived figures (shares, effects) to 1e-12: another NumPy release may round a
+    # sum differently in the last bit (NumPy 2.5.5 did, on effects_per_unit)
+    assert _same_numbers(fresh, truth), (fresh, truth)
     report = validate_file(EXAMPLE / "survey.csv")
     assert report.ok and not report.warnings, str(report)
     # the example's claim: interpersonal conditions explain clearly more variance
