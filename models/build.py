@@ -8,8 +8,8 @@ For individual i in network j, organisation o and alliance a::
 with standardised conditions, group intercepts ``u_<level>`` (non-centred unless the
 spec centres the level) and one latent value per missing condition code at the
 condition's own level. The outcome ``y`` follows the spec's family: cumulative logit
-(:func:`cumulative_logit_logp` with ordered ``cutpoints``), gaussian, Bernoulli-logit or
-binomial-logit.
+with ordered ``cutpoints`` (the fused Op of :mod:`models.ordinal`, which takes eta's parts,
+:class:`LinearPredictor`, rather than eta), gaussian, Bernoulli-logit or binomial-logit.
 
 Every array of the :class:`~models.design.ModelDesign` sits in a ``pm.Data`` container named as
 in :meth:`ModelDesign.data`, so a compiled model refits on new data of the same structure
@@ -35,12 +35,15 @@ multilevel models: the R2D2M2 prior. *Electronic Journal of Statistics* 17(1),
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 from pymc_extras.prior import Prior
 
-from .design import ModelDesign, make_design
+from .design import LEVELS, ModelDesign, make_design
+from .ordinal import cumulative_logit_logp_op, linear_predictor
 from .priors import OUTCOME_SCALED
 from .spec import ModelSpec
 
@@ -80,25 +83,8 @@ def model_from_design(design: ModelDesign) -> pm.Model:
 
         X_full = _conditions_with_imputation(design, data, spec)
         b = _effects(design, data, spec, scale)
-
-        eta = 0.0
-        if design.family.intercept:
-            eta = eta + scale.prior(spec, "intercept").create_variable("intercept")
-        if design.conditions:
-            # 0 for a condition left out of a sub-model: same graph, other data
-            b = b * data["condition_mask"]
-        position = {name: i for i, name in enumerate(design.conditions)}
-        for level, names in design.level_conditions.items():
-            b_level = b[np.array([position[n] for n in names])]
-            part = pt.dot(X_full[level], b_level)
-            eta = eta + (part if level == "individual" else part[data[f"idx_{level}"]])
-        for level in spec.group_effects:
-            u = _group_intercepts(level, spec, scale)
-            eta = eta + u[data[f"idx_{level}"]]
-        if spec.varying_slopes:
-            eta = eta + _varying_slopes(design, data, X_full, spec, scale)
-
-        _likelihood(design, data, eta, spec, scale)
+        predictor = _linear_predictor(design, data, X_full, b, spec, scale)
+        _likelihood(design, data, predictor, spec, scale)
     return model
 
 
@@ -152,6 +138,70 @@ def _conditions_with_imputation(design: ModelDesign, data: dict, spec: ModelSpec
                 matrix[data[f"missing_row_{level}"], data[f"missing_col_{level}"]], latent)
         full[level] = matrix
     return full
+
+
+# -- linear predictor ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class LinearPredictor:
+    """The parts of eta: ``offset + X @ b + sum_l table[idx[:, l]]`` (see models.ordinal).
+
+    ``X`` and ``b`` are the individual-level conditions and effects, ``table`` every group
+    level's values (its conditions' part plus its group intercepts), one level after the
+    other, and ``idx`` each individual's positions in it; ``offset`` holds the intercept
+    and the varying slopes' part.
+    """
+
+    X: pt.TensorVariable
+    b: pt.TensorVariable
+    table: pt.TensorVariable
+    idx: pt.TensorVariable
+    offset: pt.TensorVariable
+
+    @property
+    def parts(self) -> tuple:
+        return self.X, self.b, self.table, self.idx, self.offset
+
+    @property
+    def eta(self):
+        return linear_predictor(*self.parts)
+
+
+def _linear_predictor(design: ModelDesign, data: dict, X_full: dict, b, spec: ModelSpec,
+                      scale: _OutcomeScale) -> LinearPredictor:
+    n = data["y_observed"].shape[0]
+    offset = pt.zeros(n)
+    if design.family.intercept:
+        offset = offset + scale.prior(spec, "intercept").create_variable("intercept")
+    if design.conditions:
+        # 0 for a condition left out of a sub-model: same graph, other data
+        b = b * data["condition_mask"]
+    position = {name: i for i, name in enumerate(design.conditions)}
+
+    def effects(level):
+        return b[np.array([position[n] for n in design.level_conditions[level]])]
+
+    X, b_individual = pt.zeros((n, 0)), pt.zeros((0,))
+    group_values = {}
+    for level in design.level_conditions:
+        if level == "individual":
+            X, b_individual = X_full[level], effects(level)
+        else:
+            group_values[level] = pt.dot(X_full[level], effects(level))
+    for level in spec.group_effects:
+        u = _group_intercepts(level, spec, scale)
+        group_values[level] = group_values[level] + u if level in group_values else u
+    if spec.varying_slopes:
+        offset = offset + _varying_slopes(design, data, X_full, spec, scale)
+
+    levels = [level for level in LEVELS if level in group_values]
+    if not levels:
+        return LinearPredictor(X, b_individual, pt.zeros((0,)), pt.zeros((n, 0), dtype="int64"), offset)
+    positions, start = [], 0
+    for level in levels:
+        positions.append(data[f"idx_{level}"] + start)
+        start = start + group_values[level].shape[0]
+    table = pt.concatenate([group_values[level] for level in levels])
+    return LinearPredictor(X, b_individual, table, pt.stack(positions, axis=1), offset)
 
 
 # -- effects -----------------------------------------------------------------------------
@@ -244,7 +294,7 @@ def _varying_slopes(design: ModelDesign, data: dict, X_full: dict, spec: ModelSp
 
 
 # -- likelihoods (one entry per family) ------------------------------------------------
-def _ordinal(design, data, eta, spec, scale):
+def _ordinal(design, data, predictor, spec, scale):
     raw, _ = spec.prior("cutpoints")
     prior = Prior.from_dict(raw)
     # where the samplers start the cutpoints (see initial_values); a container, so that a
@@ -253,57 +303,37 @@ def _ordinal(design, data, eta, spec, scale):
     cutpoints = prior.pymc_distribution(
         "cutpoints", **prior.parameters, dims="cutpoint",
         transform=pm.distributions.transforms.ordered)
-    pm.CustomDist("y", eta, cutpoints, dist=_cumulative_logit_draws, logp=cumulative_logit_logp,
-                  signature="(),(k)->()", observed=data["y_observed"], dims="individual")
+    pm.CustomDist("y", *predictor.parts, cutpoints, dist=_cumulative_logit_draws,
+                  logp=cumulative_logit_logp_op, signature="(p),(p),(g),(l),(),(k)->()",
+                  observed=data["y_observed"], dims="individual")
 
 
-def cumulative_logit_logp(value, eta, cutpoints):
-    """Log-probability of category ``value`` (0-based) of the cumulative-logit model.
-
-    Equal to PyMC's ``OrderedLogistic`` (logit P(y <= k) = cutpoints[k] - eta) but
-    cheaper: it evaluates only the two cutpoints around the observed category instead of
-    every category's probability (logp and gradient of the speed benchmark's model, 19,037
-    respondents: 1.8 ms instead of 2.9 ms), and stays finite far in the tails (at
-    eta = -40 ``OrderedLogistic`` gives -inf for the middle categories). With
-    ``a = cutpoints[y] - eta`` and ``b = cutpoints[y - 1] - eta``,
-    ``sigmoid(a) - sigmoid(b) = sigmoid(a) sigmoid(-b) (1 - exp(b - a))``; ``b - a`` is a
-    gap between cutpoints, so it does not depend on eta.
-    """
-    last = cutpoints.shape[-1]
-    upper = cutpoints[..., pt.minimum(value, last - 1)]
-    lower = cutpoints[..., pt.maximum(value - 1, 0)]
-    zero = pt.zeros_like(cutpoints[..., :1])
-    log_gap = pt.log1mexp(cutpoints[..., :-1] - cutpoints[..., 1:])
-    log_gaps = pt.concatenate([zero, log_gap, zero], axis=-1)
-    log_below_upper = pt.switch(pt.eq(value, last), 0.0, -pt.softplus(eta - upper))
-    log_above_lower = pt.switch(pt.eq(value, 0), 0.0, -pt.softplus(lower - eta))
-    return log_below_upper + log_above_lower + log_gaps[..., value]
-
-
-def _cumulative_logit_draws(eta, cutpoints, size):
+def _cumulative_logit_draws(X, b, table, idx, offset, cutpoints, size):
     """Draw categories as the number of cutpoints a logistic latent value exceeds."""
+    eta = linear_predictor(X, b, table, idx, offset)
     latent = pm.Logistic.dist(mu=eta, s=1.0, size=size)
     return pt.sum(latent[..., None] > cutpoints, axis=-1)
 
 
-def _gaussian(design, data, eta, spec, scale):
-    pm.Normal("y", mu=eta, sigma=_sigma(spec, scale), observed=data["y_observed"], dims="individual")
+def _gaussian(design, data, predictor, spec, scale):
+    pm.Normal("y", mu=predictor.eta, sigma=_sigma(spec, scale), observed=data["y_observed"], dims="individual")
 
 
-def _bernoulli(design, data, eta, spec, scale):
-    pm.Bernoulli("y", logit_p=eta, observed=data["y_observed"], dims="individual")
+def _bernoulli(design, data, predictor, spec, scale):
+    pm.Bernoulli("y", logit_p=predictor.eta, observed=data["y_observed"], dims="individual")
 
 
-def _binomial(design, data, eta, spec, scale):
-    pm.Binomial("y", n=data["trials"], logit_p=eta, observed=data["y_observed"], dims="individual")
+def _binomial(design, data, predictor, spec, scale):
+    pm.Binomial("y", n=data["trials"], logit_p=predictor.eta, observed=data["y_observed"],
+               dims="individual")
 
 
 LIKELIHOODS = {"ordinal": _ordinal, "gaussian": _gaussian, "bernoulli": _bernoulli,
                "binomial": _binomial}
 
 
-def _likelihood(design, data, eta, spec, scale):
-    LIKELIHOODS[design.family.name](design, data, eta, spec, scale)
+def _likelihood(design, data, predictor, spec, scale):
+    LIKELIHOODS[design.family.name](design, data, predictor, spec, scale)
 
 
 def initial_values(design: ModelDesign, model: pm.Model | None = None) -> dict:

@@ -116,7 +116,9 @@ class ModelDesign:
             out["outcome_location"] = np.asarray(self.outcome_location, dtype=float)
             out["outcome_scale"] = np.asarray(self.outcome_scale, dtype=float)
         for level, matrix in self.X.items():
-            out[f"X_{level}"] = matrix
+            # row-major: the ordinal likelihood reads one individual's row at a time (a
+            # column-major X made its numba kernel 3x slower inside PyTensor's graph)
+            out[f"X_{level}"] = np.ascontiguousarray(matrix)
             rows, cols, _ = self.missing[level]
             if len(rows):
                 out[f"missing_row_{level}"] = rows

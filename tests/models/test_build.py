@@ -96,42 +96,146 @@ def test_cutpoint_start_is_increasing(survey):
     assert np.all(np.diff(start) > 0)
 
 
-def _ordered_logistic_reference(y, eta, cutpoints):
-    """Log-probabilities and gradient (w.r.t. eta and cutpoints) from PyMC's OrderedLogistic."""
+def _predictor_parts(rng, n=400, eta_center=0.0):
+    """Random parts of a linear predictor: X (n x 3), b, a table of two levels, positions."""
+    sizes = (9, 4)
+    table = rng.normal(0.0, 1.0, sum(sizes))
+    idx = np.stack([rng.integers(0, sizes[0], n), sizes[0] + rng.integers(0, sizes[1], n)], axis=1)
+    return rng.normal(size=(n, 3)), rng.normal(size=3), table, idx, rng.normal(eta_center, 2.0, n)
+
+
+def _logp_and_gradients(logp_of, parts, cutpoints, weights, mode):
+    """Values of logp (per row) and of the gradient of sum(weights * logp) wrt X, b, table,
+    offset and the cutpoints, compiled in ``mode``."""
     import pytensor
     import pytensor.tensor as pt
 
-    eta_, cut_ = pt.dvector("eta"), pt.dvector("cutpoints")
-    logp = pm.logp(pm.OrderedLogistic.dist(eta=eta_, cutpoints=cut_, compute_p=False), y)
-    grad = pytensor.grad(logp.sum(), [eta_, cut_])
-    return pytensor.function([eta_, cut_], [logp, *grad])(eta, cutpoints)
+    X, b, table, idx, offset = parts
+    inputs = [pt.dmatrix("X"), pt.dvector("b"), pt.dvector("table"), pt.dvector("offset"), pt.dvector("cut")]
+    X_, b_, table_, offset_, cut_ = inputs
+    logp = logp_of(X_, b_, table_, pt.as_tensor(idx), offset_, cut_)
+    grads = pytensor.grad((weights * logp).sum(), inputs)
+    return pytensor.function(inputs, [logp, *grads], mode=mode)(X, b, table, offset, cutpoints)
 
 
-def test_cumulative_logit_logp_equals_pymc_ordered_logistic():
-    import pytensor
-    import pytensor.tensor as pt
+def _ours(y):
+    from models.ordinal import cumulative_logit_logp_op
 
-    from models.build import cumulative_logit_logp
+    return lambda *parts: cumulative_logit_logp_op(y, *parts)
 
+
+def _ordered_logistic(y):
+    from models.ordinal import linear_predictor
+
+    def logp_of(X, b, table, idx, offset, cutpoints):
+        eta = linear_predictor(X, b, table, idx, offset)
+        return pm.logp(pm.OrderedLogistic.dist(eta=eta, cutpoints=cutpoints, compute_p=False), y)
+
+    return logp_of
+
+
+@pytest.mark.parametrize("mode", ["NUMBA", "FAST_RUN"])
+def test_cumulative_logit_op_equals_pymc_ordered_logistic(mode):
+    """Log-probabilities and every gradient, in nutpie's numba backend and PyTensor's C one.
+
+    Random weights make the gradient Op's cotangent general (a sampler's is all ones); the
+    second set of values lies beyond the shared-exp form's range, where the Op recomputes
+    every row in the softplus form.
+    """
     rng = np.random.default_rng(11)
-    eta = rng.normal(0.0, 3.0, 500)
-    cutpoints = np.sort(rng.normal(0.0, 2.0, 4))
-    y = rng.integers(0, 5, 500)
-    eta_, cut_ = pt.dvector("eta"), pt.dvector("cutpoints")
-    logp = cumulative_logit_logp(pt.as_tensor(y), eta_, cut_)
-    grad = pytensor.grad(logp.sum(), [eta_, cut_])
-    ours = pytensor.function([eta_, cut_], [logp, *grad])(eta, cutpoints)
-    reference = _ordered_logistic_reference(y, eta, cutpoints)
-    for mine, theirs in zip(ours, reference):
-        np.testing.assert_allclose(mine, theirs, rtol=1e-9, atol=1e-11)
-    # far in the tails (eta = -40: OrderedLogistic gives -inf for the middle categories),
-    # against P(y = k) = expit(eta - c[k-1]) - expit(eta - c[k]), exact enough out there
+    parts = _predictor_parts(rng)
+    y = rng.integers(0, 5, 400)
+    weights = rng.uniform(0.5, 2.0, 400)
+    for offset_shift, cutpoints in ((0.0, np.sort(rng.normal(0.0, 2.0, 4))),
+                                    (350.0, 350.0 + np.sort(rng.normal(0.0, 2.0, 4)))):
+        shifted = (*parts[:4], parts[4] + offset_shift)
+        ours = _logp_and_gradients(_ours(y), shifted, cutpoints, weights, mode)
+        reference = _logp_and_gradients(_ordered_logistic(y), shifted, cutpoints, weights, mode)
+        for name, mine, theirs in zip(("logp", "X", "b", "table", "offset", "cutpoints"), ours, reference):
+            np.testing.assert_allclose(mine, theirs, rtol=1e-9, atol=1e-10, err_msg=name)
+
+
+def test_cumulative_logit_op_is_exact_far_in_the_tails():
+    """At eta = -40 (OrderedLogistic gives -inf for the middle categories) and eta = +-400
+    (beyond the shared-exp form), against P(y = k) = expit(eta - c[k-1]) - expit(eta - c[k])."""
+    import pytensor
+    import pytensor.tensor as pt
     from scipy.special import expit
 
-    tail = pytensor.function([eta_, cut_], logp)(np.full(500, -40.0), cutpoints)
+    from models.ordinal import cumulative_logit_logp_op
+
+    rng = np.random.default_rng(3)
+    cutpoints = np.sort(rng.normal(0.0, 2.0, 4))
+    y = np.tile(np.arange(5), 100)
+    offset = pt.dvector("offset")
+    logp = pytensor.function([offset], cumulative_logit_logp_op(
+        y, np.zeros((500, 0)), np.zeros(0), np.zeros(0), np.zeros((500, 0), dtype=int), offset, cutpoints))
     bounds = np.concatenate([[-np.inf], cutpoints, [np.inf]])
+
+    tail = logp(np.full(500, -40.0))
     exact = np.log(expit(-40.0 - bounds[y]) - expit(-40.0 - bounds[y + 1]))
     np.testing.assert_allclose(tail, exact, rtol=1e-10, atol=1e-15)  # y = 0: log(1 - 3e-17)
+    # out there P(y = k) = exp(-400) (exp(c[k]) - exp(c[k-1])) at eta = 400 and
+    # exp(-400) (exp(-c[k-1]) - exp(-c[k])) at eta = -400, to a relative error of ~exp(-390)
+    low = y < 2
+    far = logp(np.where(low, 400.0, -400.0))
+    expected = -400.0 + np.where(low, np.log(np.exp(bounds[y + 1]) - np.exp(bounds[y])),
+                                 np.log(np.exp(-bounds[y]) - np.exp(-bounds[y + 1])))
+    np.testing.assert_allclose(far, expected, rtol=1e-12)
+
+
+def test_logp_and_gradient_share_one_pass():
+    """Where a graph needs logp and its gradient, the gradient Op supplies both."""
+    import pytensor
+    import pytensor.tensor as pt
+
+    from models.ordinal import (
+        CumulativeLogitGrad,
+        CumulativeLogitLogp,
+        cumulative_logit_logp_op,
+    )
+
+    rng = np.random.default_rng(5)
+    X, b, table, idx, offset = _predictor_parts(rng)
+    b_ = pt.dvector("b")
+    logp = cumulative_logit_logp_op(rng.integers(0, 5, 400), X, b_, table, idx, offset,
+                                    np.array([-1.0, 0.0, 1.0, 2.0])).sum()
+    both = pytensor.function([b_], [logp, pytensor.grad(logp, b_)], mode="NUMBA")
+    ops = [type(node.op) for node in both.maker.fgraph.apply_nodes]
+    assert CumulativeLogitGrad in ops and CumulativeLogitLogp not in ops
+    alone = pytensor.function([b_], logp, mode="NUMBA")
+    assert both(b)[0] == pytest.approx(alone(b), rel=1e-14)
+
+
+def test_model_logp_equals_ordered_logistic_on_its_linear_predictor(survey):
+    """The whole model (missing codes imputed, slopes varying by alliance), logp and
+    gradient, against the same model with PyMC's OrderedLogistic on the same eta."""
+    import pytensor
+
+    from models.ordinal import linear_predictor
+
+    design = make_design(ModelSpec(outcome="learning", varying_slopes=["contact"]), survey)
+    model = model_from_design(design)
+    y = model["y"]
+    *parts, cutpoints = y.owner.op.dist_params(y.owner)
+    value = model.rvs_to_values[y]
+    reference_y = pm.logp(pm.OrderedLogistic.dist(eta=linear_predictor(*parts), cutpoints=cutpoints,
+                                                  compute_p=False), value).sum()
+    priors = model.logp(vars=model.free_RVs)
+    reference = priors + model.replace_rvs_by_values([reference_y])[0]
+    ours = model.logp()
+    point = model.initial_point()
+    rng = np.random.default_rng(2)
+    for name in point:
+        point[name] = point[name] + rng.normal(0.0, 0.3, np.shape(point[name]))
+    point["cutpoints_ordered__"] = model.rvs_to_transforms[model["cutpoints"]].forward(
+        cutpoint_start(design)).eval()
+    values = [point[v.name] for v in model.value_vars]
+    for mode in ("NUMBA", "FAST_RUN"):
+        results = [pytensor.function(model.value_vars, [logp, *pytensor.grad(logp, model.value_vars)],
+                                     mode=mode)(*values) for logp in (ours, reference)]
+        for mine, theirs in zip(*results):
+            np.testing.assert_allclose(mine, theirs, rtol=1e-9, atol=1e-9)
 
 
 def test_cumulative_logit_draws_follow_the_category_probabilities():
@@ -141,7 +245,11 @@ def test_cumulative_logit_draws_follow_the_category_probabilities():
     from models.build import _cumulative_logit_draws
 
     cutpoints = np.array([-2.0, -0.5, 0.4, 1.8])
-    draws = pm.draw(_cumulative_logit_draws(pt.constant(0.7), cutpoints, size=(20_000,)),
+    # eta = 0.7 for every draw: offset 0.7, no conditions, no groups
+    n = 20_000
+    draws = pm.draw(_cumulative_logit_draws(np.zeros((n, 0)), np.zeros(0), np.zeros(0),
+                                            np.zeros((n, 0), dtype=int), pt.constant(np.full(n, 0.7)),
+                                            cutpoints, size=(n,)),
                     random_seed=5)
     below = 1.0 / (1.0 + np.exp(-(cutpoints - 0.7)))
     probabilities = np.diff(np.concatenate([[0.0], below, [1.0]]))
