@@ -252,7 +252,7 @@ class CumulativeLogitLogp(Op):
         return [[False], [True], [True], [True], [False], [True], [True]]
 
     def pullback(self, inputs, outputs, cotangents):
-        y, X, b, table, idx, offset, cutpoints = inputs
+        b = inputs[2]
         _, d_eta, d_b, d_table, d_cut = cumulative_logit_grad_op(*inputs, cotangents[0])
         disconnected = DisconnectedType()
         return [disconnected(), pt.outer(d_eta, b), d_b, d_table, disconnected(), d_eta, d_cut]

@@ -96,12 +96,12 @@ def test_cutpoint_start_is_increasing(survey):
     assert np.all(np.diff(start) > 0)
 
 
-def _predictor_parts(rng, n=400, eta_center=0.0):
+def _predictor_parts(rng, n=400):
     """Random parts of a linear predictor: X (n x 3), b, a table of two levels, positions."""
     sizes = (9, 4)
     table = rng.normal(0.0, 1.0, sum(sizes))
     idx = np.stack([rng.integers(0, sizes[0], n), sizes[0] + rng.integers(0, sizes[1], n)], axis=1)
-    return rng.normal(size=(n, 3)), rng.normal(size=3), table, idx, rng.normal(eta_center, 2.0, n)
+    return rng.normal(size=(n, 3)), rng.normal(size=3), table, idx, rng.normal(0.0, 2.0, n)
 
 
 def _logp_and_gradients(logp_of, parts, cutpoints, weights, mode):
