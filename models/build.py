@@ -312,7 +312,12 @@ def _cumulative_logit_draws(X, b, table, idx, offset, cutpoints, size):
     """Draw categories as the number of cutpoints a logistic latent value exceeds."""
     eta = linear_predictor(X, b, table, idx, offset)
     latent = pm.Logistic.dist(mu=eta, s=1.0, size=size)
-    return pt.sum(latent[..., None] > cutpoints, axis=-1)
+    # The category is the count of cutpoints below the latent value. Cutpoints on the
+    # second-last axis, so that numpy adds whole rows (a sum over a short last axis is
+    # slow), counted in int16, because PyTensor's Python linker (models.predictive) first
+    # copies a sum's input to the accumulator's type.
+    above = latent[..., None, :] > cutpoints[..., :, None]
+    return pt.sum(above, axis=-2, dtype="int16", acc_dtype="int16").astype("int64")
 
 
 def _gaussian(design, data, predictor, spec, scale):

@@ -2,8 +2,9 @@
 
 :func:`fit` samples with nutpie by default (compiled once per model structure and reused
 with new data, see :func:`compiled_model`) or with PyMC's NUTS, then adds the prior and
-posterior predictive draws, the pointwise log-likelihood and log-prior, the observed data
-and the design (``constant_data``), all with named coordinates.
+posterior predictive draws, the pointwise log-likelihood and log-prior (vectorised over
+the draws, :mod:`models.predictive`), the observed data and the design
+(``constant_data``), all with named coordinates.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import xarray as xr
 
 from .build import initial_values, model_from_design, start_data
 from .design import ModelDesign, make_design
+from .predictive import log_likelihood, log_prior, posterior_predictive, prior_predictive
 from .spec import FitOptions, ModelSpec, SpecError
 
 logger = logging.getLogger(__name__)
@@ -157,25 +159,15 @@ def fit(spec: ModelSpec, survey, *, chains: int = 4, draws: int = 2000, tune: in
                          initvals=initial_values(design) or None)
     groups = {"posterior": _with_labels(tree["posterior"].to_dataset(), design),
               "sample_stats": _clean_stats(tree["sample_stats"].to_dataset())}
-    result = xr.DataTree.from_dict(groups)
-
     if predictive:
-        with model:
-            prior = pm.sample_prior_predictive(draws=draws, random_seed=prior_seed)
-            # every parameter keeps its posterior draws (PyMC would warn that the data
-            # containers some priors read, e.g. the gaussian outcome's scale, "changed")
-            posterior_predictive = pm.sample_posterior_predictive(
-                result, var_names=["y"], freeze_vars=[rv.name for rv in model.free_RVs],
-                random_seed=posterior_seed, progressbar=False)
-            log_likelihood = pm.stats.compute_log_likelihood(
-                result, extend_inferencedata=False, progressbar=False)
-            log_prior = pm.stats.compute_log_prior(result, extend_inferencedata=False, progressbar=False)
+        posterior = tree["posterior"].to_dataset()
+        prior = prior_predictive(model, draws=draws, seed=prior_seed)
         groups["prior"] = _with_labels(prior["prior"].to_dataset(), design)
         groups["prior_predictive"] = _outcome_codes(prior["prior_predictive"].to_dataset(), design)
         groups["posterior_predictive"] = _outcome_codes(
-            posterior_predictive["posterior_predictive"].to_dataset(), design)
-        groups["log_likelihood"] = _relabel(_group(log_likelihood, "log_likelihood"), design)
-        groups["log_prior"] = _relabel(_group(log_prior, "log_prior"), design)
+            posterior_predictive(model, posterior, seed=posterior_seed), design)
+        groups["log_likelihood"] = _relabel(log_likelihood(model, posterior), design)
+        groups["log_prior"] = _relabel(log_prior(model, posterior), design)
     if design.condition_mask is not None:
         for name in ("posterior", "prior"):
             if name in groups and "b" in groups[name]:
@@ -248,13 +240,6 @@ def package_versions() -> dict[str, str]:
 
 
 # -- tidying the groups ------------------------------------------------------------------
-def _group(result, name: str) -> xr.Dataset:
-    """A group of a PyMC result, which is a Dataset or a DataTree depending on the call."""
-    if isinstance(result, xr.Dataset):
-        return result
-    return result[name].to_dataset()
-
-
 def _relabel(ds: xr.Dataset, design: ModelDesign) -> xr.Dataset:
     """Put the design's labels on every dim (a reused compiled model keeps its old ones)."""
     coords = {dim: labels for dim, labels in design.coords.items() if dim in ds.dims}
