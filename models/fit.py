@@ -23,7 +23,12 @@ import xarray as xr
 
 from .build import initial_values, model_from_design, start_data
 from .design import ModelDesign, make_design
-from .predictive import log_likelihood, log_prior, posterior_predictive, prior_predictive
+from .predictive import (
+    log_likelihood,
+    log_prior,
+    posterior_predictive,
+    prior_predictive,
+)
 from .spec import FitOptions, ModelSpec, SpecError
 
 logger = logging.getLogger(__name__)

@@ -99,7 +99,8 @@ def _drawn_per_draw(variable, replace: dict):
 
 
 def _compile(inputs, outputs, **kwargs):
-    return pm.pytensorf.compile(inputs, list(outputs), mode=NUMPY_MODE, on_unused_input="ignore", **kwargs)
+    return pm.pytensorf.compile(inputs, list(outputs), mode=NUMPY_MODE,
+                                on_unused_input="ignore", **kwargs)
 
 
 def _evaluate(function, posterior: xr.Dataset, inputs) -> list[np.ndarray]:
@@ -120,7 +121,7 @@ def _evaluate(function, posterior: xr.Dataset, inputs) -> list[np.ndarray]:
             outputs = function(*[value[chain, start:stop] for value in values])
             if results is None:
                 results = [np.empty((chains, draws, *out.shape[1:]), out.dtype) for out in outputs]
-                step = max(1, _CHUNK_VALUES // max(1, *(out[0].size for out in outputs)))
+                step = max(1, _CHUNK_VALUES // max([1, *(out[0].size for out in outputs)]))
             for result, out in zip(results, outputs):
                 result[chain, start:stop] = out
             start = stop
