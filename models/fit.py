@@ -162,10 +162,10 @@ def fit(spec: ModelSpec, survey, *, chains: int = 4, draws: int = 2000, tune: in
                          target_accept=target_accept, compute_convergence_checks=False,
                          cores=cores,
                          initvals=initial_values(design) or None)
-    groups = {"posterior": _with_labels(tree["posterior"].to_dataset(), design),
+    posterior = tree["posterior"].to_dataset()
+    groups = {"posterior": _with_labels(posterior, design),
               "sample_stats": _clean_stats(tree["sample_stats"].to_dataset())}
     if predictive:
-        posterior = tree["posterior"].to_dataset()
         prior = prior_predictive(model, draws=draws, seed=prior_seed)
         groups["prior"] = _with_labels(prior["prior"].to_dataset(), design)
         groups["prior_predictive"] = _outcome_codes(prior["prior_predictive"].to_dataset(), design)
