@@ -38,6 +38,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 READERS = {
     ".csv": "csv",
@@ -190,23 +192,39 @@ def _read_csv(path: Path, encoding: str | None, sep: str | None) -> Table:
         sep = _check_sep(sep, path)
     else:
         sep = _sniff_delimiter(text)
-    records, starts = [], []
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
-    end = 0
-    try:
-        for record in reader:
-            start, end = end + 1, reader.line_num
-            if not record or (len(record) == 1 and not record[0].strip()):
-                continue  # a blank line
-            records.append(record)
-            starts.append(start)
-    except csv.Error as err:
-        raise DataFileError(f"{path}:{reader.line_num + 1}: cannot be read as CSV ({err})") from None
+    records, starts = _records(text, sep, path)
     table = _from_records(records, starts, str(path), issues)
     table.encoding, table.sep = encoding, sep
     if sep != "," and _has_decimal_commas(table.frame):
         table.decimal = ","
     return table
+
+
+def _records(text: str, sep: str, path: Path) -> tuple[list[list[str]], np.ndarray]:
+    """The file's records without the blank lines, and the line each one starts on."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
+    try:
+        records = list(reader)  # the csv module's C loop: no Python per record
+    except csv.Error as err:
+        raise DataFileError(f"{path}:{reader.line_num + 1}: cannot be read as CSV ({err})") from None
+    n_lines = text.count("\n") + (not text.endswith("\n") and bool(text))
+    if len(records) == n_lines:  # one record per line (no value spans lines)
+        starts = np.arange(1, len(records) + 1)
+    else:  # walk again, following each record's first line
+        starts, end = [], 0
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
+        for _ in reader:
+            starts.append(end + 1)
+            end = reader.line_num
+        starts = np.asarray(starts)
+    lengths = np.fromiter(map(len, records), dtype=np.int64, count=len(records))
+    blank = lengths == 0
+    for i in np.flatnonzero(lengths == 1):  # a line of spaces only is blank too
+        blank[i] = not records[i][0].strip()
+    if blank.any():
+        records = [r for r, b in zip(records, blank) if not b]
+        starts = starts[~blank]
+    return records, starts
 
 
 def _check_sep(sep: str, path: Path) -> str:
@@ -280,7 +298,7 @@ def _other_encoding(encoding: str, raw: bytes) -> str:
 
 def _sniff_delimiter(text: str) -> str:
     """The delimiter that splits most sample lines into the same, largest number of fields."""
-    sample = [line for line in text.splitlines()[:_SAMPLE_LINES * 2] if line.strip()]
+    sample = [line for line in text[:1 << 16].splitlines()[:_SAMPLE_LINES * 2] if line.strip()]
     sample = sample[:_SAMPLE_LINES]
     best, best_score = ",", (0, 0)
     for candidate in DELIMITERS:
@@ -367,9 +385,10 @@ def _cell_text(value) -> str | None:
 
 
 # -- both ------------------------------------------------------------------------------------------
-def _from_records(records: list[list], starts: list[int], file: str, issues: list[Issue], *,
+def _from_records(records: list[list], starts, file: str, issues: list[Issue], *,
                   excel: bool = False) -> Table:
     """A table from the records under the header: layout problems found, cells as text."""
+    starts = np.asarray(starts, dtype=np.int64)
     if not records:
         return Table(pd.DataFrame(), np.zeros(0, np.int64), "line", file, issues)
     first = _title_rows(records)
@@ -381,7 +400,7 @@ def _from_records(records: list[list], starts: list[int], file: str, issues: lis
             "error", "title-row",
             f"{word} {above} ({shown}) above the column names on line {starts[first]}: "
             f"delete {'them' if first > 1 else 'it'} so that the column names are the "
-            "first row", rows=tuple(starts[:first]), count=first))
+            "first row", rows=tuple(int(n) for n in starts[:first]), count=first))
         records, starts = records[first:], starts[first:]
     header, body = records[0], records[1:]
     lines = np.asarray(starts[1:], dtype=np.int64)
@@ -392,7 +411,7 @@ def _from_records(records: list[list], starts: list[int], file: str, issues: lis
         issues.append(Issue("warning", "header-spaces",
                             f"spaces around column name{'s' * (len(spaced) > 1)} "
                             f"{', '.join(repr(c) for c in spaced)} removed",
-                            ", ".join(n.strip() for n in spaced), rows=(starts[0],)))
+                            ", ".join(n.strip() for n in spaced), rows=(int(starts[0]),)))
     actual = np.fromiter((len(r) for r in body), dtype=np.int64, count=len(body))
     # blank cells at the end of an Excel row are nothing (the row is trimmed): never short
     lengths = np.maximum(actual, width) if excel else actual
@@ -401,12 +420,22 @@ def _from_records(records: list[list], starts: list[int], file: str, issues: lis
             issues.append(_ragged(what, lines[bad], lengths[bad], width, starts[0], excel))
     if (actual != width).any():
         body = [r[:width] if len(r) > width else r + [None] * (width - len(r)) for r in body]
-    frame = pd.DataFrame(body, columns=names, dtype="str") if body else \
-        pd.DataFrame(columns=names, dtype="str")
-    frame = frame.mask(frame.apply(lambda s: s.str.strip() == ""), None) if len(frame) else frame
+    columns = [_text_column(c) for c in (zip(*body) if body else [()] * width)]
+    frame = pd.concat([c for c, _ in columns], axis=1, ignore_index=True)
+    frame.columns = names
     table = Table(frame, lines, "line", file, issues)
-    _spreadsheet_errors(table)
+    _spreadsheet_errors(table, [j for j, (_, maybe) in enumerate(columns) if maybe])
     return table
+
+
+def _text_column(cells) -> tuple[pd.Series, bool]:
+    """One column of cells as pandas' text dtype, empty and space-only cells missing; and
+    whether a cell may hold a spreadsheet error (arrow's compute: fast on big files)."""
+    array = pa.array(cells, type=pa.large_string())
+    empty = pc.equal(pc.utf8_trim_whitespace(array), "")
+    maybe = pc.any(pc.match_substring_regex(array, r"^\s*(#|Err:)")).as_py()
+    column = pd.Series(pc.if_else(empty, pa.scalar(None, pa.large_string()), array), dtype="str")
+    return column, bool(maybe)
 
 
 def _title_rows(records: list[list]) -> int:
@@ -443,17 +472,18 @@ def _ragged(what, lines, lengths, width, header_line, excel) -> Issue:
                  count=n)
 
 
-def _spreadsheet_errors(table: Table) -> None:
-    """Report cells holding a spreadsheet error, per column; then read them as empty."""
+def _spreadsheet_errors(table: Table, positions=None) -> None:
+    """Report cells holding a spreadsheet error, per column; then read them as empty.
+
+    ``positions``: the only columns that may hold one (default: all).
+    """
     frame = table.frame
-    for column in dict.fromkeys(frame.columns):
-        values = frame[column]
-        if isinstance(values, pd.DataFrame):  # a repeated column name: the validator says so
+    for j in range(frame.shape[1]) if positions is None else positions:
+        column = frame.columns[j]
+        values = frame.iloc[:, j]
+        if frame.columns.tolist().count(column) > 1:  # repeated name: the validator says so
             continue
-        text = values.dropna()
-        if not len(text):
-            continue
-        text = text.str.strip()
+        text = values.dropna().astype("str").str.strip()
         hit = text.isin(SPREADSHEET_ERRORS) | text.str.fullmatch(_LIBREOFFICE_ERROR)
         if not hit.any():
             continue
