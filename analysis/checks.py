@@ -45,6 +45,7 @@ import numpy as np
 import xarray as xr
 
 from data.codebook import SIDES
+from data.errors import AllianceLearningError
 
 from .decomposition import SAMPLE_DIMS, UNIT_DIM, posterior_summary, variance_decomposition
 from .dominance import DominanceAnalysis, dominance_analysis, dominance_requests, level_groups
@@ -70,7 +71,7 @@ _STRUCTURAL_PRIOR_PREFIXES = ("z_", "u_", "x_missing_", "hs_z")
 _STRUCTURAL_PRIORS = ("slope",)
 
 
-class ChecksExistError(FileExistsError):
+class ChecksExistError(AllianceLearningError, FileExistsError):
     """The run directory holds checks already (pass ``force=True`` / ``--force``)."""
 
 

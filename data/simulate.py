@@ -60,7 +60,6 @@ import logging
 import math
 import os
 import tempfile
-import tomllib
 from dataclasses import MISSING, dataclass, field, fields
 from importlib import metadata, resources
 from pathlib import Path
@@ -70,6 +69,7 @@ import numpy as np
 import pandas as pd
 
 from .codebook import LEVELS, SIDES, Codebook, load_codebook
+from .errors import ProblemsError, read_toml
 
 logger = logging.getLogger(__name__)
 
@@ -100,14 +100,10 @@ RATER_KEYS = ("n", "bias_sd", "noise_sd")
 DEFAULT_INTERPERSONAL_SHARE = 0.75
 
 
-class DesignError(ValueError):
+class DesignError(ProblemsError):
     """A simulation design with problems; ``problems`` lists every one of them."""
 
-    def __init__(self, source: str, problems: list[str]):
-        self.source = source
-        self.problems = problems
-        lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"{source}: {len(problems)} problem(s) in the design:\n{lines}")
+    what = "the design"
 
 
 @dataclass(frozen=True)
@@ -440,14 +436,7 @@ def load_design(path: str | Path) -> Design:
     DesignError
         Listing every problem in the file.
     """
-    path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DesignError(str(path), ["file not found"]) from None
-    except tomllib.TOMLDecodeError as err:
-        raise DesignError(str(path), [f"not valid TOML: {err}"]) from None
-    return Design.from_dict(raw, source=str(path))
+    return Design.from_dict(read_toml(path, DesignError), source=str(path))
 
 
 def example_design_path() -> Path:

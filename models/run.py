@@ -47,6 +47,8 @@ import arviz_stats as azs
 import numpy as np
 import xarray as xr
 
+from data.errors import AllianceLearningError
+
 from .fit import SCHEMA_VERSION
 from .spec import FitOptions, ModelSpec, RunConfig
 
@@ -56,11 +58,11 @@ HDI_PROB = 0.94
 FILES = ("posterior.nc", "summary.json", "config.toml", "codebook.toml", "data.parquet")
 
 
-class RunExistsError(FileExistsError):
+class RunExistsError(AllianceLearningError, FileExistsError):
     """The run directory exists already (pass ``force=True`` / ``--force`` to replace it)."""
 
 
-class RunError(ValueError):
+class RunError(AllianceLearningError, ValueError):
     """A run directory that cannot be loaded (missing file, other schema, ...)."""
 
 
