@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import shutil
 import tempfile
@@ -46,6 +45,7 @@ import xarray as xr
 
 from data.codebook import SIDES
 from data.errors import AllianceLearningError
+from data.jsonable import json_scalar
 
 from .decomposition import SAMPLE_DIMS, UNIT_DIM, posterior_summary, variance_decomposition
 from .dominance import DominanceAnalysis, dominance_analysis, dominance_requests, level_groups
@@ -178,7 +178,7 @@ class Checks:
             "settings": self.settings,
             "trustworthy": self.trustworthy,
             "verdict": self.verdict.to_dict(),
-            "diagnostics": {k: _plain(v) for k, v in self.diagnostics.items()},
+            "diagnostics": {k: json_scalar(v) for k, v in self.diagnostics.items()},
             "shares": _shares_dict(self.shares()),
             "effects": None,
             "ppc": None if self.ppc is None else self.ppc.to_dict(),
@@ -193,7 +193,7 @@ class Checks:
             table = posterior_summary(self.effects, prob=prob)
             out["effects"] = {
                 "quantity": self.effects.attrs.get("quantity"),
-                "conditions": {str(c): {str(s): _plain(table.sel(condition=c, stat=s))
+                "conditions": {str(c): {str(s): json_scalar(table.sel(condition=c, stat=s))
                                         for s in table["stat"].values}
                                for c in table["condition"].values},
             }
@@ -221,26 +221,14 @@ class Checks:
         return "\n".join(lines)
 
 
-def _plain(value):
-    """JSON-safe scalar: NaN and infinities become None, NumPy scalars Python ones."""
-    if value is None or isinstance(value, bool | str):
-        return value
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, int | np.integer):
-        return int(value)
-    value = float(value)
-    return None if math.isnan(value) or math.isinf(value) else value
-
-
 def _shares_dict(table: xr.Dataset) -> dict:
     out = {}
     for name, da in table.data_vars.items():
         dims = [d for d in da.dims if d != "stat"]
         if not dims:
-            out[name] = {str(s): _plain(da.sel(stat=s)) for s in da["stat"].values}
+            out[name] = {str(s): json_scalar(da.sel(stat=s)) for s in da["stat"].values}
         else:
-            out[name] = {str(k): {str(s): _plain(da.sel({dims[0]: k, "stat": s}))
+            out[name] = {str(k): {str(s): json_scalar(da.sel({dims[0]: k, "stat": s}))
                                   for s in da["stat"].values}
                          for k in da[dims[0]].values}
     out["interval"] = f"{table.attrs.get('ci_prob')} {table.attrs.get('interval')}"

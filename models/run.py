@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import shutil
 import tempfile
@@ -48,6 +47,7 @@ import numpy as np
 import xarray as xr
 
 from data.errors import AllianceLearningError
+from data.jsonable import json_scalar
 
 from .fit import SCHEMA_VERSION
 from .spec import FitOptions, ModelSpec, RunConfig
@@ -103,16 +103,11 @@ class Run:
 def _stats(da: xr.DataArray) -> dict[str, float | None]:
     interval = azs.hdi(da, prob=HDI_PROB)
     return {
-        "mean": _number(da.mean(("chain", "draw"))),
-        "sd": _number(da.std(("chain", "draw"), ddof=1)),
-        "hdi_3%": _number(interval.sel(ci_bound="lower")),
-        "hdi_97%": _number(interval.sel(ci_bound="upper")),
+        "mean": json_scalar(da.mean(("chain", "draw"))),
+        "sd": json_scalar(da.std(("chain", "draw"), ddof=1)),
+        "hdi_3%": json_scalar(interval.sel(ci_bound="lower")),
+        "hdi_97%": json_scalar(interval.sel(ci_bound="upper")),
     }
-
-
-def _number(value) -> float | None:
-    value = float(value)
-    return None if math.isnan(value) or math.isinf(value) else value
 
 
 def diagnostics(tree: xr.DataTree) -> dict:
@@ -130,7 +125,7 @@ def diagnostics(tree: xr.DataTree) -> dict:
     def extreme(ds: xr.Dataset, pick):
         values = np.concatenate([np.ravel(v.values) for v in ds.data_vars.values()] or [np.array([])])
         values = values[np.isfinite(values)]
-        return _number(pick(values)) if values.size else None
+        return json_scalar(pick(values)) if values.size else None
 
     out = {
         "max_rhat": extreme(azs.rhat(posterior), np.max),
@@ -148,7 +143,7 @@ def diagnostics(tree: xr.DataTree) -> dict:
         if "energy" in stats:
             try:
                 bfmi = azs.bfmi(stats.to_dataset())  # a Dataset holding `energy` per chain
-                out["min_bfmi"] = _number(bfmi["energy"].min())
+                out["min_bfmi"] = json_scalar(bfmi["energy"].min())
             except Exception as err:  # arviz-stats refuses too-short chains; report, don't fail
                 logger.warning("E-BFMI not computed: %s", err)
     return out
