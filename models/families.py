@@ -11,8 +11,9 @@ specs and configs are checked against it cheaply.
 Who asks what
 -------------
 - :mod:`models.spec`: ``scales``, ``needs_trials`` (a config's family against its outcome).
-- :mod:`models.design` and :mod:`models.fit`: ``discrete``, ``y_offset``, ``scaled_y`` (the
-  outcome as the model sees it, and back in the codebook's codes).
+- :mod:`models.design` and :mod:`models.fit`: ``discrete``, ``y_offset``,
+  ``scale_categories``, ``scaled_y``, ``needs_trials`` (the outcome as the model sees it,
+  and back in the codebook's codes).
 - :mod:`models.build`: ``intercept``, ``auxiliary``, ``scaled_y``,
   ``latent_residual_variance`` and the family's likelihood (``LIKELIHOODS[name]``).
 - :mod:`analysis`: ``latent_residual_variance`` (variance shares, R^2), ``link`` and
@@ -78,6 +79,9 @@ class Family:
     y_offset : int
         The codebook code of the model's first value: the model sees ``code - y_offset``
         (1 for ordinal categories numbered 1..K, which PyMC counts from 0).
+    scale_categories : bool
+        Whether the response's values are the outcome scale's categories (ordinal: the
+        design records their number, which sets the cutpoints).
     scaled_y : bool
         Whether the model sees ``y`` standardised by its sample mean and SD (then the
         default priors of :data:`models.priors.OUTCOME_SCALED` are multiplied by the
@@ -105,6 +109,7 @@ class Family:
     latent_residual_variance: float | None = None
     discrete: bool = True
     y_offset: int = 0
+    scale_categories: bool = False
     scaled_y: bool = False
     n_values: int | None = None
     effect: str = "mean of y"
@@ -144,7 +149,7 @@ _LOGISTIC_VARIANCE = math.pi**2 / 3  # the variance of the standard logistic
 FAMILIES: dict[str, Family] = {
     "ordinal": Family("ordinal", ("ordinal",), "cumulative logit", intercept=False,
                       auxiliary="cutpoints", latent_residual_variance=_LOGISTIC_VARIANCE,
-                      y_offset=1, effect="P(y >= {top})", prior_terms=("cutpoints",),
+                      y_offset=1, scale_categories=True, effect="P(y >= {top})", prior_terms=("cutpoints",),
                       label="ordinal (cumulative logit)"),
     "gaussian": Family("gaussian", ("continuous", "count", "ordinal"), "identity",
                        intercept=True, auxiliary="sigma", discrete=False, scaled_y=True,
