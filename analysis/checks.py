@@ -31,9 +31,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,6 +42,7 @@ import numpy as np
 import xarray as xr
 
 from data.codebook import SIDES
+from data.files import atomic_dir
 
 from .decomposition import SAMPLE_DIMS, UNIT_DIM, posterior_summary, variance_decomposition
 from .dominance import DominanceAnalysis, dominance_analysis, dominance_requests, level_groups
@@ -692,8 +690,7 @@ def save_checks(checks: Checks, run_dir: str | Path, *, force: bool = False,
     run_dir = Path(run_dir)
     check_checks_target(run_dir, force=force)
     target = checks_dir(run_dir)
-    staging = Path(tempfile.mkdtemp(prefix=f".{CHECKS_DIR}.", suffix=".tmp", dir=run_dir))
-    try:
+    with atomic_dir(target, replace=True) as staging:  # replacing was allowed just above
         content = checks.to_dict()
         written = []
         if figures:
@@ -703,16 +700,6 @@ def save_checks(checks: Checks, run_dir: str | Path, *, force: bool = False,
         content["figures"] = written
         (staging / CHECKS_FILE).write_text(json.dumps(content, indent=2, allow_nan=False,
                                                       ensure_ascii=False) + "\n", encoding="utf-8")
-        if target.exists():
-            trash = run_dir / f".{CHECKS_DIR}.{os.getpid()}.old"
-            os.replace(target, trash)
-            os.replace(staging, target)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     logger.info("checks written to %s", target)
     return target
 
