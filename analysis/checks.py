@@ -30,9 +30,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,11 +42,22 @@ import xarray as xr
 
 from data.codebook import SIDES
 from data.errors import AllianceLearningError
+from data.files import atomic_dir
 from data.jsonable import json_scalar
 from models.families import family_of
 
-from .decomposition import SAMPLE_DIMS, UNIT_DIM, posterior_summary, variance_decomposition
-from .dominance import DominanceAnalysis, dominance_analysis, dominance_requests, level_groups
+from .decomposition import (
+    SAMPLE_DIMS,
+    UNIT_DIM,
+    posterior_summary,
+    variance_decomposition,
+)
+from .dominance import (
+    DominanceAnalysis,
+    dominance_analysis,
+    dominance_requests,
+    level_groups,
+)
 from .effects import readable_effects
 from .loo import PredictiveComparison, plot_comparison, predictive_comparison
 from .ppc import (
@@ -60,7 +68,13 @@ from .ppc import (
 )
 from .sensitivity import PriorSensitivity, plot_sensitivity, prior_sensitivity
 from .submodels import fit_submodels
-from .verdict import DEFAULT_GATES, DominanceVerdict, Gate, dominance_verdict, sampling_diagnostics
+from .verdict import (
+    DEFAULT_GATES,
+    DominanceVerdict,
+    Gate,
+    dominance_verdict,
+    sampling_diagnostics,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -683,8 +697,7 @@ def save_checks(checks: Checks, run_dir: str | Path, *, force: bool = False,
     run_dir = Path(run_dir)
     check_checks_target(run_dir, force=force)
     target = checks_dir(run_dir)
-    staging = Path(tempfile.mkdtemp(prefix=f".{CHECKS_DIR}.", suffix=".tmp", dir=run_dir))
-    try:
+    with atomic_dir(target, replace=True) as staging:  # replacing was allowed just above
         content = checks.to_dict()
         written = []
         if figures:
@@ -694,16 +707,6 @@ def save_checks(checks: Checks, run_dir: str | Path, *, force: bool = False,
         content["figures"] = written
         (staging / CHECKS_FILE).write_text(json.dumps(content, indent=2, allow_nan=False,
                                                       ensure_ascii=False) + "\n", encoding="utf-8")
-        if target.exists():
-            trash = run_dir / f".{CHECKS_DIR}.{os.getpid()}.old"
-            os.replace(target, trash)
-            os.replace(staging, target)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     logger.info("checks written to %s", target)
     return target
 
