@@ -41,6 +41,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .errors import AllianceLearningError
+
 READERS = {
     ".csv": "csv",
     ".parquet": "parquet",
@@ -64,7 +66,7 @@ _DECIMAL_COMMA = re.compile(r"\s*[+-]?\d+,\d+\s*")
 _SAMPLE_LINES = 50
 
 
-class DataFileError(ValueError):
+class DataFileError(AllianceLearningError, ValueError):
     """A data file that cannot be read at all (missing, unknown format, unparsable)."""
 
 

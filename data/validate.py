@@ -66,6 +66,7 @@ import pandera.pandas as pa
 
 from .cells import as_id, describe_scale, read_codes, show_value, spaced_ids
 from .codebook import Codebook, Variable
+from .errors import AllianceLearningError
 from .io import Table
 
 logger = logging.getLogger(__name__)
@@ -214,7 +215,7 @@ class ValidationReport:
         return "\n".join([self.headline(), *(f"  {p}" for p in self.sorted_problems())])
 
 
-class DataValidationError(ValueError):
+class DataValidationError(AllianceLearningError, ValueError):
     """Raised when a data file has errors; ``report`` holds every problem."""
 
     def __init__(self, report: ValidationReport):
