@@ -864,10 +864,10 @@ def check_coded_file(path: str | Path, codebook: Codebook | str | Path | None = 
     _check_how(collapse)
     codebook = codebook if isinstance(codebook, Codebook) else load_codebook(codebook)
     path = Path(path)
-    table = read_rows(path, sheet=sheet, encoding=encoding, sep=sep)
-    label = table.row_label
-    report, parsed = _CodedChecker(table.frame, codebook, table.file, table.lines, label,
-                                   table).run()
+    read = read_rows(path, sheet=sheet, encoding=encoding, sep=sep)
+    label = read.row_label
+    report, parsed = _CodedChecker(read.frame, codebook, read.file, read.lines, label,
+                                   read).run()
     if not report.ok:
         return report, None
 

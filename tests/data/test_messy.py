@@ -346,3 +346,24 @@ def test_bom_and_utf16_without_bom(tmp_path):
     assert "Kö" in load_survey(path, CODEBOOK).ids("network")
     path.write_bytes(codecs.BOM_UTF8 + accented().encode("utf-8"))
     assert read_rows(path).frame.columns[0] == "respondent"
+
+
+def test_the_cli_takes_encoding_sep_and_sheet(tmp_path):
+    from typer.testing import CliRunner
+
+    from reports.cli import app
+
+    runner = CliRunner()
+    path = write(tmp_path, accented().replace(",", ";"), encoding="latin-1")
+    codebook = ["--codebook", str(FIXTURES / "codebook.toml")]
+    result = runner.invoke(app, ["validate", str(path), *codebook])
+    assert result.exit_code == 0 and "read as cp1252" in result.output
+    result = runner.invoke(app, ["validate", str(path), *codebook, "--encoding", "latin-1",
+                                 "--sep", ";"])
+    assert result.exit_code == 0 and "0 errors, 0 warnings" in result.output
+    result = runner.invoke(app, ["validate", str(path), *codebook, "--encoding", "utf-8"])
+    assert result.exit_code == 2 and "survey.csv:2:" in result.output
+    assert "--encoding cp1252" in result.output and "Traceback" not in result.output
+    result = runner.invoke(app, ["validate", str(two_sheets(tmp_path)), *codebook,
+                                 "--sheet", "Data"])
+    assert result.exit_code == 0, result.output
