@@ -49,8 +49,9 @@ declared ``missing_codes``) are never errors; they are counted per variable at t
 variable's own level (:attr:`ValidationReport.summary`).
 
 A cell-level problem is reported once per column and rule, with its number of cells, the
-values found and the first lines (:attr:`Problem.count`); the report's totals count cells
-and rows, not messages.
+values found and the first lines (:attr:`Problem.count`); so are the problems found unit by
+unit (repeated IDs, nesting, group values that vary, empty groups: :func:`group_repeated`),
+naming the first units. The report's totals count cells and units, not messages.
 """
 
 from __future__ import annotations
