@@ -423,7 +423,12 @@ def _from_records(records: list[list], starts, file: str, issues: list[Issue], *
     if (actual != width).any():
         body = [r[:width] if len(r) > width else r + [None] * (width - len(r)) for r in body]
     columns = [_text_column(c) for c in (zip(*body) if body else [()] * width)]
-    frame = pd.concat([c for c, _ in columns], axis=1, ignore_index=True)
+    # a column without a name: dropped when empty too (trailing delimiters), else named
+    keep = [j for j, (column, _) in enumerate(columns) if names[j] or column.notna().any()]
+    names = [names[j] or f"unnamed column {j + 1}" for j in keep]
+    columns = [columns[j] for j in keep]
+    frame = pd.concat([c for c, _ in columns], axis=1, ignore_index=True) if columns else \
+        pd.DataFrame(index=range(len(body)))
     frame.columns = names
     table = Table(frame, lines, "line", file, issues)
     _spreadsheet_errors(table, [j for j, (_, maybe) in enumerate(columns) if maybe])
