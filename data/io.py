@@ -416,7 +416,10 @@ def _from_records(records: list[list], starts, file: str, issues: list[Issue], *
                             ", ".join(n.strip() for n in spaced), rows=(int(starts[0]),)))
     actual = np.fromiter((len(r) for r in body), dtype=np.int64, count=len(body))
     # blank cells at the end of an Excel row are nothing (the row is trimmed): never short
-    lengths = np.maximum(actual, width) if excel else actual
+    lengths = np.maximum(actual, width) if excel else actual.copy()
+    for i in np.flatnonzero(lengths > width):  # empty cells past the header hold nothing
+        if not any(c and c.strip() for c in body[i][width:]):
+            lengths[i] = width
     for bad, what in ((lengths > width, "more"), (lengths < width, "fewer")):
         if bad.any():
             issues.append(_ragged(what, lines[bad], lengths[bad], width, starts[0], excel))

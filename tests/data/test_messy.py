@@ -60,6 +60,8 @@ def test_a_long_row_is_an_error_naming_its_line(tmp_path):
     problem = only(validate_file(path, CODEBOOK), "ragged-row")
     assert (problem.severity, problem.row) == ("error", 7)
     assert "more values" in problem.message and "line 7 (14 values)" in problem.message
+    # empty cells past the header (a trailing delimiter) hold nothing: not a problem
+    assert validate_file(write(tmp_path, with_line(7, LINES[6] + ",, ")), CODEBOOK).problems == []
 
 
 # -- spreadsheet errors ---------------------------------------------------------------------------
