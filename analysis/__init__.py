@@ -1,5 +1,12 @@
 """alliance-learning analysis package."""
 
+import runpy as _runpy
+from pathlib import Path as _Path
+
+# The shadowing guard (data/guard.py), loaded by path, not imported: a user's own `data`
+# module may be what `import data` finds.
+_runpy.run_path(str(_Path(__file__).parent.parent / "data" / "guard.py"))["check_packages"]("data", "models")
+
 from .checks import (
     CHECKS_DIR,
     CHECKS_FILE,

@@ -10,31 +10,12 @@ Public API::
 
 from __future__ import annotations
 
-from pathlib import Path
+import runpy as _runpy
+from pathlib import Path as _Path
 
-
-def _check_sibling(name: str) -> None:
-    """Fail loudly when a module named like our sibling package shadows it.
-
-    Our package names (``data``, ``models``...) are short and generic; a ``data.py`` or a
-    ``data/`` folder in the working directory would otherwise be imported instead.
-    """
-    import importlib
-
-    module = importlib.import_module(name)
-    ours = Path(__file__).resolve().parent.parent
-    where = getattr(module, "__file__", None)
-    found = Path(where).resolve() if where else None
-    if found is None or found.parent.parent != ours or found.name != "__init__.py":
-        shown = found if found is not None else list(getattr(module, "__path__", []))
-        raise ImportError(
-            f"'{name}' was imported from {shown}, not from alliance-learning's own package "
-            f"in {ours / name}. A file or folder named '{name}' shadows it: rename it "
-            "(or run from another directory)."
-        )
-
-
-_check_sibling("data")
+# The shadowing guard (data/guard.py), loaded by path, not imported: a user's own `data`
+# module may be what `import data` finds.
+_runpy.run_path(str(_Path(__file__).parent.parent / "data" / "guard.py"))["check_packages"]("data")
 
 # Imported eagerly (PyMC with them): a lazy import would let the submodules `fit` and
 # `contributions` shadow the functions of the same names.
