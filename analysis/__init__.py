@@ -47,7 +47,7 @@ from .loo import (
 )
 from .ppc import (
     CATEGORY_DIM,
-    GROUP_LEVELS,
+    PPC_GROUPS,
     P_EXTREME,
     GroupStatisticCheck,
     LooPitCheck,
@@ -93,7 +93,7 @@ __all__ = [
     "CHECKS_FILE",
     "DEFAULT_GATES",
     "EXIT_NOT_TRUSTWORTHY",
-    "GROUP_LEVELS",
+    "PPC_GROUPS",
     "KHAT_THRESHOLD",
     "LATENT_RESIDUAL_VARIANCE",
     "PER_CHAIN_ESS_GATES",

@@ -43,7 +43,7 @@ import arviz_base
 import numpy as np
 import xarray as xr
 
-from data.codebook import SIDES
+from data.codebook import GROUP_LEVELS, SIDES
 from data.errors import AllianceLearningError
 from data.jsonable import json_scalar
 
@@ -63,7 +63,6 @@ CHECKS_DIR = "checks"
 CHECKS_FILE = "checks.json"
 # Exit code of `alliance-learning check` when the run fails its diagnostic gates.
 EXIT_NOT_TRUSTWORTHY = 3
-GROUP_LEVELS = ("network", "organisation", "alliance")
 # Log-prior terms that are part of the model's structure (non-centred offsets, centred group
 # effects, imputed codes, the horseshoe's standard-normal part), not priors a user chose:
 # power-scaling leaves them alone, as brms' `lprior` does.

@@ -30,7 +30,6 @@ cancels in the first decomposition; in the second it matters at O(1/n).
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping
 
 import arviz_base
@@ -39,18 +38,18 @@ import numpy as np
 import xarray as xr
 
 from data.codebook import DEFAULT_SIDE, LEVELS, SIDES
+from data.constants import LOGISTIC_VARIANCE, SAMPLE_DIMS
 
 logger = logging.getLogger(__name__)
 
-SAMPLE_DIMS = ("chain", "draw")
 UNIT_DIM = "individual"
 
 # Residual variance of the latent outcome per family. None: sigma^2 from the posterior.
 # Logit links: the standard logistic distribution has variance pi^2/3.
 LATENT_RESIDUAL_VARIANCE: dict[str, float | None] = {
-    "ordinal": math.pi**2 / 3,
-    "bernoulli": math.pi**2 / 3,
-    "binomial": math.pi**2 / 3,
+    "ordinal": LOGISTIC_VARIANCE,
+    "bernoulli": LOGISTIC_VARIANCE,
+    "binomial": LOGISTIC_VARIANCE,
     "gaussian": None,
 }
 

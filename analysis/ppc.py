@@ -55,7 +55,7 @@ if TYPE_CHECKING:  # matplotlib is imported only when a figure is drawn
 logger = logging.getLogger(__name__)
 
 CATEGORY_DIM = "category"
-GROUP_LEVELS = ("alliance", "network")
+PPC_GROUPS = ("alliance", "network")  # the group levels the checks summarise by default
 # A cell is flagged when its p-value is below this or above 1 minus this.
 P_EXTREME = 0.025
 # How many flagged cells to list in ``str`` and ``to_dict``.
@@ -357,7 +357,7 @@ def loo_pit_check(
 
 
 def groups_from_constant_data(
-    data: xr.DataTree, levels: Sequence[str] = GROUP_LEVELS
+    data: xr.DataTree, levels: Sequence[str] = PPC_GROUPS
 ) -> dict[str, xr.DataArray]:
     """Group label of each individual from a fit's ``constant_data``.
 

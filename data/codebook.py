@@ -44,6 +44,7 @@ from pathlib import Path
 from .errors import ProblemsError, read_toml
 
 LEVELS = ("individual", "network", "organisation", "alliance")
+GROUP_LEVELS = LEVELS[1:]  # the levels with a group effect (every level but the individual)
 SIDES = ("interpersonal", "interorganisational")
 DEFAULT_SIDE = {
     "individual": "interpersonal",

@@ -68,12 +68,12 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-from .codebook import LEVELS, SIDES, Codebook, load_codebook
+from .codebook import GROUP_LEVELS, LEVELS, SIDES, Codebook, load_codebook
+from .constants import LOGISTIC_VARIANCE
 from .errors import ProblemsError, read_toml
 
 logger = logging.getLogger(__name__)
 
-GROUP_LEVELS = ("network", "organisation", "alliance")
 FAMILIES = ("ordinal", "gaussian", "bernoulli", "binomial")
 # the outcome scale each family produces
 FAMILY_SCALE = {"ordinal": "ordinal", "gaussian": "continuous", "bernoulli": "binary",
@@ -749,9 +749,9 @@ def _cutpoints(design: Design, codebook: Codebook, eta_fixed: np.ndarray) -> lis
         return list(design.cutpoints)
     k = codebook.outcomes[design.outcome].scale.n_categories
     group_var = sum(sd**2 for sd in design.group_sd.values())
-    latent_var = float(eta_fixed.var(ddof=1)) + group_var + math.pi**2 / 3
+    latent_var = float(eta_fixed.var(ddof=1)) + group_var + LOGISTIC_VARIANCE
     # logistic quantiles of k equal categories, widened by the latent SD relative to the logistic's
-    stretch = math.sqrt(latent_var / (math.pi**2 / 3))
+    stretch = math.sqrt(latent_var / LOGISTIC_VARIANCE)
     return [stretch * math.log(i / (k - i)) for i in range(1, k)]
 
 

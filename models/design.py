@@ -17,12 +17,13 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from data.codebook import LEVELS
+
 from .families import FAMILIES, Family
 from .spec import ModelSpec, check_spec
 
 logger = logging.getLogger(__name__)
 
-LEVELS = ("individual", "network", "organisation", "alliance")
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from data.constants import LOGISTIC_VARIANCE
+
 
 @dataclass(frozen=True)
 class Family:
@@ -45,17 +47,16 @@ class Family:
     latent_residual_variance: float | None = None
 
 
-_LOGISTIC_VARIANCE = 3.289868133696453  # pi^2 / 3, the variance of the standard logistic
 
 FAMILIES: dict[str, Family] = {
     "ordinal": Family("ordinal", ("ordinal",), "cumulative logit", intercept=False,
-                      auxiliary="cutpoints", latent_residual_variance=_LOGISTIC_VARIANCE),
+                      auxiliary="cutpoints", latent_residual_variance=LOGISTIC_VARIANCE),
     "gaussian": Family("gaussian", ("continuous", "count", "ordinal"), "identity",
                        intercept=True, auxiliary="sigma"),
     "bernoulli": Family("bernoulli", ("binary",), "logit", intercept=True,
-                        latent_residual_variance=_LOGISTIC_VARIANCE),
+                        latent_residual_variance=LOGISTIC_VARIANCE),
     "binomial": Family("binomial", ("count",), "logit", intercept=True, needs_trials=True,
-                       latent_residual_variance=_LOGISTIC_VARIANCE),
+                       latent_residual_variance=LOGISTIC_VARIANCE),
 }
 
 #: Family used when a spec names none, by the outcome's scale kind (None: must be given).

@@ -21,6 +21,8 @@ import pymc as pm
 import pytensor
 import xarray as xr
 
+from data.constants import SAMPLE_DIMS
+
 from .build import initial_values, model_from_design, start_data
 from .design import ModelDesign, make_design
 from .predictive import (
@@ -34,7 +36,6 @@ from .spec import FitOptions, ModelSpec, SpecError
 logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
-SAMPLE_DIMS = ("chain", "draw")
 _CACHE_SIZE = 8
 _COMPILED: OrderedDict = OrderedDict()
 

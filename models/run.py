@@ -46,6 +46,7 @@ import arviz_stats as azs
 import numpy as np
 import xarray as xr
 
+from data.constants import SAMPLE_DIMS
 from data.errors import AllianceLearningError
 from data.jsonable import json_scalar
 
@@ -88,7 +89,7 @@ class Run:
     def coords(self) -> dict[str, list]:
         """Labels of the posterior's dimensions."""
         posterior = self.tree["posterior"]
-        return {dim: list(posterior[dim].values) for dim in posterior.dims if dim not in ("chain", "draw")}
+        return {dim: list(posterior[dim].values) for dim in posterior.dims if dim not in SAMPLE_DIMS}
 
     def __str__(self) -> str:
         diag = self.summary.get("diagnostics", {})
@@ -103,8 +104,8 @@ class Run:
 def _stats(da: xr.DataArray) -> dict[str, float | None]:
     interval = azs.hdi(da, prob=HDI_PROB)
     return {
-        "mean": json_scalar(da.mean(("chain", "draw"))),
-        "sd": json_scalar(da.std(("chain", "draw"), ddof=1)),
+        "mean": json_scalar(da.mean(SAMPLE_DIMS)),
+        "sd": json_scalar(da.std(SAMPLE_DIMS, ddof=1)),
         "hdi_3%": json_scalar(interval.sel(ci_bound="lower")),
         "hdi_97%": json_scalar(interval.sel(ci_bound="upper")),
     }

@@ -42,6 +42,7 @@ import copy
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
+from data.codebook import GROUP_LEVELS
 from data.errors import ProblemsError, read_toml
 
 from .families import DEFAULT_FAMILY, FAMILIES
@@ -53,7 +54,6 @@ from .priors import (
     prior_problems,
 )
 
-GROUP_LEVELS = ("network", "organisation", "alliance")
 SAMPLERS = ("nutpie", "pymc")
 
 

@@ -407,6 +407,7 @@ def check(
     from rich.table import Table
 
     from analysis import check_checks_target, check_run, save_checks
+    from data.constants import SAMPLE_DIMS
     from models import load_run
 
     if not 0.5 < threshold <= 1:
@@ -450,7 +451,7 @@ def check(
                   f"{verdict.p_interorganisational_dominates:.3f}", highlight=False, soft_wrap=True)
     if checks.dominance is not None:
         ranking = checks.dominance.ranking
-        general = checks.dominance.general_share.mean(("chain", "draw"))
+        general = checks.dominance.general_share.mean(SAMPLE_DIMS)
         console.print("dominance analysis (share of R2, general dominance): " + ", ".join(
             f"{level} {float(general.sel(level=level)):.2f}" for level in ranking), highlight=False)
     if checks.loo is not None:

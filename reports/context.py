@@ -43,6 +43,7 @@ from analysis import (
     sides_and_levels,
     variance_decomposition,
 )
+from data.constants import SAMPLE_DIMS
 from models import DEFAULT_PRIORS, contributions, raw_sd
 
 from .html import ReportContext
@@ -71,7 +72,6 @@ RELIABILITY_FILE = "reliability.csv"
 EXAMPLE_NOTICE = ("SIMULATED example data (data/example/README.md): this report shows the "
                   "workflow on data generated from known values; it is not evidence about real "
                   "alliances.")
-SAMPLE_DIMS = ("chain", "draw")
 # Priors whose default is multiplied by the outcome's SD in the gaussian family
 # (models.priors.OUTCOME_SCALED); the report says so beside them.
 _OUTCOME_SCALED = ("intercept", "effect", "group_sd", "slope_sd", "sigma")

@@ -41,6 +41,7 @@ from analysis import (
     plot_loo_pit,
     posterior_summary,
 )
+from data.constants import SAMPLE_DIMS
 
 from . import plots
 
@@ -344,7 +345,7 @@ def _effects_section(ctx: ReportContext) -> dict | None:
     for title, draws in ctx.effects.items():
         summary = posterior_summary(draws, prob=ctx.ci_prob)
         conditions = [str(c) for c in draws["condition"].values]
-        p_positive = (draws > 0).mean(("chain", "draw"))
+        p_positive = (draws > 0).mean(SAMPLE_DIMS)
         frame = pd.DataFrame({
             "condition": conditions,
             "label": [labels.get(c, "") for c in conditions],

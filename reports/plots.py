@@ -19,9 +19,10 @@ from collections.abc import Mapping
 import numpy as np
 import xarray as xr
 
+from data.constants import SAMPLE_DIMS
+
 logger = logging.getLogger(__name__)
 
-SAMPLE_DIMS = ("chain", "draw")
 # Colour per side (colour-blind safe pair from the Okabe-Ito palette); grey when unknown.
 SIDE_COLOURS = {"interpersonal": "#0072B2", "interorganisational": "#D55E00"}
 OTHER_COLOUR = "#555555"
