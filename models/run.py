@@ -116,27 +116,46 @@ def _stats(da: xr.DataArray) -> dict[str, float | None]:
     }
 
 
-def diagnostics(tree: xr.DataTree) -> dict:
+def diagnostics(tree: xr.DataTree, *, var_names=None) -> dict:
     """Convergence diagnostics of a fit (computed with arviz-stats).
+
+    The one place they are computed: ``summary.json`` and the analysis gates
+    (:func:`analysis.verdict.sampling_diagnostics`) both use it.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        With a ``posterior`` group and, for divergences and E-BFMI, a ``sample_stats``
+        group holding ``diverging`` and ``energy``.
+    var_names : list of str, optional
+        Posterior variables to check; default all.
 
     Returns
     -------
     dict
         ``max_rhat`` (rank-normalised split R-hat), ``min_ess_bulk``, ``min_ess_tail``
         over every posterior quantity, ``divergences`` (count), ``min_bfmi`` (E-BFMI, lowest
-        chain), ``chains`` and ``draws``.
+        chain), ``chains`` and ``draws``. Non-finite values (a constant variable gives 0/0)
+        are ignored; a statistic the fit cannot give (none finite, no ``sample_stats``)
+        is None.
     """
     posterior = tree["posterior"].to_dataset()
+    if var_names is not None:
+        posterior = posterior[list(var_names)]
 
     def extreme(ds: xr.Dataset, pick):
         values = np.concatenate([np.ravel(v.values) for v in ds.data_vars.values()] or [np.array([])])
         values = values[np.isfinite(values)]
         return json_scalar(pick(values)) if values.size else None
 
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rhat = azs.rhat(posterior)
+        ess_bulk = azs.ess(posterior, method="bulk")
+        ess_tail = azs.ess(posterior, method="tail")
     out = {
-        "max_rhat": extreme(azs.rhat(posterior), np.max),
-        "min_ess_bulk": extreme(azs.ess(posterior, method="bulk"), np.min),
-        "min_ess_tail": extreme(azs.ess(posterior, method="tail"), np.min),
+        "max_rhat": extreme(rhat, np.max),
+        "min_ess_bulk": extreme(ess_bulk, np.min),
+        "min_ess_tail": extreme(ess_tail, np.min),
         "divergences": None,
         "min_bfmi": None,
         "chains": int(posterior.sizes["chain"]),
