@@ -3,12 +3,13 @@
 Public API::
 
     ModelSpec, FitOptions, RunConfig, load_config, check_spec, SpecError   (no PyMC)
-    DEFAULT_PRIORS, FAMILIES, make_design, ModelDesign
-    build_model, fit, contributions
+    DEFAULT_PRIORS, FAMILIES, Family, get_family, family_of
+    make_design, ModelDesign, build_model, fit, contributions
     save_run, load_run, Run, RunExistsError, RunError, summarize, diagnostics
-"""
 
-from __future__ import annotations
+Everything else (constants, the compiled-model cache, run-directory helpers) is imported
+from its submodule.
+"""
 
 import runpy as _runpy
 from pathlib import Path as _Path
@@ -19,21 +20,18 @@ _runpy.run_path(str(_Path(__file__).parent.parent / "data" / "guard.py"))["check
 
 # Imported eagerly (PyMC with them): a lazy import would let the submodules `fit` and
 # `contributions` shadow the functions of the same names.
-from .build import build_model, model_from_design  # noqa: E402
+from .build import build_model  # noqa: E402
 from .contributions import contributions  # noqa: E402
 from .design import ModelDesign, make_design  # noqa: E402
-from .families import DEFAULT_FAMILY, FAMILIES, Family, family_of, get_family  # noqa: E402
-from .fit import SCHEMA_VERSION, compiled_model, fit  # noqa: E402
-from .priors import DEFAULT_PRIORS, SHRINKAGE_OPTIONS  # noqa: E402
+from .families import FAMILIES, Family, family_of, get_family  # noqa: E402
+from .fit import fit  # noqa: E402
+from .priors import DEFAULT_PRIORS  # noqa: E402
 from .run import (  # noqa: E402
-    HDI_PROB,
     Run,
     RunError,
     RunExistsError,
-    check_run_target,
     diagnostics,
     load_run,
-    raw_sd,
     save_run,
     summarize,
 )
@@ -47,12 +45,8 @@ from .spec import (  # noqa: E402
 )
 
 __all__ = [
-    "DEFAULT_FAMILY",
     "DEFAULT_PRIORS",
     "FAMILIES",
-    "HDI_PROB",
-    "SCHEMA_VERSION",
-    "SHRINKAGE_OPTIONS",
     "Family",
     "FitOptions",
     "ModelDesign",
@@ -63,9 +57,7 @@ __all__ = [
     "RunExistsError",
     "SpecError",
     "build_model",
-    "check_run_target",
     "check_spec",
-    "compiled_model",
     "contributions",
     "diagnostics",
     "family_of",
@@ -73,9 +65,7 @@ __all__ = [
     "get_family",
     "load_config",
     "load_run",
-    "raw_sd",
     "make_design",
-    "model_from_design",
     "save_run",
     "summarize",
 ]

@@ -183,7 +183,8 @@ def fit(
     from rich.table import Table
 
     from data import load_survey
-    from models import check_run_target, load_config, save_run
+    from models import load_config, save_run
+    from models.run import check_run_target
     from models import fit as fit_model
     from reports.pipeline import resolve_config
 
@@ -406,7 +407,8 @@ def check(
     from rich import box
     from rich.table import Table
 
-    from analysis import check_checks_target, check_run, save_checks
+    from analysis import check_run, save_checks
+    from analysis.checks import check_checks_target
     from data.constants import SAMPLE_DIMS
     from models import load_run
 

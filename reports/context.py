@@ -45,7 +45,8 @@ from analysis import (
 )
 from data.constants import SAMPLE_DIMS
 from data.files import restore, write_csv
-from models import DEFAULT_PRIORS, contributions, get_family, raw_sd
+from models import DEFAULT_PRIORS, contributions, get_family
+from models.run import raw_sd
 from models.priors import OUTCOME_SCALED
 
 from .html import ReportContext
@@ -438,7 +439,7 @@ def load_check_figures(run_dir: str | Path, checks: Mapping) -> dict[str, bytes]
     -------
     dict of str to bytes
     """
-    from analysis import checks_dir
+    from analysis.checks import checks_dir
 
     saved = set(checks.get("figures") or ())
     out = {}

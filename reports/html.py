@@ -32,14 +32,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from analysis import (
-    DEFAULT_GATES,
-    GateResult,
-    plot_dominance,
-    plot_group_statistic,
-    plot_loo_pit,
-    posterior_summary,
-)
+from analysis import DEFAULT_GATES, posterior_summary
+from analysis.checks import plot_dominance
+from analysis.ppc import plot_group_statistic, plot_loo_pit
+from analysis.verdict import GateResult
 from data.constants import SAMPLE_DIMS
 from data.files import atomic_write
 

@@ -44,12 +44,12 @@ from models import (
     Run,
     RunConfig,
     SpecError,
-    check_run_target,
     check_spec,
     load_config,
     save_run,
 )
 from models import fit as fit_model
+from models.run import check_run_target
 
 from .context import build_context, example_data_path, save_reliability
 from .html import render_report

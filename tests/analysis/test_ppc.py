@@ -14,17 +14,16 @@ import pymc as pm
 import pytest
 import xarray as xr
 
-from analysis import (
+from analysis import groups_from_constant_data, posterior_predictive_checks
+from analysis.ppc import (
     between_group_variance,
     category_proportions,
     group_statistic_check,
-    groups_from_constant_data,
     loo_pit_check,
     plot_category_proportions,
     plot_group_statistic,
     plot_loo_pit,
     plot_outcome_rootogram,
-    posterior_predictive_checks,
 )
 
 # Six individuals in two alliances (A: 0-2, B: 3-5) and three networks.
