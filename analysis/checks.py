@@ -44,7 +44,6 @@ from data.codebook import GROUP_LEVELS, SIDES
 from data.errors import AllianceLearningError
 from data.files import atomic_dir
 from data.jsonable import json_scalar
-from models.families import family_of
 
 from .decomposition import (
     SAMPLE_DIMS,
@@ -561,6 +560,17 @@ def check_run(
                   effects=effects, ppc=ppc_result, loo=loo_result,
                   sensitivity=sensitivity_result, dominance=dominance_result, skipped=skipped,
                   errors=errors, settings=settings, submodels=submodels, tree=tree)
+
+
+def family_of(tree: xr.DataTree):
+    """The run's outcome family (:func:`models.families.family_of`).
+
+    Imported on first use: importing ``models`` loads PyMC (and, through pymc-extras,
+    matplotlib), which ``import analysis`` must not pay for.
+    """
+    from models.families import family_of as lookup
+
+    return lookup(tree)
 
 
 def _side_models(tree: xr.DataTree) -> dict[str, tuple[str, ...]]:
