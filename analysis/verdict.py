@@ -104,23 +104,11 @@ class GateResult:
 
 
 def sampling_diagnostics(data: xr.DataTree, *, var_names=None) -> dict[str, float | None]:
-    """Compute the statistics the gates check from a fit's DataTree.
+    """The statistics the gates check: :func:`models.diagnostics` and the ESS per chain.
 
-    Parameters
-    ----------
-    data : xarray.DataTree
-        With a ``posterior`` group and, for divergences and E-BFMI, a ``sample_stats``
-        group holding ``diverging`` and ``energy``.
-    var_names : list of str, optional
-        Posterior variables to check; default all.
-
-    Returns
-    -------
-    dict
-        :func:`models.diagnostics` (``max_rhat``, ``min_ess_bulk``, ``min_ess_tail``,
-        ``divergences``, ``min_bfmi``, ``chains``, ``draws``) and the ESS per chain
-        (``min_ess_bulk_per_chain``, ``min_ess_tail_per_chain``). A statistic the fit
-        cannot give is None, and its gate fails.
+    ``data`` and ``var_names`` are as in :func:`models.diagnostics`. Returns its mapping
+    with ``min_ess_bulk_per_chain`` and ``min_ess_tail_per_chain`` added; a statistic the
+    fit cannot give is None, and its gate fails.
 
     References
     ----------

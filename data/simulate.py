@@ -69,7 +69,8 @@ import pandas as pd
 
 from .codebook import GROUP_LEVELS, LEVELS, SIDES, Codebook, load_codebook
 from .constants import LOGISTIC_VARIANCE
-from .errors import ProblemsError, read_toml
+from .errors import ProblemsError
+from .tomlfile import read_toml, toml_fields
 from .files import atomic_write, write_csv
 
 logger = logging.getLogger(__name__)
@@ -217,17 +218,7 @@ class Design:
 
     def to_dict(self) -> dict:
         """The design as a TOML-ready mapping (None fields are left out; round-trips)."""
-        out = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if value is None:
-                continue
-            if isinstance(value, tuple):
-                value = list(value)
-            elif isinstance(value, dict):
-                value = dict(value)
-            out[f.name] = value
-        return out
+        return toml_fields(self)
 
     def check(self, codebook: Codebook) -> None:
         """Check the design against a codebook; raise :class:`DesignError` listing every problem."""
