@@ -58,6 +58,7 @@ from .dominance import (
     level_groups,
 )
 from .effects import readable_effects
+from .figures import new_figure
 from .loo import PredictiveComparison, plot_comparison, predictive_comparison
 from .ppc import (
     CHECK_KINDS,
@@ -601,16 +602,6 @@ def _ppc(tree: xr.DataTree, seed: int) -> PosteriorPredictiveChecks:
 
 
 # -- figures ----------------------------------------------------------------------------------
-def _new_figure(width: float, height: float):
-    """Make a figure on its own Agg canvas (no pyplot, no global state)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
 def _interval_rows(ax, table: xr.DataArray, dim: str, *, colour="#0072B2", reference=None):
     labels = [str(v) for v in table[dim].values]
     y = np.arange(len(labels))[::-1]
@@ -628,7 +619,7 @@ def plot_shares(decomposition: xr.Dataset, *, prob: float | None = None):
     """Side and level shares with intervals: Pratt shares of the fixed part, shares of total."""
     table = posterior_summary(decomposition[["side_share", "share", "side_share_of_total",
                                              "share_of_total"]], prob=prob)
-    fig = _new_figure(9, 4.5)
+    fig = new_figure(9, 4.5)
     axes = fig.subplots(2, 2, sharex="col", height_ratios=[1, 2])
     for col, (side_name, level_name, title) in enumerate((
             ("side_share", "share", "Pratt share of the fixed part"),
@@ -644,7 +635,7 @@ def plot_shares(decomposition: xr.Dataset, *, prob: float | None = None):
 def plot_effects(effects: xr.DataArray, *, prob: float | None = None):
     """Readable effect of +1 SD of each condition, with intervals."""
     table = posterior_summary(effects, prob=prob)
-    fig = _new_figure(7, 0.35 * effects.sizes["condition"] + 1.2)
+    fig = new_figure(7, 0.35 * effects.sizes["condition"] + 1.2)
     ax = fig.subplots()
     _interval_rows(ax, table, "condition", reference=0.0)
     ax.set_xlabel(str(effects.attrs.get("quantity", "effect")))
@@ -654,7 +645,7 @@ def plot_effects(effects: xr.DataArray, *, prob: float | None = None):
 def plot_dominance(result: DominanceAnalysis, *, prob: float | None = None):
     """General dominance of each level group (latent R^2 it adds on average), with intervals."""
     table = posterior_summary(result.general, prob=prob).sel(level=result.ranking)
-    fig = _new_figure(7, 0.5 * len(result.groups) + 1.2)
+    fig = new_figure(7, 0.5 * len(result.groups) + 1.2)
     ax = fig.subplots()
     _interval_rows(ax, table, "level", reference=0.0)
     ax.set_xlabel("general dominance (latent R2 of the fixed part)")

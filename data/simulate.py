@@ -60,7 +60,7 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field, fields
-from importlib import metadata, resources
+from importlib import resources
 from pathlib import Path
 from statistics import NormalDist
 
@@ -71,6 +71,7 @@ from .codebook import GROUP_LEVELS, LEVELS, SIDES, Codebook, load_codebook
 from .constants import LOGISTIC_VARIANCE
 from .errors import ProblemsError
 from .tomlfile import read_toml, toml_fields
+from .version import toolkit_version
 from .files import atomic_write, write_csv
 
 logger = logging.getLogger(__name__)
@@ -905,7 +906,7 @@ def _truth(design, codebook, seed, ids, effects, standardisation, x, sides, eta_
     truth = {
         "simulated": True,
         "seed": int(seed),
-        "package_version": _version(),
+        "package_version": toolkit_version(),
         "family": design.family,
         "outcome": design.outcome,
         "alliance_outcome": design.alliance_outcome,
@@ -937,13 +938,6 @@ def _truth(design, codebook, seed, ids, effects, standardisation, x, sides, eta_
                                            "organisation effects over its "
                                            "respondents, plus the alliance effect")
     return truth
-
-
-def _version() -> str:
-    try:
-        return metadata.version("alliance-learning")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 # -- saving --------------------------------------------------------------------------------------
