@@ -49,7 +49,7 @@ from models.families import family_of
 
 from .decomposition import SAMPLE_DIMS, UNIT_DIM, posterior_summary, variance_decomposition
 from .dominance import DominanceAnalysis, dominance_analysis, dominance_requests, level_groups
-from .effects import readable_effects
+from .effects import binary_contrasts, readable_effects
 from .loo import PredictiveComparison, plot_comparison, predictive_comparison
 from .ppc import (
     CHECK_KINDS,
@@ -368,8 +368,7 @@ def decompose(tree: xr.DataTree) -> xr.Dataset:
     family = family_of(tree)
     group_var = {level: posterior[f"sd_{level}"] ** 2 for level in GROUP_LEVELS
                  if f"sd_{level}" in posterior}
-    # a family without a fixed latent residual variance has its own SD (gaussian: sigma)
-    sigma = posterior[family.auxiliary] if family.latent_residual_variance is None else None
+    sigma = family.residual_sd(posterior)
     level_side = {levels[c]: set() for c in conditions}
     for c in conditions:
         level_side[levels[c]].add(sides[c])
@@ -385,12 +384,15 @@ def decompose(tree: xr.DataTree) -> xr.Dataset:
 
 
 def effects_of(tree: xr.DataTree) -> xr.DataArray:
-    """Return the readable effects of +1 SD of each condition (:func:`analysis.readable_effects`)."""
+    """Return the readable effects of +1 SD of each condition, 0 -> 1 of a binary one
+    (:func:`analysis.readable_effects`)."""
     posterior = tree["posterior"]
     family = family_of(tree)
     b = posterior["b"].drop_vars(["condition_level", "condition_side"], errors="ignore")
     cutpoints = posterior["cutpoints"] if "cutpoints" in posterior else None
-    return readable_effects(b, linear_predictor(tree), family=family.name, cutpoints=cutpoints)
+    return readable_effects(b, linear_predictor(tree), family=family, cutpoints=cutpoints,
+                            outcome_sd=float(tree.attrs.get("outcome_scale", 1.0)),
+                            contrast=binary_contrasts(tree))
 
 
 def top_level_priors(tree: xr.DataTree) -> list[str] | None:

@@ -30,7 +30,6 @@ cancels in the first decomposition; in the second it matters at O(1/n).
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping
 
 import arviz_base
@@ -39,20 +38,17 @@ import numpy as np
 import xarray as xr
 
 from data.codebook import DEFAULT_SIDE, LEVELS, SIDES
+from models.families import FAMILIES, get_family
 
 logger = logging.getLogger(__name__)
 
 SAMPLE_DIMS = ("chain", "draw")
 UNIT_DIM = "individual"
 
-# Residual variance of the latent outcome per family. None: sigma^2 from the posterior.
-# Logit links: the standard logistic distribution has variance pi^2/3.
+# Residual variance of the latent outcome per family (models.Family): pi^2/3 for logit
+# links, None where it is the family's own sigma^2 from the posterior.
 LATENT_RESIDUAL_VARIANCE: dict[str, float | None] = {
-    "ordinal": math.pi**2 / 3,
-    "bernoulli": math.pi**2 / 3,
-    "binomial": math.pi**2 / 3,
-    "gaussian": None,
-}
+    name: family.latent_residual_variance for name, family in FAMILIES.items()}
 
 
 def residual_variance(family: str, sigma=None):
@@ -71,11 +67,7 @@ def residual_variance(family: str, sigma=None):
     float or xarray.DataArray
         pi^2/3 for the logit families, ``sigma**2`` for gaussian.
     """
-    if family not in LATENT_RESIDUAL_VARIANCE:
-        raise ValueError(
-            f"unknown family {family!r}; use one of {', '.join(LATENT_RESIDUAL_VARIANCE)}"
-        )
-    fixed = LATENT_RESIDUAL_VARIANCE[family]
+    fixed = get_family(family).latent_residual_variance  # an unknown family is named
     if fixed is not None:
         return fixed
     if sigma is None:
