@@ -15,7 +15,6 @@ from .checks import (
     save_checks,
 )
 from .decomposition import (
-    LATENT_RESIDUAL_VARIANCE,
     bayesian_r2_latent,
     posterior_summary,
     residual_variance,
@@ -30,7 +29,7 @@ from .dominance import (
     level_groups,
     subset_label,
 )
-from .effects import RESPONSES, readable_effects
+from .effects import readable_effects
 from .loo import (
     KHAT_THRESHOLD,
     STANDARD_MODELS,
@@ -88,10 +87,8 @@ __all__ = [
     "EXIT_NOT_TRUSTWORTHY",
     "GROUP_LEVELS",
     "KHAT_THRESHOLD",
-    "LATENT_RESIDUAL_VARIANCE",
     "PER_CHAIN_ESS_GATES",
     "P_EXTREME",
-    "RESPONSES",
     "SCALING_ALPHAS",
     "SENSITIVITY_THRESHOLD",
     "STANDARD_MODELS",

@@ -45,7 +45,6 @@ import numpy as np
 import xarray as xr
 
 from data.codebook import SIDES
-from models.families import family_of
 
 from .decomposition import SAMPLE_DIMS, UNIT_DIM, posterior_summary, variance_decomposition
 from .dominance import DominanceAnalysis, dominance_analysis, dominance_requests, level_groups
@@ -383,6 +382,13 @@ def decompose(tree: xr.DataTree) -> xr.Dataset:
                                   family=family.name, sigma=sigma)
 
 
+def family_of(tree: xr.DataTree):
+    """The fit's ``models.Family`` (imported here: importing analysis loads no PyMC)."""
+    from models.families import family_of
+
+    return family_of(tree)
+
+
 def effects_of(tree: xr.DataTree) -> xr.DataArray:
     """Return the readable effects of +1 SD of each condition, 0 -> 1 of a binary one
     (:func:`analysis.readable_effects`)."""
@@ -485,7 +491,7 @@ def check_run(
     if not ppc:
         skipped["ppc"] = "not asked for"
     elif family.ppc not in CHECK_KINDS:
-        skipped["ppc"] = f"no posterior predictive check of the {family.ppc} kind yet"
+        skipped["ppc"] = f"no posterior predictive check of the {family.ppc} kind"
     elif "posterior_predictive" not in tree.children:
         skipped["ppc"] = "the run has no posterior predictive draws (fitted with predictive=False)"
     else:
@@ -585,9 +591,10 @@ def _side_models(tree: xr.DataTree) -> dict[str, tuple[str, ...]]:
 def _ppc(tree: xr.DataTree, seed: int) -> PosteriorPredictiveChecks:
     constant = tree["constant_data"]
     levels = [lvl for lvl in ("alliance", "network") if f"idx_{lvl}" in constant]
-    categories = family_of(tree).categories(int(tree.attrs.get("n_categories", 0)) or None)
+    family = family_of(tree)
     return posterior_predictive_checks(tree, groups=groups_from_constant_data(tree, levels),
-                                       categories=categories, seed=seed)
+                                       categories=family.categories(int(tree.attrs.get("n_categories", 0)) or None),
+                                       kind=family.ppc, discrete=family.discrete, seed=seed)
 
 
 # -- figures ----------------------------------------------------------------------------------

@@ -71,7 +71,6 @@ import numpy as np
 import xarray as xr
 
 from data.codebook import LEVELS
-from models.families import family_of
 
 from .decomposition import SAMPLE_DIMS, bayesian_r2_latent, posterior_summary
 from .verdict import DEFAULT_GATES, Gate
@@ -130,7 +129,7 @@ def fixed_r2(tree: xr.DataTree) -> xr.DataArray:
     xarray.DataArray
         Dims (chain, draw).
     """
-    from models import contributions
+    from models import contributions, family_of
 
     family = family_of(tree)
     posterior = tree["posterior"]

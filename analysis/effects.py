@@ -36,19 +36,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 import xarray as xr
 from scipy.special import expit
 
-from models.families import FAMILIES, Family, get_family
-
 from .decomposition import SAMPLE_DIMS, UNIT_DIM
 
-logger = logging.getLogger(__name__)
+if TYPE_CHECKING:  # models (and PyMC with it) is imported when effects are computed
+    from models.families import Family
 
-# What the effect is a change in, per family (models.Family.effect).
-RESPONSES: dict[str, str] = {name: family.effect for name, family in FAMILIES.items()}
+logger = logging.getLogger(__name__)
 
 
 def _cumulative_logit(cutpoints, top, outcome_sd):
@@ -139,6 +138,8 @@ def readable_effects(
        Statistical Society: Series B*, 42(2), 109-142.
        https://doi.org/10.1111/j.2517-6161.1980.tb01109.x
     """
+    from models.families import Family, get_family
+
     family = family if isinstance(family, Family) else get_family(family)
     if family.link not in INVERSE_LINKS:
         raise ValueError(f"no readable response for the {family.link!r} link of family {family.name!r}")

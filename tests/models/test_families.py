@@ -1,10 +1,16 @@
 """Each family says what differs about it; nobody else compares its name."""
 
 import math
+import re
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from models import FAMILIES, get_family
 from models.families import PPC_KINDS, Family
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_every_family_is_complete_and_consistent():
@@ -42,3 +48,13 @@ def test_unknown_family_and_bad_check_kind_are_named():
     with pytest.raises(ValueError, match="ppc must be one of"):
         Family("odd", ("count",), "log", intercept=True, ppc="rootogram")
 
+
+
+def test_no_name_comparison_outside_the_family_table_and_the_likelihoods():
+    out = subprocess.run(["grep", "-rnE", r"family *(==|!=| in | not in )",
+                          "data", "models", "analysis", "reports"],
+                         cwd=ROOT, capture_output=True, text=True).stdout
+    allowed = ("models/families.py", "models/build.py")
+    found = [line for line in out.splitlines() if not line.startswith(allowed)
+             and not re.search(r"\.py[:\d]+:\s*#", line)]
+    assert not found, "\n".join(found)
