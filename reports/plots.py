@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import io
 import logging
+import textwrap
 from collections.abc import Mapping
 
 import numpy as np
@@ -126,7 +127,8 @@ def forest_plot(
         ax.hlines(positions, lower, upper, colors=colours, linewidth=2.5)
         ax.scatter(mean, positions, c=colours, s=28, zorder=3)
         ax.axvline(0, color="#999999", linewidth=0.8, linestyle="--")
-        ax.set_title(_text(title), fontsize=9)
+        # long titles (a readable effect's quantity) wrap within their panel
+        ax.set_title(_text(textwrap.fill(title, 38)), fontsize=9)
         ax.grid(axis="x", alpha=0.3)
     axes[0].set_yticks(positions, [_text(n) for n in names], fontsize=8)
     present = [s for s in SIDE_COLOURS if s in sides.values()]
