@@ -57,7 +57,7 @@ from .dominance import (
     dominance_requests,
     level_groups,
 )
-from .effects import readable_effects
+from .effects import binary_contrasts, readable_effects
 from .figures import new_figure
 from .loo import PredictiveComparison, plot_comparison, predictive_comparison
 from .ppc import (
@@ -370,8 +370,7 @@ def decompose(tree: xr.DataTree) -> xr.Dataset:
     family = family_of(tree)
     group_var = {level: posterior[f"sd_{level}"] ** 2 for level in GROUP_LEVELS
                  if f"sd_{level}" in posterior}
-    # a family without a fixed latent residual variance has its own SD (gaussian: sigma)
-    sigma = posterior[family.auxiliary] if family.latent_residual_variance is None else None
+    sigma = family.residual_sd(posterior)
     level_side = {levels[c]: set() for c in conditions}
     for c in conditions:
         level_side[levels[c]].add(sides[c])
@@ -386,13 +385,23 @@ def decompose(tree: xr.DataTree) -> xr.Dataset:
                                   family=family.name, sigma=sigma)
 
 
+def family_of(tree: xr.DataTree):
+    """The fit's ``models.Family`` (imported here: importing analysis loads no PyMC)."""
+    from models.families import family_of
+
+    return family_of(tree)
+
+
 def effects_of(tree: xr.DataTree) -> xr.DataArray:
-    """Return the readable effects of +1 SD of each condition (:func:`analysis.readable_effects`)."""
+    """Return the readable effects of +1 SD of each condition, 0 -> 1 of a binary one
+    (:func:`analysis.readable_effects`)."""
     posterior = tree["posterior"]
     family = family_of(tree)
     b = posterior["b"].drop_vars(["condition_level", "condition_side"], errors="ignore")
     cutpoints = posterior["cutpoints"] if "cutpoints" in posterior else None
-    return readable_effects(b, linear_predictor(tree), family=family.name, cutpoints=cutpoints)
+    return readable_effects(b, linear_predictor(tree), family=family, cutpoints=cutpoints,
+                            outcome_sd=float(tree.attrs.get("outcome_scale", 1.0)),
+                            contrast=binary_contrasts(tree))
 
 
 def top_level_priors(tree: xr.DataTree) -> list[str] | None:
@@ -485,7 +494,7 @@ def check_run(
     if not ppc:
         skipped["ppc"] = "not asked for"
     elif family.ppc not in CHECK_KINDS:
-        skipped["ppc"] = f"no posterior predictive check of the {family.ppc} kind yet"
+        skipped["ppc"] = f"no posterior predictive check of the {family.ppc} kind"
     elif "posterior_predictive" not in tree.children:
         skipped["ppc"] = "the run has no posterior predictive draws (fitted with predictive=False)"
     else:
@@ -563,17 +572,6 @@ def check_run(
                   errors=errors, settings=settings, submodels=submodels, tree=tree)
 
 
-def family_of(tree: xr.DataTree):
-    """The run's outcome family (:func:`models.families.family_of`).
-
-    Imported on first use: importing ``models`` loads PyMC (and, through pymc-extras,
-    matplotlib), which ``import analysis`` must not pay for.
-    """
-    from models.families import family_of as lookup
-
-    return lookup(tree)
-
-
 def _side_models(tree: xr.DataTree) -> dict[str, tuple[str, ...]]:
     """Conditions of the interpersonal-only, interorganisational-only and null models.
 
@@ -595,10 +593,12 @@ def _side_models(tree: xr.DataTree) -> dict[str, tuple[str, ...]]:
 
 def _ppc(tree: xr.DataTree, seed: int) -> PosteriorPredictiveChecks:
     constant = tree["constant_data"]
-    levels = [lvl for lvl in ("alliance", "network") if f"idx_{lvl}" in constant]
-    categories = family_of(tree).categories(int(tree.attrs.get("n_categories", 0)) or None)
+    # every group level of the fit (a two-level survey may have organisations only)
+    levels = [lvl for lvl in ("alliance", "network", "organisation") if f"idx_{lvl}" in constant]
+    family = family_of(tree)
     return posterior_predictive_checks(tree, groups=groups_from_constant_data(tree, levels),
-                                       categories=categories, seed=seed)
+                                       categories=family.categories(int(tree.attrs.get("n_categories", 0)) or None),
+                                       kind=family.ppc, discrete=family.discrete, seed=seed)
 
 
 # -- figures ----------------------------------------------------------------------------------

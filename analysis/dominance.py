@@ -129,20 +129,20 @@ def fixed_r2(tree: xr.DataTree) -> xr.DataArray:
     xarray.DataArray
         Dims (chain, draw).
     """
-    from models import contributions
+    from models import contributions, family_of
 
-    family = str(tree.attrs.get("family", "ordinal"))
+    family = family_of(tree)
     posterior = tree["posterior"]
-    sigma = posterior["sigma"] if family == "gaussian" else None
+    sigma = family.residual_sd(posterior)
     if "b" not in posterior or posterior.sizes.get("condition", 0) == 0:
         shape = tuple(posterior.sizes[d] for d in SAMPLE_DIMS)
         zero = xr.DataArray(np.zeros(shape), dims=SAMPLE_DIMS,
                             coords={d: posterior[d].values for d in SAMPLE_DIMS}, name="r2_latent")
-        zero.attrs = {"family": family, "scale": "latent"}
+        zero.attrs = {"family": family.name, "scale": "latent"}
         return zero
     eta = contributions(tree, by="level").sum("level")
     # a sub-model with every condition left out has eta_fixed = 0: R^2 = 0 exactly
-    return bayesian_r2_latent(eta, family=family, sigma=sigma)
+    return bayesian_r2_latent(eta, family=family.name, sigma=sigma)
 
 
 # -- the statistics -------------------------------------------------------------------------

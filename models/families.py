@@ -136,6 +136,11 @@ class Family:
         n = n_categories or self.n_values
         return list(range(self.y_offset, self.y_offset + n)) if n else None
 
+    def residual_sd(self, posterior):
+        """The family's residual SD draws from ``posterior`` (gaussian: ``sigma``), or None
+        when its latent residual variance is fixed."""
+        return posterior[self.auxiliary] if self.latent_residual_variance is None else None
+
     def residual_variance(self, auxiliary=None):
         """Latent residual variance: the fixed one, or the family's own SD (``auxiliary``) squared."""
         if self.latent_residual_variance is not None:

@@ -285,6 +285,7 @@ def _outcome_codes(ds: xr.Dataset, design: ModelDesign) -> xr.Dataset:
         largest = int(design.trials.max()) if design.trials is not None else (design.n_categories or 1)
         dtype = next(t for t in (np.int8, np.int16, np.int32, np.int64) if largest <= np.iinfo(t).max)
         ds["y"] = ds["y"].astype(dtype, keep_attrs=True)
+    ds["y"].attrs["family"] = design.family.name  # reports draw the family's check
     return ds
 
 

@@ -38,16 +38,15 @@ import xarray as xr
 from analysis import (
     Gate,
     dominance_verdict,
-    linear_predictor,
-    readable_effects,
     sides_and_levels,
     variance_decomposition,
 )
+from analysis.checks import effects_of
 from data.constants import SAMPLE_DIMS
 from data.files import restore, write_csv
 from models import DEFAULT_PRIORS, contributions, get_family
-from models.run import raw_sd
 from models.priors import OUTCOME_SCALED
+from models.run import raw_sd
 
 from .html import ReportContext
 from .plots import PNG_SIGNATURE
@@ -247,13 +246,12 @@ def effect_draws(run, readable: xr.DataArray | None = None) -> dict[str, xr.Data
     per_unit.attrs["quantity"] = "change in the linear predictor per one step of the code"
     out = {"per SD (linear predictor)": per_sd, "per raw unit (linear predictor)": per_unit}
     if readable is None:  # as analysis.check_run computes them
-        cutpoints = posterior["cutpoints"] if "cutpoints" in posterior else None
-        readable = readable_effects(b.drop_vars(["condition_level", "condition_side"], errors="ignore"),
-                                    linear_predictor(tree), family=run.spec.family,
-                                    cutpoints=cutpoints)
+        readable = effects_of(tree)
     readable = readable.copy()
     step = "+1 SD" if run.spec.standardize else "+1 raw unit"  # b is per model unit
     title = f"{readable.attrs['quantity'].split(' (')[0]} per {step}"
+    if readable.attrs.get("contrast"):
+        title += ", 0 → 1 for binary conditions"
     readable.attrs["quantity"] = readable.attrs["quantity"].replace("+step", step)
     out[title] = readable
     return out

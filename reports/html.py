@@ -495,7 +495,8 @@ def _ppc_checks_section(ctx: ReportContext) -> dict | None:
                              "flagged cells": part["n_extreme"],
                              "listed below": len(part.get("extreme") or ())})
         for cell in part.get("extreme") or ():
-            cells.append({"grouping": key, "group": cell.get(key), "category": cell.get("category"),
+            row = "statistic" if "statistic" in cell else "category"  # density or category checks
+            cells.append({"grouping": key, "group": cell.get(key), row: cell.get(row),
                           "individuals": cell.get("n_individuals"), "observed": cell["observed"],
                           "replicated mean": cell["replicated_mean"],
                           f"{interval} lower": cell["replicated_lower"],
