@@ -42,7 +42,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,7 +50,9 @@ import arviz_stats as azs
 import numpy as np
 import xarray as xr
 
+from data.errors import AllianceLearningError
 from data.files import OutputExistsError, atomic_dir, check_output_dir
+from data.jsonable import json_scalar
 
 from .fit import SCHEMA_VERSION
 from .spec import FitOptions, ModelSpec, RunConfig
@@ -62,11 +63,11 @@ HDI_PROB = 0.94
 FILES = ("posterior.nc", "summary.json", "config.toml", "codebook.toml", "data.parquet")
 
 
-class RunExistsError(FileExistsError):
+class RunExistsError(AllianceLearningError, FileExistsError):
     """The run directory exists already (pass ``force=True`` / ``--force`` to replace it)."""
 
 
-class RunError(ValueError):
+class RunError(AllianceLearningError, ValueError):
     """A run directory that cannot be loaded (missing or damaged file, other schema, ...)."""
 
 
@@ -107,16 +108,11 @@ class Run:
 def _stats(da: xr.DataArray) -> dict[str, float | None]:
     interval = azs.hdi(da, prob=HDI_PROB)
     return {
-        "mean": _number(da.mean(("chain", "draw"))),
-        "sd": _number(da.std(("chain", "draw"), ddof=1)),
-        "hdi_3%": _number(interval.sel(ci_bound="lower")),
-        "hdi_97%": _number(interval.sel(ci_bound="upper")),
+        "mean": json_scalar(da.mean(("chain", "draw"))),
+        "sd": json_scalar(da.std(("chain", "draw"), ddof=1)),
+        "hdi_3%": json_scalar(interval.sel(ci_bound="lower")),
+        "hdi_97%": json_scalar(interval.sel(ci_bound="upper")),
     }
-
-
-def _number(value) -> float | None:
-    value = float(value)
-    return None if math.isnan(value) or math.isinf(value) else value
 
 
 def diagnostics(tree: xr.DataTree) -> dict:
@@ -134,7 +130,7 @@ def diagnostics(tree: xr.DataTree) -> dict:
     def extreme(ds: xr.Dataset, pick):
         values = np.concatenate([np.ravel(v.values) for v in ds.data_vars.values()] or [np.array([])])
         values = values[np.isfinite(values)]
-        return _number(pick(values)) if values.size else None
+        return json_scalar(pick(values)) if values.size else None
 
     out = {
         "max_rhat": extreme(azs.rhat(posterior), np.max),
@@ -152,7 +148,7 @@ def diagnostics(tree: xr.DataTree) -> dict:
         if "energy" in stats:
             try:
                 bfmi = azs.bfmi(stats.to_dataset())  # a Dataset holding `energy` per chain
-                out["min_bfmi"] = _number(bfmi["energy"].min())
+                out["min_bfmi"] = json_scalar(bfmi["energy"].min())
             except Exception as err:  # arviz-stats refuses too-short chains; report, don't fail
                 logger.warning("E-BFMI not computed: %s", err)
     return out
