@@ -1,14 +1,18 @@
 """The ``alliance-learning`` command line: a thin layer over the Python API.
 
 Every command catches the toolkit's own errors and prints them as plain lines (no
-traceback) with a non-zero exit code. Logging handlers are configured here, never in the
-library.
+traceback) with a non-zero exit code. Ctrl-C (SIGINT) and SIGTERM end a command with one
+line and exit 130 or 143; whatever it was writing is removed (see :mod:`data.files`), and
+sub-model workers end with it. Output locations are checked before any work. Logging
+handlers are configured here, never in the library.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import signal
+import threading
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -42,14 +46,38 @@ ProgressOption = Annotated[bool, typer.Option("--progress/--no-progress",
 err_console = Console(stderr=True)
 
 # Errors a user can fix; anything else is a bug and keeps its traceback.
-USER_ERRORS: tuple[type[Exception], ...] = (ValueError, FileNotFoundError, FileExistsError, KeyError)
+USER_ERRORS: tuple[type[Exception], ...] = (ValueError, FileNotFoundError, FileExistsError, KeyError,
+                                            IsADirectoryError, NotADirectoryError, PermissionError)
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived.
+
+    Not a KeyboardInterrupt: the sampler (nutpie) answers that by returning the draws so far,
+    which must not be saved as a run.
+    """
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _interrupt(signum, frame):
+    raise Interrupted(signum)
 
 
 def user_errors(func):
-    """Print a user error as plain text and exit 2 instead of showing a traceback."""
+    """Print a user error as plain text and exit 2 instead of showing a traceback.
+
+    While the command runs, SIGINT and SIGTERM raise :class:`Interrupted`, so that files
+    being written are cleaned up; the command then exits 128 + the signal's number.
+    """
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        handlers = {}
+        if threading.current_thread() is threading.main_thread():
+            handlers = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             return func(*args, **kwargs)
         except USER_ERRORS as err:
@@ -58,8 +86,24 @@ def user_errors(func):
             err_console.print(f"[bold red]error:[/] {escape(str(message))}", markup=True, highlight=False,
                               soft_wrap=True)  # one line, whatever the terminal's width
             raise typer.Exit(code=2) from None
+        except (Interrupted, KeyboardInterrupt) as err:
+            signum = getattr(err, "signum", signal.SIGINT)
+            err_console.print(f"interrupted ({signal.Signals(signum).name}): stopped; nothing "
+                              "half-written was kept", highlight=False, soft_wrap=True)
+            raise typer.Exit(code=128 + signum) from None
+        finally:
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
 
     return wrapper
+
+
+def _inputs(**options) -> None:
+    """Check that each input option names a file (not a folder), before any work."""
+    from data.files import check_input_file
+
+    for option, path in options.items():
+        check_input_file(path, option="--" + option.replace("_", "-"))
 
 
 @app.callback()
@@ -91,6 +135,7 @@ def validate(
 
     from data import validate_file
 
+    _inputs(codebook=codebook)
     report = validate_file(file, codebook, sheet=sheet, form=form, collapse=collapse)
     colour = {"error": "bold red", "warning": "yellow"}
     for problem in report.sorted_problems():
@@ -142,7 +187,10 @@ def simulate(
     """
     from data import save_simulation
     from data import simulate as run_simulation
+    from data.files import check_output_file
 
+    _inputs(design=design, codebook=codebook)
+    check_output_file(out, option="--out", force=force, inputs=(design, codebook))
     sim = run_simulation(design, codebook, seed=seed)
     paths = save_simulation(sim, out, overwrite=force)
     sizes = sim.truth["sizes"]
@@ -188,7 +236,9 @@ def fit(
     from models import fit as fit_model
     from reports.pipeline import resolve_config
 
-    check_run_target(out, force=force)  # before the long step, not after it
+    _inputs(codebook=codebook, config=config)
+    # before the long step, not after it
+    check_run_target(out, force=force, inputs=(data_file, codebook, config))
     run_config = load_config(config) if config is not None else None  # a broken config first
     survey = load_survey(data_file, codebook)
     # the options on top of the config, checked against the data before sampling (as `run` does)
@@ -285,15 +335,18 @@ def report(
     first and the checks are saved in the run directory.
     """
     from analysis import check_run, save_checks
+    from data.files import check_output_file
     from models import load_run
-    from reports.context import build_context, load_checks_json
+    from reports.context import build_context
     from reports.html import render_report
 
-    out = out if out is not None else run_dir / "report.html"
-    if out.exists() and not force:
-        raise FileExistsError(f"{out} exists; pass --force to replace it")
     run = load_run(run_dir)
-    checks = load_checks_json(run_dir)
+    inputs = [run_dir / name for name in ("summary.json", "data.parquet", "checks/checks.json")]
+    if out is None:
+        out = check_output_file(run_dir / "report.html", option=None, force=force, inputs=inputs)
+    else:
+        out = check_output_file(out, option="--out", force=force, inputs=inputs)
+    checks = _saved_checks(run_dir)
     if checks is None:
         with console.status("no checks yet: checking the run..."):
             checks = check_run(run, progress=_say)
@@ -304,6 +357,30 @@ def report(
     verdict = checks["verdict"]["verdict"] if isinstance(checks, dict) else checks.verdict.verdict
     console.print(f"verdict: {escape(verdict)}", highlight=False)
     console.print(f"report written to {escape(str(path))}", highlight=False, soft_wrap=True)
+
+
+def _saved_checks(run_dir: Path):
+    """The run's saved checks, None when it has none; a damaged checks.json is one error line."""
+    from models import RunError
+    from reports.context import load_checks_json
+
+    path = run_dir / "checks" / "checks.json"
+    try:
+        checks = load_checks_json(run_dir)
+        if isinstance(checks, dict):  # the parts the report and this command read directly
+            verdict = checks.get("verdict")
+            if not isinstance(verdict, dict) or not isinstance(verdict.get("verdict"), str):
+                raise ValueError("no verdict")
+            bad = [k for k in ("settings", "diagnostics") if not isinstance(checks.get(k), dict)]
+            if bad:
+                raise ValueError(f"{', '.join(bad)}: missing or not an object")
+        elif checks is not None and not hasattr(checks, "verdict"):
+            raise ValueError(f"holds a JSON {type(checks).__name__}, not an object")
+    except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError) as err:
+        reason = " ".join(str(err).split()) or type(err).__name__
+        raise RunError(f"{path}: damaged or not written by this toolkit ({reason}); redo the checks "
+                       f"(`alliance-learning check {run_dir} --force`)") from None
+    return checks
 
 
 @app.command("run")
@@ -333,6 +410,7 @@ def run_command(
     """
     from reports.pipeline import command_line, run_pipeline
 
+    _inputs(codebook=codebook, config=config)
     command = command_line("run", data_file, out=out, codebook=codebook, config=config,
                            form=None if form == "wide" else form,
                            collapse=None if collapse == "median" else collapse, outcome=outcome,
@@ -404,6 +482,8 @@ def check(
     Exits 0 when the run passes its diagnostic gates, 3 when the verdict is `not
     trustworthy` (refit with more tuning or draws), 2 on a usage error.
     """
+    import os
+
     from rich import box
     from rich.table import Table
 
@@ -420,6 +500,8 @@ def check(
         raise ValueError(f"--workers must be at least 1, got {workers}")
     run = load_run(run_dir)
     check_checks_target(run_dir, force=force)  # before the long step, not after it
+    if not os.access(run_dir, os.W_OK | os.X_OK):
+        raise PermissionError(f"{run_dir}: the run directory is not writable; the checks could not be saved")
     checks = check_run(run, rope=rope, prob_threshold=threshold, dominance=dominance, loo=loo,
                        sensitivity=sensitivity, workers=workers, seed=seed, progress=_say)
     where = save_checks(checks, run_dir, force=force)

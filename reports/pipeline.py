@@ -20,8 +20,9 @@ The four steps:
 3. **check**: every posterior check (:func:`analysis.check_run`), saved in ``checks/``;
 4. **report**: one self-contained HTML file, ``report.html`` in the run directory.
 
-An existing run directory is never replaced unless ``force=True``; that is checked before
-the long steps start.
+An existing run directory is never replaced unless ``force=True``, and then only one this
+toolkit wrote that holds none of the inputs (:func:`models.check_run_target`); that is
+checked before the long steps start.
 """
 
 from __future__ import annotations
@@ -231,7 +232,8 @@ def run_pipeline(
         Sampling options (default: the config's, else 4 chains x 2000 draws, 1000 tuning
         steps, seed 0).
     force : bool
-        Replace an existing run directory.
+        Replace an existing run directory this toolkit wrote (never a folder holding other
+        files or the input).
     command : str, optional
         The command line that reproduces this call, recorded in the run (the CLI passes it).
     title, notice : str, optional
@@ -257,7 +259,9 @@ def run_pipeline(
     out = Path(out)
     if form not in ("wide", "coded"):
         raise ValueError(f"form must be 'wide' or 'coded', got {form!r}")
-    check_run_target(out, force=force)  # before the long steps, not after them
+    # before the long steps, not after them
+    inputs = (data, codebook, config if isinstance(config, (str, Path)) else None)
+    check_run_target(out, force=force, inputs=inputs)
     seconds: dict[str, float] = {}
 
     started = time.perf_counter()
