@@ -39,6 +39,12 @@ ChainsOption = Annotated[Optional[int], typer.Option(help="Chains (default 4).")
 DrawsOption = Annotated[Optional[int], typer.Option(help="Kept draws per chain (default 2000).")]
 TuneOption = Annotated[Optional[int], typer.Option(help="Tuning steps per chain (default 1000).")]
 SeedOption = Annotated[Optional[int], typer.Option(help="Seed of the run (default 0).")]
+# how the data file is read (data.io.read_rows): detected unless given
+SheetOption = Annotated[Optional[str], typer.Option(help="Excel sheet (default: the first).")]
+EncodingOption = Annotated[Optional[str], typer.Option(
+    help="CSV encoding, e.g. utf-8, cp1252, latin-1, utf-16 (default: detected).")]
+SepOption = Annotated[Optional[str], typer.Option(
+    "--sep", help="CSV delimiter: ',', ';', 'tab' or '|' (default: detected).")]
 ReplaceRunOption = Annotated[bool, typer.Option("--force", help="Replace an existing run directory.")]
 ProgressOption = Annotated[bool, typer.Option("--progress/--no-progress",
                                               help="Show the sampler's progress bar.")]
@@ -118,7 +124,9 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log prog
 def validate(
     file: Annotated[Path, typer.Argument(help="Wide case-survey file: CSV, Parquet or Excel.")],
     codebook: CodebookOption = None,
-    sheet: Annotated[Optional[str], typer.Option(help="Excel sheet (default: the first).")] = None,
+    sheet: SheetOption = None,
+    encoding: EncodingOption = None,
+    sep: SepOption = None,
     form: Annotated[str, typer.Option(
         help="wide: one row per individual; coded: the raters' coding sheet (long form).")] = "wide",
     collapse: Annotated[str, typer.Option(
@@ -136,7 +144,8 @@ def validate(
     from data import validate_file
 
     _inputs(codebook=codebook)
-    report = validate_file(file, codebook, sheet=sheet, form=form, collapse=collapse)
+    report = validate_file(file, codebook, sheet=sheet, form=form, collapse=collapse,
+                           encoding=encoding, sep=sep)
     colour = {"error": "bold red", "warning": "yellow"}
     for problem in report.sorted_problems():
         column = f"  [cyan]{escape(problem.column)}[/]" if problem.column else ""
@@ -207,6 +216,9 @@ def fit(
     data_file: Annotated[Path, typer.Argument(metavar="DATA", help="Wide case-survey file: CSV, Parquet or Excel.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to create.")],
     codebook: CodebookOption = None,
+    sheet: SheetOption = None,
+    encoding: EncodingOption = None,
+    sep: SepOption = None,
     config: ConfigOption = None,
     outcome: OutcomeOption = None,
     family: Annotated[Optional[str], typer.Option(
@@ -240,7 +252,7 @@ def fit(
     # before the long step, not after it
     check_run_target(out, force=force, inputs=(data_file, codebook, config))
     run_config = load_config(config) if config is not None else None  # a broken config first
-    survey = load_survey(data_file, codebook)
+    survey = load_survey(data_file, codebook, sheet=sheet, encoding=encoding, sep=sep)
     # the options on top of the config, checked against the data before sampling (as `run` does)
     run_config = resolve_config(survey, config=run_config, outcome=outcome, family=family,
                                 chains=chains, draws=draws, tune=tune, seed=seed, sampler=sampler,
@@ -389,6 +401,9 @@ def run_command(
     data_file: Annotated[Path, typer.Argument(metavar="DATA", help="Case-survey file: CSV, Parquet or Excel.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to create (holds the report).")],
     codebook: CodebookOption = None,
+    sheet: SheetOption = None,
+    encoding: EncodingOption = None,
+    sep: SepOption = None,
     config: ConfigOption = None,
     form: Annotated[str, typer.Option(
         help="wide: one row per individual; coded: the raters' coding sheet (long form).")] = "wide",
@@ -411,7 +426,8 @@ def run_command(
     from reports.pipeline import command_line, run_pipeline
 
     _inputs(codebook=codebook, config=config)
-    command = command_line("run", data_file, out=out, codebook=codebook, config=config,
+    command = command_line("run", data_file, out=out, codebook=codebook, sheet=sheet,
+                           encoding=encoding, sep=sep, config=config,
                            form=None if form == "wide" else form,
                            collapse=None if collapse == "median" else collapse, outcome=outcome,
                            chains=chains, draws=draws, tune=tune, seed=seed, force=force,
@@ -420,7 +436,8 @@ def run_command(
                           collapse=collapse, outcome=outcome, chains=chains, draws=draws, tune=tune,
                           seed=seed, force=force, command=command, step=_step_reporter(),
                           say=_say, sampler_progress=progress,
-                          check_options={"dominance": dominance})
+                          check_options={"dominance": dominance},
+                          read_options={"sheet": sheet, "encoding": encoding, "sep": sep})
     _print_result(result)
 
 

@@ -205,6 +205,7 @@ def run_pipeline(
     title: str | None = None,
     notice: str | None = None,
     check_options: dict | None = None,
+    read_options: dict | None = None,
     step: StepReporter | None = None,
     say: Callable[[str], None] | None = None,
     sampler_progress: bool = True,
@@ -240,6 +241,8 @@ def run_pipeline(
         The report's title and a banner under it.
     check_options : dict, optional
         Keyword arguments of :func:`analysis.check_run` (e.g. ``{"dominance": False}``).
+    read_options : dict, optional
+        How the file is read: ``sheet``, ``encoding`` and ``sep`` of :func:`data.load_survey`.
     step : callable, optional
         ``step(number, name)`` returns a context manager wrapped around each step (the CLI
         shows a spinner).
@@ -271,10 +274,10 @@ def run_pipeline(
             config = load_config(config)  # a broken config is reported before the data are read
         reliability = None
         if form == "coded":
-            coded = load_coded(data, codebook, collapse=collapse)
+            coded = load_coded(data, codebook, collapse=collapse, **(read_options or {}))
             survey, reliability = coded.survey, coded.reliability
         else:
-            survey = load_survey(data, codebook)
+            survey = load_survey(data, codebook, **(read_options or {}))
         run_config = resolve_config(survey, config=config, outcome=outcome, chains=chains,
                                     draws=draws, tune=tune, seed=seed, source=source)
     seconds["validate"] = time.perf_counter() - started
