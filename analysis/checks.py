@@ -443,6 +443,10 @@ def check_run(
     """
     say = progress or logger.info
     tree = run.tree
+    if loo or sensitivity or ppc:  # a saved run's log-likelihood is recomputed, not stored
+        from models import with_log_likelihood
+
+        tree = with_log_likelihood(tree, run.spec, run.survey)
     seed = int(run.config.sampling.seed if seed is None else seed)
     prob = arviz_base.rcParams["stats.ci_prob"] if prob is None else prob
     family = str(tree.attrs.get("family", "ordinal"))

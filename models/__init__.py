@@ -42,7 +42,7 @@ from .build import build_model, model_from_design  # noqa: E402
 from .contributions import contributions  # noqa: E402
 from .design import ModelDesign, make_design  # noqa: E402
 from .families import DEFAULT_FAMILY, FAMILIES, Family  # noqa: E402
-from .fit import SCHEMA_VERSION, compiled_model, fit  # noqa: E402
+from .fit import SCHEMA_VERSION, compiled_model, fit, with_log_likelihood  # noqa: E402
 from .priors import DEFAULT_PRIORS, SHRINKAGE_OPTIONS  # noqa: E402
 from .run import (  # noqa: E402
     HDI_PROB,
@@ -95,4 +95,5 @@ __all__ = [
     "model_from_design",
     "save_run",
     "summarize",
+    "with_log_likelihood",
 ]

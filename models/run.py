@@ -47,7 +47,7 @@ import arviz_stats as azs
 import numpy as np
 import xarray as xr
 
-from .fit import SCHEMA_VERSION
+from .fit import SCHEMA_VERSION, for_storage, netcdf_encoding
 from .spec import FitOptions, ModelSpec, RunConfig
 
 logger = logging.getLogger(__name__)
@@ -264,7 +264,8 @@ def save_run(path: str | Path, tree: xr.DataTree, survey, config: RunConfig, *,
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
-        tree.to_netcdf(staging / "posterior.nc", engine="h5netcdf")
+        stored = for_storage(tree)  # compressed; the log-likelihood is recomputed on demand
+        stored.to_netcdf(staging / "posterior.nc", engine="h5netcdf", encoding=netcdf_encoding(stored))
         (staging / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n",
                                               encoding="utf-8")
         (staging / "config.toml").write_text(config.to_toml(), encoding="utf-8")
@@ -333,8 +334,8 @@ def load_run(path: str | Path) -> Run:
             frame[column] = frame[column].astype(str)
     survey = CaseSurvey.from_wide(frame, codebook, source=provenance.get("data_source") or str(path),
                                   sha256=provenance.get("data_sha256") or "")
-    with xr.open_datatree(path / "posterior.nc", engine="h5netcdf") as opened:
-        tree = opened.load()
+    # opened lazily: each array is read when a command first uses it (the file stays open)
+    tree = xr.open_datatree(path / "posterior.nc", engine="h5netcdf")
     return Run(config=config, survey=survey, tree=tree, summary=summary, path=path)
 
 
