@@ -349,8 +349,20 @@ def decompose(tree: xr.DataTree) -> xr.Dataset:
 
     Sides and levels come from the fit's ``condition_side`` and ``condition_level``
     coordinates (the codebook's, at fitting time); each group level's variance is its
-    ``sd_<level>`` squared, on the codebook's default side.
+    ``sd_<level>`` squared, on the codebook's default side. Computed on chunks of draws
+    (:func:`models.predictive.over_draw_chunks`): never individuals x draws x terms at once.
     """
+    from models.predictive import over_draw_chunks
+
+    return over_draw_chunks(tree, _decompose, values_per_draw=_values_per_draw(tree))
+
+
+def _values_per_draw(tree: xr.DataTree) -> int:
+    """Numbers per draw of the largest per-individual array (one per condition, and eta)."""
+    return tree["constant_data"].sizes[UNIT_DIM] * (tree["posterior"].sizes.get("condition", 0) + 2)
+
+
+def _decompose(tree: xr.DataTree) -> xr.Dataset:
     from models import contributions
 
     posterior = tree["posterior"]
@@ -377,13 +389,22 @@ def decompose(tree: xr.DataTree) -> xr.Dataset:
                                   family=family, sigma=sigma)
 
 
-def effects_of(tree: xr.DataTree) -> xr.DataArray:
-    """Return the readable effects of +1 SD of each condition (:func:`analysis.readable_effects`)."""
+def _effects_of(tree: xr.DataTree) -> xr.DataArray:
     posterior = tree["posterior"]
     family = str(tree.attrs.get("family", "ordinal"))
     b = posterior["b"].drop_vars(["condition_level", "condition_side"], errors="ignore")
     cutpoints = posterior["cutpoints"] if family == "ordinal" else None
     return readable_effects(b, linear_predictor(tree), family=family, cutpoints=cutpoints)
+
+
+def effects_of(tree: xr.DataTree) -> xr.DataArray:
+    """Return the readable effects of +1 SD of each condition (:func:`analysis.readable_effects`).
+
+    Computed on chunks of draws (the linear predictor is individuals x draws).
+    """
+    from models.predictive import over_draw_chunks
+
+    return over_draw_chunks(tree, _effects_of, values_per_draw=_values_per_draw(tree))
 
 
 def top_level_priors(tree: xr.DataTree) -> list[str] | None:

@@ -53,6 +53,30 @@ def thinning(chains: int, draws: int, kept: int | None = PREDICTIVE_DRAWS) -> in
     return -(-chains * draws // kept)
 
 
+def over_draw_chunks(tree: xr.DataTree, compute, *, values_per_draw: int, group: str = "posterior"):
+    """``compute(tree)`` evaluated on consecutive chunks of draws, joined along ``draw``.
+
+    For a per-draw computation whose intermediate arrays hold ``values_per_draw`` numbers
+    per chain and draw (e.g. individuals x terms): each call sees ``tree`` with ``group``
+    cut to a chunk of draws, sized so that an array of the chunk holds about 2^23 numbers
+    (64 MB of float64), not chains x draws x individuals x terms at once. ``compute`` must
+    treat draws independently; its results (DataArray or Dataset) are concatenated along
+    ``draw`` (variables without it are taken from the first chunk).
+    """
+    draws = tree[group].sizes["draw"]
+    step = max(1, _CHUNK_VALUES * 2 // max(1, tree[group].sizes["chain"] * values_per_draw))
+    if step >= draws:
+        return compute(tree)
+    parts = []
+    for start in range(0, draws, step):
+        chunk = tree.copy()
+        chunk[group] = xr.DataTree(tree[group].to_dataset().isel(draw=slice(start, start + step)))
+        parts.append(compute(chunk))
+    if isinstance(parts[0], xr.Dataset):
+        return xr.concat(parts, dim="draw", data_vars="minimal", coords="minimal", compat="override")
+    return xr.concat(parts, dim="draw", coords="minimal", compat="override")
+
+
 def prior_predictive(model: pm.Model, *, draws: int, seed: int) -> xr.DataTree:
     """Prior and prior predictive draws (PyMC's ``sample_prior_predictive``, not compiled)."""
     return pm.sample_prior_predictive(draws=draws, random_seed=seed, model=model,

@@ -3,7 +3,8 @@
 A run directory holds::
 
     posterior.nc     the fit's DataTree (posterior, sample_stats, prior, predictive draws,
-                     log_likelihood, log_prior, observed_data, constant_data), NetCDF
+                     log_prior, observed_data, constant_data), compressed NetCDF; the
+                     log-likelihood is recomputed on demand (models.fit.with_log_likelihood)
     summary.json     effects, group SDs, cutpoints or sigma, diagnostics, provenance
                      (schema below, version SCHEMA_VERSION)
     config.toml      the exact run config (model spec with its defaults resolved, sampling)

@@ -111,3 +111,32 @@ def test_loo_elpd_from_the_recomputed_float32_log_likelihood(pair):
     assert abs(small.elpd - full.elpd) < 1e-3 * full.se
     assert abs(small.p - full.p) < 1e-3 * full.se
     np.testing.assert_allclose(small.pareto_k.values, full.pareto_k.values, atol=1e-3)
+
+
+def test_per_draw_computations_in_chunks_of_draws_equal_the_whole(pair, monkeypatch):
+    """decompose, effects_of and fixed_r2 run on chunks of draws: same numbers."""
+    import xarray as xr
+
+    import models.predictive
+    from analysis import fixed_r2
+    from analysis.checks import decompose, effects_of
+
+    tree = pair[1].tree
+    whole = {name: f(tree) for name, f in
+             (("decompose", decompose), ("effects", effects_of), ("r2", fixed_r2))}
+    real = models.predictive.over_draw_chunks
+    for name, f in (("decompose", decompose), ("effects", effects_of), ("r2", fixed_r2)):
+        # chunks of 300 draws (the last one shorter), whatever values per draw f declares
+        calls = []
+
+        def chunked_by_300(tree, compute, *, values_per_draw, group="posterior"):
+            monkeypatch.setattr(models.predictive, "_CHUNK_VALUES",
+                                300 * tree[group].sizes["chain"] * values_per_draw // 2)
+            return real(tree, lambda t: calls.append(t[group].sizes["draw"]) or compute(t),
+                        values_per_draw=values_per_draw, group=group)
+
+        monkeypatch.setattr(models.predictive, "over_draw_chunks", chunked_by_300)
+        chunked = f(tree)
+        assert calls == [300, 300, 300, 100]
+        assert chunked.sizes["draw"] == SAMPLING["draws"]
+        xr.testing.assert_allclose(chunked, whole[name], rtol=1e-12)

@@ -6,9 +6,11 @@ networks of 8-12 respondents per alliance, no missing codes), then runs, each as
 process, as a user would:
 
 ``run``
-    ``alliance-learning run`` (validate, fit, check, report) with the default sampling
-    (4 x 2000 draws, 1000 tuning steps) of a model with one group level (alliance) and
-    5 conditions: peak memory, wall time and the size of the run directory.
+    ``alliance-learning run --no-dominance`` (validate, fit, check, report) with the
+    default sampling (4 x 2000 draws, 1000 tuning steps) of a model with one group level
+    (alliance) and 5 conditions: peak memory, wall time and the size of the run directory.
+    The checks include LOO (3 sub-model fits), LOO-PIT and the prior sensitivity;
+    ``--dominance`` adds the dominance analysis (14 more sub-model fits: long).
 ``report``
     ``alliance-learning report --force`` of that run (re-rendering from its saved
     checks): peak memory and wall time.
@@ -48,7 +50,7 @@ MB = 10**6
 CONDITIONS = ("personal_contact", "shared_interests", "joint_activity", "receptivity",
               "prior_cooperation")
 OUTCOME = "learning_score"
-RESPONDENTS_PER_ALLIANCE = 50  # 5 networks of 8-12 respondents
+RESPONDENTS_PER_ALLIANCE = 48  # 5 networks of 8-12 respondents (some respondents share a slot)
 TARGETS = {  # (respondents, command): (peak bytes, seconds or None, run dir bytes or None)
     "run": (1.5 * GIB, None, 100 * MB),
     "report": (1 * GIB, 15.0, None),
@@ -129,6 +131,7 @@ def dir_size(path: Path) -> int:
 
 def case(name: str, respondents: int, folder: Path, args, *, dominance: bool = True) -> list[dict]:
     """Simulate, ``run`` and (for the main case) re-render the report; return result rows."""
+    folder.mkdir(parents=True, exist_ok=True)
     paths = write_inputs(folder, respondents, chains=args.chains, draws=args.draws, tune=args.tune)
     simulated = measure([CLI, "simulate", "--design", str(paths["design"]), "--codebook",
                          str(paths["codebook"]), "--out", str(paths["data"]), "--seed", "1"],
@@ -146,7 +149,7 @@ def case(name: str, respondents: int, folder: Path, args, *, dominance: bool = T
     print(f"{name}: {n:,} respondents, {args.chains} x {args.draws} draws; running "
           f"{' '.join(command[1:2])} ...", flush=True)
     result = measure(command, folder / "run.log")
-    result.update(step=f"{name}: run ({n:,} respondents)", target=name,
+    result.update(step=f"{name}: run ({n:,}{'' if dominance else ', no dominance'})", target=name,
                   run_dir=dir_size(run_dir) if run_dir.is_dir() else None,
                   files={f.name: f.stat().st_size for f in run_dir.iterdir() if f.is_file()}
                   if run_dir.is_dir() else {})
@@ -180,6 +183,8 @@ def main(argv=None) -> None:
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--draws", type=int, default=2000)
     parser.add_argument("--tune", type=int, default=1000)
+    parser.add_argument("--dominance", action="store_true",
+                        help="include the dominance analysis in the main run")
     parser.add_argument("--large", action="store_true", help="also 190,000 respondents (no dominance)")
     parser.add_argument("--huge", action="store_true", help="also 1,000,000 respondents (no dominance)")
     parser.add_argument("--keep", type=Path, help="folder to keep the runs in (default: temporary)")
@@ -188,7 +193,7 @@ def main(argv=None) -> None:
     folder = args.keep or Path(tempfile.mkdtemp(prefix="memory-benchmark-"))
     folder.mkdir(parents=True, exist_ok=True)
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; work in {folder}")
-    rows = case("run", args.respondents, folder / "run", args)
+    rows = case("run", args.respondents, folder / "run", args, dominance=args.dominance)
     if args.large:
         rows += case("large", 190_000, folder / "large", args, dominance=False)
     if args.huge:
