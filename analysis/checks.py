@@ -357,8 +357,20 @@ def decompose(tree: xr.DataTree) -> xr.Dataset:
 
     Sides and levels come from the fit's ``condition_side`` and ``condition_level``
     coordinates (the codebook's, at fitting time); each group level's variance is its
-    ``sd_<level>`` squared, on the codebook's default side.
+    ``sd_<level>`` squared, on the codebook's default side. Computed on chunks of draws
+    (:func:`models.predictive.over_draw_chunks`): never individuals x draws x terms at once.
     """
+    from models.predictive import over_draw_chunks
+
+    return over_draw_chunks(tree, _decompose, values_per_draw=_values_per_draw(tree))
+
+
+def _values_per_draw(tree: xr.DataTree) -> int:
+    """Numbers per draw of the largest per-individual array (one per condition, and eta)."""
+    return tree["constant_data"].sizes[UNIT_DIM] * (tree["posterior"].sizes.get("condition", 0) + 2)
+
+
+def _decompose(tree: xr.DataTree) -> xr.Dataset:
     from models import contributions
 
     posterior = tree["posterior"]
@@ -392,9 +404,7 @@ def family_of(tree: xr.DataTree):
     return family_of(tree)
 
 
-def effects_of(tree: xr.DataTree) -> xr.DataArray:
-    """Return the readable effects of +1 SD of each condition, 0 -> 1 of a binary one
-    (:func:`analysis.readable_effects`)."""
+def _effects_of(tree: xr.DataTree) -> xr.DataArray:
     posterior = tree["posterior"]
     family = family_of(tree)
     b = posterior["b"].drop_vars(["condition_level", "condition_side"], errors="ignore")
@@ -402,6 +412,17 @@ def effects_of(tree: xr.DataTree) -> xr.DataArray:
     return readable_effects(b, linear_predictor(tree), family=family, cutpoints=cutpoints,
                             outcome_sd=float(tree.attrs.get("outcome_scale", 1.0)),
                             contrast=binary_contrasts(tree))
+
+
+def effects_of(tree: xr.DataTree) -> xr.DataArray:
+    """Return the readable effects of +1 SD of each condition, 0 -> 1 of a binary one
+    (:func:`analysis.readable_effects`).
+
+    Computed on chunks of draws (the linear predictor is individuals x draws).
+    """
+    from models.predictive import over_draw_chunks
+
+    return over_draw_chunks(tree, _effects_of, values_per_draw=_values_per_draw(tree))
 
 
 def top_level_priors(tree: xr.DataTree) -> list[str] | None:
@@ -461,6 +482,10 @@ def check_run(
     """
     say = progress or logger.info
     tree = run.tree
+    if loo or sensitivity or ppc:  # a saved run's log-likelihood is recomputed, not stored
+        from models import with_log_likelihood
+
+        tree = with_log_likelihood(tree, run.spec, run.survey)
     seed = int(run.config.sampling.seed if seed is None else seed)
     prob = arviz_base.rcParams["stats.ci_prob"] if prob is None else prob
     family = family_of(tree)

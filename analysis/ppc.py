@@ -417,13 +417,23 @@ def loo_pit_check(
     if discrete is None:
         values = observed.values[np.isfinite(observed.values)]
         discrete = bool(np.all(values == np.round(values)))
-    pit = azs.loo_pit(data, var_names=var_name, random_state=seed, pareto_pit=not discrete)
+    pit = azs.loo_pit(_at_predictive_draws(data), var_names=var_name, random_state=seed,
+                      pareto_pit=not discrete)
     pit = pit[var_name]
     pit = pit.where(observed.notnull(), drop=True) if observed.isnull().any() else pit
     obs_dims = list(pit.dims)
     p_value, _, _ = pit.azstats.uniformity_test(dim=obs_dims, method=method)
     return LooPitCheck(values=pit, p_value=float(p_value), method=method,
                        randomised=discrete, seed=seed)
+
+
+def _at_predictive_draws(data: xr.DataTree) -> xr.DataTree:
+    """The groups LOO-PIT reads, at the draws the posterior predictive kept (a fit thins them)."""
+    draws = data["posterior_predictive"]
+    keep = {dim: draws[dim].values for dim in SAMPLE_DIMS}
+    return xr.DataTree.from_dict({
+        name: data[name].to_dataset().sel(keep) if name != "observed_data" else data[name].to_dataset()
+        for name in ("posterior", "posterior_predictive", "log_likelihood", "observed_data")})
 
 
 def groups_from_constant_data(

@@ -3,7 +3,8 @@
 A run directory holds::
 
     posterior.nc     the fit's DataTree (posterior, sample_stats, prior, predictive draws,
-                     log_likelihood, log_prior, observed_data, constant_data), NetCDF
+                     log_prior, observed_data, constant_data), compressed NetCDF; the
+                     log-likelihood is recomputed on demand (models.fit.with_log_likelihood)
     summary.json     effects, group SDs, cutpoints or sigma, diagnostics, provenance
                      (schema below, version SCHEMA_VERSION)
     config.toml      the exact run config (model spec with its defaults resolved, sampling)
@@ -55,7 +56,7 @@ from data.errors import AllianceLearningError
 from data.files import OutputExistsError, atomic_dir, check_output_dir
 from data.jsonable import json_scalar
 
-from .fit import SCHEMA_VERSION
+from .fit import SCHEMA_VERSION, for_storage, netcdf_encoding
 from .spec import FitOptions, ModelSpec, RunConfig
 
 logger = logging.getLogger(__name__)
@@ -284,7 +285,8 @@ def save_run(path: str | Path, tree: xr.DataTree, survey, config: RunConfig, *,
     summary = summarize(tree, survey, config=config, command=command)
 
     with atomic_dir(target, replace=force) as staging:
-        tree.to_netcdf(staging / "posterior.nc", engine="h5netcdf")
+        stored = for_storage(tree)  # compressed; the log-likelihood is recomputed on demand
+        stored.to_netcdf(staging / "posterior.nc", engine="h5netcdf", encoding=netcdf_encoding(stored))
         (staging / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n",
                                               encoding="utf-8")
         (staging / "config.toml").write_text(config.to_toml(), encoding="utf-8")
@@ -359,8 +361,8 @@ def load_run(path: str | Path) -> Run:
         raise RunError(f"{path / 'data.parquet'}: the data differ from those the run was fitted to "
                        f"(content fingerprint changed); {_REFIT.format(path=path)}")
     with _damaged(path / "posterior.nc"):
-        with xr.open_datatree(path / "posterior.nc", engine="h5netcdf") as opened:
-            tree = opened.load()
+        # opened lazily: each array is read when a command first uses it (the file stays open)
+        tree = xr.open_datatree(path / "posterior.nc", engine="h5netcdf")
         absent = [group for group in ("posterior", "constant_data") if group not in tree.children]
         if absent:
             raise ValueError(f"no {' or '.join(absent)} group")

@@ -245,7 +245,7 @@ def effect_draws(run, readable: xr.DataArray | None = None) -> dict[str, xr.Data
     per_sd.attrs["quantity"] = "change in the linear predictor (logit scale for logit links) per SD"
     per_unit.attrs["quantity"] = "change in the linear predictor per one step of the code"
     out = {"per SD (linear predictor)": per_sd, "per raw unit (linear predictor)": per_unit}
-    if readable is None:  # as analysis.check_run computes them
+    if readable is None:  # as analysis.check_run computes them (in chunks of draws)
         readable = effects_of(tree)
     readable = readable.copy()
     step = "+1 SD" if run.spec.standardize else "+1 raw unit"  # b is per model unit
@@ -263,16 +263,23 @@ def run_decomposition(run) -> xr.Dataset:
     Group variances are the posterior ``sd_<level>`` squared; the residual follows the
     run's family (sigma per draw for gaussian).
     """
+    from models.predictive import over_draw_chunks
+
+    def decompose(tree):
+        posterior = tree["posterior"]
+        parts = contributions(tree, by="condition")
+        names = [str(c) for c in parts["condition"].values]
+        sides, levels = sides_and_levels(run.survey.codebook, names)
+        group_var = {name[3:]: posterior[name] ** 2 for name in posterior.data_vars
+                     if name.startswith("sd_") and name != "sd_slope"}
+        sigma = posterior["sigma"] if "sigma" in posterior else None
+        return variance_decomposition(parts, sides=sides, levels=levels, group_var=group_var or None,
+                                      family=run.spec.family, sigma=sigma)
+
+    # per draw, on chunks of draws: never individuals x draws x conditions at once
     tree = run.tree
-    posterior = tree["posterior"]
-    parts = contributions(tree, by="condition")
-    names = [str(c) for c in parts["condition"].values]
-    sides, levels = sides_and_levels(run.survey.codebook, names)
-    group_var = {name[3:]: posterior[name] ** 2 for name in posterior.data_vars
-                 if name.startswith("sd_") and name != "sd_slope"}
-    sigma = posterior["sigma"] if "sigma" in posterior else None
-    return variance_decomposition(parts, sides=sides, levels=levels, group_var=group_var or None,
-                                  family=run.spec.family, sigma=sigma)
+    per_draw = tree["constant_data"].sizes["individual"] * (tree["posterior"].sizes.get("condition", 0) + 2)
+    return over_draw_chunks(tree, decompose, values_per_draw=per_draw)
 
 
 # -- provenance ---------------------------------------------------------------------------------
