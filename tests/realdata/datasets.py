@@ -43,15 +43,18 @@ def wine(full: bool = False) -> pd.DataFrame:
 def exam(full: bool = False) -> pd.DataFrame:
     """mlmRev::Exam: 4,059 pupils' normalised exam scores in 65 London schools.
 
-    The small version keeps the first 20 schools (1,270 pupils).
+    The small version keeps every third school (school ID = 1 mod 3: 22 schools, 12
+    mixed, 6 girls', 4 boys'; 1,414 pupils). The school's gender (mixed, boys, girls) is
+    two 0/1 columns, mixed the baseline, as R's treatment coding of ``schgend``.
     """
     df = _rdata("mlmRev", "Exam")
     if not full:
-        df = df[df["school"] <= 20]
+        df = df[df["school"] % 3 == 1]
     return pd.DataFrame({
         "row": df["rownames"], "school": df["school"], "normexam": df["normexam"],
         "standLRT": df["standLRT"], "girl": (df["sex"] == "F").astype(int),
-        "schavg": df["schavg"],
+        "boys_school": (df["schgend"] == "boys").astype(int),
+        "girls_school": (df["schgend"] == "girls").astype(int),
     })
 
 

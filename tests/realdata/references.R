@@ -17,7 +17,7 @@ for (size in c("", "_full")) {
   cat(sprintf("wine%s\tsd_judge\t%.4f\tNA\n", size, sqrt(VarCorr(m)$judge[1])))
 
   e <- read.csv(file.path(dir, paste0("exam", size, ".csv")))
-  m <- lmer(normexam ~ standLRT + girl + schavg + (1 | school), data = e, REML = FALSE)
+  m <- lmer(normexam ~ standLRT + girl + boys_school + girls_school + (1 | school), data = e)
   s <- coef(summary(m)); show(paste0("exam", size), s[, 1], s[, 2])
   cat(sprintf("exam%s\tsigma\t%.4f\tNA\n", size, sigma(m)))
 

@@ -14,7 +14,7 @@ with maximum-likelihood fits in R (``references.py``, with their sources) within
 | cbpp          | binomial  | herd-period, herd              | one       |
 | insteval      | ordinal   | rating, student x lecturer     | two       |
 
-Each dataset is fitted once per session (``realdata_run``); a failing step is recorded in
+Each dataset is fitted once per module (``realdata_run``); a failing step is recorded in
 the result, not raised, so that every test of the dataset reports on its own part. A test
 that fails today because of a known toolkit bug is marked ``xfail(strict=True)`` with the
 bug in its reason (``KNOWN_BUGS``): it turns into a failure as soon as the bug is fixed,
@@ -85,9 +85,9 @@ class RealRun:
         return f"{self.name}: exit {self.exit_code}\n{self.output[-3000:]}\n{self.exception!r}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def realdata_run(tmp_path_factory):
-    """Run dataset ``name`` through the CLI once per session; returns a :class:`RealRun`."""
+    """Run dataset ``name`` through the CLI once per module; returns a :class:`RealRun`."""
     cache: dict[str, RealRun] = {}
     root = tmp_path_factory.mktemp("realdata")
 
@@ -146,6 +146,9 @@ def test_fixed_effects_match_published_fits(realdata_run, name):
     for condition, (estimate, se) in REFERENCES[name]["small"].items():
         posterior = effects[condition]["per_unit"]
         z = (posterior["mean"] - estimate) / posterior["sd"]
+        # shown with pytest -rP: the figures behind the verdict of this test
+        print(f"{name} {condition}: posterior {posterior['mean']:.4f} (sd {posterior['sd']:.4f}), "
+              f"reference {estimate:.4f} (se {se:.4f}), difference {z:+.2f} sd")
         if abs(z) > TOLERANCE:
             far[condition] = (posterior["mean"], posterior["sd"], estimate, se, round(z, 2))
     assert far == {}, f"{name} vs {CITATIONS[name]}: (mean, sd, reference, se, z) {far}"
