@@ -196,6 +196,12 @@ def summarize(tree: xr.DataTree, survey=None, *, config: RunConfig | None = None
                             for c in posterior["cutpoint"].values}
     if "sigma" in posterior:
         out["sigma"] = _stats(posterior["sigma"])
+    out["measurement"] = attrs.get("measurement", "observed")
+    if "rater_severity" in posterior:
+        from .raters import summarize_measurement, summarize_raters
+
+        out["raters"] = summarize_raters(tree, _stats)
+        out["rater_model"] = summarize_measurement(tree, _stats)
     out["diagnostics"] = diagnostics(tree)
     out["data"] = {"n_missing_outcome": int(attrs.get("n_missing_outcome", 0))}
     if survey is not None:
