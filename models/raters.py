@@ -328,7 +328,13 @@ def summarize_raters(tree, stats) -> dict:
 
 
 def summarize_measurement(tree, stats) -> dict:
-    """The ``rater_model`` block of summary.json: discrimination, severity SD, overlap."""
+    """The ``rater_model`` block of summary.json.
+
+    ``conditions`` (rater-modelled), ``severity_sd``, ``discrimination`` and ``agreement``
+    per condition (posterior absolute-agreement intra-class correlation of two raters'
+    latent codes, to set beside Krippendorff's alpha), and
+    ``overlap`` (components of the rater-unit graph per condition).
+    """
     posterior, constant = tree["posterior"], tree["constant_data"]
     out = {
         "conditions": [str(c) for c in posterior["rater_condition"].values],
@@ -337,6 +343,14 @@ def summarize_measurement(tree, stats) -> dict:
         "discrimination": {str(c): stats(posterior["rater_discrimination"].sel(rater_condition=c))
                            for c in posterior["rater_condition"].values},
     }
+    # Agreement of two raters' latent codes (absolute-agreement intra-class correlation on
+    # the logit scale): lambda^2 / (lambda^2 (1 + sd_severity^2) + pi^2 / 3), the share of a
+    # code's latent variance that is the true score, with disagreement from severity and
+    # from noise, as in Krippendorff's alpha.
+    lam2 = posterior["rater_discrimination"] ** 2
+    agreement = lam2 / (lam2 * (1 + posterior["rater_severity_sd"] ** 2) + np.pi**2 / 3)
+    out["agreement"] = {str(c): stats(agreement.sel(rater_condition=c))
+                        for c in posterior["rater_condition"].values}
     if "rater_overlap_components" in constant:
         out["overlap"] = {str(c): {"components": int(n), "connected": bool(n <= 1)}
                           for c, n in zip(constant["rater_condition"].values,

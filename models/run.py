@@ -10,6 +10,7 @@ A run directory holds::
     codebook.toml    the codebook the data were read with
     data.parquet     the validated survey (wide, the user's column names), so that the run
                      rebuilds its model without the original file
+    rater_codes.parquet  the raters' codes, when the model is the rater model (models.raters)
 
 It is written to a temporary directory beside the target and renamed into place, so a run
 directory is either complete or absent (:func:`data.files.atomic_dir`); it also holds the
@@ -42,7 +43,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -60,6 +61,7 @@ from .spec import FitOptions, ModelSpec, RunConfig
 logger = logging.getLogger(__name__)
 
 HDI_PROB = 0.94
+RATER_CODES = "rater_codes.parquet"
 FILES = ("posterior.nc", "summary.json", "config.toml", "codebook.toml", "data.parquet")
 
 
@@ -276,6 +278,8 @@ def save_run(path: str | Path, tree: xr.DataTree, survey, config: RunConfig, *,
         (staging / "config.toml").write_text(config.to_toml(), encoding="utf-8")
         (staging / "codebook.toml").write_text(tomli_w.dumps(survey.codebook.to_dict()), encoding="utf-8")
         survey.to_wide().to_parquet(staging / "data.parquet", index=False)
+        if getattr(survey, "rater_codes", None) is not None and summary.get("measurement") == "raters":
+            survey.rater_codes.to_parquet(staging / RATER_CODES, index=False)
     logger.info("run written to %s", path)
     return Run(config=config, survey=survey, tree=tree, summary=summary, path=path)
 
@@ -340,6 +344,12 @@ def load_run(path: str | Path) -> Run:
                 frame[column] = frame[column].astype(str)
         survey = CaseSurvey.from_wide(frame, codebook, source=provenance.get("data_source") or str(path),
                                       sha256=provenance.get("data_sha256") or "")
+    if (path / RATER_CODES).is_file():  # the rater model refits (sub-models) need the codes
+        with _damaged(path / RATER_CODES):
+            codes = pd.read_parquet(path / RATER_CODES)
+        survey = replace(survey, rater_codes=codes)
+    if summary.get("measurement") not in (None, "raters"):
+        survey = replace(survey, measurement=summary["measurement"])
     recorded = provenance.get("data_fingerprint")
     if recorded and survey.fingerprint() != recorded:
         raise RunError(f"{path / 'data.parquet'}: the data differ from those the run was fitted to "
