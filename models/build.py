@@ -18,7 +18,12 @@ leaves conditions out (their mask is 0) is the same graph with other data. Varia
 names: ``b`` (dim ``condition``), ``intercept``,
 ``cutpoints`` (``cutpoint``), ``sigma``, ``sd_<level>``, ``u_<level>`` (``<level>``),
 ``sd_slope`` / ``slope`` (``alliance`` x ``slope_condition``), ``x_missing_<level>``
-(``<level>_missing``), and the observed ``y`` (``individual``). The level contributions
+(``<level>_missing``), and the observed ``y`` (``individual``). With the rater model
+(:mod:`models.raters`) the rater-coded conditions' true scores are ``x_missing_<level>``
+values too, measured by the codes through ``rater_cutpoints`` (``rater_condition`` x
+``rater_cutpoint``), ``rater_discrimination`` (``rater_condition``), ``rater_severity_z``
+(``rater_pair``) and ``rater_severity`` (``rater_condition`` x ``rater``), the codes entering
+as the potential ``rater_codes``. The level contributions
 ``c_L`` are not stored per draw (they would be draws x individuals); they are rebuilt by
 :func:`models.contributions` from the posterior and the stored design.
 
@@ -164,17 +169,17 @@ def _rater_measurement(design: ModelDesign, data: dict, latents: dict) -> None:
     discrimination = pm.HalfNormal("rater_discrimination",
                                    sigma=priors["rater_discrimination"]["kwargs"]["sigma"],
                                    dims="rater_condition")
-    sd = pm.HalfNormal("rater_severity_sd", sigma=priors["rater_severity_sd"]["kwargs"]["sigma"])
-    # sum-to-zero within each condition over the raters who coded it (non-centred): the
-    # mean of z over a condition's raters is removed, and the scale keeps each severity's
-    # prior SD at rater_severity_sd
+    # sum-to-zero within each condition over the raters who coded it: the mean of z over a
+    # condition's raters is removed (that direction of z is left to its N(0, 1) prior and
+    # touches nothing else), and the scale keeps each severity's prior SD at the prior's
+    sigma = priors["rater_severity"]["kwargs"]["sigma"]
     z = pm.Normal("rater_severity_z", 0.0, 1.0, dims="rater_pair")
     pair_condition = data["rater_pair_condition"]
     n_conditions = len(raters.conditions)
     totals = pt.zeros(n_conditions)
     totals = pt.inc_subtensor(totals[pair_condition], z)
     centred = z - totals[pair_condition] / data["rater_pair_count"]
-    pair_severity = sd * data["rater_pair_scale"] * centred
+    pair_severity = sigma * data["rater_pair_scale"] * centred
     matrix = pt.zeros((n_conditions, len(raters.raters)))
     matrix = pt.set_subtensor(matrix[pair_condition, data["rater_pair_rater"]], pair_severity)
     pm.Deterministic("rater_severity", matrix, dims=("rater_condition", "rater"))

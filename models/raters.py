@@ -19,16 +19,18 @@ variance shares and the verdict.
 
 Choices, and why
 ----------------
-- **Severity sum-to-zero within each condition, with a hierarchical scale.** Each condition
+- **Severity sum-to-zero within each condition, with a fixed prior scale.** Each condition
   has free cutpoints, which absorb the raters' average severity, so only differences
   between raters are identified; centring the severities of the raters who coded a
-  condition removes the redundant direction exactly, rather than leaving it to a prior
-  (a purely hierarchical severity would leave the mean severity and the cutpoints
-  trading off through the prior alone, which samples badly). With two to four raters the
-  spread of the severities is poorly known per condition, so its SD ``rater_severity_sd`` is
-  shared by all conditions and learned. Severities are per rater *and* condition (a
-  rater can be lenient on trust and strict on commitment); the summary's severity per
-  rater is their mean over the conditions the rater coded.
+  condition removes the redundant direction exactly, rather than leaving it to a prior (a
+  purely hierarchical severity leaves the mean severity and the cutpoints trading off
+  through the prior alone, which samples badly). Each severity has prior SD 1 true-score
+  SD: weakly informative (a rater a whole SD off the others is extreme). A learned SD
+  shared by the conditions was tried first; with two to four raters it is barely informed,
+  and with many units per rater the non-centred severities then mixed slowly (bulk ESS 13
+  of 800 draws in the benchmark), so the scale is fixed. Severities are per rater *and*
+  condition (a rater can be lenient on trust and strict on commitment); the summary's
+  severity per rater is their mean over the conditions the rater coded.
 - **Discrimination per condition, not per rater.** The rater model's main job is the
   reliability of each condition; a discrimination per rater would need many codes per
   rater and condition and is left out.
@@ -75,7 +77,7 @@ RATER_SCALES = ("ordinal", "binary")
 RATER_PRIORS = {
     "rater_cutpoints": {"dist": "Normal", "kwargs": {"mu": 0.0, "sigma": 3.0}},
     "rater_discrimination": {"dist": "HalfNormal", "kwargs": {"sigma": 3.0}},
-    "rater_severity_sd": {"dist": "HalfNormal", "kwargs": {"sigma": 1.0}},
+    "rater_severity": {"dist": "Normal", "kwargs": {"mu": 0.0, "sigma": 1.0}},
 }
 
 
@@ -330,7 +332,7 @@ def summarize_raters(tree, stats) -> dict:
 def summarize_measurement(tree, stats) -> dict:
     """The ``rater_model`` block of summary.json.
 
-    ``conditions`` (rater-modelled), ``severity_sd``, ``discrimination`` and ``agreement``
+    ``conditions`` (rater-modelled), ``discrimination`` and ``agreement``
     per condition (posterior absolute-agreement intra-class correlation of two raters'
     latent codes, to set beside Krippendorff's alpha), and
     ``overlap`` (components of the rater-unit graph per condition).
@@ -339,16 +341,20 @@ def summarize_measurement(tree, stats) -> dict:
     out = {
         "conditions": [str(c) for c in posterior["rater_condition"].values],
         "severity_scale": "true-score SDs; positive: codes lower than the other raters'",
-        "severity_sd": stats(posterior["rater_severity_sd"]),
         "discrimination": {str(c): stats(posterior["rater_discrimination"].sel(rater_condition=c))
                            for c in posterior["rater_condition"].values},
     }
     # Agreement of two raters' latent codes (absolute-agreement intra-class correlation on
-    # the logit scale): lambda^2 / (lambda^2 (1 + sd_severity^2) + pi^2 / 3), the share of a
-    # code's latent variance that is the true score, with disagreement from severity and
-    # from noise, as in Krippendorff's alpha.
+    # the logit scale): lambda^2 / (lambda^2 (1 + v) + pi^2 / 3), with v the variance of the
+    # condition's severities over its raters: the share of a code's latent variance that is
+    # the true score, disagreement coming from severity and from noise, as in
+    # Krippendorff's alpha.
+    severity = posterior["rater_severity"]
+    coded = constant["rater_coded"].astype(bool)
+    n_raters = coded.sum("rater")
+    spread = (severity**2).where(coded, 0.0).sum("rater") / n_raters
     lam2 = posterior["rater_discrimination"] ** 2
-    agreement = lam2 / (lam2 * (1 + posterior["rater_severity_sd"] ** 2) + np.pi**2 / 3)
+    agreement = lam2 / (lam2 * (1 + spread) + np.pi**2 / 3)
     out["agreement"] = {str(c): stats(agreement.sel(rater_condition=c))
                         for c in posterior["rater_condition"].values}
     if "rater_overlap_components" in constant:

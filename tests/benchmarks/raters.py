@@ -23,10 +23,13 @@ The error-free codes are the latent values cut into five equal-probability categ
 and the outcome depends on those codes; the rater model's true score is continuous, so its
 best linear stand-in for a code has the effect b x corr(code, latent). The script prints that
 correlation (about 0.96 for five categories): a ratio that close to it is the most the rater
-model can recover of the simulator's truth.
+model can recover of the simulator's truth. The table therefore gives each method's ratio and
+coverage against both the simulator's truth ("code") and that truth per SD of the latent
+true score ("latent", b x rho): the collapsed codes estimate the former (attenuated), the
+rater model the latter.
 
-The design has fixed sizes (10 alliances of 3 organisations and 2 networks of 9
-respondents: 180 respondents) and no missing codes, so every study has the same array
+The design has fixed sizes (``--alliances``, default 10, of 3 organisations and 2 networks
+of 9 respondents: 18 respondents per alliance) and no missing codes, so every study has the same array
 shapes and reuses one nutpie compilation per method.
 
 Run::
@@ -63,8 +66,8 @@ EFFECTS = {
 METHODS = ("raters", "median")
 
 
-def design(bias_sd: float, noise_sd: float) -> Design:
-    return Design(alliances=10, organisations=(3, 3), networks=(2, 2), people=(9, 9),
+def design(bias_sd: float, noise_sd: float, alliances: int) -> Design:
+    return Design(alliances=alliances, organisations=(3, 3), networks=(2, 2), people=(9, 9),
                   respondents_per_organisation=(3, 3), conditions=tuple(EFFECTS),
                   effects=dict(EFFECTS), interpersonal_share=None, missing_rate=0.0,
                   group_sd={"network": 0.3, "organisation": 0.3, "alliance": 0.3},
@@ -95,6 +98,7 @@ def one_study(seed: int, sim_design: Design, args, folder: Path) -> list[dict]:
         low = b.quantile((1 - INTERVAL) / 2, dim=("chain", "draw"))
         high = b.quantile((1 + INTERVAL) / 2, dim=("chain", "draw"))
         mean = b.mean(("chain", "draw"))
+        median = b.median(("chain", "draw"))
         diag = diagnostics(tree)
         for condition in EFFECTS:
             true = sim.truth["effects"][condition]
@@ -102,6 +106,7 @@ def one_study(seed: int, sim_design: Design, args, folder: Path) -> list[dict]:
             rows.append({
                 "study": seed, "method": method, "condition": condition,
                 "level": sim.truth["condition_level"][condition], "true": true, "estimate": est,
+                "median": float(median.sel(condition=condition)),
                 "ratio": est / true,
                 "low": float(low.sel(condition=condition)), "high": float(high.sel(condition=condition)),
                 "covered": bool(low.sel(condition=condition) <= true <= high.sel(condition=condition)),
@@ -112,29 +117,39 @@ def one_study(seed: int, sim_design: Design, args, folder: Path) -> list[dict]:
 
 
 def report(rows: list[dict], rho: float) -> str:
+    """The table: per method, attenuation and coverage against both scales of the truth."""
     lines = [f"{len({r['study'] for r in rows})} studies; 90% central intervals; "
-             f"corr(code, latent) for 5 categories = {rho:.3f}"]
+             f"rho = corr(code, latent) for 5 categories = {rho:.3f}",
+             "truth 'code': the simulator's per-SD effect of the error-free code; 'latent': the same "
+             "effect per SD of the latent true score (code truth x rho)"]
     levels = list(dict.fromkeys(r["level"] for r in rows))
-    header = f"{'method':8s} {'ratio':>6s} " + " ".join(f"{lvl[:12]:>12s}" for lvl in levels)
-    header += f" {'coverage':>14s} {'max R-hat':>9s} {'min ESS':>8s} {'div':>4s} {'s/fit':>6s}"
+    header = (f"{'method':7s} {'truth':6s} {'ratio':>6s} {'MC SE':>6s} "
+              + " ".join(f"{lvl[:12]:>12s}" for lvl in levels)
+              + f" {'coverage':>14s} {'max R-hat':>9s} {'min ESS':>8s} {'div':>4s} {'s/fit':>6s}")
     lines.append(header)
     for method in METHODS:
         mine = [r for r in rows if r["method"] == method]
         if not mine:
             continue
-        ratio = np.mean([r["ratio"] for r in mine])
-        by_level = [np.mean([r["ratio"] for r in mine if r["level"] == lvl]) for lvl in levels]
-        covered = np.array([r["covered"] for r in mine])
-        se = math.sqrt(INTERVAL * (1 - INTERVAL) / len(covered))
         fits = {r["study"]: r for r in mine}.values()
-        lines.append(
-            f"{method:8s} {ratio:6.3f} " + " ".join(f"{v:12.3f}" for v in by_level)
-            + f" {covered.mean():6.1%} ({covered.sum()}/{len(covered)})"
-            + f" {max(f['max_rhat'] for f in fits):9.3f} {min(f['min_ess_bulk'] for f in fits):8.0f}"
-            + f" {sum(f['divergences'] or 0 for f in fits):4d}"
-            + f" {np.mean([f['seconds'] for f in fits]):6.1f}")
-    lines.append(f"(binomial SE of a 90% coverage over {len([r for r in rows if r['method'] == METHODS[0]])}"
-                 f" pairs: {math.sqrt(0.09 / max(1, len([r for r in rows if r['method'] == METHODS[0]]))):.1%})")
+        studies = sorted({r["study"] for r in mine})
+        for scale, factor in (("code", 1.0), ("latent", rho)):
+            ratios = np.array([r["estimate"] / (r["true"] * factor) for r in mine])
+            # Monte Carlo SE from the per-study mean ratios (a study's conditions share its data)
+            per_study = [ratios[[r["study"] == s for r in mine]].mean() for s in studies]
+            mc_se = np.std(per_study, ddof=1) / math.sqrt(len(per_study)) if len(per_study) > 1 else math.nan
+            by_level = [ratios[[r["level"] == lvl for r in mine]].mean() for lvl in levels]
+            covered = np.array([r["low"] <= r["true"] * factor <= r["high"] for r in mine])
+            lines.append(
+                f"{method:7s} {scale:6s} {ratios.mean():6.3f} {mc_se:6.3f} "
+                + " ".join(f"{v:12.3f}" for v in by_level)
+                + f" {covered.mean():6.1%} ({covered.sum():3d}/{len(covered)})"
+                + f" {max(f['max_rhat'] for f in fits):9.3f} {min(f['min_ess_bulk'] for f in fits):8.0f}"
+                + f" {sum(f['divergences'] or 0 for f in fits):4d}"
+                + f" {np.mean([f['seconds'] for f in fits]):6.1f}")
+    n = len([r for r in rows if r["method"] == METHODS[0]])
+    lines.append(f"(binomial SE of a 90% coverage over {n} pairs: {math.sqrt(0.09 / max(1, n)):.1%}; "
+                 "pairs of one study are not independent)")
     return "\n".join(lines)
 
 
@@ -146,12 +161,18 @@ def main(argv=None) -> None:
     parser.add_argument("--draws", type=int, default=400)
     parser.add_argument("--tune", type=int, default=400)
     parser.add_argument("--seed", type=int, default=2000, help="first study's seed (then +1, +2...)")
+    parser.add_argument("--alliances", type=int, default=10,
+                        help="alliances per study (each: 3 organisations, 2 networks of 9 respondents)")
     parser.add_argument("--bias-sd", type=float, default=0.5)
     parser.add_argument("--noise-sd", type=float, default=0.8)
     parser.add_argument("--out", type=Path, help="write every (study, method, condition) row as JSON")
+    parser.add_argument("--from-json", type=Path, help="only print the table of rows written by --out")
     args = parser.parse_args(argv)
+    if args.from_json:
+        print(report(json.loads(args.from_json.read_text(encoding="utf-8")), code_latent_correlation()))
+        return
 
-    sim_design = design(args.bias_sd, args.noise_sd)
+    sim_design = design(args.bias_sd, args.noise_sd, args.alliances)
     rho = code_latent_correlation()
     rows: list[dict] = []
     with tempfile.TemporaryDirectory() as folder:
