@@ -61,9 +61,11 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from .errors import ProblemsError, read_toml
+from .errors import ProblemsError
+from .tomlfile import read_toml
 
 LEVELS = ("individual", "network", "organisation", "alliance")
+GROUP_LEVELS = LEVELS[1:]  # the levels with a group effect (every level but the individual)
 SIDES = ("interpersonal", "interorganisational")
 DEFAULT_SIDE = {
     "individual": "interpersonal",
