@@ -103,6 +103,8 @@ class Table:
     sheet : str or None
         The Excel sheet read; ``sheets`` maps each sheet of the workbook to its first
         non-empty row (its column names, most likely).
+    header_line : int or None
+        The line of the column names (CSV, Excel).
     """
 
     frame: pd.DataFrame
@@ -115,6 +117,7 @@ class Table:
     sep: str | None = None
     sheet: str | None = None
     sheets: dict[str, list[str]] = field(default_factory=dict)
+    header_line: int | None = None
 
     def where_columns(self, names) -> str:
         """A hint for columns missing from the table: another sheet, delimiter or encoding."""
@@ -133,8 +136,8 @@ class Table:
             header = str(self.frame.columns[0]) if self.frame.shape[1] else ""
             found = [d for d in DELIMITERS if d != self.sep and d in header]
             guess = ("tab" if found[0] == "\t" else found[0]) if found else ";"
-            return (f" (the header is one column when split at {self.sep!r}: pass the file's "
-                    f"delimiter with --sep {guess!r})")
+            return (f" (the header on line {self.header_line} is one column when split at "
+                    f"{self.sep!r}: pass the file's delimiter with --sep {guess!r})")
         return ""
 
 
@@ -433,7 +436,7 @@ def _from_records(records: list[list], starts, file: str, issues: list[Issue], *
     frame = pd.concat([c for c, _ in columns], axis=1, ignore_index=True) if columns else \
         pd.DataFrame(index=range(len(body)))
     frame.columns = names
-    table = Table(frame, lines, "line", file, issues)
+    table = Table(frame, lines, "line", file, issues, header_line=int(starts[0]))
     _spreadsheet_errors(table, [j for j, (_, maybe) in enumerate(columns) if maybe])
     return table
 
