@@ -120,7 +120,7 @@ class Table:
     header_line: int | None = None
 
     def where_columns(self, names) -> str:
-        """A hint for columns missing from the table: another sheet, delimiter or encoding."""
+        """A hint for columns missing from the table: the sheet that has them, or the delimiter."""
         names = [n for n in names if n not in self.frame.columns]
         if not names:
             return ""
@@ -129,8 +129,9 @@ class Table:
                        if s != self.sheet and set(names) & set(header)]
             listed = ", ".join(repr(s) for s in self.sheets)
             if holders:
+                held = [n for n in names if n in self.sheets[holders[0]]]
                 return (f" (sheet {self.sheet!r} was read; sheet {holders[0]!r} has "
-                        f"{names[0]!r}: pass --sheet {holders[0]!r}; the sheets are {listed})")
+                        f"{held[0]!r}: pass --sheet {holders[0]!r}; the sheets are {listed})")
             return f" (sheet {self.sheet!r} was read; the sheets are {listed}; choose with --sheet)"
         if self.sep is not None and self.frame.shape[1] <= 1:
             header = str(self.frame.columns[0]) if self.frame.shape[1] else ""
