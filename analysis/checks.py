@@ -511,8 +511,11 @@ def check_run(
     diagnostics = sampling_diagnostics(tree)
     decomposition = decompose(tree)
     verdict = dominance_verdict(decomposition["side_share"], diagnostics, rope=rope,
-                                prob_threshold=prob_threshold, gates=gates)
+                                prob_threshold=prob_threshold, gates=gates, sides=_sides_of(tree))
     say(f"verdict: {verdict.verdict}")
+    if not verdict.applicable:  # one side without conditions: the parts comparing sides
+        for part in ("verdict probabilities", "sensitivity of the verdict", "side-only LOO models"):
+            skipped[part] = verdict.reason
     effects = attempt("readable effects", lambda: effects_of(tree))
 
     ppc_result = None
@@ -532,8 +535,11 @@ def check_run(
         skipped["sensitivity"] = "the run has no log_prior / log_likelihood groups"
     else:
         quantities = {"side_share": decomposition["side_share"], "share": decomposition["share"]}
+        if not verdict.applicable:  # one side's share is 1 in every draw: nothing to assess
+            del quantities["side_share"]
         sensitivity_result = attempt("prior sensitivity", lambda: prior_sensitivity(
-            tree, quantities, verdict=verdict, prior_var_names=top_level_priors(tree)))
+            tree, quantities, verdict=verdict if verdict.applicable else None,
+            prior_var_names=top_level_priors(tree)))
 
     # sub-models: dominance analysis and predictive comparison, fitted together
     groups = level_groups(tree)
@@ -595,6 +601,13 @@ def check_run(
                   effects=effects, ppc=ppc_result, loo=loo_result,
                   sensitivity=sensitivity_result, dominance=dominance_result, skipped=skipped,
                   errors=errors, settings=settings, submodels=submodels, tree=tree)
+
+
+def _sides_of(tree: xr.DataTree) -> dict[str, int]:
+    """Number of conditions of each side in a fit."""
+    posterior = tree["posterior"]
+    sides = [str(s) for s in posterior["condition_side"].values] if "condition_side" in posterior else []
+    return {side: sides.count(side) for side in SIDES}
 
 
 def _side_models(tree: xr.DataTree) -> dict[str, tuple[str, ...]]:
