@@ -289,8 +289,6 @@ def dominance_verdict(
     absent = [s for s in SIDES if s not in shares["side"].values]
     if absent:
         raise ValueError(f"shares has no side {absent}")
-    if int(shares.isnull().sum()):
-        raise ValueError("shares holds missing values")
 
     if isinstance(diagnostics, xr.DataTree):
         diagnostics = sampling_diagnostics(diagnostics)
@@ -315,6 +313,8 @@ def dominance_verdict(
             p_interorganisational_dominates=None, p_equivalent=None, rope=rope,
             prob_threshold=prob_threshold, gates=results, difference=None, reason=reason)
 
+    if int(shares.isnull().sum()):  # (a side without conditions needs no shares: checked first)
+        raise ValueError("shares holds missing values")
     difference = shares.sel(side=INTERPERSONAL) - shares.sel(side=INTERORGANISATIONAL)
     difference.name = "share_difference"
 
