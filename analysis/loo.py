@@ -191,7 +191,7 @@ def _problems(fits: Mapping[str, xr.DataTree], var_name: str) -> list[str]:
                 f"(it has {', '.join(map(str, log_lik.data_vars)) or 'nothing'})"
             )
             continue
-        obs = log_lik[var_name].drop_vars(["chain", "draw"], errors="ignore")
+        obs = log_lik[var_name].drop_vars(list(SAMPLE_DIMS), errors="ignore")
         obs_coords = {d: obs[d].values for d in obs.dims if d not in SAMPLE_DIMS}
         if reference is None:
             reference = (name, obs_coords)
