@@ -117,7 +117,7 @@ from __future__ import annotations
 
 import difflib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import krippendorff
@@ -139,6 +139,7 @@ from .validate import (
     ValidationReport,
     cells_message,
     check_wide,
+    group_repeated,
 )
 
 logger = logging.getLogger(__name__)
@@ -297,6 +298,7 @@ class _CodedChecker:
         self.check_reliability_possible()
         report.counts = self.count_units(members)
         report.codebook = self.codebook.restrict(self.condition[self.known].unique())
+        self.problems[:] = group_repeated(self.problems)
         if any(p.rule in CODE_RULES for p in report.errors):
             return report, None
         keep = self.known
@@ -798,6 +800,15 @@ class CodedSurvey:
     report: ValidationReport
     collapse: str
 
+    def with_raters(self) -> CaseSurvey:
+        """The survey carrying the raters' codes, for the rater model (:mod:`models.raters`).
+
+        Its tables keep the collapsed values (used for the outcome and for conditions the
+        rater model does not cover); the model replaces the rater-coded conditions by
+        latent true scores measured by these codes.
+        """
+        return replace(self.survey, rater_codes=self.codes)
+
     @property
     def raters(self) -> list[str]:
         """Rater IDs in order of first appearance."""
@@ -888,6 +899,7 @@ def check_coded_file(path: str | Path, codebook: Codebook | str | Path | None = 
     if clean is None:
         return report, None
     survey = CaseSurvey.from_wide(clean, codebook, source=str(path), sha256=file_sha256(path))
+    survey = replace(survey, measurement=collapse)
     return report, CodedSurvey(survey, parsed.codes, table, report, collapse)
 
 

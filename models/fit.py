@@ -290,6 +290,11 @@ def design_dataset(design: ModelDesign) -> xr.Dataset:
     if design.trials is not None:
         data["trials"] = (("individual",), design.trials)
     data["condition_active"] = (("condition",), design.mask.astype(bool))
+    if design.raters is not None:  # which rater coded which condition; rater overlap
+        data["rater_coded"] = (("rater_condition", "rater"), design.raters.coded_mask)
+        data["rater_overlap_components"] = (
+            ("rater_condition",),
+            design.raters.overlap["components"].reindex(list(design.raters.conditions)).to_numpy(np.int64))
     coords = {dim: labels for dim, labels in design.coords.items()
               if not dim.endswith("_missing") and dim not in ("cutpoint", "slope_condition")}
     ds = xr.Dataset(data, coords=coords)
@@ -314,6 +319,8 @@ def run_attrs(design: ModelDesign, survey, *, seed: int, sampler: str) -> dict:
         "data_sha256": str(getattr(survey, "sha256", "")),
         "data_fingerprint": survey.fingerprint() if hasattr(survey, "fingerprint") else "",
         "active_conditions": json.dumps(list(design.active_conditions)),
+        # "raters" (the rater model), the rule that collapsed a coding sheet, or "observed"
+        "measurement": "raters" if design.raters is not None else getattr(survey, "measurement", "observed"),
         "versions": json.dumps(package_versions(), sort_keys=True),
     }
 

@@ -11,6 +11,7 @@ A run directory holds::
     codebook.toml    the codebook the data were read with
     data.parquet     the validated survey (wide, the user's column names), so that the run
                      rebuilds its model without the original file
+    rater_codes.parquet  the raters' codes, when the model is the rater model (models.raters)
 
 It is written to a temporary directory beside the target and renamed into place, so a run
 directory is either complete or absent (:func:`data.files.atomic_dir`); it also holds the
@@ -43,7 +44,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -62,6 +63,7 @@ from .spec import FitOptions, ModelSpec, RunConfig
 logger = logging.getLogger(__name__)
 
 HDI_PROB = 0.94
+RATER_CODES = "rater_codes.parquet"
 FILES = ("posterior.nc", "summary.json", "config.toml", "codebook.toml", "data.parquet")
 
 
@@ -219,6 +221,12 @@ def summarize(tree: xr.DataTree, survey=None, *, config: RunConfig | None = None
                             for c in posterior["cutpoint"].values}
     if "sigma" in posterior:
         out["sigma"] = _stats(posterior["sigma"])
+    out["measurement"] = attrs.get("measurement", "observed")
+    if "rater_severity" in posterior:
+        from .raters import summarize_measurement, summarize_raters
+
+        out["raters"] = summarize_raters(tree, _stats)
+        out["rater_model"] = summarize_measurement(tree, _stats)
     out["diagnostics"] = diagnostics(tree)
     out["data"] = {"n_missing_outcome": int(attrs.get("n_missing_outcome", 0))}
     if survey is not None:
@@ -292,6 +300,8 @@ def save_run(path: str | Path, tree: xr.DataTree, survey, config: RunConfig, *,
         (staging / "config.toml").write_text(config.to_toml(), encoding="utf-8")
         (staging / "codebook.toml").write_text(tomli_w.dumps(survey.codebook.to_dict()), encoding="utf-8")
         survey.to_wide().to_parquet(staging / "data.parquet", index=False)
+        if getattr(survey, "rater_codes", None) is not None and summary.get("measurement") == "raters":
+            survey.rater_codes.to_parquet(staging / RATER_CODES, index=False)
     logger.info("run written to %s", path)
     return Run(config=config, survey=survey, tree=tree, summary=summary, path=path)
 
@@ -356,6 +366,12 @@ def load_run(path: str | Path) -> Run:
                 frame[column] = frame[column].astype(str)
         survey = CaseSurvey.from_wide(frame, codebook, source=provenance.get("data_source") or str(path),
                                       sha256=provenance.get("data_sha256") or "")
+    if (path / RATER_CODES).is_file():  # the rater model refits (sub-models) need the codes
+        with _damaged(path / RATER_CODES):
+            codes = pd.read_parquet(path / RATER_CODES)
+        survey = replace(survey, rater_codes=codes)
+    if summary.get("measurement") not in (None, "raters"):
+        survey = replace(survey, measurement=summary["measurement"])
     recorded = provenance.get("data_fingerprint")
     if recorded and survey.fingerprint() != recorded:
         raise RunError(f"{path / 'data.parquet'}: the data differ from those the run was fitted to "

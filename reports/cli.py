@@ -34,6 +34,10 @@ CodebookOption = Annotated[Optional[Path], typer.Option(
 ConfigOption = Annotated[Optional[Path], typer.Option(
     "--config", help="Run config TOML with sections model, priors and sampling (see README).")]
 OutcomeOption = Annotated[Optional[str], typer.Option(help="Outcome to model (overrides the config).")]
+CollapseOption = Annotated[Optional[str], typer.Option(
+    help="For --form coded: collapse the raters' codes by median, mean or mode and treat them "
+         "as exact (default: the rater model, which measures each coded condition's true score "
+         "with each rater's severity, so that coding error is in the results).")]
 # the defaults named here are models.FitOptions' (not imported: pymc would slow every command)
 ChainsOption = Annotated[Optional[int], typer.Option(help="Chains (default 4).")]
 DrawsOption = Annotated[Optional[int], typer.Option(help="Kept draws per chain (default 2000).")]
@@ -213,13 +217,16 @@ def simulate(
 @app.command()
 @user_errors
 def fit(
-    data_file: Annotated[Path, typer.Argument(metavar="DATA", help="Wide case-survey file: CSV, Parquet or Excel.")],
+    data_file: Annotated[Path, typer.Argument(metavar="DATA", help="Case-survey file: CSV, Parquet or Excel.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to create.")],
     codebook: CodebookOption = None,
     sheet: SheetOption = None,
     encoding: EncodingOption = None,
     sep: SepOption = None,
     config: ConfigOption = None,
+    form: Annotated[str, typer.Option(
+        help="wide: one row per individual; coded: the raters' coding sheet (long form).")] = "wide",
+    collapse: CollapseOption = None,
     outcome: OutcomeOption = None,
     family: Annotated[Optional[str], typer.Option(
         help="ordinal, gaussian, bernoulli or binomial (default: by the outcome's scale).")] = None,
@@ -242,7 +249,7 @@ def fit(
     from rich.markup import escape
     from rich.table import Table
 
-    from data import load_survey
+    from data import load_coded, load_survey
     from models import load_config, save_run
     from models.run import check_run_target
     from models import fit as fit_model
@@ -252,7 +259,14 @@ def fit(
     # before the long step, not after it
     check_run_target(out, force=force, inputs=(data_file, codebook, config))
     run_config = load_config(config) if config is not None else None  # a broken config first
-    survey = load_survey(data_file, codebook, sheet=sheet, encoding=encoding, sep=sep)
+    if form not in ("wide", "coded"):
+        raise typer.BadParameter(f"--form must be wide or coded, got {form!r}")
+    read_options = {"sheet": sheet, "encoding": encoding, "sep": sep}
+    if form == "coded":  # the rater model unless --collapse names a rule
+        coded = load_coded(data_file, codebook, collapse=collapse or "median", **read_options)
+        survey = coded.with_raters() if collapse is None else coded.survey
+    else:
+        survey = load_survey(data_file, codebook, **read_options)
     # the options on top of the config, checked against the data before sampling (as `run` does)
     run_config = resolve_config(survey, config=run_config, outcome=outcome, family=family,
                                 chains=chains, draws=draws, tune=tune, seed=seed, sampler=sampler,
@@ -276,6 +290,15 @@ def fit(
         table.add_row(escape(condition), effect["level"], effect["side"],
                       *(f"{s[k]:.3f}" for k in ("mean", "sd", "hdi_3%", "hdi_97%")))
     console.print(table)
+    if "raters" in summary:  # the rater model: each rater's mean severity over its conditions
+        shown = ", ".join(f"{escape(r)} {v['severity']['mean']:+.2f} [{v['severity']['hdi_3%']:+.2f}, "
+                          f"{v['severity']['hdi_97%']:+.2f}]" for r, v in summary["raters"].items())
+        console.print(f"measurement: rater model; severity (true-score SDs, 94% HDI): {shown}",
+                      highlight=False, soft_wrap=True)
+        split = [c for c, o in summary["rater_model"].get("overlap", {}).items() if not o["connected"]]
+        if split:
+            console.print(f"[bold red]raters do not overlap[/] on {escape(', '.join(split))}: their "
+                          "severities are compared through the prior only", soft_wrap=True)
     d = summary["diagnostics"]
     bfmi = "n/a" if d["min_bfmi"] is None else f"{d['min_bfmi']:.2f}"
     console.print(f"diagnostics: max R-hat {d['max_rhat']:.3f}, min bulk ESS {d['min_ess_bulk']:.0f}, "
@@ -407,8 +430,7 @@ def run_command(
     config: ConfigOption = None,
     form: Annotated[str, typer.Option(
         help="wide: one row per individual; coded: the raters' coding sheet (long form).")] = "wide",
-    collapse: Annotated[str, typer.Option(
-        help="For --form coded: collapse raters by median, mean or mode.")] = "median",
+    collapse: CollapseOption = None,
     outcome: OutcomeOption = None,
     chains: ChainsOption = None,
     draws: DrawsOption = None,
@@ -429,7 +451,7 @@ def run_command(
     command = command_line("run", data_file, out=out, codebook=codebook, sheet=sheet,
                            encoding=encoding, sep=sep, config=config,
                            form=None if form == "wide" else form,
-                           collapse=None if collapse == "median" else collapse, outcome=outcome,
+                           collapse=collapse, outcome=outcome,
                            chains=chains, draws=draws, tune=tune, seed=seed, force=force,
                            no_dominance=not dominance)
     result = run_pipeline(data_file, out, codebook=codebook, config=config, form=form,
