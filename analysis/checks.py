@@ -30,10 +30,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
-import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,9 +41,22 @@ import numpy as np
 import xarray as xr
 
 from data.codebook import SIDES
+from data.errors import AllianceLearningError
+from data.files import atomic_dir
+from data.jsonable import json_scalar
 
-from .decomposition import SAMPLE_DIMS, UNIT_DIM, posterior_summary, variance_decomposition
-from .dominance import DominanceAnalysis, dominance_analysis, dominance_requests, level_groups
+from .decomposition import (
+    SAMPLE_DIMS,
+    UNIT_DIM,
+    posterior_summary,
+    variance_decomposition,
+)
+from .dominance import (
+    DominanceAnalysis,
+    dominance_analysis,
+    dominance_requests,
+    level_groups,
+)
 from .effects import binary_contrasts, readable_effects
 from .loo import PredictiveComparison, plot_comparison, predictive_comparison
 from .ppc import (
@@ -58,7 +67,13 @@ from .ppc import (
 )
 from .sensitivity import PriorSensitivity, plot_sensitivity, prior_sensitivity
 from .submodels import fit_submodels
-from .verdict import DEFAULT_GATES, DominanceVerdict, Gate, dominance_verdict, sampling_diagnostics
+from .verdict import (
+    DEFAULT_GATES,
+    DominanceVerdict,
+    Gate,
+    dominance_verdict,
+    sampling_diagnostics,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +90,7 @@ _STRUCTURAL_PRIOR_PREFIXES = ("z_", "u_", "x_missing_", "hs_z")
 _STRUCTURAL_PRIORS = ("slope",)
 
 
-class ChecksExistError(FileExistsError):
+class ChecksExistError(AllianceLearningError, FileExistsError):
     """The run directory holds checks already (pass ``force=True`` / ``--force``)."""
 
 
@@ -182,7 +197,7 @@ class Checks:
             "settings": self.settings,
             "trustworthy": self.trustworthy,
             "verdict": self.verdict.to_dict(),
-            "diagnostics": {k: _plain(v) for k, v in self.diagnostics.items()},
+            "diagnostics": {k: json_scalar(v) for k, v in self.diagnostics.items()},
             "shares": _shares_dict(self.shares()),
             "effects": None,
             "ppc": None if self.ppc is None else self.ppc.to_dict(),
@@ -197,7 +212,7 @@ class Checks:
             table = posterior_summary(self.effects, prob=prob)
             out["effects"] = {
                 "quantity": self.effects.attrs.get("quantity"),
-                "conditions": {str(c): {str(s): _plain(table.sel(condition=c, stat=s))
+                "conditions": {str(c): {str(s): json_scalar(table.sel(condition=c, stat=s))
                                         for s in table["stat"].values}
                                for c in table["condition"].values},
             }
@@ -225,26 +240,14 @@ class Checks:
         return "\n".join(lines)
 
 
-def _plain(value):
-    """JSON-safe scalar: NaN and infinities become None, NumPy scalars Python ones."""
-    if value is None or isinstance(value, bool | str):
-        return value
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, int | np.integer):
-        return int(value)
-    value = float(value)
-    return None if math.isnan(value) or math.isinf(value) else value
-
-
 def _shares_dict(table: xr.Dataset) -> dict:
     out = {}
     for name, da in table.data_vars.items():
         dims = [d for d in da.dims if d != "stat"]
         if not dims:
-            out[name] = {str(s): _plain(da.sel(stat=s)) for s in da["stat"].values}
+            out[name] = {str(s): json_scalar(da.sel(stat=s)) for s in da["stat"].values}
         else:
-            out[name] = {str(k): {str(s): _plain(da.sel({dims[0]: k, "stat": s}))
+            out[name] = {str(k): {str(s): json_scalar(da.sel({dims[0]: k, "stat": s}))
                                   for s in da["stat"].values}
                          for k in da[dims[0]].values}
     out["interval"] = f"{table.attrs.get('ci_prob')} {table.attrs.get('interval')}"
@@ -380,13 +383,6 @@ def decompose(tree: xr.DataTree) -> xr.Dataset:
     parts = contributions(tree, by="condition")
     return variance_decomposition(parts, sides=sides, levels=levels, group_var=group_var or None,
                                   family=family.name, sigma=sigma)
-
-
-def family_of(tree: xr.DataTree):
-    """The fit's ``models.Family`` (imported here: importing analysis loads no PyMC)."""
-    from models.families import family_of
-
-    return family_of(tree)
 
 
 def effects_of(tree: xr.DataTree) -> xr.DataArray:
@@ -569,6 +565,17 @@ def check_run(
                   errors=errors, settings=settings, submodels=submodels, tree=tree)
 
 
+def family_of(tree: xr.DataTree):
+    """The run's outcome family (:func:`models.families.family_of`).
+
+    Imported on first use: importing ``models`` loads PyMC (and, through pymc-extras,
+    matplotlib), which ``import analysis`` must not pay for.
+    """
+    from models.families import family_of as lookup
+
+    return lookup(tree)
+
+
 def _side_models(tree: xr.DataTree) -> dict[str, tuple[str, ...]]:
     """Conditions of the interpersonal-only, interorganisational-only and null models.
 
@@ -590,8 +597,9 @@ def _side_models(tree: xr.DataTree) -> dict[str, tuple[str, ...]]:
 
 def _ppc(tree: xr.DataTree, seed: int) -> PosteriorPredictiveChecks:
     constant = tree["constant_data"]
-    # every group level of the fit (a two-level survey may have organisations only)
-    levels = [lvl for lvl in ("alliance", "network", "organisation") if f"idx_{lvl}" in constant]
+    # per alliance and network (DESIGN.md §4.5); a survey with neither, per organisation
+    levels = ([lvl for lvl in ("alliance", "network") if f"idx_{lvl}" in constant]
+              or [lvl for lvl in ("organisation",) if f"idx_{lvl}" in constant])
     family = family_of(tree)
     return posterior_predictive_checks(tree, groups=groups_from_constant_data(tree, levels),
                                        categories=family.categories(int(tree.attrs.get("n_categories", 0)) or None),
@@ -704,8 +712,7 @@ def save_checks(checks: Checks, run_dir: str | Path, *, force: bool = False,
     run_dir = Path(run_dir)
     check_checks_target(run_dir, force=force)
     target = checks_dir(run_dir)
-    staging = Path(tempfile.mkdtemp(prefix=f".{CHECKS_DIR}.", suffix=".tmp", dir=run_dir))
-    try:
+    with atomic_dir(target, replace=True) as staging:  # replacing was allowed just above
         content = checks.to_dict()
         written = []
         if figures:
@@ -715,16 +722,6 @@ def save_checks(checks: Checks, run_dir: str | Path, *, force: bool = False,
         content["figures"] = written
         (staging / CHECKS_FILE).write_text(json.dumps(content, indent=2, allow_nan=False,
                                                       ensure_ascii=False) + "\n", encoding="utf-8")
-        if target.exists():
-            trash = run_dir / f".{CHECKS_DIR}.{os.getpid()}.old"
-            os.replace(target, trash)
-            os.replace(staging, target)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     logger.info("checks written to %s", target)
     return target
 

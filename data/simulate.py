@@ -58,9 +58,6 @@ import io
 import json
 import logging
 import math
-import os
-import tempfile
-import tomllib
 from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field, fields
 from importlib import metadata, resources
@@ -71,6 +68,8 @@ import numpy as np
 import pandas as pd
 
 from .codebook import LEVELS, SIDES, Codebook, load_codebook
+from .errors import ProblemsError, read_toml
+from .files import atomic_write, write_csv
 
 logger = logging.getLogger(__name__)
 
@@ -97,14 +96,10 @@ RATER_KEYS = ("n", "bias_sd", "noise_sd")
 DEFAULT_INTERPERSONAL_SHARE = 0.75
 
 
-class DesignError(ValueError):
+class DesignError(ProblemsError):
     """A simulation design with problems; ``problems`` lists every one of them."""
 
-    def __init__(self, source: str, problems: list[str]):
-        self.source = source
-        self.problems = problems
-        lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"{source}: {len(problems)} problem(s) in the design:\n{lines}")
+    what = "the design"
 
 
 @dataclass(frozen=True)
@@ -438,14 +433,7 @@ def load_design(path: str | Path) -> Design:
     DesignError
         Listing every problem in the file.
     """
-    path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DesignError(str(path), ["file not found"]) from None
-    except tomllib.TOMLDecodeError as err:
-        raise DesignError(str(path), [f"not valid TOML: {err}"]) from None
-    return Design.from_dict(raw, source=str(path))
+    return Design.from_dict(read_toml(path, DesignError), source=str(path))
 
 
 def example_design_path() -> Path:
@@ -1001,36 +989,14 @@ def save_simulation(sim: Simulation, path: str | Path, overwrite: bool = False) 
         logger.warning("removed %s, the coding sheet of the simulation this one overwrites", stale)
 
     if suffix == ".csv":
-        _atomic_write(paths["data"], _csv_bytes(sim.data))
+        write_csv(paths["data"], sim.data)
     else:
         buffer = io.BytesIO()
         sim.data.to_parquet(buffer, index=False)
-        _atomic_write(paths["data"], buffer.getvalue())
+        atomic_write(paths["data"], buffer.getvalue())
     truth = json.dumps(sim.truth, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
-    _atomic_write(paths["truth"], truth.encode("utf-8"))
+    atomic_write(paths["truth"], truth)
     if "coded" in paths:
-        _atomic_write(paths["coded"], _csv_bytes(sim.coded))
+        write_csv(paths["coded"], sim.coded)
     logger.info("wrote %s", ", ".join(str(p) for p in paths.values()))
     return paths
-
-
-def _csv_bytes(frame: pd.DataFrame) -> bytes:
-    return frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
-
-
-def _atomic_write(path: Path, content: bytes) -> None:
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as fh:
-            fh.write(content)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask

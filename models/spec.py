@@ -39,9 +39,10 @@ Run config (TOML)
 from __future__ import annotations
 
 import copy
-import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
+
+from data.errors import ProblemsError, read_toml
 
 from .families import DEFAULT_FAMILY, FAMILIES
 from .priors import (
@@ -56,18 +57,10 @@ GROUP_LEVELS = ("network", "organisation", "alliance")
 SAMPLERS = ("nutpie", "pymc")
 
 
-class SpecError(ValueError):
+class SpecError(ProblemsError):
     """A model spec or run config with problems; ``problems`` lists every one."""
 
-    def __init__(self, source: str, problems: list[str]):
-        self.source = source
-        self.problems = list(problems)
-        if len(problems) == 1:
-            message = f"{source}: {problems[0]}"
-        else:
-            lines = "\n".join(f"  - {p}" for p in problems)
-            message = f"{source}: {len(problems)} problems in the model spec:\n{lines}"
-        super().__init__(message)
+    what = "the model spec"
 
 
 def _as_tuple(value):
@@ -368,14 +361,7 @@ def load_config(path: str | Path) -> RunConfig:
         Listing every problem in the file; conditions and families are checked against
         the data later, by :func:`check_spec`.
     """
-    path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SpecError(str(path), ["file not found"]) from None
-    except tomllib.TOMLDecodeError as err:
-        raise SpecError(str(path), [f"not valid TOML: {err}"]) from None
-    return RunConfig.from_dict(raw, source=str(path))
+    return RunConfig.from_dict(read_toml(path, SpecError), source=str(path))
 
 
 def check_spec(spec: ModelSpec, survey, source: str | None = None) -> ModelSpec:

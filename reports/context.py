@@ -42,6 +42,7 @@ from analysis import (
     variance_decomposition,
 )
 from analysis.checks import effects_of
+from data.files import restore, write_csv
 from models import DEFAULT_PRIORS, contributions, get_family, raw_sd
 from models.priors import OUTCOME_SCALED
 
@@ -106,11 +107,7 @@ def save_reliability(table: pd.DataFrame, run_dir: str | Path) -> Path:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"{run_dir}: no such run directory")
-    path = run_dir / RELIABILITY_FILE
-    tmp = path.with_name(f".{path.name}.tmp")
-    table.to_csv(tmp, index=True)
-    tmp.replace(path)
-    return path
+    return write_csv(run_dir / RELIABILITY_FILE, table, index=True)
 
 
 def load_reliability(run_dir: str | Path) -> pd.DataFrame | None:
@@ -119,6 +116,7 @@ def load_reliability(run_dir: str | Path) -> pd.DataFrame | None:
     if not path.is_file():
         return None
     table = pd.read_csv(path, index_col=0, keep_default_na=False, na_values=[""])
+    table.index = table.index.map(restore)  # condition names, neutralised by write_csv
     if "note" in table:
         # an all-empty column reads as float NaN: notes are text
         table["note"] = ["" if pd.isna(note) else str(note) for note in table["note"]]
