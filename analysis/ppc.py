@@ -10,7 +10,9 @@ depends on the kind of check the outcome's family takes (``models.Family.ppc``):
    cell. ``density`` (gaussian): **distribution statistics** overall (mean, SD and
    quantiles) and the **mean and variance of each group**, observed against replicated,
    with the same p-values; the figures overlay the observed density and ECDF on the
-   replicated ones.
+   replicated ones. ``proportion`` (binomial): the same statistics of the success
+   proportion ``y / trials`` (counts out of different numbers of trials are not comparable
+   categories).
 2. **A group-level test statistic**: by default the between-group variance of the mean
    outcome, ``T(y) = Var_g(mean_{i in g} y_i)`` (ddof=1 over the groups). A model that
    leaves out network-level variation replicates too small a ``T``.
@@ -64,7 +66,7 @@ CATEGORY_DIM = "category"
 STATISTIC_DIM = "statistic"
 GROUP_LEVELS = ("alliance", "network")
 # The check kinds (models.Family.ppc) written here; a family of another kind is skipped.
-CHECK_KINDS = ("categories", "density")
+CHECK_KINDS = ("categories", "density", "proportion")
 # Statistics of a continuous outcome's distribution (density checks), overall ...
 DISTRIBUTION_STATISTICS = {
     "mean": lambda y, dim: y.mean(dim),
@@ -607,9 +609,10 @@ def posterior_predictive_checks(
     categories : sequence, optional
         The outcome's categories; default the sorted values seen in observed or replicated
         data (pass them to include a category nobody chose).
-    kind : {"categories", "density"}, default "categories"
+    kind : {"categories", "density", "proportion"}, default "categories"
         The family's check (``models.Family.ppc``): category shares, or distribution
-        statistics (mean, SD, quantiles; group means and variances) for a continuous outcome.
+        statistics (mean, SD, quantiles; group means and variances) of a continuous outcome
+        or of the proportion ``y / trials`` (``trials`` from ``constant_data``).
     discrete : bool, optional
         Whether the outcome is discrete (``models.Family.discrete``), for LOO-PIT; default:
         whether every observed value is an integer.
@@ -634,6 +637,11 @@ def posterior_predictive_checks(
     replicated = data["posterior_predictive"][var_name]
     if kind not in CHECK_KINDS:
         raise ValueError(f"kind must be one of {CHECK_KINDS}, got {kind!r}")
+    if kind == "proportion":
+        if "constant_data" not in data.children or "trials" not in data["constant_data"]:
+            raise ValueError("a proportion check needs the trials (constant_data['trials'])")
+        trials = data["constant_data"]["trials"]
+        observed, replicated = observed / trials, replicated / trials
     if kind == "categories":
         if categories is None:
             seen = np.concatenate([np.unique(observed.values), np.unique(replicated.values)])

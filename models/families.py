@@ -43,8 +43,9 @@ import math
 from dataclasses import dataclass
 
 #: Posterior predictive check kinds: bars of category shares (discrete outcomes with few
-#: values) or a density / ECDF overlay with group means and variances (continuous ones).
-PPC_KINDS = ("categories", "density")
+#: values), a density / ECDF overlay with group means and variances (continuous ones), or
+#: the same statistics of the success proportion y / trials (counts out of trials).
+PPC_KINDS = ("categories", "density", "proportion")
 
 
 @dataclass(frozen=True)
@@ -127,8 +128,8 @@ class Family:
         """The response's values in the codebook's codes, when a category check can list them.
 
         ``n_categories`` is the outcome's number of categories (an ordinal scale's); None
-        when the family's check is not a category one or the values are open (binomial
-        counts: the check then uses the values seen).
+        when the family's check is not a category one or its number of values is not
+        known (the check then uses the values seen).
         """
         if self.ppc != "categories":
             return None
@@ -163,7 +164,8 @@ FAMILIES: dict[str, Family] = {
                         latent_residual_variance=_LOGISTIC_VARIANCE, n_values=2,
                         effect="P(y = 1)"),
     "binomial": Family("binomial", ("count",), "logit", intercept=True, needs_trials=True,
-                       latent_residual_variance=_LOGISTIC_VARIANCE, effect="P(success)"),
+                       latent_residual_variance=_LOGISTIC_VARIANCE, effect="P(success)",
+                       ppc="proportion"),
 }
 
 #: Family used when a spec names none, by the outcome's scale kind (None: must be given).

@@ -218,14 +218,20 @@ def _is_categorical(observed: np.ndarray) -> bool:
 
 
 def _takes_categories(observed: xr.DataArray, values: np.ndarray) -> bool:
-    """Whether the outcome's check is category bars: its family says (``models.Family.ppc``,
-    from the ``family`` attribute a fit puts on ``y``), else its values (few integers)."""
+    """Whether the outcome is drawn as category bars: its family says (``models.Family``,
+    from the ``family`` attribute a fit puts on ``y``), else its values (few integers).
+
+    A category family always is; a continuous (``density``) one never; a discrete family
+    with another check (binomial counts) is when its counts take few values.
+    """
     from models.families import FAMILIES
 
     family = FAMILIES.get(str(observed.attrs.get("family")))
     if family is None:  # fits written before y carried its family
         return _is_categorical(values)
-    return family.ppc == "categories"
+    if family.ppc == "categories":
+        return True
+    return family.discrete and _is_categorical(values)
 
 
 def _ecdf_overlay(ax, obs: np.ndarray, pred: np.ndarray, *, prob: float, name: str) -> None:
