@@ -202,7 +202,14 @@ def difference_plot(difference: xr.DataArray, *, rope: float):
     fig = _new_figure(6.0, 2.4)
     ax = fig.subplots()
     ax.axvspan(-rope, rope, color="#dddddd", label=f"practical equivalence (±{rope:g})")
-    ax.hist(values, bins=60, color="#4d4d4d", alpha=0.85, density=True)
+    # a constant difference (conditions on one side only: 1 in every draw, up to rounding)
+    # has no spread to cut into 60 bins
+    spread = float(np.ptp(values)) if np.size(values) else 0.0
+    constant = spread <= 1e-9 * max(1.0, float(np.max(np.abs(values), initial=0.0)))
+    if constant and np.size(values):
+        ax.axvline(float(values[0]), color="#4d4d4d", linewidth=3, label="every draw")
+    else:
+        ax.hist(values, bins=60, color="#4d4d4d", alpha=0.85, density=True)
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_xlabel("interpersonal share − interorganisational share")
     ax.set_yticks([])
