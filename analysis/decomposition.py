@@ -38,10 +38,10 @@ import numpy as np
 import xarray as xr
 
 from data.codebook import DEFAULT_SIDE, LEVELS, SIDES
+from data.constants import LOGISTIC_VARIANCE, SAMPLE_DIMS
 
 logger = logging.getLogger(__name__)
 
-SAMPLE_DIMS = ("chain", "draw")
 UNIT_DIM = "individual"
 
 

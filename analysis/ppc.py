@@ -63,8 +63,8 @@ if TYPE_CHECKING:  # matplotlib is imported only when a figure is drawn
 logger = logging.getLogger(__name__)
 
 CATEGORY_DIM = "category"
+PPC_GROUPS = ("alliance", "network")  # the group levels the checks summarise by default
 STATISTIC_DIM = "statistic"
-GROUP_LEVELS = ("alliance", "network")
 # The check kinds (models.Family.ppc) written here; a family of another kind is skipped.
 CHECK_KINDS = ("categories", "density", "proportion")
 # Statistics of a continuous outcome's distribution (density checks), overall ...
@@ -419,7 +419,8 @@ def loo_pit_check(
     if discrete is None:
         values = observed.values[np.isfinite(observed.values)]
         discrete = bool(np.all(values == np.round(values)))
-    pit = azs.loo_pit(data, var_names=var_name, random_state=seed, pareto_pit=not discrete)
+    pit = azs.loo_pit(_at_predictive_draws(data), var_names=var_name, random_state=seed,
+                      pareto_pit=not discrete)
     pit = pit[var_name]
     pit = pit.where(observed.notnull(), drop=True) if observed.isnull().any() else pit
     obs_dims = list(pit.dims)
@@ -428,8 +429,18 @@ def loo_pit_check(
                        randomised=discrete, seed=seed)
 
 
+def _at_predictive_draws(data: xr.DataTree) -> xr.DataTree:
+    """The groups LOO-PIT reads, at the draws the posterior predictive kept (a fit thins them)."""
+    draws = data["posterior_predictive"]
+    # by label; draws without chain/draw labels (built by hand) are taken as they are
+    keep = {dim: draws[dim].values for dim in SAMPLE_DIMS if dim in draws.coords}
+    return xr.DataTree.from_dict({
+        name: data[name].to_dataset().sel(keep) if name != "observed_data" else data[name].to_dataset()
+        for name in ("posterior", "posterior_predictive", "log_likelihood", "observed_data")})
+
+
 def groups_from_constant_data(
-    data: xr.DataTree, levels: Sequence[str] = GROUP_LEVELS
+    data: xr.DataTree, levels: Sequence[str] = PPC_GROUPS
 ) -> dict[str, xr.DataArray]:
     """Group label of each individual from a fit's ``constant_data``.
 

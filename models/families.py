@@ -39,8 +39,9 @@ Adding a family
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+
+from data.constants import LOGISTIC_VARIANCE
 
 #: Posterior predictive check kinds: bars of category shares (discrete outcomes with few
 #: values), a density / ECDF overlay with group means and variances (continuous ones), or
@@ -150,21 +151,19 @@ class Family:
         return auxiliary**2
 
 
-_LOGISTIC_VARIANCE = math.pi**2 / 3  # the variance of the standard logistic
-
 FAMILIES: dict[str, Family] = {
     "ordinal": Family("ordinal", ("ordinal",), "cumulative logit", intercept=False,
-                      auxiliary="cutpoints", latent_residual_variance=_LOGISTIC_VARIANCE,
+                      auxiliary="cutpoints", latent_residual_variance=LOGISTIC_VARIANCE,
                       y_offset=1, scale_categories=True, effect="P(y >= {top})", prior_terms=("cutpoints",),
                       label="ordinal (cumulative logit)"),
     "gaussian": Family("gaussian", ("continuous", "count", "ordinal"), "identity",
                        intercept=True, auxiliary="sigma", discrete=False, scaled_y=True,
                        effect="mean of y", ppc="density", prior_terms=("intercept", "sigma")),
     "bernoulli": Family("bernoulli", ("binary",), "logit", intercept=True,
-                        latent_residual_variance=_LOGISTIC_VARIANCE, n_values=2,
+                        latent_residual_variance=LOGISTIC_VARIANCE, n_values=2,
                         effect="P(y = 1)"),
     "binomial": Family("binomial", ("count",), "logit", intercept=True, needs_trials=True,
-                       latent_residual_variance=_LOGISTIC_VARIANCE, effect="P(success)",
+                       latent_residual_variance=LOGISTIC_VARIANCE, effect="P(success)",
                        ppc="proportion"),
 }
 

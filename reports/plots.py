@@ -20,9 +20,11 @@ from collections.abc import Mapping
 import numpy as np
 import xarray as xr
 
+from analysis.figures import new_figure
+from data.constants import SAMPLE_DIMS
+
 logger = logging.getLogger(__name__)
 
-SAMPLE_DIMS = ("chain", "draw")
 # Colour per side (colour-blind safe pair from the Okabe-Ito palette); grey when unknown.
 SIDE_COLOURS = {"interpersonal": "#0072B2", "interorganisational": "#D55E00"}
 OTHER_COLOUR = "#555555"
@@ -31,16 +33,6 @@ MAX_PPC_DRAWS = 200
 # An outcome with at most this many distinct integer values is drawn as categories.
 MAX_CATEGORIES = 20
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def _new_figure(width: float, height: float):
-    """Make a figure on its own Agg canvas (no pyplot, no global backend)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
 
 
 def _text(value) -> str:
@@ -117,7 +109,7 @@ def forest_plot(
     titles = list(effects)
     conditions = [str(c) for c in next(iter(effects.values()))["condition"].values]
     names = [f"{labels[c]} ({c})" if labels.get(c) else c for c in conditions]
-    fig = _new_figure(3.2 + 3.0 * len(titles), 1.2 + 0.38 * len(conditions))
+    fig = new_figure(3.2 + 3.0 * len(titles), 1.2 + 0.38 * len(conditions))
     axes = fig.subplots(1, len(titles), sharey=True, squeeze=False)[0]
     positions = np.arange(len(conditions))[::-1]
     for ax, title in zip(axes, titles):
@@ -166,7 +158,7 @@ def share_plot(decomposition: xr.Dataset, *, level_sides: Mapping[str, str] | No
     ]
     panels = [p for p in panels if p[0] in decomposition]
     level_sides = level_sides or {}
-    fig = _new_figure(3.6 * len(panels), 2.5)
+    fig = new_figure(3.6 * len(panels), 2.5)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     for ax, (name, dim, title) in zip(axes, panels):
         draws = decomposition[name]
@@ -199,7 +191,7 @@ def difference_plot(difference: xr.DataArray, *, rope: float):
     matplotlib.figure.Figure
     """
     values = np.ravel(difference.values)
-    fig = _new_figure(6.0, 2.4)
+    fig = new_figure(6.0, 2.4)
     ax = fig.subplots()
     ax.axvspan(-rope, rope, color="#dddddd", label=f"practical equivalence (±{rope:g})")
     # a constant difference (conditions on one side only: 1 in every draw, up to rounding)
@@ -285,7 +277,7 @@ def ppc_plot(observed: xr.DataArray, predicted: xr.DataArray, *, prob: float = 0
     obs, pred = obs[seen], pred[:, seen]
     name = _text(observed.name or "outcome")
     categorical = _takes_categories(observed, obs)
-    fig = _new_figure(6.0 if categorical else 9.0, 2.8)
+    fig = new_figure(6.0 if categorical else 9.0, 2.8)
     ax = fig.subplots() if categorical else fig.subplots(1, 2)[0]
     if categorical:
         categories = np.union1d(np.unique(obs), np.unique(pred))

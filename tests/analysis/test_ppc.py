@@ -16,18 +16,20 @@ import xarray as xr
 
 from analysis import (
     PosteriorPredictiveChecks,
+    groups_from_constant_data,
+    posterior_predictive_checks,
+)
+from analysis.ppc import (
     between_group_variance,
     category_proportions,
+    distribution_statistics,
     group_statistic_check,
-    groups_from_constant_data,
     loo_pit_check,
     plot_category_proportions,
     plot_group_statistic,
     plot_loo_pit,
     plot_outcome_rootogram,
-    posterior_predictive_checks,
 )
-from analysis.ppc import distribution_statistics
 
 # Six individuals in two alliances (A: 0-2, B: 3-5) and three networks.
 OBSERVED = np.array([1, 2, 2, 3, 3, np.nan])  # the last outcome is missing
