@@ -18,7 +18,9 @@ Who asks what
   ``latent_residual_variance`` and the family's likelihood (``LIKELIHOODS[name]``).
 - :mod:`analysis`: ``latent_residual_variance`` (variance shares, R^2), ``link`` and
   ``effect`` (readable effects), ``ppc`` and :meth:`Family.categories` (predictive checks).
-- :mod:`reports`: ``label``, ``prior_terms``, ``scaled_y``.
+- :mod:`reports`: ``label``, ``prior_terms``, ``scaled_y``, ``ppc`` (the overall predictive
+  figure: category bars, or density and ECDF overlays), through the ``family`` attribute a
+  fit puts on ``y``.
 
 :mod:`data.simulate` cannot import this package (data comes before models); it keeps its
 own table of how each family's outcome is *drawn*, and ``tests/data/test_simulate.py``
@@ -32,9 +34,13 @@ Adding a family
    family's name.
 3. If its ``link`` is new, its inverse in :data:`analysis.effects.INVERSE_LINKS` (the
    readable effect's response); if its ``ppc`` kind is new, a check in :mod:`analysis.ppc`.
-4. Optionally a draw in :data:`data.simulate.OUTCOME_DRAWS`, so the simulator can make it.
-5. Tests: ``tests/models/test_families.py`` runs every family through the design and a
-   short fit; add the family to ``tests/models/conftest.py``'s specs.
+4. Its draw in :data:`data.simulate.OUTCOME_DRAWS` (the scale it produces, the parameters
+   it draws with, the random draw), so the simulator can make it; a test checks that both
+   tables name the same families.
+5. Tests: ``tests/models/test_families.py`` runs every family through the design, a short
+   fit, its readable effects and its predictive checks; add the family's model to
+   ``FIT_SPECS`` in ``tests/models/conftest.py`` (and to the tiny survey if it needs a new
+   kind of outcome).
 """
 
 from __future__ import annotations
