@@ -618,8 +618,9 @@ def _side_models(tree: xr.DataTree) -> dict[str, tuple[str, ...]]:
 
 def _ppc(tree: xr.DataTree, seed: int) -> PosteriorPredictiveChecks:
     constant = tree["constant_data"]
-    # every group level of the fit (a two-level survey may have organisations only)
-    levels = [lvl for lvl in ("alliance", "network", "organisation") if f"idx_{lvl}" in constant]
+    # per alliance and network (DESIGN.md §4.5); a survey with neither, per organisation
+    levels = ([lvl for lvl in ("alliance", "network") if f"idx_{lvl}" in constant]
+              or [lvl for lvl in ("organisation",) if f"idx_{lvl}" in constant])
     family = family_of(tree)
     return posterior_predictive_checks(tree, groups=groups_from_constant_data(tree, levels),
                                        categories=family.categories(int(tree.attrs.get("n_categories", 0)) or None),
