@@ -129,20 +129,19 @@ def fixed_r2(tree: xr.DataTree) -> xr.DataArray:
     xarray.DataArray
         Dims (chain, draw).
     """
-    from models import contributions
+    from models.contributions import fixed_predictor, has_conditions, residual_sd
 
     family = str(tree.attrs.get("family", "ordinal"))
     posterior = tree["posterior"]
-    sigma = posterior["sigma"] if family == "gaussian" else None
-    if "b" not in posterior or posterior.sizes.get("condition", 0) == 0:
+    sigma = residual_sd(tree) if family == "gaussian" else None
+    if not has_conditions(tree):
         shape = tuple(posterior.sizes[d] for d in SAMPLE_DIMS)
         zero = xr.DataArray(np.zeros(shape), dims=SAMPLE_DIMS,
                             coords={d: posterior[d].values for d in SAMPLE_DIMS}, name="r2_latent")
         zero.attrs = {"family": family, "scale": "latent"}
         return zero
-    eta = contributions(tree, by="level").sum("level")
     # a sub-model with every condition left out has eta_fixed = 0: R^2 = 0 exactly
-    return bayesian_r2_latent(eta, family=family, sigma=sigma)
+    return bayesian_r2_latent(fixed_predictor(tree), family=family, sigma=sigma)
 
 
 # -- the statistics -------------------------------------------------------------------------
@@ -396,6 +395,7 @@ def dominance_analysis(
     fits: Mapping | None = None,
     gates: tuple[Gate, ...] = DEFAULT_GATES,
     progress: Callable[[str], None] | None = None,
+    full_r2: xr.DataArray | None = None,
 ) -> DominanceAnalysis:
     """Bayesian dominance analysis of the level groups of a run.
 
@@ -418,6 +418,9 @@ def dominance_analysis(
         Diagnostic gates each sub-model fit is checked against (reported, not enforced).
     progress : callable, optional
         Receives one line per finished fit.
+    full_r2 : xarray.DataArray, optional
+        :func:`fixed_r2` of the run, when already computed (``analysis.check_run`` computes
+        it from the contributions it shares with the decomposition and the effects).
 
     Returns
     -------
@@ -439,7 +442,8 @@ def dominance_analysis(
     seconds = time.perf_counter() - started
 
     full = subset_label(list(groups), list(groups))
-    parts = [fixed_r2(run.tree).expand_dims({SUBSET_DIM: [full]})]
+    full_r2 = fixed_r2(run.tree) if full_r2 is None else full_r2
+    parts = [full_r2.expand_dims({SUBSET_DIM: [full]})]
     submodels = {}
     for label in requests:
         fitted = fits[label]
