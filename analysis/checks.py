@@ -42,8 +42,6 @@ import json
 import logging
 import math
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -56,6 +54,9 @@ import pandas as pd
 import xarray as xr
 
 from data.codebook import SIDES
+from data.errors import AllianceLearningError
+from data.files import atomic_dir
+from data.jsonable import json_scalar
 
 from .decomposition import bayesian_r2_latent, posterior_summary, variance_decomposition
 from .dominance import (
@@ -67,6 +68,7 @@ from .dominance import (
 from .effects import readable_effects
 from .loo import PredictiveComparison, plot_comparison, predictive_comparison
 from .ppc import (
+    CHECK_KINDS,
     GroupStatisticCheck,
     LooPitCheck,
     PosteriorPredictiveChecks,
@@ -98,7 +100,7 @@ DRAWS_FILE = "draws.nc"
 EXIT_NOT_TRUSTWORTHY = 3
 
 
-class ChecksExistError(FileExistsError):
+class ChecksExistError(AllianceLearningError, FileExistsError):
     """The run directory holds checks already (pass ``force=True`` / ``--force``)."""
 
 
@@ -248,7 +250,7 @@ class Checks:
             "trustworthy": self.trustworthy,
             "verdict": None if self.verdict is None else record("verdict", self.verdict.to_dict),
             "gates": [_gate_dict(r) for r in self.gate_results],
-            "diagnostics": {k: _plain(v) for k, v in self.diagnostics.items()},
+            "diagnostics": {k: json_scalar(v) for k, v in self.diagnostics.items()},
             "shares": None if self.decomposition is None else record(
                 "shares", lambda: _shares_dict(self.shares())),
             "effects": None if self.effects is None else record(
@@ -365,18 +367,6 @@ class Checks:
         return "\n".join(lines)
 
 
-def _plain(value):
-    """JSON-safe scalar: NaN and infinities become None, NumPy scalars Python ones."""
-    if value is None or isinstance(value, bool | str):
-        return value
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, int | np.integer):
-        return int(value)
-    value = float(value)
-    return None if math.isnan(value) or math.isinf(value) else value
-
-
 def _json_safe(value):
     """Return a nested record with every float finite or None (``checks.json`` never holds NaN)."""
     if isinstance(value, dict):
@@ -386,7 +376,7 @@ def _json_safe(value):
     if isinstance(value, np.ndarray):
         return [_json_safe(v) for v in value.tolist()]
     if value is None or isinstance(value, str | bool | int | float | np.generic):
-        return _plain(value) if not isinstance(value, np.str_) else str(value)
+        return json_scalar(value)
     return str(value)
 
 
@@ -408,9 +398,9 @@ def _shares_dict(table: xr.Dataset) -> dict:
     for name, da in table.data_vars.items():
         dims = [d for d in da.dims if d != "stat"]
         if not dims:
-            out[name] = {str(s): _plain(da.sel(stat=s)) for s in da["stat"].values}
+            out[name] = {str(s): json_scalar(da.sel(stat=s)) for s in da["stat"].values}
         else:
-            out[name] = {str(k): {str(s): _plain(da.sel({dims[0]: k, "stat": s}))
+            out[name] = {str(k): {str(s): json_scalar(da.sel({dims[0]: k, "stat": s}))
                                   for s in da["stat"].values}
                          for k in da[dims[0]].values}
     out["interval"] = f"{table.attrs.get('ci_prob')} {table.attrs.get('interval')}"
@@ -420,7 +410,7 @@ def _shares_dict(table: xr.Dataset) -> dict:
 def _effects_dict(effects: xr.DataArray, prob) -> dict:
     table = posterior_summary(effects, prob=prob)
     return {"quantity": effects.attrs.get("quantity"),
-            "conditions": {str(c): {str(s): _plain(table.sel(condition=c, stat=s))
+            "conditions": {str(c): {str(s): json_scalar(table.sel(condition=c, stat=s))
                                     for s in table["stat"].values}
                            for c in table["condition"].values}}
 
@@ -588,15 +578,16 @@ def decompose(tree: xr.DataTree, parts: xr.DataArray | None = None) -> xr.Datase
         raise ValueError("the run has no conditions: there is nothing to decompose")
     parts = _contributions(tree) if parts is None else parts
     sides, levels = posterior.condition_labels(tree)
-    family = str(tree.attrs.get("family", "ordinal"))
+    family = family_of(tree)
     group_var = posterior.group_variances(tree)
-    sigma = posterior.residual_sd(tree) if family == "gaussian" else None
+    # a family without a fixed latent residual variance has its own SD (gaussian: sigma)
+    sigma = posterior.residual_sd(tree) if family.latent_residual_variance is None else None
     if "level" in parts.dims:
         level_sides = {levels[c]: sides[c] for c in sides}
         return variance_decomposition(parts, sides=level_sides, group_var=group_var or None,
-                                      family=family, sigma=sigma)
+                                      family=family.name, sigma=sigma)
     return variance_decomposition(parts, sides=sides, levels=levels, group_var=group_var or None,
-                                  family=family, sigma=sigma)
+                                  family=family.name, sigma=sigma)
 
 
 def effects_of(tree: xr.DataTree, fixed: xr.DataArray | None = None) -> xr.DataArray:
@@ -605,11 +596,9 @@ def effects_of(tree: xr.DataTree, fixed: xr.DataArray | None = None) -> xr.DataA
     ``fixed``: the fixed part of eta (:func:`models.contributions.fixed_predictor`), when
     already computed.
     """
-    family = str(tree.attrs.get("family", "ordinal"))
     posterior = _posterior()
     return readable_effects(posterior.effects(tree), posterior.linear_predictor(tree, fixed=fixed),
-                            family=family,
-                            cutpoints=posterior.cutpoints(tree) if family == "ordinal" else None)
+                            family=family_of(tree).name, cutpoints=posterior.cutpoints(tree))
 
 
 # -- the orchestrator -------------------------------------------------------------------------
@@ -696,9 +685,9 @@ def check_run(
     tree = run.tree
     seed = int(run.config.sampling.seed if seed is None else seed)
     prob = arviz_base.rcParams["stats.ci_prob"] if prob is None else prob
-    family = str(tree.attrs.get("family", "ordinal"))
+    family = family_of(tree)
     settings = {"run": None if run.path is None else str(run.path), "outcome": tree.attrs.get("outcome"),
-                "family": family, "rope": rope, "prob_threshold": prob_threshold, "seed": seed,
+                "family": family.name, "rope": rope, "prob_threshold": prob_threshold, "seed": seed,
                 "ci_prob": prob, "gates": [g.label for g in gates],
                 "written": datetime.now(UTC).isoformat(timespec="seconds")}
     skipped: dict[str, str] = {}
@@ -753,8 +742,8 @@ def check_run(
     ppc_result = None
     if not ppc:
         skipped["ppc"] = "not asked for"
-    elif family == "gaussian":
-        skipped["ppc"] = "the posterior predictive checks are written for discrete outcomes"
+    elif family.ppc not in CHECK_KINDS:
+        skipped["ppc"] = f"no posterior predictive check of the {family.ppc} kind yet"
     elif "posterior_predictive" not in tree.children:
         skipped["ppc"] = "the run has no posterior predictive draws (fitted with predictive=False)"
     else:
@@ -824,8 +813,8 @@ def check_run(
     if dominance and "dominance" not in skipped:
         full_r2 = None
         if fixed is not None:
-            sigma = posterior.residual_sd(tree) if family == "gaussian" else None
-            full_r2 = bayesian_r2_latent(fixed, family=family, sigma=sigma)
+            sigma = posterior.residual_sd(tree) if family.latent_residual_variance is None else None
+            full_r2 = bayesian_r2_latent(fixed, family=family.name, sigma=sigma)
         dominance_result = attempt("dominance", lambda: dominance_analysis(
             run, seed=seed, fits={k: v for k, v in fits.items() if not k.startswith("loo:")},
             gates=gates, full_r2=full_r2))
@@ -869,15 +858,21 @@ def _side_models(tree: xr.DataTree) -> dict[str, tuple[str, ...]]:
     return out
 
 
+def family_of(tree: xr.DataTree):
+    """Return the run's outcome family (:func:`models.families.family_of`).
+
+    Imported on first use: importing ``models`` loads PyMC (and, through pymc-extras,
+    matplotlib), which ``import analysis`` must not pay for.
+    """
+    from models.families import family_of as lookup
+
+    return lookup(tree)
+
+
 def _ppc(tree: xr.DataTree, seed: int) -> PosteriorPredictiveChecks:
     constant = tree["constant_data"]
     levels = [lvl for lvl in ("alliance", "network") if f"idx_{lvl}" in constant]
-    family = str(tree.attrs.get("family"))
-    categories = None
-    if family == "ordinal" and int(tree.attrs.get("n_categories", 0)):
-        categories = list(range(1, int(tree.attrs["n_categories"]) + 1))
-    elif family == "bernoulli":
-        categories = [0, 1]
+    categories = family_of(tree).categories(int(tree.attrs.get("n_categories", 0)) or None)
     return posterior_predictive_checks(tree, groups=groups_from_constant_data(tree, levels),
                                        categories=categories, seed=seed)
 
@@ -990,8 +985,7 @@ def save_checks(checks: Checks, run_dir: str | Path, *, force: bool = False,
     run_dir = Path(run_dir)
     check_checks_target(run_dir, force=force)
     target = checks_dir(run_dir)
-    staging = Path(tempfile.mkdtemp(prefix=f".{CHECKS_DIR}.", suffix=".tmp", dir=run_dir))
-    try:
+    with atomic_dir(target, replace=True) as staging:  # replacing was allowed just above
         written = []
         if figures:
             for name, fig in checks.figures().items():
@@ -1008,16 +1002,6 @@ def save_checks(checks: Checks, run_dir: str | Path, *, force: bool = False,
         content["figures"] = written
         (staging / CHECKS_FILE).write_text(json.dumps(content, indent=2, allow_nan=False,
                                                       ensure_ascii=False) + "\n", encoding="utf-8")
-        if target.exists():
-            trash = run_dir / f".{CHECKS_DIR}.{os.getpid()}.old"
-            os.replace(target, trash)
-            os.replace(staging, target)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     logger.info("checks written to %s", target)
     return target
 

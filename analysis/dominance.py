@@ -62,7 +62,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -71,6 +70,7 @@ import numpy as np
 import xarray as xr
 
 from data.codebook import LEVELS
+from data.jsonable import json_scalar
 
 from .decomposition import SAMPLE_DIMS, bayesian_r2_latent, posterior_summary
 from .verdict import DEFAULT_GATES, Gate
@@ -131,9 +131,12 @@ def fixed_r2(tree: xr.DataTree) -> xr.DataArray:
     """
     from models.contributions import fixed_predictor, has_conditions, residual_sd
 
-    family = str(tree.attrs.get("family", "ordinal"))
+    from models.families import family_of
+
+    fam = family_of(tree)
+    family = fam.name
     posterior = tree["posterior"]
-    sigma = residual_sd(tree) if family == "gaussian" else None
+    sigma = residual_sd(tree) if fam.latent_residual_variance is None else None
     if not has_conditions(tree):
         shape = tuple(posterior.sizes[d] for d in SAMPLE_DIMS)
         zero = xr.DataArray(np.zeros(shape), dims=SAMPLE_DIMS,
@@ -223,11 +226,11 @@ class DominanceAnalysis:
             for index in itertools.product(*(range(table.sizes[d]) for d in dims)):
                 cell = table.isel(dict(zip(dims, index, strict=True)))
                 key = "|".join(str(cell[d].item()) for d in dims)
-                out[key] = {str(s): _plain(cell.sel(stat=s)) for s in cell["stat"].values}
+                out[key] = {str(s): json_scalar(cell.sel(stat=s)) for s in cell["stat"].values}
             return out
 
         def matrix(da: xr.DataArray) -> dict:
-            return {str(a): {str(b): _plain(da.sel({GROUP_DIM: a, OTHER_DIM: b}))
+            return {str(a): {str(b): json_scalar(da.sel({GROUP_DIM: a, OTHER_DIM: b}))
                              for b in da[OTHER_DIM].values if b != a}
                     for a in da[GROUP_DIM].values}
 
@@ -276,11 +279,6 @@ class DominanceAnalysis:
             lines.append(f"  Sub-model fit(s) failing the diagnostic gates: {', '.join(failed)}; "
                          "treat these results with caution.")
         return "\n".join(lines)
-
-
-def _plain(value) -> float | None:
-    value = float(value)
-    return None if math.isnan(value) or math.isinf(value) else value
 
 
 def dominance_statistics(r2: xr.DataArray, groups: Sequence[str]) -> DominanceAnalysis:
@@ -457,8 +455,7 @@ def dominance_analysis(
         submodels[label] = {"conditions": list(fitted.conditions), "seed": fitted.seed,
                             "seconds": round(fitted.seconds, 1), "passed": not failed,
                             "failed_gates": failed,
-                            "diagnostics": {k: v if v is None or isinstance(v, int) else _plain(v)
-                                            for k, v in fitted.diagnostics.items()}}
+                            "diagnostics": {k: json_scalar(v) for k, v in fitted.diagnostics.items()}}
         if failed:
             logger.warning("dominance sub-model %s failed gate(s): %s", label, ", ".join(failed))
     r2 = xr.concat(parts, dim=SUBSET_DIM)

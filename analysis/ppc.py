@@ -56,6 +56,8 @@ logger = logging.getLogger(__name__)
 
 CATEGORY_DIM = "category"
 GROUP_LEVELS = ("alliance", "network")
+# The check kinds (models.Family.ppc) written here; a family of another kind is skipped.
+CHECK_KINDS = ("categories",)
 # A cell is flagged when its p-value is below this or above 1 minus this.
 P_EXTREME = 0.025
 # How many flagged cells to list in ``str`` and ``to_dict``.

@@ -9,6 +9,7 @@ from .coded import (
     reliability,
     validate_coded,
 )
+from .errors import AllianceLearningError, ProblemsError
 from .io import DataFileError, read_table
 from .load import load_survey, validate_file
 from .simulate import Design, DesignError, Simulation, load_design, save_simulation, simulate

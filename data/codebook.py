@@ -37,10 +37,11 @@ Format
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+
+from .errors import ProblemsError, read_toml
 
 LEVELS = ("individual", "network", "organisation", "alliance")
 SIDES = ("interpersonal", "interorganisational")
@@ -55,14 +56,10 @@ CODED_COLUMNS = ("unit", "condition", "rater", "value")
 _ORDINAL = re.compile(r"^(?:ordinal-(\d+)|likert-(\d+))$")
 
 
-class CodebookError(ValueError):
+class CodebookError(ProblemsError):
     """A codebook with problems; ``problems`` lists every one of them."""
 
-    def __init__(self, source: str, problems: list[str]):
-        self.source = source
-        self.problems = problems
-        lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"{source}: {len(problems)} problem(s) in the codebook:\n{lines}")
+    what = "the codebook"
 
 
 @dataclass(frozen=True)
@@ -327,10 +324,4 @@ def load_codebook(path: str | Path | None = None) -> Codebook:
         Listing every problem in the file.
     """
     path = Path(path) if path is not None else default_codebook_path()
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CodebookError(str(path), ["file not found"]) from None
-    except tomllib.TOMLDecodeError as err:
-        raise CodebookError(str(path), [f"not valid TOML: {err}"]) from None
-    return Codebook.from_dict(raw, source=str(path))
+    return Codebook.from_dict(read_toml(path, CodebookError), source=str(path))

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from .errors import AllianceLearningError
+
 READERS = {
     ".csv": pd.read_csv,
     ".parquet": pd.read_parquet,
@@ -16,7 +18,7 @@ READERS = {
 }
 
 
-class DataFileError(ValueError):
+class DataFileError(AllianceLearningError, ValueError):
     """A data file that cannot be read at all (missing, unknown format, unparsable)."""
 
 

@@ -54,6 +54,7 @@ import pandera.pandas as pa
 
 from .cells import as_id, describe_scale, show_value, to_float
 from .codebook import Codebook, Variable
+from .errors import AllianceLearningError
 
 logger = logging.getLogger(__name__)
 
@@ -192,7 +193,7 @@ class ValidationReport:
         return "\n".join([self.headline(), *(f"  {p}" for p in self.sorted_problems())])
 
 
-class DataValidationError(ValueError):
+class DataValidationError(AllianceLearningError, ValueError):
     """Raised when a data file has errors; ``report`` holds every problem."""
 
     def __init__(self, report: ValidationReport):

@@ -41,7 +41,7 @@ _check_sibling("data")
 from .build import build_model, model_from_design  # noqa: E402
 from .contributions import contributions  # noqa: E402
 from .design import ModelDesign, make_design  # noqa: E402
-from .families import DEFAULT_FAMILY, FAMILIES, Family  # noqa: E402
+from .families import DEFAULT_FAMILY, FAMILIES, Family, family_of, get_family  # noqa: E402
 from .fit import SCHEMA_VERSION, compiled_model, fit  # noqa: E402
 from .priors import DEFAULT_PRIORS, SHRINKAGE_OPTIONS  # noqa: E402
 from .run import (  # noqa: E402
@@ -87,7 +87,9 @@ __all__ = [
     "compiled_model",
     "contributions",
     "diagnostics",
+    "family_of",
     "fit",
+    "get_family",
     "load_config",
     "load_run",
     "raw_sd",

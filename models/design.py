@@ -55,15 +55,17 @@ class ModelDesign:
     index : dict of str to ndarray
         Position of each modelled individual's group at each group level used.
     y : ndarray
-        Outcome of each modelled individual, coded for the family (ordinal categories
-        ``0..K-1``).
+        Outcome of each modelled individual, coded for the family: the codebook's code
+        minus ``family.y_offset`` (ordinal categories ``0..K-1``), integers for a discrete
+        family.
     trials : ndarray or None
         Binomial trials per individual.
     n_categories : int or None
-        Number of ordinal categories.
+        Number of categories of a family whose values are the outcome scale's categories
+        (ordinal).
     outcome_location, outcome_scale : float
-        Mean and SD of the outcome (gaussian family; 0 and 1 otherwise), which scale the
-        default priors.
+        Mean and SD of the outcome for a family that models it standardised
+        (``family.scaled_y``: gaussian; 0 and 1 otherwise), which also scale the default priors.
     coords : dict of str to list
         Labels of every dimension of the model.
     n_missing_outcome : int
@@ -112,7 +114,7 @@ class ModelDesign:
             out["condition_mask"] = self.mask
         if self.trials is not None:
             out["trials"] = self.trials
-        if self.family.name == "gaussian":
+        if self.family.scaled_y:
             out["outcome_location"] = np.asarray(self.outcome_location, dtype=float)
             out["outcome_scale"] = np.asarray(self.outcome_scale, dtype=float)
         for level, matrix in self.X.items():
@@ -243,21 +245,18 @@ def make_design(spec: ModelSpec, survey) -> ModelDesign:
                                  f"{level} ID that is not in the {level} table")
             index[level] = positions.astype(np.int64)
 
-    y_raw = people[spec.outcome].to_numpy(dtype=float)
-    n_categories = None
+    # the outcome as the family's model sees it (models.families.Family)
+    y = people[spec.outcome].to_numpy(dtype=float) - family.y_offset
+    if family.discrete:
+        y = y.astype(np.int64)
+    n_categories = outcome.scale.n_categories if family.scale_categories else None
     location, spread = 0.0, 1.0
-    trials = None
-    if family.name == "ordinal":
-        n_categories = outcome.scale.n_categories
-        y = (y_raw - 1).astype(np.int64)
-    elif family.name in ("bernoulli", "binomial"):
-        y = y_raw.astype(np.int64)
-        if family.name == "binomial":
-            n = people[spec.trials] if isinstance(spec.trials, str) else spec.trials
-            trials = np.broadcast_to(np.asarray(n, dtype=np.int64), y.shape).copy()
-    else:
-        y = y_raw
+    if family.scaled_y:
         location, spread = float(np.mean(y)), float(np.std(y, ddof=1))
+    trials = None
+    if family.needs_trials:
+        n = people[spec.trials] if isinstance(spec.trials, str) else spec.trials
+        trials = np.broadcast_to(np.asarray(n, dtype=np.int64), y.shape).copy()
 
     coords: dict[str, list] = {"individual": [str(i) for i in people.index], "condition": list(conditions)}
     for level in LEVELS[1:]:

@@ -270,12 +270,15 @@ def _zero_left_out(ds: xr.Dataset, design: ModelDesign) -> xr.Dataset:
 
 
 def _outcome_codes(ds: xr.Dataset, design: ModelDesign) -> xr.Dataset:
-    """Ordinal outcomes back in the codebook's codes (PyMC counts categories from 0)."""
+    """Outcomes back in the codebook's codes (the family's ``y_offset``: PyMC counts ordinal
+    categories from 0), as small integers for a discrete family."""
     ds = _relabel(ds, design)
-    if design.family.name == "ordinal":
-        ds["y"] = ds["y"] + 1
-        ds["y"].attrs["coding"] = f"codebook categories 1..{design.n_categories}"
-    if design.family.name != "gaussian":
+    offset = design.family.y_offset
+    if offset:
+        ds["y"] = ds["y"] + offset
+        if design.n_categories:
+            ds["y"].attrs["coding"] = f"codebook categories {offset}..{design.n_categories + offset - 1}"
+    if design.family.discrete:
         # counts need few bits: int8/int16 keep predictive draws of large surveys small
         # (signed, so that differences such as y - 1 cannot wrap around)
         largest = int(design.trials.max()) if design.trials is not None else (design.n_categories or 1)

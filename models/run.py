@@ -12,8 +12,14 @@ A run directory holds::
                      rebuilds its model without the original file
 
 It is written to a temporary directory beside the target and renamed into place, so a run
-directory is either complete or absent. An existing run is never overwritten unless
-``force=True``.
+directory is either complete or absent (:func:`data.files.atomic_dir`); it also holds the
+toolkit's marker file ``.alliance-learning``. An existing run is never overwritten unless
+``force=True``, and even then only a folder holding that marker (never one with other
+files, the working folder or the folder of an input file).
+
+A damaged run directory (a file missing, truncated or edited, JSON of the wrong shape, data
+that no longer match the fit's fingerprint) raises :class:`RunError` naming the file and
+what to do.
 
 summary.json
 ------------
@@ -33,12 +39,9 @@ version, command line and time of writing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-import math
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +49,10 @@ from pathlib import Path
 import arviz_stats as azs
 import numpy as np
 import xarray as xr
+
+from data.errors import AllianceLearningError
+from data.files import OutputExistsError, atomic_dir, check_output_dir
+from data.jsonable import json_scalar
 
 from .fit import SCHEMA_VERSION
 from .spec import FitOptions, ModelSpec, RunConfig
@@ -56,12 +63,12 @@ HDI_PROB = 0.94
 FILES = ("posterior.nc", "summary.json", "config.toml", "codebook.toml", "data.parquet")
 
 
-class RunExistsError(FileExistsError):
+class RunExistsError(AllianceLearningError, FileExistsError):
     """The run directory exists already (pass ``force=True`` / ``--force`` to replace it)."""
 
 
-class RunError(ValueError):
-    """A run directory that cannot be loaded (missing file, other schema, ...)."""
+class RunError(AllianceLearningError, ValueError):
+    """A run directory that cannot be loaded (missing or damaged file, other schema, ...)."""
 
 
 @dataclass(frozen=True)
@@ -101,16 +108,11 @@ class Run:
 def _stats(da: xr.DataArray) -> dict[str, float | None]:
     interval = azs.hdi(da, prob=HDI_PROB)
     return {
-        "mean": _number(da.mean(("chain", "draw"))),
-        "sd": _number(da.std(("chain", "draw"), ddof=1)),
-        "hdi_3%": _number(interval.sel(ci_bound="lower")),
-        "hdi_97%": _number(interval.sel(ci_bound="upper")),
+        "mean": json_scalar(da.mean(("chain", "draw"))),
+        "sd": json_scalar(da.std(("chain", "draw"), ddof=1)),
+        "hdi_3%": json_scalar(interval.sel(ci_bound="lower")),
+        "hdi_97%": json_scalar(interval.sel(ci_bound="upper")),
     }
-
-
-def _number(value) -> float | None:
-    value = float(value)
-    return None if math.isnan(value) or math.isinf(value) else value
 
 
 def diagnostics(tree: xr.DataTree) -> dict:
@@ -128,7 +130,7 @@ def diagnostics(tree: xr.DataTree) -> dict:
     def extreme(ds: xr.Dataset, pick):
         values = np.concatenate([np.ravel(v.values) for v in ds.data_vars.values()] or [np.array([])])
         values = values[np.isfinite(values)]
-        return _number(pick(values)) if values.size else None
+        return json_scalar(pick(values)) if values.size else None
 
     out = {
         "max_rhat": extreme(azs.rhat(posterior), np.max),
@@ -146,7 +148,7 @@ def diagnostics(tree: xr.DataTree) -> dict:
         if "energy" in stats:
             try:
                 bfmi = azs.bfmi(stats.to_dataset())  # a Dataset holding `energy` per chain
-                out["min_bfmi"] = _number(bfmi["energy"].min())
+                out["min_bfmi"] = json_scalar(bfmi["energy"].min())
             except Exception as err:  # arviz-stats refuses too-short chains; report, don't fail
                 logger.warning("E-BFMI not computed: %s", err)
     return out
@@ -256,48 +258,40 @@ def save_run(path: str | Path, tree: xr.DataTree, survey, config: RunConfig, *,
     import tomli_w
 
     path = Path(path)
-    check_run_target(path, force=force)
+    target = check_run_target(path, force=force)
     spec = ModelSpec.from_dict(json.loads(tree.attrs["spec"]), "the fit's spec")
     config = RunConfig(spec=spec, sampling=config.sampling)
     summary = summarize(tree, survey, config=config, command=command)
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
+    with atomic_dir(target, replace=force) as staging:
         tree.to_netcdf(staging / "posterior.nc", engine="h5netcdf")
         (staging / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n",
                                               encoding="utf-8")
         (staging / "config.toml").write_text(config.to_toml(), encoding="utf-8")
         (staging / "codebook.toml").write_text(tomli_w.dumps(survey.codebook.to_dict()), encoding="utf-8")
         survey.to_wide().to_parquet(staging / "data.parquet", index=False)
-        _replace_dir(staging, path, force=force)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     logger.info("run written to %s", path)
     return Run(config=config, survey=survey, tree=tree, summary=summary, path=path)
 
 
-def check_run_target(path: str | Path, *, force: bool = False) -> None:
-    """Raise :class:`RunExistsError` if ``path`` exists and may not be replaced."""
-    path = Path(path)
-    if path.exists() and not force:
-        raise RunExistsError(f"{path}: the run directory exists already; choose another --out "
-                             "or pass --force to replace it")
-    if path.exists() and not path.is_dir():
-        raise RunExistsError(f"{path}: exists and is not a directory")
+def check_run_target(path: str | Path, *, force: bool = False, inputs=(), option: str = "--out") -> Path:
+    """Check, before any work, that a run directory may be written at ``path``; return it absolute.
 
+    ``path`` must not exist, or (with ``force``) be a run directory this toolkit wrote that
+    holds none of ``inputs`` (the command's input files); its nearest existing parent must be
+    a writable folder (see :func:`data.files.check_output_dir`).
 
-def _replace_dir(staging: Path, path: Path, *, force: bool) -> None:
-    if path.exists():
-        if not force:
-            raise RunExistsError(f"{path}: the run directory exists already")
-        trash = path.with_name(f".{path.name}.{os.getpid()}.old")
-        os.replace(path, trash)
-        os.replace(staging, path)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.replace(staging, path)
+    Raises
+    ------
+    RunExistsError
+        When ``path`` exists and ``force`` is false.
+    data.files.LocationError
+        When ``path`` cannot be written or may not be replaced, saying why and naming ``option``.
+    """
+    try:
+        return check_output_dir(path, option=option, force=force, inputs=inputs)
+    except OutputExistsError as err:
+        raise RunExistsError(str(err)) from None
 
 
 def load_run(path: str | Path) -> Run:
@@ -306,7 +300,9 @@ def load_run(path: str | Path) -> Run:
     Raises
     ------
     RunError
-        When a file is missing or the run was written with another summary schema.
+        When a file is missing, damaged (unreadable, truncated, JSON or TOML of the wrong
+        shape), the data no longer match the fit's fingerprint, or the run was written with
+        another summary schema; the message names the file and what to do.
     """
     import pandas as pd
 
@@ -319,23 +315,67 @@ def load_run(path: str | Path) -> Run:
         raise RunError(f"{path}: no such run directory")
     missing = [name for name in FILES if not (path / name).is_file()]
     if missing:
-        raise RunError(f"{path}: not a complete run directory (missing {', '.join(missing)})")
-    summary = json.loads((path / "summary.json").read_text(encoding="utf-8"))
+        raise RunError(f"{path}: not a complete run directory (missing {', '.join(missing)}); "
+                       f"{_REFIT.format(path=path)}")
+    summary = _read_summary(path / "summary.json")
     if summary.get("schema_version") != SCHEMA_VERSION:
         raise RunError(f"{path}: written with summary schema {summary.get('schema_version')}, "
                        f"this version reads schema {SCHEMA_VERSION}")
-    config = load_config(path / "config.toml")
-    codebook = load_codebook(path / "codebook.toml")
-    provenance = summary.get("provenance", {})
-    frame = pd.read_parquet(path / "data.parquet")
-    for column in codebook.ids.values():
-        if column in frame:
-            frame[column] = frame[column].astype(str)
-    survey = CaseSurvey.from_wide(frame, codebook, source=provenance.get("data_source") or str(path),
-                                  sha256=provenance.get("data_sha256") or "")
-    with xr.open_datatree(path / "posterior.nc", engine="h5netcdf") as opened:
-        tree = opened.load()
+    provenance = summary.get("provenance") or {}
+    # any failure of a reader here is the file's damage, reported in one line
+    with _damaged(path / "config.toml"):
+        config = load_config(path / "config.toml")
+    with _damaged(path / "codebook.toml"):
+        codebook = load_codebook(path / "codebook.toml")
+    with _damaged(path / "data.parquet"):
+        frame = pd.read_parquet(path / "data.parquet")
+        for column in codebook.ids.values():
+            if column in frame:
+                frame[column] = frame[column].astype(str)
+        survey = CaseSurvey.from_wide(frame, codebook, source=provenance.get("data_source") or str(path),
+                                      sha256=provenance.get("data_sha256") or "")
+    recorded = provenance.get("data_fingerprint")
+    if recorded and survey.fingerprint() != recorded:
+        raise RunError(f"{path / 'data.parquet'}: the data differ from those the run was fitted to "
+                       f"(content fingerprint changed); {_REFIT.format(path=path)}")
+    with _damaged(path / "posterior.nc"):
+        with xr.open_datatree(path / "posterior.nc", engine="h5netcdf") as opened:
+            tree = opened.load()
+        absent = [group for group in ("posterior", "constant_data") if group not in tree.children]
+        if absent:
+            raise ValueError(f"no {' or '.join(absent)} group")
     return Run(config=config, survey=survey, tree=tree, summary=summary, path=path)
+
+
+_REFIT = "fit the data again into it (`alliance-learning fit DATA --out {path} --force`)"
+# summary.json blocks read as mappings (by `check`, `report` and Run.__str__)
+_SUMMARY_BLOCKS = ("effects", "group_sd", "diagnostics", "data", "provenance")
+
+
+@contextlib.contextmanager
+def _damaged(file: Path):
+    """Turn any failure to read ``file`` of a run directory into a one-line RunError."""
+    try:
+        yield
+    except RunError:
+        raise
+    except Exception as err:
+        reason = " ".join(str(err).split()) or type(err).__name__
+        raise RunError(f"{file}: damaged or not written by this toolkit ({reason}); "
+                       f"{_REFIT.format(path=file.parent)}") from None
+
+
+def _read_summary(file: Path) -> dict:
+    with _damaged(file):
+        summary = json.loads(file.read_text(encoding="utf-8"))
+        if not isinstance(summary, dict):
+            raise ValueError(f"holds a JSON {type(summary).__name__}, not an object")
+        if summary.get("schema_version") != SCHEMA_VERSION:
+            return summary  # another schema: load_run says so
+        wrong = [key for key in _SUMMARY_BLOCKS if not isinstance(summary.get(key), dict)]
+        if wrong:
+            raise ValueError(f"{', '.join(wrong)}: missing or not an object")
+    return summary
 
 
 __all__ = ["FILES", "HDI_PROB", "FitOptions", "Run", "RunError", "RunExistsError",

@@ -36,7 +36,9 @@ import pandas as pd
 import xarray as xr
 
 from analysis import Checks, sides_and_levels
-from models import DEFAULT_PRIORS, raw_sd
+from data.files import restore, write_csv
+from models import DEFAULT_PRIORS, get_family, raw_sd
+from models.priors import OUTCOME_SCALED
 
 from .html import ReportContext
 
@@ -62,9 +64,6 @@ EXAMPLE_NOTICE = ("SIMULATED example data (data/example/README.md): this report 
                   "workflow on data generated from known values; it is not evidence about real "
                   "alliances.")
 SAMPLE_DIMS = ("chain", "draw")
-# Priors whose default is multiplied by the outcome's SD in the gaussian family
-# (models.priors.OUTCOME_SCALED); the report says so beside them.
-_OUTCOME_SCALED = ("intercept", "effect", "group_sd", "slope_sd", "sigma")
 
 
 def example_data_path() -> Path:
@@ -99,11 +98,7 @@ def save_reliability(table: pd.DataFrame, run_dir: str | Path) -> Path:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"{run_dir}: no such run directory")
-    path = run_dir / RELIABILITY_FILE
-    tmp = path.with_name(f".{path.name}.tmp")
-    table.to_csv(tmp, index=True)
-    tmp.replace(path)
-    return path
+    return write_csv(run_dir / RELIABILITY_FILE, table, index=True)
 
 
 def load_reliability(run_dir: str | Path) -> pd.DataFrame | None:
@@ -112,6 +107,7 @@ def load_reliability(run_dir: str | Path) -> pd.DataFrame | None:
     if not path.is_file():
         return None
     table = pd.read_csv(path, index_col=0, keep_default_na=False, na_values=[""])
+    table.index = table.index.map(restore)  # condition names, neutralised by write_csv
     if "note" in table:
         # an all-empty column reads as float NaN: notes are text
         table["note"] = ["" if pd.isna(note) else str(note) for note in table["note"]]
@@ -159,7 +155,7 @@ def prior_table(spec, *, any_missing: bool = True) -> dict[str, Any]:
         Term -> prior (``{"dist", "kwargs"}`` or text). Defaults the gaussian family
         rescales by the outcome's SD say so.
     """
-    family = spec.family
+    family = get_family(spec.family)
     kinds: list[tuple[str, str, str | None]] = []  # (shown name, kind, level)
     if spec.conditions and not spec.shrinkage:
         kinds.append(("effect (per SD of a condition)", "effect", None))
@@ -167,12 +163,7 @@ def prior_table(spec, *, any_missing: bool = True) -> dict[str, Any]:
         kinds.append((f"group_sd.{level}", "group_sd", level))
     if spec.varying_slopes:
         kinds.append(("slope_sd", "slope_sd", None))
-    if family == "ordinal":
-        kinds.append(("cutpoints", "cutpoints", None))
-    else:
-        kinds.append(("intercept", "intercept", None))
-    if family == "gaussian":
-        kinds.append(("sigma", "sigma", None))
+    kinds.extend((term, term, None) for term in family.prior_terms)
     if any_missing and spec.conditions:
         kinds.append(("imputation (missing codes, standardised scale)", "imputation", None))
 
@@ -184,7 +175,8 @@ def prior_table(spec, *, any_missing: bool = True) -> dict[str, Any]:
         if kind not in DEFAULT_PRIORS:
             continue
         prior, is_default = spec.prior(kind, level)
-        if is_default and family == "gaussian" and kind in _OUTCOME_SCALED:
+        # the family's model sees y standardised: these defaults are rescaled by its SD
+        if is_default and family.scaled_y and kind in OUTCOME_SCALED:
             from .html import format_prior
 
             prior = f"{format_prior(prior)} × SD of the outcome (default, rescaled)"
@@ -199,7 +191,7 @@ def model_description(run) -> dict[str, Any]:
     summary = run.summary
     description = {
         "outcome": spec.outcome,
-        "family": spec.family + (" (cumulative logit)" if spec.family == "ordinal" else ""),
+        "family": get_family(spec.family).label,
         "conditions": list(spec.conditions or ()),
         "group effects (varying intercepts)": list(spec.group_effects or ()) or "none",
         "slopes varying by alliance": list(spec.varying_slopes) or "none",

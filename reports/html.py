@@ -21,7 +21,6 @@ import logging
 import math
 import numbers
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from importlib import metadata
@@ -41,6 +40,7 @@ from analysis import (
     plot_loo_pit,
     posterior_summary,
 )
+from data.files import atomic_write
 
 from . import plots
 
@@ -626,15 +626,7 @@ def render_report(
         raise FileExistsError(f"{out_path} exists; pass overwrite=True (CLI: --force) to replace it")
     html = render_html(context)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(html)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is meant to be shared
-        os.replace(tmp, out_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(out_path, html)
     logger.info("wrote report %s (%d bytes)", out_path, len(html.encode("utf-8")))
     return out_path
 
