@@ -219,12 +219,13 @@ def effect_draws(run, readable: xr.DataArray | None = None) -> dict[str, xr.Data
         sample-average probability of a high outcome (or in its mean) for a step of one
         model unit, +1 SD for standardised conditions; dims (chain, draw, condition).
     """
+    from models.contributions import effects, has_conditions  # the posterior's one reader
+
     tree = run.tree
-    posterior = tree["posterior"]
-    if "b" not in posterior:
+    if not has_conditions(tree):
         return {}
     constant = tree["constant_data"]
-    b = posterior["b"]
+    b = effects(tree)
     names = [str(c) for c in b["condition"].values]
     scale = constant["condition_scale"].sel(condition=names)
     sd_raw = xr.DataArray([raw_sd(constant, c, float(scale.sel(condition=c))) for c in names],
