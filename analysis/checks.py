@@ -58,14 +58,20 @@ from data.errors import AllianceLearningError
 from data.files import atomic_dir
 from data.jsonable import json_scalar
 
-from .decomposition import bayesian_r2_latent, posterior_summary, variance_decomposition
+from .decomposition import (
+    UNIT_DIM,
+    bayesian_r2_latent,
+    posterior_summary,
+    variance_decomposition,
+)
 from .dominance import (
     DominanceAnalysis,
     dominance_analysis,
     dominance_requests,
     level_groups,
 )
-from .effects import readable_effects
+from .effects import binary_contrasts, readable_effects
+from .figures import new_figure
 from .loo import PredictiveComparison, plot_comparison, predictive_comparison
 from .ppc import (
     CHECK_KINDS,
@@ -571,17 +577,23 @@ def decompose(tree: xr.DataTree, parts: xr.DataArray | None = None) -> xr.Datase
     tree : xarray.DataTree
     parts : xarray.DataArray, optional
         The contributions of the conditions (:func:`models.contributions`, by level or by
-        condition), when already computed.
+        condition) of these draws, when already computed. Without them they are built on
+        chunks of draws (:func:`models.predictive.over_draw_chunks`): never individuals x
+        draws x terms at once.
     """
+    if parts is None:
+        import models.predictive
+
+        return models.predictive.over_draw_chunks(
+            tree, lambda chunk: decompose(chunk, _contributions(chunk)),
+            values_per_draw=_values_per_draw(tree))
     posterior = _posterior()
     if not posterior.has_conditions(tree):
         raise ValueError("the run has no conditions: there is nothing to decompose")
-    parts = _contributions(tree) if parts is None else parts
     sides, levels = posterior.condition_labels(tree)
     family = family_of(tree)
     group_var = posterior.group_variances(tree)
-    # a family without a fixed latent residual variance has its own SD (gaussian: sigma)
-    sigma = posterior.residual_sd(tree) if family.latent_residual_variance is None else None
+    sigma = family.residual_sd(tree["posterior"])  # None where the residual is fixed
     if "level" in parts.dims:
         level_sides = {levels[c]: sides[c] for c in sides}
         return variance_decomposition(parts, sides=level_sides, group_var=group_var or None,
@@ -590,15 +602,62 @@ def decompose(tree: xr.DataTree, parts: xr.DataArray | None = None) -> xr.Datase
                                   family=family.name, sigma=sigma)
 
 
-def effects_of(tree: xr.DataTree, fixed: xr.DataArray | None = None) -> xr.DataArray:
-    """Return the readable effects of +1 SD of each condition (:func:`analysis.readable_effects`).
+def _values_per_draw(tree: xr.DataTree) -> int:
+    """Numbers per draw of the largest per-individual array (one per condition, and eta)."""
+    return tree["constant_data"].sizes[UNIT_DIM] * (tree["posterior"].sizes.get("condition", 0) + 2)
 
-    ``fixed``: the fixed part of eta (:func:`models.contributions.fixed_predictor`), when
-    already computed.
+
+def effects_of(tree: xr.DataTree, fixed: xr.DataArray | None = None) -> xr.DataArray:
+    """Return the readable effects of +1 SD of each condition, 0 -> 1 of a binary one.
+
+    :func:`analysis.readable_effects`. ``fixed``: the fixed part of eta of these draws
+    (:func:`models.contributions.fixed_predictor`), when already computed; without it the
+    effects are computed on chunks of draws (the linear predictor is individuals x draws).
     """
+    if fixed is None:
+        import models.predictive
+
+        return models.predictive.over_draw_chunks(
+            tree, lambda chunk: effects_of(chunk, _posterior().fixed_predictor(chunk)),
+            values_per_draw=_values_per_draw(tree))
     posterior = _posterior()
     return readable_effects(posterior.effects(tree), posterior.linear_predictor(tree, fixed=fixed),
-                            family=family_of(tree).name, cutpoints=posterior.cutpoints(tree))
+                            family=family_of(tree), cutpoints=posterior.cutpoints(tree),
+                            outcome_sd=float(tree.attrs.get("outcome_scale", 1.0)),
+                            contrast=binary_contrasts(tree))
+
+
+def _per_draw(tree: xr.DataTree, errors: dict) -> xr.Dataset:
+    """The decomposition, the readable effects and the full model's R^2, per draw, in one pass.
+
+    On chunks of draws (:func:`models.predictive.over_draw_chunks`); in each chunk the
+    contributions of the conditions are rebuilt once and shared by the three. The effects
+    and R^2 are ``effects`` and ``fixed_r2`` beside the decomposition's variables; one of
+    them that fails is left out, its error in ``errors``.
+    """
+    import models.predictive
+
+    posterior = _posterior()
+    family = family_of(tree)
+
+    def one_chunk(chunk: xr.DataTree) -> xr.Dataset:
+        parts = _contributions(chunk)
+        fixed = posterior.fixed_predictor(chunk, parts)
+        out = decompose(chunk, parts)
+        for name, compute in (
+                ("effects", lambda: effects_of(chunk, fixed)),
+                ("fixed_r2", lambda: bayesian_r2_latent(
+                    fixed, family=family.name, sigma=family.residual_sd(chunk["posterior"])))):
+            if name in errors:
+                continue
+            try:
+                out[name] = compute()
+            except Exception as err:
+                logger.warning("%s failed: %s", name, err, exc_info=logger.isEnabledFor(logging.INFO))
+                errors[name] = f"{type(err).__name__}: {err}"
+        return out
+
+    return models.predictive.over_draw_chunks(tree, one_chunk, values_per_draw=_values_per_draw(tree))
 
 
 # -- the orchestrator -------------------------------------------------------------------------
@@ -686,6 +745,11 @@ def check_run(
     seed = int(run.config.sampling.seed if seed is None else seed)
     prob = arviz_base.rcParams["stats.ci_prob"] if prob is None else prob
     family = family_of(tree)
+    if (loo or sensitivity or ppc) and run.survey is not None:
+        # a saved run's log-likelihood is recomputed, not stored
+        from models import with_log_likelihood
+
+        tree = with_log_likelihood(tree, run.spec, run.survey)
     settings = {"run": None if run.path is None else str(run.path), "outcome": tree.attrs.get("outcome"),
                 "family": family.name, "rope": rope, "prob_threshold": prob_threshold, "seed": seed,
                 "ci_prob": prob, "gates": [g.label for g in gates],
@@ -715,35 +779,37 @@ def check_run(
     posterior = _posterior()
     say("diagnostics and variance decomposition")
     diagnostics = attempt("diagnostics", lambda: sampling_diagnostics(tree), announce=False) or {}
-    decomposition = verdict = parts = fixed = None
+    decomposition = verdict = effects = full_r2 = None
     if not posterior.has_conditions(tree):
         skipped["decomposition"] = "the run has no conditions: there is nothing to decompose"
         skipped["verdict"] = skipped["decomposition"]
     else:
         # the contributions of the conditions: once, for the decomposition, the effects and R^2
-        parts = attempt("contributions", lambda: _contributions(tree), announce=False)
-        if parts is not None:
-            fixed = posterior.fixed_predictor(tree, parts)
-            decomposition = attempt("decomposition", lambda: decompose(tree, parts),
-                                    announce=False)
-        if decomposition is not None:
+        failed: dict[str, str] = {}
+        per_draw = attempt("decomposition", lambda: _per_draw(tree, failed), announce=False)
+        if per_draw is not None:
+            decomposition = per_draw[[v for v in per_draw.data_vars
+                                      if v not in ("effects", "fixed_r2")]]
+            effects = per_draw["effects"] if "effects" in per_draw and "effects" not in failed else None
+            full_r2 = per_draw["fixed_r2"] if "fixed_r2" in per_draw and "fixed_r2" not in failed else None
+            if "effects" in failed:
+                errors["readable effects"] = failed["effects"]
+            if "fixed_r2" in failed:
+                logger.info("the full model's R^2 is recomputed by the dominance analysis")
             nan_check("decomposition", "the side shares", decomposition["side_share"].values)
             verdict = attempt("verdict", lambda: dominance_verdict(
                 decomposition["side_share"], diagnostics, rope=rope,
                 prob_threshold=prob_threshold, gates=gates), announce=False)
+            nan_check("readable effects", "the effects", None if effects is None else effects.values)
     if verdict is not None:
         say(f"verdict: {verdict.verdict}")
-    effects = None
-    if parts is not None:
-        effects = attempt("readable effects", lambda: effects_of(tree, fixed))
-        nan_check("readable effects", "the effects", None if effects is None else effects.values)
     trustworthy = all(g.check(diagnostics.get(g.statistic)) for g in gates)
 
     ppc_result = None
     if not ppc:
         skipped["ppc"] = "not asked for"
     elif family.ppc not in CHECK_KINDS:
-        skipped["ppc"] = f"no posterior predictive check of the {family.ppc} kind yet"
+        skipped["ppc"] = f"no posterior predictive check of the {family.ppc} kind"
     elif "posterior_predictive" not in tree.children:
         skipped["ppc"] = "the run has no posterior predictive draws (fitted with predictive=False)"
     else:
@@ -811,10 +877,6 @@ def check_run(
 
     dominance_result = None
     if dominance and "dominance" not in skipped:
-        full_r2 = None
-        if fixed is not None:
-            sigma = posterior.residual_sd(tree) if family.latent_residual_variance is None else None
-            full_r2 = bayesian_r2_latent(fixed, family=family.name, sigma=sigma)
         dominance_result = attempt("dominance", lambda: dominance_analysis(
             run, seed=seed, fits={k: v for k, v in fits.items() if not k.startswith("loo:")},
             gates=gates, full_r2=full_r2))
@@ -871,23 +933,15 @@ def family_of(tree: xr.DataTree):
 
 def _ppc(tree: xr.DataTree, seed: int) -> PosteriorPredictiveChecks:
     constant = tree["constant_data"]
-    levels = [lvl for lvl in ("alliance", "network") if f"idx_{lvl}" in constant]
-    categories = family_of(tree).categories(int(tree.attrs.get("n_categories", 0)) or None)
+    # every group level of the fit (a two-level survey may have organisations only)
+    levels = [lvl for lvl in ("alliance", "network", "organisation") if f"idx_{lvl}" in constant]
+    family = family_of(tree)
     return posterior_predictive_checks(tree, groups=groups_from_constant_data(tree, levels),
-                                       categories=categories, seed=seed)
+                                       categories=family.categories(int(tree.attrs.get("n_categories", 0)) or None),
+                                       kind=family.ppc, discrete=family.discrete, seed=seed)
 
 
 # -- figures ----------------------------------------------------------------------------------
-def _new_figure(width: float, height: float):
-    """Make a figure on its own Agg canvas (no pyplot, no global state)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
 def _interval_rows(ax, table: xr.DataArray, dim: str, *, colour="#0072B2", reference=None):
     labels = [str(v) for v in table[dim].values]
     y = np.arange(len(labels))[::-1]
@@ -905,7 +959,7 @@ def plot_shares(decomposition: xr.Dataset, *, prob: float | None = None):
     """Side and level shares with intervals: Pratt shares of the fixed part, shares of total."""
     table = posterior_summary(decomposition[["side_share", "share", "side_share_of_total",
                                              "share_of_total"]], prob=prob)
-    fig = _new_figure(9, 4.5)
+    fig = new_figure(9, 4.5)
     axes = fig.subplots(2, 2, sharex="col", height_ratios=[1, 2])
     for col, (side_name, level_name, title) in enumerate((
             ("side_share", "share", "Pratt share of the fixed part"),
@@ -921,7 +975,7 @@ def plot_shares(decomposition: xr.Dataset, *, prob: float | None = None):
 def plot_effects(effects: xr.DataArray, *, prob: float | None = None):
     """Readable effect of +1 SD of each condition, with intervals."""
     table = posterior_summary(effects, prob=prob)
-    fig = _new_figure(7, 0.35 * effects.sizes["condition"] + 1.2)
+    fig = new_figure(7, 0.35 * effects.sizes["condition"] + 1.2)
     ax = fig.subplots()
     _interval_rows(ax, table, "condition", reference=0.0)
     ax.set_xlabel(str(effects.attrs.get("quantity", "effect")))
@@ -931,7 +985,7 @@ def plot_effects(effects: xr.DataArray, *, prob: float | None = None):
 def plot_dominance(result: DominanceAnalysis, *, prob: float | None = None):
     """General dominance of each level group (latent R^2 it adds on average), with intervals."""
     table = posterior_summary(result.general, prob=prob).sel(level=result.ranking)
-    fig = _new_figure(7, 0.5 * len(result.groups) + 1.2)
+    fig = new_figure(7, 0.5 * len(result.groups) + 1.2)
     ax = fig.subplots()
     _interval_rows(ax, table, "level", reference=0.0)
     ax.set_xlabel("general dominance (latent R2 of the fixed part)")

@@ -129,22 +129,27 @@ def fixed_r2(tree: xr.DataTree) -> xr.DataArray:
     xarray.DataArray
         Dims (chain, draw).
     """
-    from models.contributions import fixed_predictor, has_conditions, residual_sd
+    from models import family_of
+    from models.contributions import fixed_predictor, has_conditions
 
-    from models.families import family_of
-
-    fam = family_of(tree)
-    family = fam.name
+    family = family_of(tree)
     posterior = tree["posterior"]
-    sigma = residual_sd(tree) if fam.latent_residual_variance is None else None
     if not has_conditions(tree):
         shape = tuple(posterior.sizes[d] for d in SAMPLE_DIMS)
         zero = xr.DataArray(np.zeros(shape), dims=SAMPLE_DIMS,
                             coords={d: posterior[d].values for d in SAMPLE_DIMS}, name="r2_latent")
-        zero.attrs = {"family": family, "scale": "latent"}
+        zero.attrs = {"family": family.name, "scale": "latent"}
         return zero
+
+    def r2(tree):  # per draw, on chunks of draws (eta is individuals x draws)
+        return bayesian_r2_latent(fixed_predictor(tree), family=family.name,
+                                  sigma=family.residual_sd(tree["posterior"]))
+
+    from models.predictive import over_draw_chunks
+
     # a sub-model with every condition left out has eta_fixed = 0: R^2 = 0 exactly
-    return bayesian_r2_latent(fixed_predictor(tree), family=family, sigma=sigma)
+    per_draw = tree["constant_data"].sizes["individual"] * (posterior.sizes["condition"] + 2)
+    return over_draw_chunks(tree, r2, values_per_draw=per_draw)
 
 
 # -- the statistics -------------------------------------------------------------------------

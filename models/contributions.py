@@ -19,11 +19,10 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from data.codebook import LEVELS
+from data.codebook import GROUP_LEVELS, LEVELS
+from data.constants import SAMPLE_DIMS
 
-SAMPLE_DIMS = ("chain", "draw")
 UNIT_DIM = "individual"
-GROUP_LEVELS = LEVELS[1:]  # the levels that can carry group intercepts
 # Log-prior terms that are part of the model's structure (non-centred offsets, centred group
 # effects, imputed codes, the horseshoe's standard-normal part), not priors a user chose:
 # power-scaling leaves them alone, as brms' `lprior` does.
@@ -96,7 +95,7 @@ def contributions(tree: xr.DataTree, *, by: str = "condition", group: str = "pos
 
 
 def _levels(constant) -> list[str]:
-    return [level for level in ("individual", "network", "organisation", "alliance")
+    return [level for level in LEVELS
             if f"X_{level}" in constant]
 
 
@@ -231,12 +230,6 @@ def group_variances(tree: xr.DataTree, *, group: str = "posterior") -> dict[str,
     """Return the variance (SD^2) of each level's group intercepts per draw, by level."""
     draws = tree[group]
     return {level: draws[f"sd_{level}"] ** 2 for level in GROUP_LEVELS if f"sd_{level}" in draws}
-
-
-def residual_sd(tree: xr.DataTree, *, group: str = "posterior") -> xr.DataArray | None:
-    """Return the residual SD ``sigma`` per draw, or None for a family without one."""
-    draws = tree[group]
-    return draws["sigma"] if "sigma" in draws else None
 
 
 def cutpoints(tree: xr.DataTree, *, group: str = "posterior") -> xr.DataArray | None:

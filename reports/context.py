@@ -36,9 +36,11 @@ import pandas as pd
 import xarray as xr
 
 from analysis import Checks, sides_and_levels
+from data.constants import SAMPLE_DIMS
 from data.files import restore, write_csv
-from models import DEFAULT_PRIORS, get_family, raw_sd
+from models import DEFAULT_PRIORS, get_family
 from models.priors import OUTCOME_SCALED
+from models.run import raw_sd
 
 from .html import ReportContext
 
@@ -63,7 +65,6 @@ RELIABILITY_FILE = "reliability.csv"
 EXAMPLE_NOTICE = ("SIMULATED example data (data/example/README.md): this report shows the "
                   "workflow on data generated from known values; it is not evidence about real "
                   "alliances.")
-SAMPLE_DIMS = ("chain", "draw")
 
 
 def example_data_path() -> Path:
@@ -219,7 +220,10 @@ def effect_draws(run, readable: xr.DataArray | None = None) -> dict[str, xr.Data
         sample-average probability of a high outcome (or in its mean) for a step of one
         model unit, +1 SD for standardised conditions; dims (chain, draw, condition).
     """
-    from models.contributions import effects, has_conditions  # the posterior's one reader
+    from models.contributions import (  # the posterior's one reader
+        effects,
+        has_conditions,
+    )
 
     tree = run.tree
     if not has_conditions(tree):
@@ -240,6 +244,8 @@ def effect_draws(run, readable: xr.DataArray | None = None) -> dict[str, xr.Data
     readable = readable.copy()
     step = "+1 SD" if run.spec.standardize else "+1 raw unit"  # b is per model unit
     title = f"{readable.attrs['quantity'].split(' (')[0]} per {step}"
+    if readable.attrs.get("contrast"):
+        title += ", 0 → 1 for binary conditions"
     readable.attrs["quantity"] = readable.attrs["quantity"].replace("+step", step)
     out[title] = readable
     return out

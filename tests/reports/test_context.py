@@ -6,16 +6,15 @@ use hand-made inputs and need no sampling.
 
 from __future__ import annotations
 
+import json
 import shlex
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
 from typer.testing import CliRunner
-
-import json
-from dataclasses import replace
 
 from analysis import Checks, check_run, load_checks, save_checks
 from models import ModelSpec, load_run
