@@ -7,18 +7,12 @@ gives the toolkit the raw strings and maps them in the codebook with ``codes``. 
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from data import load_codebook, load_survey
 
 from .datasets import CODEBOOKS, _rdata
 
-CODES_BUG = ("string codes are not supported yet: load_codebook raises CodebookError "
-             "\"[conditions.sex] unknown key 'codes'\" (data/codebook.py, _variables); "
-             "issue 13 item 6, owner `messy`")
 
-
-@pytest.mark.xfail(strict=True, reason=CODES_BUG)
 def test_exam_sex_mapped_by_codebook_codes(tmp_path):
     raw = _rdata("mlmRev", "Exam")
     raw = raw[raw["school"] <= 5][["rownames", "school", "normexam", "standLRT", "sex",
