@@ -61,6 +61,9 @@ logger = logging.getLogger(__name__)
 
 HDI_PROB = 0.94
 FILES = ("posterior.nc", "summary.json", "config.toml", "codebook.toml", "data.parquet")
+# What a run directory may hold besides FILES; a folder of these alone is a run directory
+# written before the marker file existed, which --force may replace.
+RUN_ENTRIES = (*FILES, "checks", "report.html", "reliability.csv")
 
 
 class RunExistsError(AllianceLearningError, FileExistsError):
@@ -263,7 +266,7 @@ def save_run(path: str | Path, tree: xr.DataTree, survey, config: RunConfig, *,
     config = RunConfig(spec=spec, sampling=config.sampling)
     summary = summarize(tree, survey, config=config, command=command)
 
-    with atomic_dir(target, replace=force) as staging:
+    with atomic_dir(target, replace=force, own_names=RUN_ENTRIES) as staging:
         tree.to_netcdf(staging / "posterior.nc", engine="h5netcdf")
         (staging / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n",
                                               encoding="utf-8")
@@ -289,7 +292,7 @@ def check_run_target(path: str | Path, *, force: bool = False, inputs=(), option
         When ``path`` cannot be written or may not be replaced, saying why and naming ``option``.
     """
     try:
-        return check_output_dir(path, option=option, force=force, inputs=inputs)
+        return check_output_dir(path, option=option, force=force, inputs=inputs, own_names=RUN_ENTRIES)
     except OutputExistsError as err:
         raise RunExistsError(str(err)) from None
 

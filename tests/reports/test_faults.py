@@ -180,6 +180,19 @@ def test_force_never_deletes_a_folder_with_other_files(project, tmp_path):
         assert (other / "keep.txt").read_text() == "keep"
 
 
+def test_force_replaces_a_run_directory_written_before_the_marker(saved_run, tmp_path):
+    from models import check_run_target
+
+    old = tmp_path / "old"
+    shutil.copytree(saved_run.path, old)
+    (old / MARKER).unlink()
+    (old / "checks" / MARKER).unlink()
+    assert check_run_target(old, force=True) == old
+    (old / "mine.txt").write_text("keep")
+    with pytest.raises(LocationError, match="holds other files"):
+        check_run_target(old, force=True)
+
+
 def test_force_never_replaces_the_working_folder(project):
     (project / MARKER).write_text("")  # even one that looks like a run directory
     result = invoke("fit", "survey.csv", "--out", ".", "--force", cwd=project)
