@@ -202,7 +202,9 @@ def _can_fork() -> bool:
 
 def _compile_in_parent(spec, survey) -> None:
     """Compile the run's model (or find it compiled) before the pool forks."""
-    from models import compiled_model, make_design, model_from_design
+    from models import make_design
+    from models.build import model_from_design
+    from models.fit import compiled_model
 
     design = make_design(spec, survey)
     compiled_model(model_from_design(design), design)

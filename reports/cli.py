@@ -34,11 +34,21 @@ CodebookOption = Annotated[Optional[Path], typer.Option(
 ConfigOption = Annotated[Optional[Path], typer.Option(
     "--config", help="Run config TOML with sections model, priors and sampling (see README).")]
 OutcomeOption = Annotated[Optional[str], typer.Option(help="Outcome to model (overrides the config).")]
+CollapseOption = Annotated[Optional[str], typer.Option(
+    help="For --form coded: collapse the raters' codes by median, mean or mode and treat them "
+         "as exact (default: the rater model, which measures each coded condition's true score "
+         "with each rater's severity, so that coding error is in the results).")]
 # the defaults named here are models.FitOptions' (not imported: pymc would slow every command)
 ChainsOption = Annotated[Optional[int], typer.Option(help="Chains (default 4).")]
 DrawsOption = Annotated[Optional[int], typer.Option(help="Kept draws per chain (default 2000).")]
 TuneOption = Annotated[Optional[int], typer.Option(help="Tuning steps per chain (default 1000).")]
 SeedOption = Annotated[Optional[int], typer.Option(help="Seed of the run (default 0).")]
+# how the data file is read (data.io.read_rows): detected unless given
+SheetOption = Annotated[Optional[str], typer.Option(help="Excel sheet (default: the first).")]
+EncodingOption = Annotated[Optional[str], typer.Option(
+    help="CSV encoding, e.g. utf-8, cp1252, latin-1, utf-16 (default: detected).")]
+SepOption = Annotated[Optional[str], typer.Option(
+    "--sep", help="CSV delimiter: ',', ';', 'tab' or '|' (default: detected).")]
 ReplaceRunOption = Annotated[bool, typer.Option("--force", help="Replace an existing run directory.")]
 ProgressOption = Annotated[bool, typer.Option("--progress/--no-progress",
                                               help="Show the sampler's progress bar.")]
@@ -118,7 +128,9 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log prog
 def validate(
     file: Annotated[Path, typer.Argument(help="Wide case-survey file: CSV, Parquet or Excel.")],
     codebook: CodebookOption = None,
-    sheet: Annotated[Optional[str], typer.Option(help="Excel sheet (default: the first).")] = None,
+    sheet: SheetOption = None,
+    encoding: EncodingOption = None,
+    sep: SepOption = None,
     form: Annotated[str, typer.Option(
         help="wide: one row per individual; coded: the raters' coding sheet (long form).")] = "wide",
     collapse: Annotated[str, typer.Option(
@@ -136,7 +148,8 @@ def validate(
     from data import validate_file
 
     _inputs(codebook=codebook)
-    report = validate_file(file, codebook, sheet=sheet, form=form, collapse=collapse)
+    report = validate_file(file, codebook, sheet=sheet, form=form, collapse=collapse,
+                           encoding=encoding, sep=sep)
     colour = {"error": "bold red", "warning": "yellow"}
     for problem in report.sorted_problems():
         column = f"  [cyan]{escape(problem.column)}[/]" if problem.column else ""
@@ -204,10 +217,16 @@ def simulate(
 @app.command()
 @user_errors
 def fit(
-    data_file: Annotated[Path, typer.Argument(metavar="DATA", help="Wide case-survey file: CSV, Parquet or Excel.")],
+    data_file: Annotated[Path, typer.Argument(metavar="DATA", help="Case-survey file: CSV, Parquet or Excel.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to create.")],
     codebook: CodebookOption = None,
+    sheet: SheetOption = None,
+    encoding: EncodingOption = None,
+    sep: SepOption = None,
     config: ConfigOption = None,
+    form: Annotated[str, typer.Option(
+        help="wide: one row per individual; coded: the raters' coding sheet (long form).")] = "wide",
+    collapse: CollapseOption = None,
     outcome: OutcomeOption = None,
     family: Annotated[Optional[str], typer.Option(
         help="ordinal, gaussian, bernoulli or binomial (default: by the outcome's scale).")] = None,
@@ -230,16 +249,24 @@ def fit(
     from rich.markup import escape
     from rich.table import Table
 
-    from data import load_survey
-    from models import check_run_target, load_config, save_run
+    from data import load_coded, load_survey
     from models import fit as fit_model
+    from models import load_config, save_run
+    from models.run import check_run_target
     from reports.pipeline import resolve_config
 
     _inputs(codebook=codebook, config=config)
     # before the long step, not after it
     check_run_target(out, force=force, inputs=(data_file, codebook, config))
     run_config = load_config(config) if config is not None else None  # a broken config first
-    survey = load_survey(data_file, codebook)
+    if form not in ("wide", "coded"):
+        raise typer.BadParameter(f"--form must be wide or coded, got {form!r}")
+    read_options = {"sheet": sheet, "encoding": encoding, "sep": sep}
+    if form == "coded":  # the rater model unless --collapse names a rule
+        coded = load_coded(data_file, codebook, collapse=collapse or "median", **read_options)
+        survey = coded.with_raters() if collapse is None else coded.survey
+    else:
+        survey = load_survey(data_file, codebook, **read_options)
     # the options on top of the config, checked against the data before sampling (as `run` does)
     run_config = resolve_config(survey, config=run_config, outcome=outcome, family=family,
                                 chains=chains, draws=draws, tune=tune, seed=seed, sampler=sampler,
@@ -263,6 +290,15 @@ def fit(
         table.add_row(escape(condition), effect["level"], effect["side"],
                       *(f"{s[k]:.3f}" for k in ("mean", "sd", "hdi_3%", "hdi_97%")))
     console.print(table)
+    if "raters" in summary:  # the rater model: each rater's mean severity over its conditions
+        shown = ", ".join(f"{escape(r)} {v['severity']['mean']:+.2f} [{v['severity']['hdi_3%']:+.2f}, "
+                          f"{v['severity']['hdi_97%']:+.2f}]" for r, v in summary["raters"].items())
+        console.print(f"measurement: rater model; severity (true-score SDs, 94% HDI): {shown}",
+                      highlight=False, soft_wrap=True)
+        split = [c for c, o in summary["rater_model"].get("overlap", {}).items() if not o["connected"]]
+        if split:
+            console.print(f"[bold red]raters do not overlap[/] on {escape(', '.join(split))}: their "
+                          "severities are compared through the prior only", soft_wrap=True)
     d = summary["diagnostics"]
     bfmi = "n/a" if d["min_bfmi"] is None else f"{d['min_bfmi']:.2f}"
     console.print(f"diagnostics: max R-hat {d['max_rhat']:.3f}, min bulk ESS {d['min_ess_bulk']:.0f}, "
@@ -388,11 +424,13 @@ def run_command(
     data_file: Annotated[Path, typer.Argument(metavar="DATA", help="Case-survey file: CSV, Parquet or Excel.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to create (holds the report).")],
     codebook: CodebookOption = None,
+    sheet: SheetOption = None,
+    encoding: EncodingOption = None,
+    sep: SepOption = None,
     config: ConfigOption = None,
     form: Annotated[str, typer.Option(
         help="wide: one row per individual; coded: the raters' coding sheet (long form).")] = "wide",
-    collapse: Annotated[str, typer.Option(
-        help="For --form coded: collapse raters by median, mean or mode.")] = "median",
+    collapse: CollapseOption = None,
     outcome: OutcomeOption = None,
     chains: ChainsOption = None,
     draws: DrawsOption = None,
@@ -410,16 +448,18 @@ def run_command(
     from reports.pipeline import command_line, run_pipeline
 
     _inputs(codebook=codebook, config=config)
-    command = command_line("run", data_file, out=out, codebook=codebook, config=config,
+    command = command_line("run", data_file, out=out, codebook=codebook, sheet=sheet,
+                           encoding=encoding, sep=sep, config=config,
                            form=None if form == "wide" else form,
-                           collapse=None if collapse == "median" else collapse, outcome=outcome,
+                           collapse=collapse, outcome=outcome,
                            chains=chains, draws=draws, tune=tune, seed=seed, force=force,
                            no_dominance=not dominance)
     result = run_pipeline(data_file, out, codebook=codebook, config=config, form=form,
                           collapse=collapse, outcome=outcome, chains=chains, draws=draws, tune=tune,
                           seed=seed, force=force, command=command, step=_step_reporter(),
                           say=_say, sampler_progress=progress,
-                          check_options={"dominance": dominance})
+                          check_options={"dominance": dominance},
+                          read_options={"sheet": sheet, "encoding": encoding, "sep": sep})
     _print_result(result)
 
 
@@ -486,7 +526,9 @@ def check(
     from rich import box
     from rich.table import Table
 
-    from analysis import check_checks_target, check_run, save_checks
+    from analysis import check_run, save_checks
+    from analysis.checks import check_checks_target
+    from data.constants import SAMPLE_DIMS
     from models import load_run
 
     if not 0.5 < threshold <= 1:
@@ -532,7 +574,7 @@ def check(
                   f"{verdict.p_interorganisational_dominates:.3f}", highlight=False, soft_wrap=True)
     if checks.dominance is not None:
         ranking = checks.dominance.ranking
-        general = checks.dominance.general_share.mean(("chain", "draw"))
+        general = checks.dominance.general_share.mean(SAMPLE_DIMS)
         console.print("dominance analysis (share of R2, general dominance): " + ", ".join(
             f"{level} {float(general.sel(level=level)):.2f}" for level in ranking), highlight=False)
     if checks.loo is not None:

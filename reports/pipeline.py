@@ -13,7 +13,8 @@ The four steps:
 
 1. **validate**: read the file and check it against the codebook (every problem is listed
    in one :class:`data.DataValidationError`); a coding sheet (``form="coded"``) is also
-   measured for reliability (Krippendorff's alpha per condition) and collapsed over raters;
+   measured for reliability (Krippendorff's alpha per condition), and its codes are modelled
+   by the rater model (:mod:`models.raters`) unless ``collapse`` names a rule;
 2. **fit**: the model of the run config (or the defaults: the one individual-level outcome,
    every condition, every group level), saved as a run directory (:func:`models.save_run`),
    with the coding reliability beside it (``reliability.csv``);
@@ -45,12 +46,12 @@ from models import (
     Run,
     RunConfig,
     SpecError,
-    check_run_target,
     check_spec,
     load_config,
     save_run,
 )
 from models import fit as fit_model
+from models.run import check_run_target
 
 from .context import build_context, example_data_path, save_reliability
 from .html import render_report
@@ -194,7 +195,7 @@ def run_pipeline(
     codebook: str | Path | None = None,
     config: str | Path | RunConfig | None = None,
     form: str = "wide",
-    collapse: str = "median",
+    collapse: str | None = None,
     outcome: str | None = None,
     chains: int | None = None,
     draws: int | None = None,
@@ -205,6 +206,7 @@ def run_pipeline(
     title: str | None = None,
     notice: str | None = None,
     check_options: dict | None = None,
+    read_options: dict | None = None,
     step: StepReporter | None = None,
     say: Callable[[str], None] | None = None,
     sampler_progress: bool = True,
@@ -223,9 +225,10 @@ def run_pipeline(
         Run config (model, priors, sampling); options below override its sampling.
     form : {"wide", "coded"}
         One row per individual, or the raters' coding sheet (then reliability is measured
-        and the raters are collapsed by ``collapse``).
-    collapse : {"median", "mean", "mode"}
-        How raters' codes are collapsed (coded form).
+        and the codes are modelled by the rater model, or collapsed by ``collapse``).
+    collapse : {None, "median", "mean", "mode"}
+        Coded form: None (default) fits the rater model (:mod:`models.raters`); a rule
+        collapses the raters' codes into one value per unit and condition instead.
     outcome : str, optional
         Outcome to model (default: the config's, or the one individual-level outcome).
     chains, draws, tune, seed : int, optional
@@ -240,6 +243,8 @@ def run_pipeline(
         The report's title and a banner under it.
     check_options : dict, optional
         Keyword arguments of :func:`analysis.check_run` (e.g. ``{"dominance": False}``).
+    read_options : dict, optional
+        How the file is read: ``sheet``, ``encoding`` and ``sep`` of :func:`data.load_survey`.
     step : callable, optional
         ``step(number, name)`` returns a context manager wrapped around each step (the CLI
         shows a spinner).
@@ -271,10 +276,11 @@ def run_pipeline(
             config = load_config(config)  # a broken config is reported before the data are read
         reliability = None
         if form == "coded":
-            coded = load_coded(data, codebook, collapse=collapse)
-            survey, reliability = coded.survey, coded.reliability
+            coded = load_coded(data, codebook, collapse=collapse or "median", **(read_options or {}))
+            survey = coded.with_raters() if collapse is None else coded.survey
+            reliability = coded.reliability
         else:
-            survey = load_survey(data, codebook)
+            survey = load_survey(data, codebook, **(read_options or {}))
         run_config = resolve_config(survey, config=config, outcome=outcome, chains=chains,
                                     draws=draws, tune=tune, seed=seed, source=source)
     seconds["validate"] = time.perf_counter() - started
