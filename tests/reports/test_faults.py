@@ -181,7 +181,7 @@ def test_force_never_deletes_a_folder_with_other_files(project, tmp_path):
 
 
 def test_force_replaces_a_run_directory_written_before_the_marker(saved_run, tmp_path):
-    from models import check_run_target
+    from models.run import check_run_target
 
     old = tmp_path / "old"
     shutil.copytree(saved_run.path, old)
