@@ -349,6 +349,9 @@ def load_run(path: str | Path) -> Run:
     if not path.is_dir():
         raise RunError(f"{path}: no such run directory")
     missing = [name for name in FILES if not (path / name).is_file()]
+    if len(missing) == len(FILES):
+        raise RunError(f"{path}: not a run directory (none of {', '.join(FILES)}); give the folder "
+                       "that `fit`, `run` or `demo` wrote")
     if missing:
         raise RunError(f"{path}: not a complete run directory (missing {', '.join(missing)}); "
                        f"{_REFIT.format(path=path)}")
