@@ -1040,7 +1040,8 @@ def save_checks(checks: Checks, run_dir: str | Path, *, force: bool = False,
     run_dir = Path(run_dir)
     check_checks_target(run_dir, force=force)
     target = checks_dir(run_dir)
-    with atomic_dir(target, replace=True) as staging:  # replacing was allowed just above
+    # replacing was allowed just above; checks/ is the run directory's own, whatever it holds
+    with atomic_dir(target, replace=True, own_names=None) as staging:
         written = []
         if figures:
             for name, fig in checks.figures().items():
