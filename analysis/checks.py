@@ -30,10 +30,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
-import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,16 +40,41 @@ import arviz_base
 import numpy as np
 import xarray as xr
 
-from data.codebook import SIDES
+from data.codebook import GROUP_LEVELS, SIDES
+from data.errors import AllianceLearningError
+from data.files import atomic_dir
+from data.jsonable import json_scalar
 
-from .decomposition import SAMPLE_DIMS, UNIT_DIM, posterior_summary, variance_decomposition
-from .dominance import DominanceAnalysis, dominance_analysis, dominance_requests, level_groups
-from .effects import readable_effects
+from .decomposition import (
+    SAMPLE_DIMS,
+    UNIT_DIM,
+    posterior_summary,
+    variance_decomposition,
+)
+from .dominance import (
+    DominanceAnalysis,
+    dominance_analysis,
+    dominance_requests,
+    level_groups,
+)
+from .effects import binary_contrasts, readable_effects
+from .figures import new_figure
 from .loo import PredictiveComparison, plot_comparison, predictive_comparison
-from .ppc import PosteriorPredictiveChecks, groups_from_constant_data, posterior_predictive_checks
+from .ppc import (
+    CHECK_KINDS,
+    PosteriorPredictiveChecks,
+    groups_from_constant_data,
+    posterior_predictive_checks,
+)
 from .sensitivity import PriorSensitivity, plot_sensitivity, prior_sensitivity
 from .submodels import fit_submodels
-from .verdict import DEFAULT_GATES, DominanceVerdict, Gate, dominance_verdict, sampling_diagnostics
+from .verdict import (
+    DEFAULT_GATES,
+    DominanceVerdict,
+    Gate,
+    dominance_verdict,
+    sampling_diagnostics,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +83,6 @@ CHECKS_DIR = "checks"
 CHECKS_FILE = "checks.json"
 # Exit code of `alliance-learning check` when the run fails its diagnostic gates.
 EXIT_NOT_TRUSTWORTHY = 3
-GROUP_LEVELS = ("network", "organisation", "alliance")
 # Log-prior terms that are part of the model's structure (non-centred offsets, centred group
 # effects, imputed codes, the horseshoe's standard-normal part), not priors a user chose:
 # power-scaling leaves them alone, as brms' `lprior` does.
@@ -70,7 +90,7 @@ _STRUCTURAL_PRIOR_PREFIXES = ("z_", "u_", "x_missing_", "hs_z")
 _STRUCTURAL_PRIORS = ("slope",)
 
 
-class ChecksExistError(FileExistsError):
+class ChecksExistError(AllianceLearningError, FileExistsError):
     """The run directory holds checks already (pass ``force=True`` / ``--force``)."""
 
 
@@ -177,7 +197,7 @@ class Checks:
             "settings": self.settings,
             "trustworthy": self.trustworthy,
             "verdict": self.verdict.to_dict(),
-            "diagnostics": {k: _plain(v) for k, v in self.diagnostics.items()},
+            "diagnostics": {k: json_scalar(v) for k, v in self.diagnostics.items()},
             "shares": _shares_dict(self.shares()),
             "effects": None,
             "ppc": None if self.ppc is None else self.ppc.to_dict(),
@@ -192,7 +212,7 @@ class Checks:
             table = posterior_summary(self.effects, prob=prob)
             out["effects"] = {
                 "quantity": self.effects.attrs.get("quantity"),
-                "conditions": {str(c): {str(s): _plain(table.sel(condition=c, stat=s))
+                "conditions": {str(c): {str(s): json_scalar(table.sel(condition=c, stat=s))
                                         for s in table["stat"].values}
                                for c in table["condition"].values},
             }
@@ -220,26 +240,14 @@ class Checks:
         return "\n".join(lines)
 
 
-def _plain(value):
-    """JSON-safe scalar: NaN and infinities become None, NumPy scalars Python ones."""
-    if value is None or isinstance(value, bool | str):
-        return value
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, int | np.integer):
-        return int(value)
-    value = float(value)
-    return None if math.isnan(value) or math.isinf(value) else value
-
-
 def _shares_dict(table: xr.Dataset) -> dict:
     out = {}
     for name, da in table.data_vars.items():
         dims = [d for d in da.dims if d != "stat"]
         if not dims:
-            out[name] = {str(s): _plain(da.sel(stat=s)) for s in da["stat"].values}
+            out[name] = {str(s): json_scalar(da.sel(stat=s)) for s in da["stat"].values}
         else:
-            out[name] = {str(k): {str(s): _plain(da.sel({dims[0]: k, "stat": s}))
+            out[name] = {str(k): {str(s): json_scalar(da.sel({dims[0]: k, "stat": s}))
                                   for s in da["stat"].values}
                          for k in da[dims[0]].values}
     out["interval"] = f"{table.attrs.get('ci_prob')} {table.attrs.get('interval')}"
@@ -371,10 +379,10 @@ def _decompose(tree: xr.DataTree) -> xr.Dataset:
     conditions = [str(c) for c in posterior["condition"].values]
     sides = dict(zip(conditions, map(str, posterior["condition_side"].values), strict=True))
     levels = dict(zip(conditions, map(str, posterior["condition_level"].values), strict=True))
-    family = str(tree.attrs.get("family", "ordinal"))
+    family = family_of(tree)
     group_var = {level: posterior[f"sd_{level}"] ** 2 for level in GROUP_LEVELS
                  if f"sd_{level}" in posterior}
-    sigma = posterior["sigma"] if family == "gaussian" else None
+    sigma = family.residual_sd(posterior)
     level_side = {levels[c]: set() for c in conditions}
     for c in conditions:
         level_side[levels[c]].add(sides[c])
@@ -383,22 +391,32 @@ def _decompose(tree: xr.DataTree) -> xr.Dataset:
         parts = contributions(tree, by="level")
         level_sides = {level: next(iter(s)) for level, s in level_side.items()}
         return variance_decomposition(parts, sides=level_sides, group_var=group_var or None,
-                                      family=family, sigma=sigma)
+                                      family=family.name, sigma=sigma)
     parts = contributions(tree, by="condition")
     return variance_decomposition(parts, sides=sides, levels=levels, group_var=group_var or None,
-                                  family=family, sigma=sigma)
+                                  family=family.name, sigma=sigma)
+
+
+def family_of(tree: xr.DataTree):
+    """The fit's ``models.Family`` (imported here: importing analysis loads no PyMC)."""
+    from models.families import family_of
+
+    return family_of(tree)
 
 
 def _effects_of(tree: xr.DataTree) -> xr.DataArray:
     posterior = tree["posterior"]
-    family = str(tree.attrs.get("family", "ordinal"))
+    family = family_of(tree)
     b = posterior["b"].drop_vars(["condition_level", "condition_side"], errors="ignore")
-    cutpoints = posterior["cutpoints"] if family == "ordinal" else None
-    return readable_effects(b, linear_predictor(tree), family=family, cutpoints=cutpoints)
+    cutpoints = posterior["cutpoints"] if "cutpoints" in posterior else None
+    return readable_effects(b, linear_predictor(tree), family=family, cutpoints=cutpoints,
+                            outcome_sd=float(tree.attrs.get("outcome_scale", 1.0)),
+                            contrast=binary_contrasts(tree))
 
 
 def effects_of(tree: xr.DataTree) -> xr.DataArray:
-    """Return the readable effects of +1 SD of each condition (:func:`analysis.readable_effects`).
+    """Return the readable effects of +1 SD of each condition, 0 -> 1 of a binary one
+    (:func:`analysis.readable_effects`).
 
     Computed on chunks of draws (the linear predictor is individuals x draws).
     """
@@ -470,9 +488,9 @@ def check_run(
         tree = with_log_likelihood(tree, run.spec, run.survey)
     seed = int(run.config.sampling.seed if seed is None else seed)
     prob = arviz_base.rcParams["stats.ci_prob"] if prob is None else prob
-    family = str(tree.attrs.get("family", "ordinal"))
+    family = family_of(tree)
     settings = {"run": None if run.path is None else str(run.path), "outcome": tree.attrs.get("outcome"),
-                "family": family, "rope": rope, "prob_threshold": prob_threshold, "seed": seed,
+                "family": family.name, "rope": rope, "prob_threshold": prob_threshold, "seed": seed,
                 "ci_prob": prob, "gates": [g.label for g in gates],
                 "written": datetime.now(UTC).isoformat(timespec="seconds")}
     skipped: dict[str, str] = {}
@@ -500,8 +518,8 @@ def check_run(
     ppc_result = None
     if not ppc:
         skipped["ppc"] = "not asked for"
-    elif family == "gaussian":
-        skipped["ppc"] = "the posterior predictive checks are written for discrete outcomes"
+    elif family.ppc not in CHECK_KINDS:
+        skipped["ppc"] = f"no posterior predictive check of the {family.ppc} kind"
     elif "posterior_predictive" not in tree.children:
         skipped["ppc"] = "the run has no posterior predictive draws (fitted with predictive=False)"
     else:
@@ -600,28 +618,15 @@ def _side_models(tree: xr.DataTree) -> dict[str, tuple[str, ...]]:
 
 def _ppc(tree: xr.DataTree, seed: int) -> PosteriorPredictiveChecks:
     constant = tree["constant_data"]
-    levels = [lvl for lvl in ("alliance", "network") if f"idx_{lvl}" in constant]
-    family = str(tree.attrs.get("family"))
-    categories = None
-    if family == "ordinal" and int(tree.attrs.get("n_categories", 0)):
-        categories = list(range(1, int(tree.attrs["n_categories"]) + 1))
-    elif family == "bernoulli":
-        categories = [0, 1]
+    # every group level of the fit (a two-level survey may have organisations only)
+    levels = [lvl for lvl in ("alliance", "network", "organisation") if f"idx_{lvl}" in constant]
+    family = family_of(tree)
     return posterior_predictive_checks(tree, groups=groups_from_constant_data(tree, levels),
-                                       categories=categories, seed=seed)
+                                       categories=family.categories(int(tree.attrs.get("n_categories", 0)) or None),
+                                       kind=family.ppc, discrete=family.discrete, seed=seed)
 
 
 # -- figures ----------------------------------------------------------------------------------
-def _new_figure(width: float, height: float):
-    """Make a figure on its own Agg canvas (no pyplot, no global state)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
 def _interval_rows(ax, table: xr.DataArray, dim: str, *, colour="#0072B2", reference=None):
     labels = [str(v) for v in table[dim].values]
     y = np.arange(len(labels))[::-1]
@@ -639,7 +644,7 @@ def plot_shares(decomposition: xr.Dataset, *, prob: float | None = None):
     """Side and level shares with intervals: Pratt shares of the fixed part, shares of total."""
     table = posterior_summary(decomposition[["side_share", "share", "side_share_of_total",
                                              "share_of_total"]], prob=prob)
-    fig = _new_figure(9, 4.5)
+    fig = new_figure(9, 4.5)
     axes = fig.subplots(2, 2, sharex="col", height_ratios=[1, 2])
     for col, (side_name, level_name, title) in enumerate((
             ("side_share", "share", "Pratt share of the fixed part"),
@@ -655,7 +660,7 @@ def plot_shares(decomposition: xr.Dataset, *, prob: float | None = None):
 def plot_effects(effects: xr.DataArray, *, prob: float | None = None):
     """Readable effect of +1 SD of each condition, with intervals."""
     table = posterior_summary(effects, prob=prob)
-    fig = _new_figure(7, 0.35 * effects.sizes["condition"] + 1.2)
+    fig = new_figure(7, 0.35 * effects.sizes["condition"] + 1.2)
     ax = fig.subplots()
     _interval_rows(ax, table, "condition", reference=0.0)
     ax.set_xlabel(str(effects.attrs.get("quantity", "effect")))
@@ -665,7 +670,7 @@ def plot_effects(effects: xr.DataArray, *, prob: float | None = None):
 def plot_dominance(result: DominanceAnalysis, *, prob: float | None = None):
     """General dominance of each level group (latent R^2 it adds on average), with intervals."""
     table = posterior_summary(result.general, prob=prob).sel(level=result.ranking)
-    fig = _new_figure(7, 0.5 * len(result.groups) + 1.2)
+    fig = new_figure(7, 0.5 * len(result.groups) + 1.2)
     ax = fig.subplots()
     _interval_rows(ax, table, "level", reference=0.0)
     ax.set_xlabel("general dominance (latent R2 of the fixed part)")
@@ -717,8 +722,7 @@ def save_checks(checks: Checks, run_dir: str | Path, *, force: bool = False,
     run_dir = Path(run_dir)
     check_checks_target(run_dir, force=force)
     target = checks_dir(run_dir)
-    staging = Path(tempfile.mkdtemp(prefix=f".{CHECKS_DIR}.", suffix=".tmp", dir=run_dir))
-    try:
+    with atomic_dir(target, replace=True) as staging:  # replacing was allowed just above
         content = checks.to_dict()
         written = []
         if figures:
@@ -728,16 +732,6 @@ def save_checks(checks: Checks, run_dir: str | Path, *, force: bool = False,
         content["figures"] = written
         (staging / CHECKS_FILE).write_text(json.dumps(content, indent=2, allow_nan=False,
                                                       ensure_ascii=False) + "\n", encoding="utf-8")
-        if target.exists():
-            trash = run_dir / f".{CHECKS_DIR}.{os.getpid()}.old"
-            os.replace(target, trash)
-            os.replace(staging, target)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     logger.info("checks written to %s", target)
     return target
 

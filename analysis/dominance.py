@@ -62,7 +62,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -71,6 +70,7 @@ import numpy as np
 import xarray as xr
 
 from data.codebook import LEVELS
+from data.jsonable import json_scalar
 
 from .decomposition import SAMPLE_DIMS, bayesian_r2_latent, posterior_summary
 from .verdict import DEFAULT_GATES, Gate
@@ -129,21 +129,21 @@ def fixed_r2(tree: xr.DataTree) -> xr.DataArray:
     xarray.DataArray
         Dims (chain, draw).
     """
-    from models import contributions
+    from models import contributions, family_of
 
-    family = str(tree.attrs.get("family", "ordinal"))
+    family = family_of(tree)
     posterior = tree["posterior"]
     if "b" not in posterior or posterior.sizes.get("condition", 0) == 0:
         shape = tuple(posterior.sizes[d] for d in SAMPLE_DIMS)
         zero = xr.DataArray(np.zeros(shape), dims=SAMPLE_DIMS,
                             coords={d: posterior[d].values for d in SAMPLE_DIMS}, name="r2_latent")
-        zero.attrs = {"family": family, "scale": "latent"}
+        zero.attrs = {"family": family.name, "scale": "latent"}
         return zero
 
     def r2(tree):  # per draw, on chunks of draws (eta is individuals x draws)
         eta = contributions(tree, by="level").sum("level")
-        sigma = tree["posterior"]["sigma"] if family == "gaussian" else None
-        return bayesian_r2_latent(eta, family=family, sigma=sigma)
+        return bayesian_r2_latent(eta, family=family.name,
+                                  sigma=family.residual_sd(tree["posterior"]))
 
     from models.predictive import over_draw_chunks
 
@@ -231,11 +231,11 @@ class DominanceAnalysis:
             for index in itertools.product(*(range(table.sizes[d]) for d in dims)):
                 cell = table.isel(dict(zip(dims, index, strict=True)))
                 key = "|".join(str(cell[d].item()) for d in dims)
-                out[key] = {str(s): _plain(cell.sel(stat=s)) for s in cell["stat"].values}
+                out[key] = {str(s): json_scalar(cell.sel(stat=s)) for s in cell["stat"].values}
             return out
 
         def matrix(da: xr.DataArray) -> dict:
-            return {str(a): {str(b): _plain(da.sel({GROUP_DIM: a, OTHER_DIM: b}))
+            return {str(a): {str(b): json_scalar(da.sel({GROUP_DIM: a, OTHER_DIM: b}))
                              for b in da[OTHER_DIM].values if b != a}
                     for a in da[GROUP_DIM].values}
 
@@ -284,11 +284,6 @@ class DominanceAnalysis:
             lines.append(f"  Sub-model fit(s) failing the diagnostic gates: {', '.join(failed)}; "
                          "treat these results with caution.")
         return "\n".join(lines)
-
-
-def _plain(value) -> float | None:
-    value = float(value)
-    return None if math.isnan(value) or math.isinf(value) else value
 
 
 def dominance_statistics(r2: xr.DataArray, groups: Sequence[str]) -> DominanceAnalysis:
@@ -460,8 +455,7 @@ def dominance_analysis(
         submodels[label] = {"conditions": list(fitted.conditions), "seed": fitted.seed,
                             "seconds": round(fitted.seconds, 1), "passed": not failed,
                             "failed_gates": failed,
-                            "diagnostics": {k: v if v is None or isinstance(v, int) else _plain(v)
-                                            for k, v in fitted.diagnostics.items()}}
+                            "diagnostics": {k: json_scalar(v) for k, v in fitted.diagnostics.items()}}
         if failed:
             logger.warning("dominance sub-model %s failed gate(s): %s", label, ", ".join(failed))
     r2 = xr.concat(parts, dim=SUBSET_DIM)

@@ -29,6 +29,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from data.constants import SAMPLE_DIMS
+from data.jsonable import json_scalar
+
 from .ppc import figure_of
 
 if TYPE_CHECKING:  # matplotlib is imported only when a figure is drawn
@@ -104,10 +107,10 @@ class PredictiveComparison:
         models = []
         for name, row in self.table.iterrows():
             entry = {"model": str(name)}
-            entry.update({col: _plain(row[col]) for col in self.table.columns})
+            entry.update({col: json_scalar(row[col]) for col in self.table.columns})
             # .at keeps each column's dtype (a row Series would turn the counts into floats)
             entry["pareto_k"] = {
-                col: _plain(self.pareto_k.at[name, col]) for col in self.pareto_k.columns
+                col: json_scalar(self.pareto_k.at[name, col]) for col in self.pareto_k.columns
             }
             entry["pareto_k"]["flagged"] = [str(x) for x in self.flagged[name][:_SHOWN_FLAGGED]]
             models.append(entry)
@@ -162,19 +165,6 @@ class PredictiveComparison:
         return "\n".join(lines)
 
 
-def _plain(value):
-    """Turn a scalar JSON-friendly: numpy types to Python, NaN to None."""
-    if isinstance(value, (np.integer, int)) and not isinstance(value, bool):
-        return int(value)
-    if isinstance(value, (np.floating, float)):
-        return None if not np.isfinite(value) else float(value)
-    if value is None or (isinstance(value, str)):
-        return value
-    if pd.isna(value):
-        return None
-    return value
-
-
 def _record(caught, name: str) -> list[str]:
     messages = [f"{name}: {w.message}" for w in caught]
     for message in messages:
@@ -202,7 +192,7 @@ def _problems(fits: Mapping[str, xr.DataTree], var_name: str) -> list[str]:
             )
             continue
         obs = log_lik[var_name].drop_vars(["chain", "draw"], errors="ignore")
-        obs_coords = {d: obs[d].values for d in obs.dims if d not in ("chain", "draw")}
+        obs_coords = {d: obs[d].values for d in obs.dims if d not in SAMPLE_DIMS}
         if reference is None:
             reference = (name, obs_coords)
             continue

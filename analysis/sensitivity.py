@@ -41,6 +41,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from data.jsonable import json_scalar
+
 from .decomposition import SAMPLE_DIMS
 from .loo import KHAT_THRESHOLD
 from .ppc import figure_of
@@ -130,7 +132,7 @@ class PriorSensitivity:
                     {
                         "alpha": float(a),
                         **{
-                            name: _plain(v[name].sel(alpha=a).item())
+                            name: json_scalar(v[name].sel(alpha=a).item())
                             for name in v.data_vars
                         },
                     }
@@ -156,14 +158,6 @@ class PriorSensitivity:
         if self.verdict is not None:
             lines.append(_verdict_text(self.verdict))
         return "\n".join(lines)
-
-
-def _plain(value):
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (float, np.floating)):
-        return None if not np.isfinite(value) else float(value)
-    return value
 
 
 def _stable(ds: xr.Dataset) -> bool:

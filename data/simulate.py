@@ -58,26 +58,24 @@ import io
 import json
 import logging
 import math
-import os
-import tempfile
-import tomllib
+from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field, fields
-from importlib import metadata, resources
+from importlib import resources
 from pathlib import Path
 from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
 
-from .codebook import LEVELS, SIDES, Codebook, load_codebook
+from .codebook import GROUP_LEVELS, LEVELS, SIDES, Codebook, load_codebook
+from .constants import LOGISTIC_VARIANCE
+from .errors import ProblemsError
+from .tomlfile import read_toml, toml_fields
+from .version import toolkit_version
+from .files import atomic_write, write_csv
 
 logger = logging.getLogger(__name__)
 
-GROUP_LEVELS = ("network", "organisation", "alliance")
-FAMILIES = ("ordinal", "gaussian", "bernoulli", "binomial")
-# the outcome scale each family produces
-FAMILY_SCALE = {"ordinal": "ordinal", "gaussian": "continuous", "bernoulli": "binary",
-                "binomial": "count"}
 # sizes of real designs (DESIGN.md §5); the simulator refuses designs outside them (the
 # design names no limit for networks per alliance: 50 keeps a typo from eating the memory)
 SIZE_LIMITS = {
@@ -100,14 +98,10 @@ RATER_KEYS = ("n", "bias_sd", "noise_sd")
 DEFAULT_INTERPERSONAL_SHARE = 0.75
 
 
-class DesignError(ValueError):
+class DesignError(ProblemsError):
     """A simulation design with problems; ``problems`` lists every one of them."""
 
-    def __init__(self, source: str, problems: list[str]):
-        self.source = source
-        self.problems = problems
-        lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"{source}: {len(problems)} problem(s) in the design:\n{lines}")
+    what = "the design"
 
 
 @dataclass(frozen=True)
@@ -225,17 +219,7 @@ class Design:
 
     def to_dict(self) -> dict:
         """The design as a TOML-ready mapping (None fields are left out; round-trips)."""
-        out = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if value is None:
-                continue
-            if isinstance(value, tuple):
-                value = list(value)
-            elif isinstance(value, dict):
-                value = dict(value)
-            out[f.name] = value
-        return out
+        return toml_fields(self)
 
     def check(self, codebook: Codebook) -> None:
         """Check the design against a codebook; raise :class:`DesignError` listing every problem."""
@@ -421,11 +405,12 @@ def _codebook_problems(design: Design, codebook: Codebook) -> list[str]:
         var = codebook.outcomes[name]
         if var.level != wanted_level:
             problems.append(f"{key} {name!r} is declared at level {var.level}, expected {wanted_level}")
-        if var.scale.kind != FAMILY_SCALE[design.family]:
+        draws = OUTCOME_DRAWS[design.family]
+        if var.scale.kind != draws.scale:
             problems.append(f"{key} {name!r} has scale {var.scale}, which family "
                             f"{design.family!r} cannot produce (it gives "
-                            f"{FAMILY_SCALE[design.family]} codes)")
-        elif design.family == "ordinal" and design.cutpoints is not None \
+                            f"{draws.scale} codes)")
+        elif "cutpoints" in draws.parameters and design.cutpoints is not None \
                 and len(design.cutpoints) != var.scale.n_categories - 1:
             problems.append(f"{key} {name!r} has {var.scale.n_categories} categories, so it needs "
                             f"{var.scale.n_categories - 1} cutpoints, got {len(design.cutpoints)}")
@@ -440,14 +425,7 @@ def load_design(path: str | Path) -> Design:
     DesignError
         Listing every problem in the file.
     """
-    path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DesignError(str(path), ["file not found"]) from None
-    except tomllib.TOMLDecodeError as err:
-        raise DesignError(str(path), [f"not valid TOML: {err}"]) from None
-    return Design.from_dict(raw, source=str(path))
+    return Design.from_dict(read_toml(path, DesignError), source=str(path))
 
 
 def example_design_path() -> Path:
@@ -754,28 +732,69 @@ def _effects_for_share(x: np.ndarray, sides: np.ndarray, design: Design,
 
 def _cutpoints(design: Design, codebook: Codebook, eta_fixed: np.ndarray) -> list[float] | None:
     """The design's cutpoints, or equal-probability ones for the design's latent variance."""
-    if design.family != "ordinal":
+    if "cutpoints" not in OUTCOME_DRAWS[design.family].parameters:
         return None
     if design.cutpoints is not None:
         return list(design.cutpoints)
     k = codebook.outcomes[design.outcome].scale.n_categories
     group_var = sum(sd**2 for sd in design.group_sd.values())
-    latent_var = float(eta_fixed.var(ddof=1)) + group_var + math.pi**2 / 3
+    latent_var = float(eta_fixed.var(ddof=1)) + group_var + LOGISTIC_VARIANCE
     # logistic quantiles of k equal categories, widened by the latent SD relative to the logistic's
-    stretch = math.sqrt(latent_var / (math.pi**2 / 3))
+    stretch = math.sqrt(latent_var / LOGISTIC_VARIANCE)
     return [stretch * math.log(i / (k - i)) for i in range(1, k)]
 
 
 def _draw_outcome(eta: np.ndarray, design: Design, cutpoints, rng: np.random.Generator) -> np.ndarray:
-    if design.family == "ordinal":
-        latent = eta + rng.logistic(0.0, 1.0, len(eta))
-        return 1 + np.searchsorted(np.asarray(cutpoints), latent)
-    if design.family == "gaussian":
-        return np.round(design.intercept + eta + rng.normal(0.0, design.sigma, len(eta)), 3)
-    p = 1.0 / (1.0 + np.exp(-(design.intercept + eta)))
-    if design.family == "bernoulli":
-        return (rng.random(len(eta)) < p).astype(int)
-    return rng.binomial(design.trials, p)
+    return OUTCOME_DRAWS[design.family].draw(eta, design, cutpoints, rng)
+
+
+# -- how each family's outcome is drawn --------------------------------------------------------
+# data comes before models, so the simulator cannot ask models.Family; it keeps this table of
+# what it needs to *draw* a family, and tests/data/test_simulate.py checks it against
+# models.FAMILIES (same names, a scale the family fits, discrete where the family is).
+def _draw_ordinal(eta, design, cutpoints, rng):
+    latent = eta + rng.logistic(0.0, 1.0, len(eta))
+    return 1 + np.searchsorted(np.asarray(cutpoints), latent)
+
+
+def _draw_gaussian(eta, design, cutpoints, rng):
+    return np.round(design.intercept + eta + rng.normal(0.0, design.sigma, len(eta)), 3)
+
+
+def _success_probability(eta, design):
+    return 1.0 / (1.0 + np.exp(-(design.intercept + eta)))
+
+
+def _draw_bernoulli(eta, design, cutpoints, rng):
+    return (rng.random(len(eta)) < _success_probability(eta, design)).astype(int)
+
+
+def _draw_binomial(eta, design, cutpoints, rng):
+    return rng.binomial(design.trials, _success_probability(eta, design))
+
+
+@dataclass(frozen=True)
+class OutcomeDraw:
+    """How the simulator draws one family's outcome.
+
+    ``scale``: the codebook scale kind of the codes it produces; ``discrete``: integer codes
+    (else floats); ``parameters``: the :class:`Design` fields it uses, recorded in the truth
+    (``cutpoints`` are the ones used, defaults included); ``draw(eta, design, cutpoints, rng)``.
+    """
+
+    scale: str
+    discrete: bool
+    parameters: tuple[str, ...]
+    draw: Callable
+
+
+OUTCOME_DRAWS: dict[str, OutcomeDraw] = {
+    "ordinal": OutcomeDraw("ordinal", True, ("cutpoints",), _draw_ordinal),
+    "gaussian": OutcomeDraw("continuous", False, ("intercept", "sigma"), _draw_gaussian),
+    "bernoulli": OutcomeDraw("binary", True, ("intercept",), _draw_bernoulli),
+    "binomial": OutcomeDraw("count", True, ("intercept", "trials"), _draw_binomial),
+}
+FAMILIES = tuple(OUTCOME_DRAWS)
 
 
 def _ids(n_units: dict, structure: dict) -> dict[str, list[str]]:
@@ -804,9 +823,9 @@ def _wide_frame(design, codebook, ids, row_index, observed, y, alliance_y) -> pd
         var = codebook.conditions[name]
         values = observed[name][row_index[var.level]]
         columns[name] = pd.array(values, dtype="Float64" if not var.scale.integer else "Int64")
-    columns[design.outcome] = pd.array(y, dtype="Int64" if design.family != "gaussian" else "Float64")
+    dtype = "Int64" if OUTCOME_DRAWS[design.family].discrete else "Float64"
+    columns[design.outcome] = pd.array(y, dtype=dtype)
     if alliance_y is not None:
-        dtype = "Int64" if design.family != "gaussian" else "Float64"
         columns[design.alliance_outcome] = pd.array(alliance_y[row_index["alliance"]], dtype=dtype)
     return pd.DataFrame(columns)
 
@@ -887,7 +906,7 @@ def _truth(design, codebook, seed, ids, effects, standardisation, x, sides, eta_
     truth = {
         "simulated": True,
         "seed": int(seed),
-        "package_version": _version(),
+        "package_version": toolkit_version(),
         "family": design.family,
         "outcome": design.outcome,
         "alliance_outcome": design.alliance_outcome,
@@ -911,27 +930,14 @@ def _truth(design, codebook, seed, ids, effects, standardisation, x, sides, eta_
         "missing": {c: int(np.isnan(observed[c]).sum()) for c in names},
         "design": design.to_dict(),
     }
-    if design.family == "ordinal":
-        truth["cutpoints"] = [float(c) for c in cutpoints]
-    else:
-        truth["intercept"] = design.intercept
-    if design.family == "gaussian":
-        truth["sigma"] = design.sigma
-    if design.family == "binomial":
-        truth["trials"] = design.trials
+    for name in OUTCOME_DRAWS[design.family].parameters:
+        truth[name] = [float(c) for c in cutpoints] if name == "cutpoints" else getattr(design, name)
     if design.alliance_outcome:
         truth["alliance_outcome_model"] = ("same family and cutpoints/intercept, linear predictor = "
                                            "the alliance's mean of eta_fixed + network + "
                                            "organisation effects over its "
                                            "respondents, plus the alliance effect")
     return truth
-
-
-def _version() -> str:
-    try:
-        return metadata.version("alliance-learning")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 # -- saving --------------------------------------------------------------------------------------
@@ -968,36 +974,14 @@ def save_simulation(sim: Simulation, path: str | Path, overwrite: bool = False) 
         logger.warning("removed %s, the coding sheet of the simulation this one overwrites", stale)
 
     if suffix == ".csv":
-        _atomic_write(paths["data"], _csv_bytes(sim.data))
+        write_csv(paths["data"], sim.data)
     else:
         buffer = io.BytesIO()
         sim.data.to_parquet(buffer, index=False)
-        _atomic_write(paths["data"], buffer.getvalue())
+        atomic_write(paths["data"], buffer.getvalue())
     truth = json.dumps(sim.truth, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
-    _atomic_write(paths["truth"], truth.encode("utf-8"))
+    atomic_write(paths["truth"], truth)
     if "coded" in paths:
-        _atomic_write(paths["coded"], _csv_bytes(sim.coded))
+        write_csv(paths["coded"], sim.coded)
     logger.info("wrote %s", ", ".join(str(p) for p in paths.values()))
     return paths
-
-
-def _csv_bytes(frame: pd.DataFrame) -> bytes:
-    return frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
-
-
-def _atomic_write(path: Path, content: bytes) -> None:
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as fh:
-            fh.write(content)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask

@@ -29,6 +29,7 @@ import pymc as pm
 import pytensor
 import xarray as xr
 
+
 from .build import initial_values, model_from_design, start_data
 from .design import ModelDesign, make_design
 from .predictive import (
@@ -44,7 +45,6 @@ from .spec import FitOptions, ModelSpec, SpecError
 logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
-SAMPLE_DIMS = ("chain", "draw")
 # the pointwise log-likelihood's type: float32 halves it and changes elpd by far less than
 # its Monte Carlo error (tests/models/test_storage.py)
 LOG_LIKELIHOOD_DTYPE = "float32"
@@ -292,6 +292,11 @@ def design_dataset(design: ModelDesign) -> xr.Dataset:
     if design.trials is not None:
         data["trials"] = (("individual",), design.trials)
     data["condition_active"] = (("condition",), design.mask.astype(bool))
+    if design.raters is not None:  # which rater coded which condition; rater overlap
+        data["rater_coded"] = (("rater_condition", "rater"), design.raters.coded_mask)
+        data["rater_overlap_components"] = (
+            ("rater_condition",),
+            design.raters.overlap["components"].reindex(list(design.raters.conditions)).to_numpy(np.int64))
     coords = {dim: labels for dim, labels in design.coords.items()
               if not dim.endswith("_missing") and dim not in ("cutpoint", "slope_condition")}
     ds = xr.Dataset(data, coords=coords)
@@ -316,6 +321,8 @@ def run_attrs(design: ModelDesign, survey, *, seed: int, sampler: str) -> dict:
         "data_sha256": str(getattr(survey, "sha256", "")),
         "data_fingerprint": survey.fingerprint() if hasattr(survey, "fingerprint") else "",
         "active_conditions": json.dumps(list(design.active_conditions)),
+        # "raters" (the rater model), the rule that collapsed a coding sheet, or "observed"
+        "measurement": "raters" if design.raters is not None else getattr(survey, "measurement", "observed"),
         "versions": json.dumps(package_versions(), sort_keys=True),
     }
 
@@ -358,17 +365,21 @@ def _zero_left_out(ds: xr.Dataset, design: ModelDesign) -> xr.Dataset:
 
 
 def _outcome_codes(ds: xr.Dataset, design: ModelDesign) -> xr.Dataset:
-    """Ordinal outcomes back in the codebook's codes (PyMC counts categories from 0)."""
+    """Outcomes back in the codebook's codes (the family's ``y_offset``: PyMC counts ordinal
+    categories from 0), as small integers for a discrete family."""
     ds = _relabel(ds, design)
-    if design.family.name == "ordinal":
-        ds["y"] = ds["y"] + 1
-        ds["y"].attrs["coding"] = f"codebook categories 1..{design.n_categories}"
-    if design.family.name != "gaussian":
+    offset = design.family.y_offset
+    if offset:
+        ds["y"] = ds["y"] + offset
+        if design.n_categories:
+            ds["y"].attrs["coding"] = f"codebook categories {offset}..{design.n_categories + offset - 1}"
+    if design.family.discrete:
         # counts need few bits: int8/int16 keep predictive draws of large surveys small
         # (signed, so that differences such as y - 1 cannot wrap around)
         largest = int(design.trials.max()) if design.trials is not None else (design.n_categories or 1)
         dtype = next(t for t in (np.int8, np.int16, np.int32, np.int64) if largest <= np.iinfo(t).max)
         ds["y"] = ds["y"].astype(dtype, keep_attrs=True)
+    ds["y"].attrs["family"] = design.family.name  # reports draw the family's check
     return ds
 
 

@@ -30,7 +30,8 @@ from pytensor.compile.rewriting import inline_ofg_node
 from pytensor.graph.replace import vectorize_graph
 from pytensor.tensor.type_other import NoneTypeT
 
-SAMPLE_DIMS = ("chain", "draw")
+from data.constants import SAMPLE_DIMS
+
 # Python linker (no compilation) without elementwise fusion: a fused Composite op has no
 # numpy implementation and would run element by element in Python.
 NUMPY_MODE = Mode(linker="py", optimizer="fast_run").excluding("fusion")

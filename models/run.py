@@ -11,10 +11,17 @@ A run directory holds::
     codebook.toml    the codebook the data were read with
     data.parquet     the validated survey (wide, the user's column names), so that the run
                      rebuilds its model without the original file
+    rater_codes.parquet  the raters' codes, when the model is the rater model (models.raters)
 
 It is written to a temporary directory beside the target and renamed into place, so a run
-directory is either complete or absent. An existing run is never overwritten unless
-``force=True``.
+directory is either complete or absent (:func:`data.files.atomic_dir`); it also holds the
+toolkit's marker file ``.alliance-learning``. An existing run is never overwritten unless
+``force=True``, and even then only a folder holding that marker (never one with other
+files, the working folder or the folder of an input file).
+
+A damaged run directory (a file missing, truncated or edited, JSON of the wrong shape, data
+that no longer match the fit's fingerprint) raises :class:`RunError` naming the file and
+what to do.
 
 summary.json
 ------------
@@ -34,13 +41,10 @@ version, command line and time of writing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-import math
-import os
-import shutil
-import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -48,21 +52,27 @@ import arviz_stats as azs
 import numpy as np
 import xarray as xr
 
+from data.constants import SAMPLE_DIMS
+from data.errors import AllianceLearningError
+from data.files import OutputExistsError, atomic_dir, check_output_dir
+from data.jsonable import json_scalar
+
 from .fit import SCHEMA_VERSION, for_storage, netcdf_encoding
 from .spec import FitOptions, ModelSpec, RunConfig
 
 logger = logging.getLogger(__name__)
 
 HDI_PROB = 0.94
+RATER_CODES = "rater_codes.parquet"
 FILES = ("posterior.nc", "summary.json", "config.toml", "codebook.toml", "data.parquet")
 
 
-class RunExistsError(FileExistsError):
+class RunExistsError(AllianceLearningError, FileExistsError):
     """The run directory exists already (pass ``force=True`` / ``--force`` to replace it)."""
 
 
-class RunError(ValueError):
-    """A run directory that cannot be loaded (missing file, other schema, ...)."""
+class RunError(AllianceLearningError, ValueError):
+    """A run directory that cannot be loaded (missing or damaged file, other schema, ...)."""
 
 
 @dataclass(frozen=True)
@@ -87,7 +97,7 @@ class Run:
     def coords(self) -> dict[str, list]:
         """Labels of the posterior's dimensions."""
         posterior = self.tree["posterior"]
-        return {dim: list(posterior[dim].values) for dim in posterior.dims if dim not in ("chain", "draw")}
+        return {dim: list(posterior[dim].values) for dim in posterior.dims if dim not in SAMPLE_DIMS}
 
     def __str__(self) -> str:
         diag = self.summary.get("diagnostics", {})
@@ -102,39 +112,53 @@ class Run:
 def _stats(da: xr.DataArray) -> dict[str, float | None]:
     interval = azs.hdi(da, prob=HDI_PROB)
     return {
-        "mean": _number(da.mean(("chain", "draw"))),
-        "sd": _number(da.std(("chain", "draw"), ddof=1)),
-        "hdi_3%": _number(interval.sel(ci_bound="lower")),
-        "hdi_97%": _number(interval.sel(ci_bound="upper")),
+        "mean": json_scalar(da.mean(SAMPLE_DIMS)),
+        "sd": json_scalar(da.std(SAMPLE_DIMS, ddof=1)),
+        "hdi_3%": json_scalar(interval.sel(ci_bound="lower")),
+        "hdi_97%": json_scalar(interval.sel(ci_bound="upper")),
     }
 
 
-def _number(value) -> float | None:
-    value = float(value)
-    return None if math.isnan(value) or math.isinf(value) else value
-
-
-def diagnostics(tree: xr.DataTree) -> dict:
+def diagnostics(tree: xr.DataTree, *, var_names=None) -> dict:
     """Convergence diagnostics of a fit (computed with arviz-stats).
+
+    The one place they are computed: ``summary.json`` and the analysis gates
+    (:func:`analysis.verdict.sampling_diagnostics`) both use it.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        With a ``posterior`` group and, for divergences and E-BFMI, a ``sample_stats``
+        group holding ``diverging`` and ``energy``.
+    var_names : list of str, optional
+        Posterior variables to check; default all.
 
     Returns
     -------
     dict
         ``max_rhat`` (rank-normalised split R-hat), ``min_ess_bulk``, ``min_ess_tail``
         over every posterior quantity, ``divergences`` (count), ``min_bfmi`` (E-BFMI, lowest
-        chain), ``chains`` and ``draws``.
+        chain), ``chains`` and ``draws``. Non-finite values (a constant variable gives 0/0)
+        are ignored; a statistic the fit cannot give (none finite, no ``sample_stats``)
+        is None.
     """
     posterior = tree["posterior"].to_dataset()
+    if var_names is not None:
+        posterior = posterior[list(var_names)]
 
     def extreme(ds: xr.Dataset, pick):
         values = np.concatenate([np.ravel(v.values) for v in ds.data_vars.values()] or [np.array([])])
         values = values[np.isfinite(values)]
-        return _number(pick(values)) if values.size else None
+        return json_scalar(pick(values)) if values.size else None
 
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rhat = azs.rhat(posterior)
+        ess_bulk = azs.ess(posterior, method="bulk")
+        ess_tail = azs.ess(posterior, method="tail")
     out = {
-        "max_rhat": extreme(azs.rhat(posterior), np.max),
-        "min_ess_bulk": extreme(azs.ess(posterior, method="bulk"), np.min),
-        "min_ess_tail": extreme(azs.ess(posterior, method="tail"), np.min),
+        "max_rhat": extreme(rhat, np.max),
+        "min_ess_bulk": extreme(ess_bulk, np.min),
+        "min_ess_tail": extreme(ess_tail, np.min),
         "divergences": None,
         "min_bfmi": None,
         "chains": int(posterior.sizes["chain"]),
@@ -147,7 +171,7 @@ def diagnostics(tree: xr.DataTree) -> dict:
         if "energy" in stats:
             try:
                 bfmi = azs.bfmi(stats.to_dataset())  # a Dataset holding `energy` per chain
-                out["min_bfmi"] = _number(bfmi["energy"].min())
+                out["min_bfmi"] = json_scalar(bfmi["energy"].min())
             except Exception as err:  # arviz-stats refuses too-short chains; report, don't fail
                 logger.warning("E-BFMI not computed: %s", err)
     return out
@@ -197,6 +221,12 @@ def summarize(tree: xr.DataTree, survey=None, *, config: RunConfig | None = None
                             for c in posterior["cutpoint"].values}
     if "sigma" in posterior:
         out["sigma"] = _stats(posterior["sigma"])
+    out["measurement"] = attrs.get("measurement", "observed")
+    if "rater_severity" in posterior:
+        from .raters import summarize_measurement, summarize_raters
+
+        out["raters"] = summarize_raters(tree, _stats)
+        out["rater_model"] = summarize_measurement(tree, _stats)
     out["diagnostics"] = diagnostics(tree)
     out["data"] = {"n_missing_outcome": int(attrs.get("n_missing_outcome", 0))}
     if survey is not None:
@@ -257,14 +287,12 @@ def save_run(path: str | Path, tree: xr.DataTree, survey, config: RunConfig, *,
     import tomli_w
 
     path = Path(path)
-    check_run_target(path, force=force)
+    target = check_run_target(path, force=force)
     spec = ModelSpec.from_dict(json.loads(tree.attrs["spec"]), "the fit's spec")
     config = RunConfig(spec=spec, sampling=config.sampling)
     summary = summarize(tree, survey, config=config, command=command)
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
+    with atomic_dir(target, replace=force) as staging:
         stored = for_storage(tree)  # compressed; the log-likelihood is recomputed on demand
         stored.to_netcdf(staging / "posterior.nc", engine="h5netcdf", encoding=netcdf_encoding(stored))
         (staging / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n",
@@ -272,34 +300,30 @@ def save_run(path: str | Path, tree: xr.DataTree, survey, config: RunConfig, *,
         (staging / "config.toml").write_text(config.to_toml(), encoding="utf-8")
         (staging / "codebook.toml").write_text(tomli_w.dumps(survey.codebook.to_dict()), encoding="utf-8")
         survey.to_wide().to_parquet(staging / "data.parquet", index=False)
-        _replace_dir(staging, path, force=force)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        if getattr(survey, "rater_codes", None) is not None and summary.get("measurement") == "raters":
+            survey.rater_codes.to_parquet(staging / RATER_CODES, index=False)
     logger.info("run written to %s", path)
     return Run(config=config, survey=survey, tree=tree, summary=summary, path=path)
 
 
-def check_run_target(path: str | Path, *, force: bool = False) -> None:
-    """Raise :class:`RunExistsError` if ``path`` exists and may not be replaced."""
-    path = Path(path)
-    if path.exists() and not force:
-        raise RunExistsError(f"{path}: the run directory exists already; choose another --out "
-                             "or pass --force to replace it")
-    if path.exists() and not path.is_dir():
-        raise RunExistsError(f"{path}: exists and is not a directory")
+def check_run_target(path: str | Path, *, force: bool = False, inputs=(), option: str = "--out") -> Path:
+    """Check, before any work, that a run directory may be written at ``path``; return it absolute.
 
+    ``path`` must not exist, or (with ``force``) be a run directory this toolkit wrote that
+    holds none of ``inputs`` (the command's input files); its nearest existing parent must be
+    a writable folder (see :func:`data.files.check_output_dir`).
 
-def _replace_dir(staging: Path, path: Path, *, force: bool) -> None:
-    if path.exists():
-        if not force:
-            raise RunExistsError(f"{path}: the run directory exists already")
-        trash = path.with_name(f".{path.name}.{os.getpid()}.old")
-        os.replace(path, trash)
-        os.replace(staging, path)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.replace(staging, path)
+    Raises
+    ------
+    RunExistsError
+        When ``path`` exists and ``force`` is false.
+    data.files.LocationError
+        When ``path`` cannot be written or may not be replaced, saying why and naming ``option``.
+    """
+    try:
+        return check_output_dir(path, option=option, force=force, inputs=inputs)
+    except OutputExistsError as err:
+        raise RunExistsError(str(err)) from None
 
 
 def load_run(path: str | Path) -> Run:
@@ -308,7 +332,9 @@ def load_run(path: str | Path) -> Run:
     Raises
     ------
     RunError
-        When a file is missing or the run was written with another summary schema.
+        When a file is missing, damaged (unreadable, truncated, JSON or TOML of the wrong
+        shape), the data no longer match the fit's fingerprint, or the run was written with
+        another summary schema; the message names the file and what to do.
     """
     import pandas as pd
 
@@ -321,23 +347,73 @@ def load_run(path: str | Path) -> Run:
         raise RunError(f"{path}: no such run directory")
     missing = [name for name in FILES if not (path / name).is_file()]
     if missing:
-        raise RunError(f"{path}: not a complete run directory (missing {', '.join(missing)})")
-    summary = json.loads((path / "summary.json").read_text(encoding="utf-8"))
+        raise RunError(f"{path}: not a complete run directory (missing {', '.join(missing)}); "
+                       f"{_REFIT.format(path=path)}")
+    summary = _read_summary(path / "summary.json")
     if summary.get("schema_version") != SCHEMA_VERSION:
         raise RunError(f"{path}: written with summary schema {summary.get('schema_version')}, "
                        f"this version reads schema {SCHEMA_VERSION}")
-    config = load_config(path / "config.toml")
-    codebook = load_codebook(path / "codebook.toml")
-    provenance = summary.get("provenance", {})
-    frame = pd.read_parquet(path / "data.parquet")
-    for column in codebook.ids.values():
-        if column in frame:
-            frame[column] = frame[column].astype(str)
-    survey = CaseSurvey.from_wide(frame, codebook, source=provenance.get("data_source") or str(path),
-                                  sha256=provenance.get("data_sha256") or "")
-    # opened lazily: each array is read when a command first uses it (the file stays open)
-    tree = xr.open_datatree(path / "posterior.nc", engine="h5netcdf")
+    provenance = summary.get("provenance") or {}
+    # any failure of a reader here is the file's damage, reported in one line
+    with _damaged(path / "config.toml"):
+        config = load_config(path / "config.toml")
+    with _damaged(path / "codebook.toml"):
+        codebook = load_codebook(path / "codebook.toml")
+    with _damaged(path / "data.parquet"):
+        frame = pd.read_parquet(path / "data.parquet")
+        for column in codebook.ids.values():
+            if column in frame:
+                frame[column] = frame[column].astype(str)
+        survey = CaseSurvey.from_wide(frame, codebook, source=provenance.get("data_source") or str(path),
+                                      sha256=provenance.get("data_sha256") or "")
+    if (path / RATER_CODES).is_file():  # the rater model refits (sub-models) need the codes
+        with _damaged(path / RATER_CODES):
+            codes = pd.read_parquet(path / RATER_CODES)
+        survey = replace(survey, rater_codes=codes)
+    if summary.get("measurement") not in (None, "raters"):
+        survey = replace(survey, measurement=summary["measurement"])
+    recorded = provenance.get("data_fingerprint")
+    if recorded and survey.fingerprint() != recorded:
+        raise RunError(f"{path / 'data.parquet'}: the data differ from those the run was fitted to "
+                       f"(content fingerprint changed); {_REFIT.format(path=path)}")
+    with _damaged(path / "posterior.nc"):
+        # opened lazily: each array is read when a command first uses it (the file stays open)
+        tree = xr.open_datatree(path / "posterior.nc", engine="h5netcdf")
+        absent = [group for group in ("posterior", "constant_data") if group not in tree.children]
+        if absent:
+            raise ValueError(f"no {' or '.join(absent)} group")
     return Run(config=config, survey=survey, tree=tree, summary=summary, path=path)
+
+
+_REFIT = "fit the data again into it (`alliance-learning fit DATA --out {path} --force`)"
+# summary.json blocks read as mappings (by `check`, `report` and Run.__str__)
+_SUMMARY_BLOCKS = ("effects", "group_sd", "diagnostics", "data", "provenance")
+
+
+@contextlib.contextmanager
+def _damaged(file: Path):
+    """Turn any failure to read ``file`` of a run directory into a one-line RunError."""
+    try:
+        yield
+    except RunError:
+        raise
+    except Exception as err:
+        reason = " ".join(str(err).split()) or type(err).__name__
+        raise RunError(f"{file}: damaged or not written by this toolkit ({reason}); "
+                       f"{_REFIT.format(path=file.parent)}") from None
+
+
+def _read_summary(file: Path) -> dict:
+    with _damaged(file):
+        summary = json.loads(file.read_text(encoding="utf-8"))
+        if not isinstance(summary, dict):
+            raise ValueError(f"holds a JSON {type(summary).__name__}, not an object")
+        if summary.get("schema_version") != SCHEMA_VERSION:
+            return summary  # another schema: load_run says so
+        wrong = [key for key in _SUMMARY_BLOCKS if not isinstance(summary.get(key), dict)]
+        if wrong:
+            raise ValueError(f"{', '.join(wrong)}: missing or not an object")
+    return summary
 
 
 __all__ = ["FILES", "HDI_PROB", "FitOptions", "Run", "RunError", "RunExistsError",

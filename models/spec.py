@@ -39,9 +39,12 @@ Run config (TOML)
 from __future__ import annotations
 
 import copy
-import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
+
+from data.codebook import GROUP_LEVELS
+from data.errors import ProblemsError
+from data.tomlfile import read_toml, toml_fields
 
 from .families import DEFAULT_FAMILY, FAMILIES
 from .priors import (
@@ -52,22 +55,13 @@ from .priors import (
     prior_problems,
 )
 
-GROUP_LEVELS = ("network", "organisation", "alliance")
 SAMPLERS = ("nutpie", "pymc")
 
 
-class SpecError(ValueError):
+class SpecError(ProblemsError):
     """A model spec or run config with problems; ``problems`` lists every one."""
 
-    def __init__(self, source: str, problems: list[str]):
-        self.source = source
-        self.problems = list(problems)
-        if len(problems) == 1:
-            message = f"{source}: {problems[0]}"
-        else:
-            lines = "\n".join(f"  - {p}" for p in problems)
-            message = f"{source}: {len(problems)} problems in the model spec:\n{lines}"
-        super().__init__(message)
+    what = "the model spec"
 
 
 def _as_tuple(value):
@@ -175,7 +169,8 @@ class ModelSpec:
         out: list[str] = []
         if not isinstance(self.outcome, str) or not self.outcome:
             out.append(f"outcome must name an outcome column, got {self.outcome!r}")
-        if self.family is not None and self.family not in FAMILIES:
+        family = FAMILIES.get(self.family)
+        if self.family is not None and family is None:
             out.append(f"unknown family {self.family!r} (use {', '.join(FAMILIES)})")
         for name, value in (("group_effects", self.group_effects), ("centered", self.centered)):
             for level in value or ():
@@ -205,22 +200,15 @@ class ModelSpec:
         if self.trials is not None and not (isinstance(self.trials, str) or
                                             (isinstance(self.trials, int) and self.trials >= 1)):
             out.append(f"trials must be a positive whole number or a column name, got {self.trials!r}")
-        if self.family not in (None, "binomial") and self.trials is not None:
-            out.append(f"trials is only used by the binomial family, not {self.family!r}")
+        if family is not None and not family.needs_trials and self.trials is not None:
+            users = " and ".join(name for name, f in FAMILIES.items() if f.needs_trials)
+            out.append(f"trials is only used by the {users} family, not {self.family!r}")
         return out
 
     # -- (de)serialisation ---------------------------------------------------------------
     def to_dict(self) -> dict:
         """Plain mapping (lists, no None) that round-trips through :meth:`from_dict`."""
-        out = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if value is None:
-                continue
-            if isinstance(value, tuple):
-                value = list(value)
-            out[f.name] = copy.deepcopy(value)
-        return out
+        return toml_fields(self)
 
     @classmethod
     def from_dict(cls, raw: dict, source: str = "<model spec>") -> ModelSpec:
@@ -366,14 +354,7 @@ def load_config(path: str | Path) -> RunConfig:
         Listing every problem in the file; conditions and families are checked against
         the data later, by :func:`check_spec`.
     """
-    path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SpecError(str(path), ["file not found"]) from None
-    except tomllib.TOMLDecodeError as err:
-        raise SpecError(str(path), [f"not valid TOML: {err}"]) from None
-    return RunConfig.from_dict(raw, source=str(path))
+    return RunConfig.from_dict(read_toml(path, SpecError), source=str(path))
 
 
 def check_spec(spec: ModelSpec, survey, source: str | None = None) -> ModelSpec:
@@ -419,7 +400,7 @@ def check_spec(spec: ModelSpec, survey, source: str | None = None) -> ModelSpec:
             if family is None:
                 problems.append(f"outcome {spec.outcome!r} is a {scale.name}: choose a family "
                                 "(binomial with trials, or gaussian)")
-        elif family in FAMILIES and scale.kind not in FAMILIES[family].scales:
+        elif FAMILIES.get(family) and scale.kind not in FAMILIES[family].scales:
             fits = ", ".join(FAMILIES[family].scales)
             problems.append(f"family {family!r} does not fit outcome {spec.outcome!r} on the "
                             f"{scale.name} scale ({family} fits {fits} outcomes)")
@@ -430,12 +411,13 @@ def check_spec(spec: ModelSpec, survey, source: str | None = None) -> ModelSpec:
             elif values.nunique() < 2:
                 problems.append(f"outcome {spec.outcome!r} has a single observed category "
                                 f"({values.iloc[0]:g}): nothing to explain")
-            elif family == "ordinal" and scale.kind == "ordinal":
+            elif FAMILIES.get(family) and FAMILIES[family].scale_categories \
+                    and scale.kind == "ordinal":
                 bad = values[(values < 1) | (values > scale.n_categories) | (values % 1 != 0)]
                 if len(bad):
                     problems.append(f"outcome {spec.outcome!r} has codes outside 1..{scale.n_categories}: "
                                     f"{sorted(set(bad))[:5]}")
-        if family == "binomial":
+        if FAMILIES.get(family) and FAMILIES[family].needs_trials:
             problems.extend(_trials_problems(spec, survey))
 
     # conditions

@@ -41,7 +41,12 @@ from analysis import (
     sides_and_levels,
     variance_decomposition,
 )
-from models import DEFAULT_PRIORS, contributions, raw_sd
+from analysis.checks import effects_of
+from data.constants import SAMPLE_DIMS
+from data.files import restore, write_csv
+from models import DEFAULT_PRIORS, contributions, get_family
+from models.priors import OUTCOME_SCALED
+from models.run import raw_sd
 
 from .html import ReportContext
 from .plots import PNG_SIGNATURE
@@ -69,10 +74,6 @@ RELIABILITY_FILE = "reliability.csv"
 EXAMPLE_NOTICE = ("SIMULATED example data (data/example/README.md): this report shows the "
                   "workflow on data generated from known values; it is not evidence about real "
                   "alliances.")
-SAMPLE_DIMS = ("chain", "draw")
-# Priors whose default is multiplied by the outcome's SD in the gaussian family
-# (models.priors.OUTCOME_SCALED); the report says so beside them.
-_OUTCOME_SCALED = ("intercept", "effect", "group_sd", "slope_sd", "sigma")
 
 
 def example_data_path() -> Path:
@@ -107,11 +108,7 @@ def save_reliability(table: pd.DataFrame, run_dir: str | Path) -> Path:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"{run_dir}: no such run directory")
-    path = run_dir / RELIABILITY_FILE
-    tmp = path.with_name(f".{path.name}.tmp")
-    table.to_csv(tmp, index=True)
-    tmp.replace(path)
-    return path
+    return write_csv(run_dir / RELIABILITY_FILE, table, index=True)
 
 
 def load_reliability(run_dir: str | Path) -> pd.DataFrame | None:
@@ -120,6 +117,7 @@ def load_reliability(run_dir: str | Path) -> pd.DataFrame | None:
     if not path.is_file():
         return None
     table = pd.read_csv(path, index_col=0, keep_default_na=False, na_values=[""])
+    table.index = table.index.map(restore)  # condition names, neutralised by write_csv
     if "note" in table:
         # an all-empty column reads as float NaN: notes are text
         table["note"] = ["" if pd.isna(note) else str(note) for note in table["note"]]
@@ -167,7 +165,7 @@ def prior_table(spec, *, any_missing: bool = True) -> dict[str, Any]:
         Term -> prior (``{"dist", "kwargs"}`` or text). Defaults the gaussian family
         rescales by the outcome's SD say so.
     """
-    family = spec.family
+    family = get_family(spec.family)
     kinds: list[tuple[str, str, str | None]] = []  # (shown name, kind, level)
     if spec.conditions and not spec.shrinkage:
         kinds.append(("effect (per SD of a condition)", "effect", None))
@@ -175,12 +173,7 @@ def prior_table(spec, *, any_missing: bool = True) -> dict[str, Any]:
         kinds.append((f"group_sd.{level}", "group_sd", level))
     if spec.varying_slopes:
         kinds.append(("slope_sd", "slope_sd", None))
-    if family == "ordinal":
-        kinds.append(("cutpoints", "cutpoints", None))
-    else:
-        kinds.append(("intercept", "intercept", None))
-    if family == "gaussian":
-        kinds.append(("sigma", "sigma", None))
+    kinds.extend((term, term, None) for term in family.prior_terms)
     if any_missing and spec.conditions:
         kinds.append(("imputation (missing codes, standardised scale)", "imputation", None))
 
@@ -192,7 +185,8 @@ def prior_table(spec, *, any_missing: bool = True) -> dict[str, Any]:
         if kind not in DEFAULT_PRIORS:
             continue
         prior, is_default = spec.prior(kind, level)
-        if is_default and family == "gaussian" and kind in _OUTCOME_SCALED:
+        # the family's model sees y standardised: these defaults are rescaled by its SD
+        if is_default and family.scaled_y and kind in OUTCOME_SCALED:
             from .html import format_prior
 
             prior = f"{format_prior(prior)} × SD of the outcome (default, rescaled)"
@@ -207,7 +201,7 @@ def model_description(run) -> dict[str, Any]:
     summary = run.summary
     description = {
         "outcome": spec.outcome,
-        "family": spec.family + (" (cumulative logit)" if spec.family == "ordinal" else ""),
+        "family": get_family(spec.family).label,
         "conditions": list(spec.conditions or ()),
         "group effects (varying intercepts)": list(spec.group_effects or ()) or "none",
         "slopes varying by alliance": list(spec.varying_slopes) or "none",
@@ -252,12 +246,12 @@ def effect_draws(run, readable: xr.DataArray | None = None) -> dict[str, xr.Data
     per_unit.attrs["quantity"] = "change in the linear predictor per one step of the code"
     out = {"per SD (linear predictor)": per_sd, "per raw unit (linear predictor)": per_unit}
     if readable is None:  # as analysis.check_run computes them (in chunks of draws)
-        from analysis.checks import effects_of
-
         readable = effects_of(tree)
     readable = readable.copy()
     step = "+1 SD" if run.spec.standardize else "+1 raw unit"  # b is per model unit
     title = f"{readable.attrs['quantity'].split(' (')[0]} per {step}"
+    if readable.attrs.get("contrast"):
+        title += ", 0 → 1 for binary conditions"
     readable.attrs["quantity"] = readable.attrs["quantity"].replace("+step", step)
     out[title] = readable
     return out
@@ -450,7 +444,7 @@ def load_check_figures(run_dir: str | Path, checks: Mapping) -> dict[str, bytes]
     -------
     dict of str to bytes
     """
-    from analysis import checks_dir
+    from analysis.checks import checks_dir
 
     saved = set(checks.get("figures") or ())
     out = {}

@@ -448,3 +448,20 @@ def test_design_file_is_valid_toml():
     assert raw["alliances"] == 30 and "receptivity" in raw["conditions"] and "transparency" in raw["conditions"]
     per_level = pd.Series([load_codebook().conditions[c].level for c in raw["conditions"]]).value_counts()
     assert per_level.between(3, 4).all() and len(per_level) == 4
+
+
+def test_the_simulators_families_agree_with_the_models_families():
+    # data cannot import models, so the simulator keeps its own table of draws: same names,
+    # a scale the family fits, integer codes exactly where the family's response is discrete
+    from data.simulate import OUTCOME_DRAWS
+    from models import FAMILIES
+
+    assert set(OUTCOME_DRAWS) == set(FAMILIES)
+    for name, draws in OUTCOME_DRAWS.items():
+        family = FAMILIES[name]
+        assert draws.scale in family.scales, name
+        assert draws.discrete == family.discrete, name
+        # the parameters it draws with are the ones the family's model estimates
+        assert ("intercept" in draws.parameters) == family.intercept, name
+        if family.auxiliary:
+            assert family.auxiliary in draws.parameters, name

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from data.files import MARKER
 from models import (
     FitOptions,
     ModelSpec,
@@ -35,7 +36,7 @@ def saved(fits, survey, tmp_path_factory):
 def test_run_directory_holds_every_file_and_nothing_else(saved):
     path, _ = saved
     assert sorted(p.name for p in path.iterdir()) == sorted(
-        ["posterior.nc", "summary.json", "config.toml", "codebook.toml", "data.parquet"])
+        ["posterior.nc", "summary.json", "config.toml", "codebook.toml", "data.parquet", MARKER])
     assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]  # no staging left
 
 
