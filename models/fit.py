@@ -29,7 +29,6 @@ import pymc as pm
 import pytensor
 import xarray as xr
 
-
 from .build import initial_values, model_from_design, start_data
 from .design import ModelDesign, make_design
 from .predictive import (
@@ -46,7 +45,7 @@ logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 # the pointwise log-likelihood's type: float32 halves it and changes elpd by far less than
-# its Monte Carlo error (tests/models/test_storage.py)
+# its Monte Carlo error (tests/analysis/test_storage.py)
 LOG_LIKELIHOOD_DTYPE = "float32"
 # root attr of a fit whose saved run leaves the log-likelihood out
 LOG_LIKELIHOOD_ATTR = "log_likelihood"

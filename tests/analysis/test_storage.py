@@ -22,10 +22,10 @@ from models import (
     fit,
     load_run,
     make_design,
-    model_from_design,
     save_run,
     with_log_likelihood,
 )
+from models.build import model_from_design
 from models.predictive import log_likelihood
 
 from ..models.conftest import make_survey
@@ -118,7 +118,7 @@ def test_per_draw_computations_in_chunks_of_draws_equal_the_whole(pair, monkeypa
     import xarray as xr
 
     import models.predictive
-    from analysis import fixed_r2
+    from analysis.dominance import fixed_r2
     from analysis.checks import decompose, effects_of
 
     tree = pair[1].tree
