@@ -36,6 +36,13 @@ class CaseSurvey:
         Where the data came from (a file name, or a description).
     sha256 : str
         SHA-256 of the source file's bytes ("" when not read from a file).
+    rater_codes : pandas.DataFrame or None
+        The raters' codes of a coding sheet (:attr:`data.coded.CodedSurvey.codes`) when
+        the model is to use them directly (the rater model of :mod:`models.raters`)
+        rather than the collapsed values in the tables; None otherwise.
+    measurement : str
+        How the tables' values were measured: ``observed`` (a wide file), or the rule
+        that collapsed a coding sheet's raters (``median``, ``mean``, ``mode``).
     """
 
     codebook: Codebook
@@ -43,6 +50,8 @@ class CaseSurvey:
     groups: dict[str, pd.DataFrame] = field(default_factory=dict)
     source: str = "<data>"
     sha256: str = ""
+    rater_codes: pd.DataFrame | None = field(default=None, compare=False, repr=False)
+    measurement: str = "observed"
 
     # -- construction ------------------------------------------------------------------
     @classmethod

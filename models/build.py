@@ -18,7 +18,12 @@ leaves conditions out (their mask is 0) is the same graph with other data. Varia
 names: ``b`` (dim ``condition``), ``intercept``,
 ``cutpoints`` (``cutpoint``), ``sigma``, ``sd_<level>``, ``u_<level>`` (``<level>``),
 ``sd_slope`` / ``slope`` (``alliance`` x ``slope_condition``), ``x_missing_<level>``
-(``<level>_missing``), and the observed ``y`` (``individual``). The level contributions
+(``<level>_missing``), and the observed ``y`` (``individual``). With the rater model
+(:mod:`models.raters`) the rater-coded conditions' true scores are ``x_missing_<level>``
+values too, measured by the codes through ``rater_cutpoints`` (``rater_condition`` x
+``rater_cutpoint``), ``rater_discrimination`` (``rater_condition``), ``rater_severity_z``
+(``rater_pair``) and ``rater_severity`` (``rater_condition`` x ``rater``), the codes entering
+as the potential ``rater_codes``. The level contributions
 ``c_L`` are not stored per draw (they would be draws x individuals); they are rebuilt by
 :func:`models.contributions` from the posterior and the stored design.
 
@@ -45,6 +50,7 @@ from pymc_extras.prior import Prior
 from .design import LEVELS, ModelDesign, make_design
 from .ordinal import cumulative_logit_logp_op, linear_predictor
 from .priors import OUTCOME_SCALED
+from .raters import RATER_PRIORS
 from .spec import ModelSpec
 
 # Pseudo residual SD of the logit link for the horseshoe's global scale
@@ -81,7 +87,9 @@ def model_from_design(design: ModelDesign) -> pm.Model:
                 for name, value in design.data().items()}
         scale = _OutcomeScale(design, data)
 
-        X_full = _conditions_with_imputation(design, data, spec)
+        X_full, latent = _conditions_with_imputation(design, data, spec)
+        if design.raters is not None:
+            _rater_measurement(design, data, latent)
         b = _effects(design, data, spec, scale)
         predictor = _linear_predictor(design, data, X_full, b, spec, scale)
         _likelihood(design, data, predictor, spec, scale)
@@ -126,18 +134,67 @@ class _OutcomeScale:
 
 
 def _conditions_with_imputation(design: ModelDesign, data: dict, spec: ModelSpec) -> dict:
-    """Each level's standardised conditions, with latent values at the missing codes."""
-    full = {}
+    """Each level's standardised conditions, with latent values at the missing codes.
+
+    Returns the matrices and the latent vectors (``x_missing_<level>``) by level.
+    """
+    full, latents = {}, {}
     for level in design.level_conditions:
         matrix = data[f"X_{level}"]
         if len(design.missing[level][0]):
             raw, _ = spec.prior("imputation")
             raw["dims"] = (f"{level}_missing",)
             latent = Prior.from_dict(raw).create_variable(f"x_missing_{level}")
+            latents[level] = latent
             matrix = pt.set_subtensor(
                 matrix[data[f"missing_row_{level}"], data[f"missing_col_{level}"]], latent)
         full[level] = matrix
-    return full
+    return full, latents
+
+
+def _rater_measurement(design: ModelDesign, data: dict, latents: dict) -> None:
+    """The raters' codes as cumulative-logit observations of the latent true scores.
+
+    See :mod:`models.raters`: ``P(code <= k) = logistic(kappa_ck - lambda_c (T - s_cr))``.
+    The codes enter as a potential, so that the model's observed variable (and its
+    pointwise log-likelihood, hence LOO) stays the outcome.
+    """
+    raters = design.raters
+    true = pt.concatenate([latents[level] for level in raters.latent_levels])
+    priors = RATER_PRIORS
+    cut_prior = priors["rater_cutpoints"]["kwargs"]
+    cutpoints = pm.Normal("rater_cutpoints", mu=cut_prior["mu"], sigma=cut_prior["sigma"],
+                          dims=("rater_condition", "rater_cutpoint"),
+                          transform=pm.distributions.transforms.ordered)
+    discrimination = pm.HalfNormal("rater_discrimination",
+                                   sigma=priors["rater_discrimination"]["kwargs"]["sigma"],
+                                   dims="rater_condition")
+    # sum-to-zero within each condition over the raters who coded it: the mean of z over a
+    # condition's raters is removed (that direction of z is left to its N(0, 1) prior and
+    # touches nothing else), and the scale keeps each severity's prior SD at the prior's
+    sigma = priors["rater_severity"]["kwargs"]["sigma"]
+    z = pm.Normal("rater_severity_z", 0.0, 1.0, dims="rater_pair")
+    pair_condition = data["rater_pair_condition"]
+    n_conditions = len(raters.conditions)
+    totals = pt.zeros(n_conditions)
+    totals = pt.inc_subtensor(totals[pair_condition], z)
+    centred = z - totals[pair_condition] / data["rater_pair_count"]
+    pair_severity = sigma * data["rater_pair_scale"] * centred
+    matrix = pt.zeros((n_conditions, len(raters.raters)))
+    matrix = pt.set_subtensor(matrix[pair_condition, data["rater_pair_rater"]], pair_severity)
+    pm.Deterministic("rater_severity", matrix, dims=("rater_condition", "rater"))
+
+    condition = data["rater_condition_index"]
+    eta = discrimination[condition] * (true[data["rater_true"]] - pair_severity[data["rater_pair_index"]])
+    flat = cutpoints.flatten()
+    bottom, top = pt.gt(data["rater_bottom"], 0), pt.gt(data["rater_top"], 0)
+    upper, lower = flat[data["rater_upper"]], flat[data["rater_lower"]]
+    # log P(code = k) = log sigmoid(c_k - eta) + log sigmoid(eta - c_{k-1}) + log(1 - exp(c_{k-1} - c_k))
+    # (terms absent at the bottom and top categories; placeholders keep gradients finite)
+    logp = (pt.switch(top, 0.0, -pt.softplus(eta - upper))
+            + pt.switch(bottom, 0.0, -pt.softplus(lower - eta))
+            + pt.switch(top | bottom, 0.0, pt.log1mexp(pt.switch(top | bottom, -1.0, lower - upper))))
+    pm.Potential("rater_codes", logp.sum())
 
 
 # -- linear predictor ----------------------------------------------------------------------
@@ -349,9 +406,12 @@ def initial_values(design: ModelDesign, model: pm.Model | None = None) -> dict:
     With ``model``, the values are the model's ``cutpoint_start`` data container rather
     than numbers, so that they follow :func:`start_data` when the data change.
     """
+    out = {}
     if design.family.name == "ordinal":
-        return {"cutpoints": model["cutpoint_start"] if model is not None else cutpoint_start(design)}
-    return {}
+        out["cutpoints"] = model["cutpoint_start"] if model is not None else cutpoint_start(design)
+    if design.raters is not None:
+        out["rater_cutpoints"] = design.raters.cutpoint_start()
+    return out
 
 
 def start_data(design: ModelDesign) -> dict[str, np.ndarray]:

@@ -17,12 +17,14 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from data.codebook import LEVELS
+
 from .families import FAMILIES, Family
+from .raters import RaterDesign, overlap_problems, rater_conditions, rater_design
 from .spec import ModelSpec, check_spec
 
 logger = logging.getLogger(__name__)
 
-LEVELS = ("individual", "network", "organisation", "alliance")
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,10 @@ class ModelDesign:
         sub-model (None: all enter). A sub-model (dominance analysis, predictive
         comparison) is the same graph with another mask, so it reuses the compilation;
         see :meth:`with_active_conditions`.
+    raters : RaterDesign or None
+        The rater model's arrays (:mod:`models.raters`) when the survey carries raters'
+        codes: the rater-modelled conditions are latent true scores (every unit of them is
+        listed in ``missing``), measured by the codes.
     """
 
     spec: ModelSpec
@@ -97,6 +103,7 @@ class ModelDesign:
     coords: dict[str, list] = field(default_factory=dict)
     n_missing_outcome: int = 0
     condition_mask: np.ndarray | None = None
+    raters: RaterDesign | None = None
 
     @property
     def n(self) -> int:
@@ -127,6 +134,8 @@ class ModelDesign:
                 out[f"missing_col_{level}"] = cols
         for level, idx in self.index.items():
             out[f"idx_{level}"] = idx
+        if self.raters is not None:
+            out.update(self.raters.data())
         return out
 
     @property
@@ -188,6 +197,13 @@ def make_design(spec: ModelSpec, survey) -> ModelDesign:
 
     Notes
     -----
+    When the survey carries raters' codes (``survey.rater_codes``, see
+    :meth:`data.coded.CodedSurvey.with_raters`), the model's ordinal and binary conditions
+    that raters coded become latent true scores on the standardised scale, measured by the
+    codes (:mod:`models.raters`); their ``center`` and ``scale`` are the mean and SD of the
+    collapsed codes (so that effects per raw unit stay approximately readable), whatever
+    ``standardize`` says.
+
     Individuals whose outcome is missing are left out of the likelihood; how many is
     recorded in ``n_missing_outcome`` and logged. Missing condition codes stay in the
     design and are imputed inside the model, one latent value per missing code at the
@@ -215,10 +231,17 @@ def make_design(spec: ModelSpec, survey) -> ModelDesign:
     level_conditions = {lvl: tuple(c for c in conditions if condition_level[c] == lvl)
                         for lvl in levels_needed}
 
-    center, scale, raw_sd, X, missing = {}, {}, {}, {}, {}
+    codes = getattr(survey, "rater_codes", None)
+    by_raters, left_collapsed = ([], []) if codes is None else rater_conditions(conditions, codebook, codes)
+    if left_collapsed:
+        logger.info("rater-coded %s: count or continuous scale, raters collapsed (%s)",
+                    ", ".join(left_collapsed), getattr(survey, "measurement", "median"))
+
+    center, scale, raw_sd, X, missing, tables = {}, {}, {}, {}, {}, {}
     for level in levels_needed:
         names = level_conditions[level]
         table = people if level == "individual" else survey.table(level)
+        tables[level] = table
         raw = table[list(names)].astype(float)
         sd = raw.std(ddof=1)
         mean = raw.mean()
@@ -226,7 +249,13 @@ def make_design(spec: ModelSpec, survey) -> ModelDesign:
             raw_sd[name] = float(sd[name]) if np.isfinite(sd[name]) else 1.0
             center[name] = float(mean[name]) if spec.standardize else 0.0
             scale[name] = float(sd[name]) if spec.standardize else 1.0
+            if name in by_raters:  # a latent true score: standardised by construction
+                center[name] = float(mean[name]) if np.isfinite(mean[name]) else 0.0
+                scale[name] = raw_sd[name] if raw_sd[name] > 0 else 1.0
         z = (raw - pd.Series(center)[list(names)]) / pd.Series(scale)[list(names)]
+        for name in names:
+            if name in by_raters:
+                z[name] = np.nan  # every unit's value is latent (listed in missing)
         values = z.to_numpy(dtype=float)
         rows, cols = np.nonzero(np.isnan(values))
         labels = [f"{table.index[r]}:{names[c]}" for r, c in zip(rows, cols, strict=True)]
@@ -271,9 +300,21 @@ def make_design(spec: ModelSpec, survey) -> ModelDesign:
     if spec.varying_slopes:
         coords["slope_condition"] = list(spec.varying_slopes)
 
+    raters = None
+    if by_raters:
+        raters = rater_design(codes, codebook, by_raters, tables, missing, level_conditions)
+        raters = replace(raters, collapsed=tuple(left_collapsed))
+        for line in overlap_problems(raters.overlap):
+            logger.warning("rater model: %s", line)
+        coords["rater_condition"] = list(raters.conditions)
+        coords["rater"] = list(raters.raters)
+        coords["rater_cutpoint"] = [str(k + 1) for k in range(raters.max_cutpoints)]
+        coords["rater_pair"] = [f"{raters.conditions[c]}|{raters.raters[r]}"
+                                for c, r in zip(raters.pair_condition, raters.pair_rater, strict=True)]
+
     return ModelDesign(spec=spec, family=family, conditions=conditions,
                   condition_level=condition_level, condition_side=condition_side,
                   center=center, scale=scale, raw_sd=raw_sd, level_conditions=level_conditions,
                   X=X, missing=missing, index=index, y=y, trials=trials,
                   n_categories=n_categories, outcome_location=location, outcome_scale=spread,
-                  coords=coords, n_missing_outcome=n_missing_outcome)
+                  coords=coords, n_missing_outcome=n_missing_outcome, raters=raters)

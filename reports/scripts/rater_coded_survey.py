@@ -14,20 +14,23 @@ What to edit:
   two raters who have a bias and noise (``data.simulate``; written as ``survey.coded.csv``
   into the folder ``<OUT>-input`` beside the run directory).
 - ``CODEBOOK``: your codebook TOML (``None``: the shipped default).
-- ``COLLAPSE``: how the raters' codes are collapsed into one value per unit and condition
-  (``median``, ``mean`` or ``mode``).
+- ``COLLAPSE``: ``None`` (default) fits the rater model; ``median``, ``mean`` or ``mode``
+  collapses the raters' codes into one value per unit and condition instead.
 - ``MIN_ALPHA`` and ``DROP_UNRELIABLE``: Krippendorff's alpha below ``MIN_ALPHA`` flags a
   condition; with ``DROP_UNRELIABLE = True`` such conditions are left out of the model
   (otherwise they stay in and the report shows their alpha).
 - ``OUTCOME``, ``MODEL``, ``SAMPLING``, ``CHECKS``, ``OUT``: as in ``dominance_wide_survey.py``.
 
-Rater model: the toolkit's model does not yet use the raters' codes directly (latent true
-score plus rater bias); this script collapses them, which treats the collapsed code as
-measured without error. Low alpha therefore means attenuated effects: read the reliability
-table before the verdict.
+Rater model (``models/raters.py``): each rater-coded ordinal or binary condition is a latent
+true score of its unit, measured by the raters' codes with a severity per rater, inside the
+same model as the learning regression; so coding error neither attenuates the effects nor
+vanishes from the verdict's uncertainty (the run's summary.json lists each rater's severity
+under ``raters``). With ``COLLAPSE`` set, the collapsed codes are treated as measured without
+error, and low alpha then means attenuated effects: read the reliability table first.
 
 The script does, with the public Python API: coding sheet -> validation and reliability ->
-collapsed survey -> fit -> run directory (with ``reliability.csv``) -> checks -> report.
+survey with the raters' codes (or collapsed) -> fit -> run directory (with
+``reliability.csv``) -> checks -> report.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ from reports import build_context, render_report, save_reliability
 # ---- EDIT HERE ---------------------------------------------------------------------------
 CODED_SHEET = None                    # e.g. Path("data/raw/coding_sheet.xlsx"); None = example
 CODEBOOK = None                       # None = shipped default codebook
-COLLAPSE = "median"
+COLLAPSE = None                       # None = the rater model; or "median", "mean", "mode"
 MIN_ALPHA = 0.667                     # Krippendorff (2004): lowest alpha for tentative conclusions
 DROP_UNRELIABLE = False
 OUTCOME = "individual_learning"
@@ -82,7 +85,7 @@ def main(argv: list[str] | None = None) -> Path:
     # 1. the coding sheet: validated line by line, reliability per condition, raters collapsed
     sheet = CODED_SHEET if CODED_SHEET is not None else \
         example_sheet(args.out.with_name(f"{args.out.name}-input"))
-    coded = load_coded(sheet, CODEBOOK, collapse=COLLAPSE)
+    coded = load_coded(sheet, CODEBOOK, collapse=COLLAPSE or "median")
     print(coded)
     print(coded.reliability[["level", "units", "raters", "alpha", "note"]].round(3).to_string())
     unreliable = [str(c) for c in coded.reliability.index[coded.reliability["alpha"] < MIN_ALPHA]]
@@ -90,8 +93,8 @@ def main(argv: list[str] | None = None) -> Path:
         print(f"alpha below {MIN_ALPHA}: {', '.join(unreliable)}"
               + (" (left out of the model)" if DROP_UNRELIABLE else " (kept; see the report)"))
 
-    # 2. the model on the collapsed survey
-    survey = coded.survey
+    # 2. the model on the raters' codes (the rater model) or on the collapsed survey
+    survey = coded.with_raters() if COLLAPSE is None else coded.survey
     conditions = None
     if DROP_UNRELIABLE and unreliable:
         conditions = [c for c in survey.conditions if c not in unreliable]

@@ -1,0 +1,196 @@
+"""The rater model (models.raters): overlap check, its arrays, and a small simulated study.
+
+The fast study fits one simulated rater-coded survey twice through ``alliance-learning fit
+--form coded`` (the rater model, the default) and ``--collapse median``, and checks the
+summary fields and that the rater model recovers an attenuated individual-level effect.
+The full comparison over many studies is tests/benchmarks/raters.py.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import tomli_w
+from typer.testing import CliRunner
+
+from data import Design, simulate
+from models.raters import check_overlap, overlap_problems, rater_design
+from reports.cli import app
+
+
+def _codes(rows):
+    return pd.DataFrame(rows, columns=["condition", "unit", "rater", "value"])
+
+
+# -- overlap ---------------------------------------------------------------------------------
+def test_overlap_connected_through_a_chain_of_raters():
+    # A and B share unit 1, B and C share unit 2: all three are linked, though A and C never meet
+    codes = _codes([("trust", "1", "A", 3), ("trust", "1", "B", 4), ("trust", "2", "B", 2),
+                    ("trust", "2", "C", 2), ("trust", "3", "C", 5)])
+    table = check_overlap(codes)
+    row = table.loc["trust"]
+    assert (row["raters"], row["units"], row["codes"], row["shared_units"]) == (3, 3, 5, 2)
+    assert row["components"] == 1 and row["connected"]
+    assert overlap_problems(table) == []
+
+
+def test_overlap_split_raters_are_reported():
+    # A and B code units 1-2, C and D units 3-4: two groups that never meet; a missing code
+    # (NaN) does not link C to unit 1
+    codes = _codes([("trust", "1", "A", 3), ("trust", "1", "B", 4), ("trust", "2", "A", 2),
+                    ("trust", "2", "B", 2), ("trust", "3", "C", 5), ("trust", "3", "D", 4),
+                    ("trust", "4", "C", 1), ("trust", "4", "D", 2), ("trust", "1", "C", np.nan),
+                    ("size", "1", "A", 1), ("size", "1", "C", 2)])
+    table = check_overlap(codes)
+    assert table.loc["trust", "components"] == 2 and not table.loc["trust", "connected"]
+    assert table.loc["size", "connected"]
+    problems = overlap_problems(table)
+    assert len(problems) == 1 and "'trust'" in problems[0] and "2 groups" in problems[0]
+
+
+def test_overlap_single_rater_is_one_component():
+    table = check_overlap(_codes([("trust", "1", "A", 3), ("trust", "2", "A", 4)]))
+    assert table.loc["trust", "components"] == 1 and table.loc["trust", "shared_units"] == 0
+
+
+# -- the arrays ------------------------------------------------------------------------------
+class _Scale:
+    def __init__(self, kind, n=None):
+        self.kind, self.n_categories = kind, n
+        self.bounds = (1.0, float(n)) if kind == "ordinal" else (0.0, 1.0)
+
+
+class _Var:
+    def __init__(self, level, scale):
+        self.level, self.scale = level, scale
+
+
+class _Codebook:
+    conditions = {"trust": _Var("individual", _Scale("ordinal", 5)),
+                  "open": _Var("individual", _Scale("binary")),
+                  "size": _Var("network", _Scale("ordinal", 3))}
+
+
+def test_rater_design_maps_codes_to_true_scores_and_categories():
+    tables = {"individual": pd.DataFrame(index=["p1", "p2", "p3"]),
+              "network": pd.DataFrame(index=["n1", "n2"])}
+    level_conditions = {"individual": ("trust", "open"), "network": ("size",)}
+    # every unit of the rater-modelled conditions is latent: listed row by row (np.nonzero order)
+    missing = {"individual": (np.array([0, 0, 1, 1, 2, 2]), np.array([0, 1, 0, 1, 0, 1]), []),
+               "network": (np.array([0, 1]), np.array([0, 0]), [])}
+    codes = _codes([("trust", "p1", "A", 5), ("trust", "p1", "B", 4), ("trust", "p3", "B", 1),
+                    ("open", "p2", "A", 1), ("open", "p2", "C", 0), ("size", "n2", "A", 3),
+                    ("size", "n1", "B", np.nan), ("trust", "gone", "A", 2)])
+    design = rater_design(codes, _Codebook(), ["trust", "open", "size"], tables, missing,
+                          level_conditions)
+    assert design.raters == ("A", "B", "C")
+    assert design.n_categories == (5, 2, 3)
+    assert design.latent_levels == ("individual", "network")
+    # trust of p1 is latent 0, of p3 latent 4; open of p2 latent 3; size of n2 is 6 + 1
+    np.testing.assert_array_equal(design.true, [0, 0, 4, 3, 3, 7])
+    np.testing.assert_array_equal(design.category, [4, 3, 0, 1, 0, 2])
+    np.testing.assert_array_equal(design.condition, [0, 0, 0, 1, 1, 2])
+    # pairs: trust-A, trust-B, open-A, open-C, size-A (the empty code of B does not count)
+    np.testing.assert_array_equal(design.pair_condition, [0, 0, 1, 1, 2])
+    np.testing.assert_array_equal(design.pair_rater, [0, 1, 0, 2, 0])
+    np.testing.assert_array_equal(design.pair_size, [2, 2, 2, 2, 1])
+    assert design.coded_mask.tolist() == [[True, True, False], [True, False, True],
+                                          [True, False, False]]
+    data = design.data()
+    k = design.max_cutpoints  # 4
+    # category 4 of 5 is the top (no upper cutpoint), its lower cutpoint is trust's 4th
+    assert data["rater_top"][0] == 1 and data["rater_lower"][0] == 3
+    # category 3 of trust: between cutpoints 3 and 4 (flat 2 and 3)
+    assert (data["rater_lower"][1], data["rater_upper"][1]) == (2, 3)
+    # open's category 1 is its top; category 0 its bottom with upper = open's first cutpoint
+    assert data["rater_top"][3] == 1 and data["rater_lower"][3] == k
+    assert data["rater_bottom"][4] == 1 and data["rater_upper"][4] == k
+    # a condition coded by one rater has no severity (scale 0)
+    assert data["rater_pair_scale"][4] == 0 and data["rater_pair_scale"][0] == pytest.approx(np.sqrt(2))
+    start = design.cutpoint_start()
+    assert start.shape == (3, 4) and np.all(np.diff(start, axis=1) > 0)
+
+
+# -- a small simulated study through the CLI -------------------------------------------------
+CONDITIONS = ("personal_contact", "shared_interests")
+TRUE_EFFECTS = {"personal_contact": 0.8, "shared_interests": 0.4}
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("raters")
+    design = Design(alliances=10, organisations=(3, 3), networks=(2, 2), people=(9, 9),
+                    respondents_per_organisation=(3, 3), conditions=CONDITIONS,
+                    effects=dict(TRUE_EFFECTS), missing_rate=0.0,
+                    raters={"n": 3, "bias_sd": 0.5, "noise_sd": 1.0})
+    sim = simulate(design, seed=11)
+    sim.coded.to_csv(folder / "sheet.csv", index=False)
+    (folder / "codebook.toml").write_text(tomli_w.dumps(sim.codebook.to_dict()))
+    runner = CliRunner()
+    summaries = {}
+    for name, extra in (("raters", []), ("median", ["--collapse", "median"])):
+        result = runner.invoke(app, [
+            "fit", str(folder / "sheet.csv"), "--form", "coded", "--codebook",
+            str(folder / "codebook.toml"), "--outcome", "individual_learning", "--out",
+            str(folder / name), "--chains", "2", "--draws", "300", "--tune", "300", "--seed", "3",
+            "--no-progress", *extra])
+        assert result.exit_code == 0, result.output
+        summaries[name] = json.loads((folder / name / "summary.json").read_text())
+        summaries[name + "_output"] = result.output
+    summaries["folder"] = folder
+    summaries["truth"] = sim.truth
+    return summaries
+
+
+def test_summary_has_measurement_and_rater_severities(study):
+    raters, median = study["raters"], study["median"]
+    assert raters["measurement"] == "raters" and median["measurement"] == "median"
+    assert "raters" not in median
+    assert set(raters["raters"]) == {"rater1", "rater2", "rater3"}
+    for block in raters["raters"].values():
+        s = block["severity"]
+        assert s["hdi_3%"] < s["mean"] < s["hdi_97%"]
+        assert set(block["by_condition"]) == set(CONDITIONS)
+    # severities sum to zero within each condition
+    for condition in CONDITIONS:
+        total = sum(raters["raters"][r]["by_condition"][condition]["mean"] for r in raters["raters"])
+        assert total == pytest.approx(0.0, abs=1e-8)
+    assert set(raters["rater_model"]["discrimination"]) == set(CONDITIONS)
+    assert all(o["connected"] for o in raters["rater_model"]["overlap"].values())
+    assert "measurement: rater model" in study["raters_output"]
+    for block in raters["rater_model"]["agreement"].values():  # an ICC: within (0, 1)
+        assert 0 < block["hdi_3%"] < block["mean"] < block["hdi_97%"] < 1
+
+
+def test_log_likelihood_is_the_outcome_per_individual_and_the_rater_part_converges(study):
+    import arviz_stats as azs
+
+    from models import load_run
+
+    run = load_run(study["folder"] / "raters")
+    assert run.survey.rater_codes is not None  # kept in the run directory for refits
+    posterior = run.tree["posterior"].to_dataset()
+    # the measurement part and the effects (the outcome model's group SDs, which mix slowly
+    # on 2 x 300 draws whatever the measurement, are left to the diagnostics gate)
+    names = ["b", "rater_discrimination", "rater_severity", "rater_cutpoints"]
+    rhat = azs.rhat(posterior[names])
+    assert max(float(rhat[n].max()) for n in names) < 1.05
+    ll = run.tree["log_likelihood"]
+    assert list(ll.data_vars) == ["y"]
+    assert ll["y"].dims[-1] == "individual"
+    assert ll.sizes["individual"] == study["truth"]["sizes"]["individual"]
+
+
+def test_rater_model_undoes_the_attenuation_of_an_individual_effect(study):
+    # noise SD 1.0 per code: the median of three codes keeps about 3/4 of the true score's
+    # variance, so the collapsed effect is attenuated; the rater model's interval must hold
+    # the truth, and its estimate be nearer to it than the collapsed one's
+    true = study["truth"]["effects"]["personal_contact"]
+    rater = study["raters"]["effects"]["personal_contact"]["per_sd"]
+    median = study["median"]["effects"]["personal_contact"]["per_sd"]
+    assert rater["hdi_3%"] <= true <= rater["hdi_97%"]
+    assert abs(rater["mean"] - true) < abs(median["mean"] - true)
+    assert median["mean"] < true  # the attenuation the rater model removes
