@@ -42,7 +42,7 @@ from .references import CITATIONS, REFERENCES
 NAMES = ("wine", "exam", "contraception", "cbpp", "insteval")
 SAMPLING = ("--chains", "2", "--tune", "300", "--seed", "1")
 # Kept draws per chain. wine's 72 ratings give a skewed posterior whose mean sits
-# 0.09-0.15 SD above the ML estimate of `warm` (2 x 1500 draws, seeds 1 and 2), and exam's
+# 0.09-0.15 SD above the ML estimate of `temp` (2 x 1500 draws, seeds 1 and 2), and exam's
 # school-level effects mix slowly (bulk ESS about 80 from 2 x 300 draws; boys_school was
 # then 0.19 SD off, but within 0.05 SD with 2 x 1500 draws on seeds 1 and 2): 1000 draws
 # keep the Monte Carlo error (about 0.05-0.07 SD) from pushing them past TOLERANCE.
