@@ -139,6 +139,7 @@ from .validate import (
     ValidationReport,
     cells_message,
     check_wide,
+    group_repeated,
 )
 
 logger = logging.getLogger(__name__)
@@ -297,6 +298,7 @@ class _CodedChecker:
         self.check_reliability_possible()
         report.counts = self.count_units(members)
         report.codebook = self.codebook.restrict(self.condition[self.known].unique())
+        self.problems[:] = group_repeated(self.problems)
         if any(p.rule in CODE_RULES for p in report.errors):
             return report, None
         keep = self.known

@@ -103,6 +103,8 @@ class Table:
     sheet : str or None
         The Excel sheet read; ``sheets`` maps each sheet of the workbook to its first
         non-empty row (its column names, most likely).
+    header_line : int or None
+        The line of the column names (CSV, Excel).
     """
 
     frame: pd.DataFrame
@@ -115,9 +117,10 @@ class Table:
     sep: str | None = None
     sheet: str | None = None
     sheets: dict[str, list[str]] = field(default_factory=dict)
+    header_line: int | None = None
 
     def where_columns(self, names) -> str:
-        """A hint for columns missing from the table: another sheet, delimiter or encoding."""
+        """A hint for columns missing from the table: the sheet that has them, or the delimiter."""
         names = [n for n in names if n not in self.frame.columns]
         if not names:
             return ""
@@ -126,15 +129,16 @@ class Table:
                        if s != self.sheet and set(names) & set(header)]
             listed = ", ".join(repr(s) for s in self.sheets)
             if holders:
+                held = [n for n in names if n in self.sheets[holders[0]]]
                 return (f" (sheet {self.sheet!r} was read; sheet {holders[0]!r} has "
-                        f"{names[0]!r}: pass --sheet {holders[0]!r}; the sheets are {listed})")
+                        f"{held[0]!r}: pass --sheet {holders[0]!r}; the sheets are {listed})")
             return f" (sheet {self.sheet!r} was read; the sheets are {listed}; choose with --sheet)"
         if self.sep is not None and self.frame.shape[1] <= 1:
             header = str(self.frame.columns[0]) if self.frame.shape[1] else ""
             found = [d for d in DELIMITERS if d != self.sep and d in header]
             guess = ("tab" if found[0] == "\t" else found[0]) if found else ";"
-            return (f" (the header is one column when split at {self.sep!r}: pass the file's "
-                    f"delimiter with --sep {guess!r})")
+            return (f" (the header on line {self.header_line} is one column when split at "
+                    f"{self.sep!r}: pass the file's delimiter with --sep {guess!r})")
         return ""
 
 
@@ -416,16 +420,24 @@ def _from_records(records: list[list], starts, file: str, issues: list[Issue], *
                             ", ".join(n.strip() for n in spaced), rows=(int(starts[0]),)))
     actual = np.fromiter((len(r) for r in body), dtype=np.int64, count=len(body))
     # blank cells at the end of an Excel row are nothing (the row is trimmed): never short
-    lengths = np.maximum(actual, width) if excel else actual
+    lengths = np.maximum(actual, width) if excel else actual.copy()
+    for i in np.flatnonzero(lengths > width):  # empty cells past the header hold nothing
+        if not any(c and c.strip() for c in body[i][width:]):
+            lengths[i] = width
     for bad, what in ((lengths > width, "more"), (lengths < width, "fewer")):
         if bad.any():
             issues.append(_ragged(what, lines[bad], lengths[bad], width, starts[0], excel))
     if (actual != width).any():
         body = [r[:width] if len(r) > width else r + [None] * (width - len(r)) for r in body]
     columns = [_text_column(c) for c in (zip(*body) if body else [()] * width)]
-    frame = pd.concat([c for c, _ in columns], axis=1, ignore_index=True)
+    # a column without a name: dropped when empty too (trailing delimiters), else named
+    keep = [j for j, (column, _) in enumerate(columns) if names[j] or column.notna().any()]
+    names = [names[j] or f"unnamed column {j + 1}" for j in keep]
+    columns = [columns[j] for j in keep]
+    frame = pd.concat([c for c, _ in columns], axis=1, ignore_index=True) if columns else \
+        pd.DataFrame(index=range(len(body)))
     frame.columns = names
-    table = Table(frame, lines, "line", file, issues)
+    table = Table(frame, lines, "line", file, issues, header_line=int(starts[0]))
     _spreadsheet_errors(table, [j for j, (_, maybe) in enumerate(columns) if maybe])
     return table
 

@@ -49,8 +49,9 @@ declared ``missing_codes``) are never errors; they are counted per variable at t
 variable's own level (:attr:`ValidationReport.summary`).
 
 A cell-level problem is reported once per column and rule, with its number of cells, the
-values found and the first lines (:attr:`Problem.count`); the report's totals count cells
-and rows, not messages.
+values found and the first lines (:attr:`Problem.count`); so are the problems found unit by
+unit (repeated IDs, nesting, group values that vary, empty groups: :func:`group_repeated`),
+naming the first units. The report's totals count cells and units, not messages.
 """
 
 from __future__ import annotations
@@ -79,8 +80,20 @@ MAX_LINES_LISTED = 20
 #: Most problems listed per column and rule for problems of groups (a repeated ID, a network
 #: in two alliances); the rest are summarised in one more problem.
 MAX_PROBLEMS_PER_RULE = 50
-#: Most distinct values named in a cell-level problem.
+#: Most distinct values named in a cell-level problem, and most units in a grouped one.
 MAX_VALUES_SHOWN = 5
+#: Rules found per unit (an ID, a group), grouped into one problem per column by
+#: :func:`group_repeated`, with the heading of the grouped message.
+GROUPED_RULES = {
+    "duplicate-id": "individual IDs are repeated",
+    "individual-in-two-groups": "individuals are in more than one group",
+    "network-in-two-alliances": "networks are in more than one alliance",
+    "varies-in-group": "groups in which a group-level value varies",
+    "empty-group": "groups have no observed individual-level code",
+    "duplicate-code": "codes are given more than once",
+    "missing-group": "units have no group on any of their rows",
+    "group-without-members": "groups have no member in the sheet",
+}
 
 # Cell-level rules checked by pandera, in the order one cell's failures are reported
 # (a cell gets only its first failure: 9.5 on a 1..5 scale is "outside", not also "not whole").
@@ -341,6 +354,7 @@ class _WideChecker:
         self.check_empty_groups()
         self.check_outcomes()
         self.check_single_groups()
+        self.problems[:] = group_repeated(self.problems)
         report.counts = {lvl: int(self.ids[lvl].nunique()) for lvl in self.id_levels}
         report.summary = self.summarise()
         if not report.ok:
@@ -654,6 +668,37 @@ _CELL_MESSAGES = {
     "out-of-scale": "out-of-scale code",
     "not-integer": "code that is not a whole number:",
 }
+
+
+def group_repeated(problems: list[Problem]) -> list[Problem]:
+    """One problem per rule and column for the rules found unit by unit (GROUPED_RULES).
+
+    Several problems of one such rule and column become one: its count is the number of
+    units (the checks' own "N more ..." summaries included), its message names the first
+    few units, and its rows are the first lines of all of them.
+    """
+    keys = [(p.rule, p.column) if p.rule in GROUPED_RULES else None for p in problems]
+    groups: dict[tuple, list[Problem]] = {}
+    for key, problem in zip(keys, problems):
+        if key is not None:
+            groups.setdefault(key, []).append(problem)
+    out, done = [], set()
+    for key, problem in zip(keys, problems):
+        if key is None or len(groups[key]) == 1:
+            out.append(problem)
+        elif key not in done:
+            done.add(key)
+            members = groups[key]
+            total = sum(p.count for p in members)
+            listed = [p for p in members if p.rows][:MAX_VALUES_SHOWN]
+            rows = sorted({r for p in members for r in p.rows})[:MAX_LINES_LISTED]
+            more = f"; ... ({total - len(listed):,} more)" if total > len(listed) else ""
+            message = (f"{total:,} {GROUPED_RULES[problem.rule]}: "
+                       + "; ".join(p.message for p in listed) + more)
+            out.append(Problem(problem.severity, problem.file, rows[0] if rows else None,
+                               problem.column, message, problem.rule, tuple(rows),
+                               problem.row_label, total))
+    return out
 
 
 def cells_message(raw: pd.Series, positions, lines, what: str, hint: str = "",

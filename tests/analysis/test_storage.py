@@ -22,10 +22,10 @@ from models import (
     fit,
     load_run,
     make_design,
-    model_from_design,
     save_run,
     with_log_likelihood,
 )
+from models.build import model_from_design
 from models.predictive import log_likelihood
 
 from ..models.conftest import make_survey

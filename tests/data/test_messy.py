@@ -60,6 +60,8 @@ def test_a_long_row_is_an_error_naming_its_line(tmp_path):
     problem = only(validate_file(path, CODEBOOK), "ragged-row")
     assert (problem.severity, problem.row) == ("error", 7)
     assert "more values" in problem.message and "line 7 (14 values)" in problem.message
+    # empty cells past the header (a trailing delimiter) hold nothing: not a problem
+    assert validate_file(write(tmp_path, with_line(7, LINES[6] + ",, ")), CODEBOOK).problems == []
 
 
 # -- spreadsheet errors ---------------------------------------------------------------------------
@@ -367,3 +369,22 @@ def test_the_cli_takes_encoding_sep_and_sheet(tmp_path):
     result = runner.invoke(app, ["validate", str(two_sheets(tmp_path)), *codebook,
                                  "--sheet", "Data"])
     assert result.exit_code == 0, result.output
+
+
+def test_columns_without_a_name(tmp_path):
+    # trailing delimiters (a spreadsheet's empty columns) are nothing; a nameless column
+    # holding values is named by its position and reported as unknown
+    lines = [line + ",," for line in LINES]
+    lines[3] = LINES[3] + ",x,"
+    report = validate_file(write(tmp_path, "\n".join(lines) + "\n"), CODEBOOK)
+    assert [(p.rule, p.column) for p in report.problems] == [("unknown-column",
+                                                              "unnamed column 14")]
+
+
+def test_a_short_row_in_a_coding_sheet_is_an_error(tmp_path):
+    text = (Path(__file__).parent / "coded_fixtures" / "clean.csv").read_text().splitlines()
+    text[4] = text[4].rsplit(",", 1)[0]
+    path = write(tmp_path, "\n".join(text) + "\n")
+    codebook = Path(__file__).parent / "coded_fixtures" / "codebook.toml"
+    report = validate_file(path, codebook, form="coded")
+    assert [(p.rule, p.row) for p in report.errors] == [("ragged-row", 5)]

@@ -228,3 +228,16 @@ def test_repeated_column_labels_in_memory_are_an_error():
     frame = pd.concat([frame, frame[["trust"]]], axis=1)
     (problem,) = validate_frame(frame, CODEBOOK).problems
     assert (problem.rule, problem.column) == ("duplicate-column", "trust")
+
+
+def test_problems_found_unit_by_unit_are_one_problem_per_column():
+    frame = pd.read_csv(FIXTURES / "good.csv", dtype=str)
+    frame = pd.concat([frame] * 8, ignore_index=True)  # every respondent on 8 lines
+    report = validate_frame(frame, CODEBOOK, lines=np.arange(2, len(frame) + 2),
+                            row_label="line")
+    (problem,) = report.by_rule("duplicate-id")
+    assert problem.count == 19 and problem.column == "respondent"  # 19 IDs, one message
+    assert problem.message.startswith("19 individual IDs are repeated: individual ID '001' "
+                                      "is repeated on lines 2, 21, 40,")
+    assert problem.message.endswith("(14 more)") and problem.row == 21
+    assert report.headline() == "<data>: 19 errors (1 listed), 0 warnings"
