@@ -1,151 +1,93 @@
-"""alliance-learning analysis package."""
+"""alliance-learning analysis package: what a fitted run says, and whether to trust it.
 
-from .checks import (
-    CHECKS_DIR,
-    CHECKS_FILE,
-    EXIT_NOT_TRUSTWORTHY,
+Public API (what a notebook needs; the rest lives in the submodules)::
+
+    check_run, Checks, save_checks, load_checks, ChecksExistError      every check of a run
+    variance_decomposition, sides_and_levels, bayesian_r2_latent,
+    posterior_summary                                                  (analysis.decomposition)
+    dominance_verdict, DominanceVerdict, sampling_diagnostics,
+    Gate, DEFAULT_GATES, PER_CHAIN_ESS_GATES                           (analysis.verdict)
+    readable_effects, linear_predictor                                 (analysis.effects, .checks)
+    dominance_analysis, DominanceAnalysis                              (analysis.dominance)
+    posterior_predictive_checks, PosteriorPredictiveChecks,
+    groups_from_constant_data                                          (analysis.ppc)
+    predictive_comparison, PredictiveComparison                        (analysis.loo)
+    prior_sensitivity, PriorSensitivity                                (analysis.sensitivity)
+    fit_submodels, SubmodelFit                                         (analysis.submodels)
+
+Figures come from the result objects (``Checks.figures()``, ...); the plot helpers and
+constants stay in their submodules.
+"""
+
+import runpy as _runpy
+from pathlib import Path as _Path
+
+# The shadowing guard (data/guard.py), loaded by path, not imported: a user's own `data`
+# module may be what `import data` finds.
+_runpy.run_path(str(_Path(__file__).parent.parent / "data" / "guard.py"))["check_packages"](
+    "data", "models")
+
+# Imported after the guard, on purpose (E402).
+from .checks import (  # noqa: E402
     Checks,
     ChecksExistError,
-    check_checks_target,
     check_run,
-    checks_dir,
     linear_predictor,
     load_checks,
-    plot_dominance,
     save_checks,
 )
-from .decomposition import (
-    LATENT_RESIDUAL_VARIANCE,
+from .decomposition import (  # noqa: E402
     bayesian_r2_latent,
     posterior_summary,
-    residual_variance,
     sides_and_levels,
     variance_decomposition,
 )
-from .dominance import (
-    DominanceAnalysis,
-    dominance_analysis,
-    dominance_statistics,
-    fixed_r2,
-    level_groups,
-    subset_label,
-)
-from .effects import RESPONSES, readable_effects
-from .loo import (
-    KHAT_THRESHOLD,
-    STANDARD_MODELS,
-    PredictiveComparison,
-    plot_comparison,
-    predictive_comparison,
-)
-from .ppc import (
-    CATEGORY_DIM,
-    GROUP_LEVELS,
-    P_EXTREME,
-    GroupStatisticCheck,
-    LooPitCheck,
+from .dominance import DominanceAnalysis, dominance_analysis  # noqa: E402
+from .effects import readable_effects  # noqa: E402
+from .loo import PredictiveComparison, predictive_comparison  # noqa: E402
+from .ppc import (  # noqa: E402
     PosteriorPredictiveChecks,
-    between_group_variance,
-    category_check,
-    category_proportions,
-    figure_of,
-    group_statistic_check,
     groups_from_constant_data,
-    loo_pit_check,
-    mid_p_value,
-    plot_category_proportions,
-    plot_group_statistic,
-    plot_loo_pit,
-    plot_outcome_rootogram,
     posterior_predictive_checks,
 )
-from .sensitivity import (
-    SCALING_ALPHAS,
-    SENSITIVITY_THRESHOLD,
-    PriorSensitivity,
-    plot_sensitivity,
-    power_scaling_weights,
-    prior_sensitivity,
-    verdict_under_power_scaling,
-)
-from .submodels import SubmodelFit, fit_submodels
-from .verdict import (
+from .sensitivity import PriorSensitivity, prior_sensitivity  # noqa: E402
+from .submodels import SubmodelFit, fit_submodels  # noqa: E402
+from .verdict import (  # noqa: E402
     DEFAULT_GATES,
     PER_CHAIN_ESS_GATES,
-    VERDICTS,
     DominanceVerdict,
     Gate,
-    GateResult,
     dominance_verdict,
     sampling_diagnostics,
 )
 
 __all__ = [
-    "CATEGORY_DIM",
-    "CHECKS_DIR",
-    "CHECKS_FILE",
     "DEFAULT_GATES",
-    "EXIT_NOT_TRUSTWORTHY",
-    "GROUP_LEVELS",
-    "KHAT_THRESHOLD",
-    "LATENT_RESIDUAL_VARIANCE",
     "PER_CHAIN_ESS_GATES",
-    "P_EXTREME",
-    "RESPONSES",
-    "SCALING_ALPHAS",
-    "SENSITIVITY_THRESHOLD",
-    "STANDARD_MODELS",
-    "VERDICTS",
     "Checks",
     "ChecksExistError",
     "DominanceAnalysis",
     "DominanceVerdict",
     "Gate",
-    "GateResult",
-    "GroupStatisticCheck",
-    "LooPitCheck",
     "PosteriorPredictiveChecks",
     "PredictiveComparison",
     "PriorSensitivity",
     "SubmodelFit",
     "bayesian_r2_latent",
-    "between_group_variance",
-    "category_check",
-    "category_proportions",
-    "check_checks_target",
     "check_run",
-    "checks_dir",
     "dominance_analysis",
-    "dominance_statistics",
     "dominance_verdict",
-    "figure_of",
     "fit_submodels",
-    "fixed_r2",
-    "group_statistic_check",
     "groups_from_constant_data",
-    "level_groups",
     "linear_predictor",
     "load_checks",
-    "loo_pit_check",
-    "mid_p_value",
-    "plot_category_proportions",
-    "plot_comparison",
-    "plot_dominance",
-    "plot_group_statistic",
-    "plot_loo_pit",
-    "plot_outcome_rootogram",
-    "plot_sensitivity",
     "posterior_predictive_checks",
     "posterior_summary",
-    "power_scaling_weights",
     "predictive_comparison",
     "prior_sensitivity",
     "readable_effects",
-    "residual_variance",
     "sampling_diagnostics",
     "save_checks",
     "sides_and_levels",
-    "subset_label",
     "variance_decomposition",
-    "verdict_under_power_scaling",
 ]

@@ -40,11 +40,10 @@ import arviz_base
 import numpy as np
 import xarray as xr
 
-from data.codebook import SIDES
+from data.codebook import GROUP_LEVELS, SIDES
 from data.errors import AllianceLearningError
 from data.files import atomic_dir
 from data.jsonable import json_scalar
-from models.families import family_of
 
 from .decomposition import (
     SAMPLE_DIMS,
@@ -58,7 +57,8 @@ from .dominance import (
     dominance_requests,
     level_groups,
 )
-from .effects import readable_effects
+from .effects import binary_contrasts, readable_effects
+from .figures import new_figure
 from .loo import PredictiveComparison, plot_comparison, predictive_comparison
 from .ppc import (
     CHECK_KINDS,
@@ -83,7 +83,6 @@ CHECKS_DIR = "checks"
 CHECKS_FILE = "checks.json"
 # Exit code of `alliance-learning check` when the run fails its diagnostic gates.
 EXIT_NOT_TRUSTWORTHY = 3
-GROUP_LEVELS = ("network", "organisation", "alliance")
 # Log-prior terms that are part of the model's structure (non-centred offsets, centred group
 # effects, imputed codes, the horseshoe's standard-normal part), not priors a user chose:
 # power-scaling leaves them alone, as brms' `lprior` does.
@@ -358,8 +357,20 @@ def decompose(tree: xr.DataTree) -> xr.Dataset:
 
     Sides and levels come from the fit's ``condition_side`` and ``condition_level``
     coordinates (the codebook's, at fitting time); each group level's variance is its
-    ``sd_<level>`` squared, on the codebook's default side.
+    ``sd_<level>`` squared, on the codebook's default side. Computed on chunks of draws
+    (:func:`models.predictive.over_draw_chunks`): never individuals x draws x terms at once.
     """
+    from models.predictive import over_draw_chunks
+
+    return over_draw_chunks(tree, _decompose, values_per_draw=_values_per_draw(tree))
+
+
+def _values_per_draw(tree: xr.DataTree) -> int:
+    """Numbers per draw of the largest per-individual array (one per condition, and eta)."""
+    return tree["constant_data"].sizes[UNIT_DIM] * (tree["posterior"].sizes.get("condition", 0) + 2)
+
+
+def _decompose(tree: xr.DataTree) -> xr.Dataset:
     from models import contributions
 
     posterior = tree["posterior"]
@@ -371,8 +382,7 @@ def decompose(tree: xr.DataTree) -> xr.Dataset:
     family = family_of(tree)
     group_var = {level: posterior[f"sd_{level}"] ** 2 for level in GROUP_LEVELS
                  if f"sd_{level}" in posterior}
-    # a family without a fixed latent residual variance has its own SD (gaussian: sigma)
-    sigma = posterior[family.auxiliary] if family.latent_residual_variance is None else None
+    sigma = family.residual_sd(posterior)
     level_side = {levels[c]: set() for c in conditions}
     for c in conditions:
         level_side[levels[c]].add(sides[c])
@@ -387,13 +397,32 @@ def decompose(tree: xr.DataTree) -> xr.Dataset:
                                   family=family.name, sigma=sigma)
 
 
-def effects_of(tree: xr.DataTree) -> xr.DataArray:
-    """Return the readable effects of +1 SD of each condition (:func:`analysis.readable_effects`)."""
+def family_of(tree: xr.DataTree):
+    """The fit's ``models.Family`` (imported here: importing analysis loads no PyMC)."""
+    from models.families import family_of
+
+    return family_of(tree)
+
+
+def _effects_of(tree: xr.DataTree) -> xr.DataArray:
     posterior = tree["posterior"]
     family = family_of(tree)
     b = posterior["b"].drop_vars(["condition_level", "condition_side"], errors="ignore")
     cutpoints = posterior["cutpoints"] if "cutpoints" in posterior else None
-    return readable_effects(b, linear_predictor(tree), family=family.name, cutpoints=cutpoints)
+    return readable_effects(b, linear_predictor(tree), family=family, cutpoints=cutpoints,
+                            outcome_sd=float(tree.attrs.get("outcome_scale", 1.0)),
+                            contrast=binary_contrasts(tree))
+
+
+def effects_of(tree: xr.DataTree) -> xr.DataArray:
+    """Return the readable effects of +1 SD of each condition, 0 -> 1 of a binary one
+    (:func:`analysis.readable_effects`).
+
+    Computed on chunks of draws (the linear predictor is individuals x draws).
+    """
+    from models.predictive import over_draw_chunks
+
+    return over_draw_chunks(tree, _effects_of, values_per_draw=_values_per_draw(tree))
 
 
 def top_level_priors(tree: xr.DataTree) -> list[str] | None:
@@ -453,6 +482,10 @@ def check_run(
     """
     say = progress or logger.info
     tree = run.tree
+    if loo or sensitivity or ppc:  # a saved run's log-likelihood is recomputed, not stored
+        from models import with_log_likelihood
+
+        tree = with_log_likelihood(tree, run.spec, run.survey)
     seed = int(run.config.sampling.seed if seed is None else seed)
     prob = arviz_base.rcParams["stats.ci_prob"] if prob is None else prob
     family = family_of(tree)
@@ -486,7 +519,7 @@ def check_run(
     if not ppc:
         skipped["ppc"] = "not asked for"
     elif family.ppc not in CHECK_KINDS:
-        skipped["ppc"] = f"no posterior predictive check of the {family.ppc} kind yet"
+        skipped["ppc"] = f"no posterior predictive check of the {family.ppc} kind"
     elif "posterior_predictive" not in tree.children:
         skipped["ppc"] = "the run has no posterior predictive draws (fitted with predictive=False)"
     else:
@@ -585,23 +618,15 @@ def _side_models(tree: xr.DataTree) -> dict[str, tuple[str, ...]]:
 
 def _ppc(tree: xr.DataTree, seed: int) -> PosteriorPredictiveChecks:
     constant = tree["constant_data"]
-    levels = [lvl for lvl in ("alliance", "network") if f"idx_{lvl}" in constant]
-    categories = family_of(tree).categories(int(tree.attrs.get("n_categories", 0)) or None)
+    # every group level of the fit (a two-level survey may have organisations only)
+    levels = [lvl for lvl in ("alliance", "network", "organisation") if f"idx_{lvl}" in constant]
+    family = family_of(tree)
     return posterior_predictive_checks(tree, groups=groups_from_constant_data(tree, levels),
-                                       categories=categories, seed=seed)
+                                       categories=family.categories(int(tree.attrs.get("n_categories", 0)) or None),
+                                       kind=family.ppc, discrete=family.discrete, seed=seed)
 
 
 # -- figures ----------------------------------------------------------------------------------
-def _new_figure(width: float, height: float):
-    """Make a figure on its own Agg canvas (no pyplot, no global state)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
 def _interval_rows(ax, table: xr.DataArray, dim: str, *, colour="#0072B2", reference=None):
     labels = [str(v) for v in table[dim].values]
     y = np.arange(len(labels))[::-1]
@@ -619,7 +644,7 @@ def plot_shares(decomposition: xr.Dataset, *, prob: float | None = None):
     """Side and level shares with intervals: Pratt shares of the fixed part, shares of total."""
     table = posterior_summary(decomposition[["side_share", "share", "side_share_of_total",
                                              "share_of_total"]], prob=prob)
-    fig = _new_figure(9, 4.5)
+    fig = new_figure(9, 4.5)
     axes = fig.subplots(2, 2, sharex="col", height_ratios=[1, 2])
     for col, (side_name, level_name, title) in enumerate((
             ("side_share", "share", "Pratt share of the fixed part"),
@@ -635,7 +660,7 @@ def plot_shares(decomposition: xr.Dataset, *, prob: float | None = None):
 def plot_effects(effects: xr.DataArray, *, prob: float | None = None):
     """Readable effect of +1 SD of each condition, with intervals."""
     table = posterior_summary(effects, prob=prob)
-    fig = _new_figure(7, 0.35 * effects.sizes["condition"] + 1.2)
+    fig = new_figure(7, 0.35 * effects.sizes["condition"] + 1.2)
     ax = fig.subplots()
     _interval_rows(ax, table, "condition", reference=0.0)
     ax.set_xlabel(str(effects.attrs.get("quantity", "effect")))
@@ -645,7 +670,7 @@ def plot_effects(effects: xr.DataArray, *, prob: float | None = None):
 def plot_dominance(result: DominanceAnalysis, *, prob: float | None = None):
     """General dominance of each level group (latent R^2 it adds on average), with intervals."""
     table = posterior_summary(result.general, prob=prob).sel(level=result.ranking)
-    fig = _new_figure(7, 0.5 * len(result.groups) + 1.2)
+    fig = new_figure(7, 0.5 * len(result.groups) + 1.2)
     ax = fig.subplots()
     _interval_rows(ax, table, "level", reference=0.0)
     ax.set_xlabel("general dominance (latent R2 of the fixed part)")

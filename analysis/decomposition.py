@@ -30,7 +30,6 @@ cancels in the first decomposition; in the second it matters at O(1/n).
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping
 
 import arviz_base
@@ -39,20 +38,12 @@ import numpy as np
 import xarray as xr
 
 from data.codebook import DEFAULT_SIDE, LEVELS, SIDES
+from data.constants import LOGISTIC_VARIANCE, SAMPLE_DIMS
 
 logger = logging.getLogger(__name__)
 
-SAMPLE_DIMS = ("chain", "draw")
 UNIT_DIM = "individual"
 
-# Residual variance of the latent outcome per family. None: sigma^2 from the posterior.
-# Logit links: the standard logistic distribution has variance pi^2/3.
-LATENT_RESIDUAL_VARIANCE: dict[str, float | None] = {
-    "ordinal": math.pi**2 / 3,
-    "bernoulli": math.pi**2 / 3,
-    "binomial": math.pi**2 / 3,
-    "gaussian": None,
-}
 
 
 def residual_variance(family: str, sigma=None):
@@ -71,11 +62,9 @@ def residual_variance(family: str, sigma=None):
     float or xarray.DataArray
         pi^2/3 for the logit families, ``sigma**2`` for gaussian.
     """
-    if family not in LATENT_RESIDUAL_VARIANCE:
-        raise ValueError(
-            f"unknown family {family!r}; use one of {', '.join(LATENT_RESIDUAL_VARIANCE)}"
-        )
-    fixed = LATENT_RESIDUAL_VARIANCE[family]
+    from models.families import get_family  # (importing analysis loads no PyMC)
+
+    fixed = get_family(family).latent_residual_variance  # an unknown family is named
     if fixed is not None:
         return fixed
     if sigma is None:
@@ -83,6 +72,13 @@ def residual_variance(family: str, sigma=None):
     if np.any(np.asarray(sigma) < 0):
         raise ValueError("sigma must be non-negative")
     return sigma**2
+
+
+def _own_residual(family: str) -> bool:
+    """Whether the family's residual variance is its own parameter squared (gaussian sigma^2)."""
+    from models.families import get_family
+
+    return get_family(family).latent_residual_variance is None
 
 
 def _check_draws(da: xr.DataArray, name: str, needed: tuple[str, ...]) -> None:
@@ -285,7 +281,7 @@ def variance_decomposition(
     out.attrs = {
         "family": family,
         "share": "Pratt product measure Cov(c, eta_fixed) / Var(eta_fixed)",
-        "residual": "sigma^2" if LATENT_RESIDUAL_VARIANCE[family] is None else "pi^2/3",
+        "residual": "sigma^2" if _own_residual(family) else "pi^2/3",
         "variance": "over individuals, ddof=1",
     }
     n_negative = int((out["share"].mean(SAMPLE_DIMS) < 0).sum())

@@ -129,20 +129,27 @@ def fixed_r2(tree: xr.DataTree) -> xr.DataArray:
     xarray.DataArray
         Dims (chain, draw).
     """
-    from models import contributions
+    from models import contributions, family_of
 
-    family = str(tree.attrs.get("family", "ordinal"))
+    family = family_of(tree)
     posterior = tree["posterior"]
-    sigma = posterior["sigma"] if family == "gaussian" else None
     if "b" not in posterior or posterior.sizes.get("condition", 0) == 0:
         shape = tuple(posterior.sizes[d] for d in SAMPLE_DIMS)
         zero = xr.DataArray(np.zeros(shape), dims=SAMPLE_DIMS,
                             coords={d: posterior[d].values for d in SAMPLE_DIMS}, name="r2_latent")
-        zero.attrs = {"family": family, "scale": "latent"}
+        zero.attrs = {"family": family.name, "scale": "latent"}
         return zero
-    eta = contributions(tree, by="level").sum("level")
+
+    def r2(tree):  # per draw, on chunks of draws (eta is individuals x draws)
+        eta = contributions(tree, by="level").sum("level")
+        return bayesian_r2_latent(eta, family=family.name,
+                                  sigma=family.residual_sd(tree["posterior"]))
+
+    from models.predictive import over_draw_chunks
+
     # a sub-model with every condition left out has eta_fixed = 0: R^2 = 0 exactly
-    return bayesian_r2_latent(eta, family=family, sigma=sigma)
+    per_draw = tree["constant_data"].sizes["individual"] * (posterior.sizes["condition"] + 2)
+    return over_draw_chunks(tree, r2, values_per_draw=per_draw)
 
 
 # -- the statistics -------------------------------------------------------------------------

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from data.constants import SAMPLE_DIMS
 from data.jsonable import json_scalar
 
 from .ppc import figure_of
@@ -191,7 +192,7 @@ def _problems(fits: Mapping[str, xr.DataTree], var_name: str) -> list[str]:
             )
             continue
         obs = log_lik[var_name].drop_vars(["chain", "draw"], errors="ignore")
-        obs_coords = {d: obs[d].values for d in obs.dims if d not in ("chain", "draw")}
+        obs_coords = {d: obs[d].values for d in obs.dims if d not in SAMPLE_DIMS}
         if reference is None:
             reference = (name, obs_coords)
             continue

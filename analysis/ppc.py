@@ -1,16 +1,22 @@
-"""Posterior predictive checks for a discrete (ordinal) outcome (DESIGN.md §4.5).
+"""Posterior predictive checks of a fit's outcome (DESIGN.md §4.5).
 
 Three checks, each comparing the observed outcome ``y`` with replicated data ``y_rep``
-drawn from the posterior predictive distribution (Gelman, Meng & Stern 1996):
+drawn from the posterior predictive distribution (Gelman, Meng & Stern 1996). The first
+depends on the kind of check the outcome's family takes (``models.Family.ppc``):
 
-1. **Category proportions**, overall and per group (alliance, network): the observed share
-   of each category beside the mean and equal-tailed interval of the replicated shares,
-   with a posterior predictive p-value per cell.
+1. ``categories`` (ordinal, bernoulli, binomial): **category proportions**, overall and per
+   group (alliance, network): the observed share of each category beside the mean and
+   equal-tailed interval of the replicated shares, with a posterior predictive p-value per
+   cell. ``density`` (gaussian): **distribution statistics** overall (mean, SD and
+   quantiles) and the **mean and variance of each group**, observed against replicated,
+   with the same p-values; the figures overlay the observed density and ECDF on the
+   replicated ones.
 2. **A group-level test statistic**: by default the between-group variance of the mean
    outcome, ``T(y) = Var_g(mean_{i in g} y_i)`` (ddof=1 over the groups). A model that
    leaves out network-level variation replicates too small a ``T``.
 3. **LOO-PIT** (``arviz_stats.loo_pit``): the leave-one-out predictive CDF at each
-   observation, uniform for a calibrated model, with ArviZ's uniformity test.
+   observation, uniform for a calibrated model, with ArviZ's uniformity test (randomised
+   for a discrete outcome, Pareto-smoothed for a continuous one).
 
 P-values. Proportions of small groups take few values, so ``T(y_rep) = T(y)`` is common; the
 p-values are mid-p values, ``P(T(y_rep) > T(y)) + 0.5 P(T(y_rep) = T(y))``, which are 0.5 for a
@@ -55,9 +61,22 @@ if TYPE_CHECKING:  # matplotlib is imported only when a figure is drawn
 logger = logging.getLogger(__name__)
 
 CATEGORY_DIM = "category"
-GROUP_LEVELS = ("alliance", "network")
+PPC_GROUPS = ("alliance", "network")  # the group levels the checks summarise by default
+STATISTIC_DIM = "statistic"
 # The check kinds (models.Family.ppc) written here; a family of another kind is skipped.
-CHECK_KINDS = ("categories",)
+CHECK_KINDS = ("categories", "density")
+# Statistics of a continuous outcome's distribution (density checks), overall ...
+DISTRIBUTION_STATISTICS = {
+    "mean": lambda y, dim: y.mean(dim),
+    "sd": lambda y, dim: y.std(dim, ddof=1),
+    "q05": lambda y, dim: y.quantile(0.05, dim).drop_vars("quantile"),
+    "q25": lambda y, dim: y.quantile(0.25, dim).drop_vars("quantile"),
+    "median": lambda y, dim: y.median(dim),
+    "q75": lambda y, dim: y.quantile(0.75, dim).drop_vars("quantile"),
+    "q95": lambda y, dim: y.quantile(0.95, dim).drop_vars("quantile"),
+}
+# ... and per group (a group of one has no variance: NaN, left out of the flags)
+GROUP_STATISTICS = ("mean", "variance")
 # A cell is flagged when its p-value is below this or above 1 minus this.
 P_EXTREME = 0.025
 # How many flagged cells to list in ``str`` and ``to_dict``.
@@ -114,6 +133,30 @@ def between_group_variance(y: xr.DataArray, group: xr.DataArray) -> xr.DataArray
     return means.var(group.name, ddof=1)
 
 
+def distribution_statistics(y: xr.DataArray, group: xr.DataArray | None = None) -> xr.DataArray:
+    """Statistics of a continuous outcome over the non-missing individuals.
+
+    Overall: :data:`DISTRIBUTION_STATISTICS` (mean, SD, quantiles). Per group (``group``):
+    each group's mean and variance (ddof=1), :data:`GROUP_STATISTICS`.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``y``'s other dims, the group dim if any, and ``statistic``.
+    """
+    _check_unit_dim(y, "y")
+    if group is None:
+        values = [f(y, UNIT_DIM) for f in DISTRIBUTION_STATISTICS.values()]
+        names = list(DISTRIBUTION_STATISTICS)
+    else:
+        _check_group(group, y)
+        grouped = y.groupby(group)
+        values = [grouped.mean(UNIT_DIM), grouped.var(UNIT_DIM, ddof=1)]
+        names = list(GROUP_STATISTICS)
+    out = xr.concat(values, dim=STATISTIC_DIM, coords="minimal")
+    return out.assign_coords({STATISTIC_DIM: names})
+
+
 def mid_p_value(replicated: xr.DataArray, observed, dims=SAMPLE_DIMS) -> xr.DataArray:
     """``P(T_rep > T_obs) + 0.5 P(T_rep = T_obs)`` over the draws (``dims``)."""
     greater = (replicated > observed).mean(dims)
@@ -150,12 +193,36 @@ def category_check(
         ``replicated_lower``, ``replicated_upper`` (equal-tailed interval) and ``p_value``
         (mid-p, see the module docstring); ``attrs`` say how they were computed.
     """
+    return _compare(observed, replicated, group, prob=prob,
+                    statistic=lambda y, g: category_proportions(y, categories, g),
+                    what="share of each category among non-missing outcomes")
+
+
+def distribution_check(
+    observed: xr.DataArray,
+    replicated: xr.DataArray,
+    group: xr.DataArray | None = None,
+    *,
+    prob: float | None = None,
+) -> xr.Dataset:
+    """Observed against replicated statistics of a continuous outcome, overall or per group.
+
+    Overall: mean, SD and quantiles; per group: each group's mean and variance
+    (:func:`distribution_statistics`). Parameters and result as :func:`category_check`,
+    with the dim ``statistic`` in place of ``category``.
+    """
+    return _compare(observed, replicated, group, prob=prob, statistic=distribution_statistics,
+                    what=("mean, SD and quantiles of the non-missing outcomes" if group is None
+                          else "mean and variance (ddof=1) of each group's non-missing outcomes"))
+
+
+def _compare(observed, replicated, group, *, prob, statistic, what) -> xr.Dataset:
     prob = arviz_base.rcParams["stats.ci_prob"] if prob is None else prob
     _check_unit_dim(replicated, "replicated", SAMPLE_DIMS)
     present = observed.notnull()
     replicated = replicated.where(present)
-    obs = category_proportions(observed, categories, group)
-    rep = category_proportions(replicated, categories, group)
+    obs = statistic(observed, group)
+    rep = statistic(replicated, group)
     interval = azs.eti(rep, prob=prob, dim=list(SAMPLE_DIMS))
     out = xr.Dataset(
         {
@@ -163,13 +230,14 @@ def category_check(
             "replicated_mean": rep.mean(SAMPLE_DIMS),
             "replicated_lower": interval.sel(ci_bound="lower", drop=True),
             "replicated_upper": interval.sel(ci_bound="upper", drop=True),
-            "p_value": mid_p_value(rep, obs),
+            # an undefined statistic (a group of one has no variance) gets no p-value
+            "p_value": mid_p_value(rep, obs).where(obs.notnull()),
         }
     )
     if group is not None:
         out = out.assign(n_individuals=present.groupby(group).sum(UNIT_DIM))
     out.attrs = {
-        "statistic": "share of each category among non-missing outcomes",
+        "statistic": what,
         "interval": "equal-tailed interval (ETI) of the replicated shares",
         "ci_prob": prob,
         "p_value": "mid-p: P(T_rep > T_obs) + 0.5 P(T_rep = T_obs)",
@@ -349,7 +417,8 @@ def loo_pit_check(
     if discrete is None:
         values = observed.values[np.isfinite(observed.values)]
         discrete = bool(np.all(values == np.round(values)))
-    pit = azs.loo_pit(data, var_names=var_name, random_state=seed, pareto_pit=not discrete)
+    pit = azs.loo_pit(_at_predictive_draws(data), var_names=var_name, random_state=seed,
+                      pareto_pit=not discrete)
     pit = pit[var_name]
     pit = pit.where(observed.notnull(), drop=True) if observed.isnull().any() else pit
     obs_dims = list(pit.dims)
@@ -358,8 +427,17 @@ def loo_pit_check(
                        randomised=discrete, seed=seed)
 
 
+def _at_predictive_draws(data: xr.DataTree) -> xr.DataTree:
+    """The groups LOO-PIT reads, at the draws the posterior predictive kept (a fit thins them)."""
+    draws = data["posterior_predictive"]
+    keep = {dim: draws[dim].values for dim in SAMPLE_DIMS}
+    return xr.DataTree.from_dict({
+        name: data[name].to_dataset().sel(keep) if name != "observed_data" else data[name].to_dataset()
+        for name in ("posterior", "posterior_predictive", "log_likelihood", "observed_data")})
+
+
 def groups_from_constant_data(
-    data: xr.DataTree, levels: Sequence[str] = GROUP_LEVELS
+    data: xr.DataTree, levels: Sequence[str] = PPC_GROUPS
 ) -> dict[str, xr.DataArray]:
     """Group label of each individual from a fit's ``constant_data``.
 
@@ -396,12 +474,23 @@ def groups_from_constant_data(
 # -- all checks together -----------------------------------------------------------------
 @dataclass(frozen=True)
 class PosteriorPredictiveChecks:
-    """Category proportions, group statistics and LOO-PIT of one fit."""
+    """Category proportions (or distribution statistics), group statistics and LOO-PIT of one fit.
+
+    ``kind`` is the family's check (``categories`` or ``density``); ``proportions`` holds,
+    overall and per grouping, the category shares (dim ``category``) or the distribution
+    statistics (dim ``statistic``).
+    """
 
     proportions: dict[str, xr.Dataset]
     group_statistics: dict[str, GroupStatisticCheck]
     loo_pit: LooPitCheck | None
     p_extreme: float
+    kind: str = "categories"
+
+    @property
+    def row_dim(self) -> str:
+        """The dim of the compared quantities: ``category`` or ``statistic``."""
+        return CATEGORY_DIM if self.kind == "categories" else STATISTIC_DIM
 
     def extreme_cells(self, key: str) -> list[dict]:
         """Cells of ``proportions[key]`` whose p-value is outside [p_extreme, 1 - p_extreme]."""
@@ -419,11 +508,12 @@ class PosteriorPredictiveChecks:
 
     def figures(self) -> dict[str, Figure]:
         """Every figure of these checks, keyed by a file stem (save as ``<key>.png``)."""
+        what = "Category shares" if self.kind == "categories" else "Mean and variance"
         out = {"ppc_overall": plot_category_proportions(self.proportions["overall"])}
         for key in self.proportions:
             if key != "overall":
                 out[f"ppc_{key}"] = plot_category_proportions(
-                    self.proportions[key], title=f"Category shares per {key}")
+                    self.proportions[key], title=f"{what} per {key}")
         for key, check in self.group_statistics.items():
             out[f"ppc_{key}_variance"] = plot_group_statistic(check)
         if self.loo_pit is not None:
@@ -433,16 +523,18 @@ class PosteriorPredictiveChecks:
     def to_dict(self) -> dict:
         """Plain-JSON form (for ``checks.json``): full overall table, flagged group cells."""
         overall = self.proportions["overall"]
+        dim = self.row_dim
         out = {
+            "kind": self.kind,
             "p_extreme": self.p_extreme,
             "n_missing": overall.attrs["n_missing"],
             "ci_prob": overall.attrs["ci_prob"],
             "overall": [
                 {
-                    CATEGORY_DIM: overall[CATEGORY_DIM].values[i].item(),
+                    dim: overall[dim].values[i].item(),
                     **{v: float(overall[v].values[i]) for v in overall.data_vars},
                 }
-                for i in range(overall.sizes[CATEGORY_DIM])
+                for i in range(overall.sizes[dim])
             ],
             "groups": {},
             "group_statistics": {k: v.to_dict() for k, v in self.group_statistics.items()},
@@ -464,15 +556,16 @@ class PosteriorPredictiveChecks:
     def __str__(self) -> str:
         """Readable summary of every check."""
         overall = self.proportions["overall"]
+        dim = self.row_dim
         lines = [
             f"Posterior predictive checks (intervals {overall.attrs['ci_prob']:.0%}, "
             f"mid-p values; flagged outside [{self.p_extreme:g}, {1 - self.p_extreme:g}])",
-            f"  {'category':>8} {'observed':>9} {'replicated':>10} {'interval':>17} {'p':>6}",
+            f"  {dim:>9} {'observed':>9} {'replicated':>10} {'interval':>17} {'p':>6}",
         ]
-        for i in range(overall.sizes[CATEGORY_DIM]):
-            row = overall.isel({CATEGORY_DIM: i})
+        for i in range(overall.sizes[dim]):
+            row = overall.isel({dim: i})
             lines.append(
-                f"  {str(row[CATEGORY_DIM].item()):>8} {float(row['observed']):9.3f} "
+                f"  {str(row[dim].item()):>9} {float(row['observed']):9.3f} "
                 f"{float(row['replicated_mean']):10.3f} "
                 f"[{float(row['replicated_lower']):6.3f}, {float(row['replicated_upper']):6.3f}] "
                 f"{float(row['p_value']):6.3f}"
@@ -487,7 +580,7 @@ class PosteriorPredictiveChecks:
             lines.append(f"  per {key}: {len(cells)} of {n_cells} cells flagged")
             for cell in cells[:_SHOWN]:
                 lines.append(
-                    f"    {key} {cell[key]}, category {cell[CATEGORY_DIM]}: observed "
+                    f"    {key} {cell[key]}, {dim} {cell[dim]}: observed "
                     f"{cell['observed']:.3f}, replicated {cell['replicated_mean']:.3f}, "
                     f"p = {cell['p_value']:.3f}"
                 )
@@ -503,6 +596,8 @@ def posterior_predictive_checks(
     var_name: str = "y",
     groups: Mapping[str, xr.DataArray] | None = None,
     categories=None,
+    kind: str = "categories",
+    discrete: bool | None = None,
     prob: float | None = None,
     p_extreme: float = P_EXTREME,
     seed: int,
@@ -522,6 +617,12 @@ def posterior_predictive_checks(
     categories : sequence, optional
         The outcome's categories; default the sorted values seen in observed or replicated
         data (pass them to include a category nobody chose).
+    kind : {"categories", "density"}, default "categories"
+        The family's check (``models.Family.ppc``): category shares, or distribution
+        statistics (mean, SD, quantiles; group means and variances) for a continuous outcome.
+    discrete : bool, optional
+        Whether the outcome is discrete (``models.Family.discrete``), for LOO-PIT; default:
+        whether every observed value is an integer.
     prob : float, optional
         Interval probability; default ArviZ's ``rcParams["stats.ci_prob"]``.
     p_extreme : float, default 0.025
@@ -541,22 +642,31 @@ def posterior_predictive_checks(
         raise ValueError(f"posterior predictive checks need the group(s) {missing}")
     observed = data["observed_data"][var_name]
     replicated = data["posterior_predictive"][var_name]
-    if categories is None:
-        seen = np.concatenate([np.unique(observed.values), np.unique(replicated.values)])
-        categories = np.unique(seen[np.isfinite(seen)])
+    if kind not in CHECK_KINDS:
+        raise ValueError(f"kind must be one of {CHECK_KINDS}, got {kind!r}")
+    if kind == "categories":
+        if categories is None:
+            seen = np.concatenate([np.unique(observed.values), np.unique(replicated.values)])
+            categories = np.unique(seen[np.isfinite(seen)])
+
+        def compare(group=None):
+            return category_check(observed, replicated, categories, group, prob=prob)
+    else:
+        def compare(group=None):
+            return distribution_check(observed, replicated, group, prob=prob)
     groups = dict(groups or {})
-    proportions = {"overall": category_check(observed, replicated, categories, prob=prob)}
+    proportions = {"overall": compare()}
     statistics = {}
     for key, group in groups.items():
         group = group.rename(key)
-        proportions[key] = category_check(observed, replicated, categories, group, prob=prob)
+        proportions[key] = compare(group)
         statistics[key] = group_statistic_check(observed, replicated, group, prob=prob)
     pit = None
     if {"log_likelihood", "posterior"} <= set(data.children):
-        pit = loo_pit_check(data, var_name=var_name, seed=seed)
+        pit = loo_pit_check(data, var_name=var_name, seed=seed, discrete=discrete)
     else:
         logger.info("no log_likelihood group: LOO-PIT skipped")
-    return PosteriorPredictiveChecks(proportions, statistics, pit, p_extreme)
+    return PosteriorPredictiveChecks(proportions, statistics, pit, p_extreme, kind)
 
 
 # -- figures -----------------------------------------------------------------------------
@@ -566,7 +676,8 @@ def plot_category_proportions(check: xr.Dataset, *, title: str | None = None) ->
     Parameters
     ----------
     check : xarray.Dataset
-        A result of :func:`category_check` (one entry of ``proportions``).
+        A result of :func:`category_check` or :func:`distribution_check` (one entry of
+        ``proportions``; then statistics take the place of categories).
     title : str, optional
 
     Returns
@@ -576,15 +687,24 @@ def plot_category_proportions(check: xr.Dataset, *, title: str | None = None) ->
     """
     from matplotlib.figure import Figure
 
-    group_dims = [d for d in check["observed"].dims if d != CATEGORY_DIM]
-    categories = check[CATEGORY_DIM].values
-    if not group_dims:
+    row_dim = CATEGORY_DIM if CATEGORY_DIM in check.dims else STATISTIC_DIM
+    shares = row_dim == CATEGORY_DIM
+    group_dims = [d for d in check["observed"].dims if d != row_dim]
+    categories = check[row_dim].values
+    if not group_dims and not shares:
+        # statistics on different scales (mean, SD, quantiles): one small panel each
+        fig = Figure(figsize=(1.4 * categories.size + 1, 3), layout="constrained")
+        axes = fig.subplots(1, categories.size, squeeze=False)[0]
+        for ax, stat in zip(axes, categories):
+            _interval_and_points(ax, np.arange(1), check.sel({row_dim: [stat]}))
+            ax.set_xticks([0], [str(stat)])
+    elif not group_dims:
         fig = Figure(figsize=(5, 3.5), layout="constrained")
         ax = fig.add_subplot()
         x = np.arange(categories.size)
         _interval_and_points(ax, x, check)
         ax.set_xticks(x, [str(c) for c in categories])
-        ax.set_xlabel(CATEGORY_DIM)
+        ax.set_xlabel(row_dim)
         ax.set_ylabel("share")
     else:
         (group_dim,) = group_dims
@@ -594,11 +714,11 @@ def plot_category_proportions(check: xr.Dataset, *, title: str | None = None) ->
         axes = fig.subplots(n, 1, sharex=True, squeeze=False)[:, 0]
         x = np.arange(labels.size)
         for ax, cat in zip(axes, categories):
-            _interval_and_points(ax, x, check.sel({CATEGORY_DIM: cat}))
-            ax.set_ylabel(f"share of {cat}")
+            _interval_and_points(ax, x, check.sel({row_dim: cat}))
+            ax.set_ylabel(f"share of {cat}" if shares else str(cat))
         axes[-1].set_xticks(x, [str(v) for v in labels], rotation=90, fontsize="small")
         axes[-1].set_xlabel(group_dim)
-    fig.suptitle(title or "Observed (dots) and replicated (bars) category shares")
+    fig.suptitle(title or f"Observed (dots) and replicated (bars) {'category shares' if shares else 'statistics'}")
     return fig
 
 

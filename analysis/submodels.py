@@ -17,14 +17,24 @@ pool starts and every worker inherits that compilation; elsewhere each worker co
 on its first sub-model. Each fit gets ``cores = max(1, cpu_count // workers)`` threads for
 its chains, so the machine is not oversubscribed.
 
+Workers end with their parent, however it ends: each asks the kernel to kill it when the
+parent dies (``prctl(PR_SET_PDEATHSIG)`` on Linux) and watches its parent's pid as a
+fallback elsewhere; an interrupt or error in the parent terminates the pool's workers
+instead of waiting for their fits. Workers ignore Ctrl-C (the terminal sends it to the
+whole process group): the parent handles it.
+
 A Dask cluster is not supported: dask is not a dependency of the toolkit.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
 import os
+import signal
+import sys
+import threading
 import time
 import zlib
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -162,12 +172,17 @@ def fit_submodels(
         if sampling.sampler == "nutpie" and _can_fork():
             _compile_in_parent(spec, run.survey)  # inherited by the forked workers
         context = multiprocessing.get_context("fork" if _can_fork() else "spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                                 initializer=_init_worker,
-                                 initargs=(spec, run.survey, options)) as pool:
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                                   initializer=_start_worker,
+                                   initargs=(os.getpid(), spec, run.survey, options))
+        try:
             futures = [pool.submit(_fit_one, *job) for job in jobs]
             for future in as_completed(futures):
                 record(future.result())
+        except BaseException:
+            _stop_pool(pool)  # an interrupt or a failed fit: do not wait for the other fits
+            raise
+        pool.shutdown()
     say(f"sub-models fitted in {time.perf_counter() - started:.0f} s")
 
     out = {}
@@ -187,14 +202,60 @@ def _can_fork() -> bool:
 
 def _compile_in_parent(spec, survey) -> None:
     """Compile the run's model (or find it compiled) before the pool forks."""
-    from models import compiled_model, make_design, model_from_design
+    from models import make_design
+    from models.build import model_from_design
+    from models.fit import compiled_model
 
     design = make_design(spec, survey)
     compiled_model(model_from_design(design), design)
 
 
+def _stop_pool(pool: ProcessPoolExecutor, timeout: float = 10.0) -> None:
+    """Terminate a pool's workers now (their fits are lost) and reap them."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
+    deadline = time.monotonic() + timeout
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            process.kill()
+            process.join(1.0)
+
+
 # -- the worker side ------------------------------------------------------------------------
 _WORKER: dict = {}
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _start_worker(parent: int, spec, survey, options: dict) -> None:
+    """Pool initializer: tie the worker's life to its parent's, then keep the fit's inputs."""
+    _die_with_parent(parent)
+    _init_worker(spec, survey, options)
+
+
+def _die_with_parent(parent: int) -> None:
+    """End this worker process when process ``parent`` ends (even by ``kill -9``)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and ends us
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's inherited handler
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # no usable libc: the watchdog below still works
+            pass
+    if os.getppid() != parent:  # the parent died before the request above took effect
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent,), name="parent-watchdog", daemon=True).start()
+
+
+def _watch_parent(parent: int, interval: float = 1.0) -> None:
+    # an orphan is re-parented (to init or a subreaper), so its parent pid changes
+    while os.getppid() == parent:
+        time.sleep(interval)
+    os._exit(1)
 
 
 def _init_worker(spec, survey, options: dict) -> None:

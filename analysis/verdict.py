@@ -28,7 +28,6 @@ import operator
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import arviz_stats as azs
 import numpy as np
 import xarray as xr
 
@@ -105,23 +104,11 @@ class GateResult:
 
 
 def sampling_diagnostics(data: xr.DataTree, *, var_names=None) -> dict[str, float | None]:
-    """Compute the statistics the gates check from a fit's DataTree.
+    """The statistics the gates check: :func:`models.diagnostics` and the ESS per chain.
 
-    Parameters
-    ----------
-    data : xarray.DataTree
-        With a ``posterior`` group and, for divergences and E-BFMI, a ``sample_stats``
-        group holding ``diverging`` and ``energy``.
-    var_names : list of str, optional
-        Posterior variables to check; default all. Non-finite values (a constant variable)
-        are ignored; if none is finite the statistic is NaN and its gate fails.
-
-    Returns
-    -------
-    dict
-        ``max_rhat`` (rank-normalised split R-hat), ``min_ess_bulk``, ``min_ess_tail``,
-        their ``*_per_chain`` versions, ``divergences``, ``min_bfmi``, ``chains``, ``draws``.
-        A statistic the data cannot give (no ``sample_stats``) is None.
+    ``data`` and ``var_names`` are as in :func:`models.diagnostics`. Returns its mapping
+    with ``min_ess_bulk_per_chain`` and ``min_ess_tail_per_chain`` added; a statistic the
+    fit cannot give is None, and its gate fails.
 
     References
     ----------
@@ -130,39 +117,15 @@ def sampling_diagnostics(data: xr.DataTree, *, var_names=None) -> dict[str, floa
        convergence of MCMC. *Bayesian Analysis*, 16(2), 667-718.
        https://doi.org/10.1214/20-BA1221
     """
-    posterior = data["posterior"].to_dataset()
-    if var_names is not None:
-        posterior = posterior[list(var_names)]
-    chains = posterior.sizes["chain"]
+    from models.run import diagnostics  # PyMC is loaded only when a fit is checked
 
-    def extreme(ds: xr.Dataset, reduce) -> float:
-        values = np.concatenate([np.ravel(v.values) for v in ds.data_vars.values()])
-        values = values[np.isfinite(values)]
-        return float(reduce(values)) if values.size else float("nan")
-
-    # A constant variable (e.g. a fixed deterministic) gives 0/0; it is ignored below.
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ess_bulk = extreme(azs.ess(posterior, method="bulk"), np.min)
-        ess_tail = extreme(azs.ess(posterior, method="tail"), np.min)
-        max_rhat = extreme(azs.rhat(posterior), np.max)
-    out = {
-        "max_rhat": max_rhat,
-        "min_ess_bulk": ess_bulk,
-        "min_ess_tail": ess_tail,
-        "min_ess_bulk_per_chain": ess_bulk / chains,
-        "min_ess_tail_per_chain": ess_tail / chains,
-        "divergences": None,
-        "min_bfmi": None,
-        "chains": chains,
-        "draws": posterior.sizes["draw"],
-    }
-    if "sample_stats" in data.children:
-        stats = data["sample_stats"].to_dataset()
-        if "diverging" in stats:
-            out["divergences"] = int(stats["diverging"].sum())
-        if "energy" in stats:
-            out["min_bfmi"] = float(azs.bfmi(stats["energy"]).min())
-    return out
+    stats = diagnostics(data, var_names=var_names)
+    ess = ("min_ess_bulk", "min_ess_tail")
+    per_chain = {f"{name}_per_chain": None if stats[name] is None else stats[name] / stats["chains"]
+                 for name in ess}
+    first = ("max_rhat", *ess)  # the per-chain ESS listed right after the totals
+    return {**{k: stats[k] for k in first}, **per_chain,
+            **{k: v for k, v in stats.items() if k not in first}}
 
 
 @dataclass(frozen=True)

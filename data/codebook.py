@@ -8,6 +8,8 @@ Format
 ------
 ::
 
+    missing_codes = [-99, 999]  # optional: codes that mean "no answer", in every variable
+
     [ids]                      # column holding each level's ID; only `individual` is required
     individual = "respondent"
     network = "ksn"
@@ -32,6 +34,24 @@ Format
     expected_sign = "+"                    # optional: +, - or 0 (unknown)
     label = "Affective trust in the people of the network"   # optional
     source = "Lofstrom (2000)"             # optional
+    codes = { low = 1, mid = 2, high = 3 } # optional: text codes and the number each stands for
+    missing_codes = [-9, "n/a"]            # optional: replaces the top-level list for this variable
+
+Missing codes
+-------------
+A cell holding a declared missing code (a number compared as a number, so ``-99`` also
+matches ``-99.0``; a text compared after trimming spaces) is counted as missing and
+imputed like an empty cell; it is never taken as a value. A variable's own
+``missing_codes`` replaces the top-level list (``missing_codes = []`` opts out). A missing
+code that is one of the categories of an ordinal or binary scale is a codebook error: it
+would hide answers (on count and continuous scales, which take any number, the declaration
+decides).
+
+Text codes
+----------
+``codes`` maps the text in a cell (spaces around it trimmed, case kept) to the number it
+stands for, e.g. ``codes = { M = 0, F = 1 }`` for a binary ``sex`` column. Each number must
+be a valid code of the scale; numbers in the column are read as numbers as before.
 """
 
 from __future__ import annotations
@@ -41,9 +61,11 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from .errors import ProblemsError, read_toml
+from .errors import ProblemsError
+from .tomlfile import read_toml
 
 LEVELS = ("individual", "network", "organisation", "alliance")
+GROUP_LEVELS = LEVELS[1:]  # the levels with a group effect (every level but the individual)
 SIDES = ("interpersonal", "interorganisational")
 DEFAULT_SIDE = {
     "individual": "interpersonal",
@@ -125,6 +147,10 @@ class Variable:
     expected_sign: int = 0
     label: str = ""
     source: str = ""
+    #: text code -> number, e.g. (("M", 0.0), ("F", 1.0))
+    codes: tuple[tuple[str, float], ...] = ()
+    #: codes meaning "no answer": numbers (float) and texts (str)
+    missing_codes: tuple[float | str, ...] = ()
 
     def to_dict(self) -> dict:
         """The TOML table for this variable."""
@@ -137,7 +163,16 @@ class Variable:
             out["label"] = self.label
         if self.source:
             out["source"] = self.source
+        if self.codes:
+            out["codes"] = {k: _toml_number(v) for k, v in self.codes}
+        if self.missing_codes:  # the top-level list is already resolved into each variable
+            out["missing_codes"] = [m if isinstance(m, str) else _toml_number(m)
+                                    for m in self.missing_codes]
         return out
+
+
+def _toml_number(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else float(value)
 
 
 @dataclass(frozen=True)
@@ -202,8 +237,10 @@ class Codebook:
         """Build a codebook from a mapping, collecting every problem before raising."""
         problems: list[str] = []
         for key in raw:
-            if key not in ("ids", "coded", "conditions", "outcomes"):
-                problems.append(f"unknown section [{key}] (expected ids, coded, conditions, outcomes)")
+            if key not in ("ids", "coded", "conditions", "outcomes", "missing_codes"):
+                problems.append(f"unknown section [{key}] (expected ids, coded, conditions, "
+                                "outcomes, or the key missing_codes)")
+        missing = _missing_codes(raw.get("missing_codes", []), "missing_codes", problems)
         raw, bad = dict(raw), set()  # sections that are not tables: reported once, then empty
         for key in ("ids", "coded", "conditions", "outcomes"):
             if not isinstance(raw.get(key, {}), dict):
@@ -232,8 +269,8 @@ class Codebook:
             else:
                 coded[key] = str(column)
 
-        conditions = _variables(raw.get("conditions", {}), "conditions", ids, problems)
-        outcomes = _variables(raw.get("outcomes", {}), "outcomes", ids, problems)
+        conditions = _variables(raw.get("conditions", {}), "conditions", ids, problems, missing)
+        outcomes = _variables(raw.get("outcomes", {}), "outcomes", ids, problems, missing)
         if not raw.get("outcomes") and "outcomes" not in bad:
             problems.append("no [outcomes.NAME] table: declare at least one outcome")
         for name in set(conditions) & set(outcomes):
@@ -257,9 +294,54 @@ class Codebook:
         }
 
 
-def _variables(table: dict, section: str, ids: dict, problems: list[str]) -> dict[str, Variable]:
+def _missing_codes(value, where: str, problems: list[str]) -> tuple[float | str, ...] | None:
+    """A ``missing_codes`` list: numbers (as float) and texts; None when it is not valid."""
+    if not isinstance(value, list):
+        problems.append(f"{where} must be a list such as [-99, 999], got {value!r}")
+        return None
+    out = []
+    for code in value:
+        if isinstance(code, bool) or not isinstance(code, (int, float, str)):
+            problems.append(f"{where}: {code!r} is neither a number nor a text")
+        elif isinstance(code, str):
+            if not code.strip():
+                problems.append(f"{where}: an empty text is already missing; leave it out")
+            else:
+                out.append(code.strip())
+        else:
+            out.append(float(code))
+    return tuple(out)
+
+
+def _codes(value, where: str, scale: Scale | None, problems: list[str]) -> tuple:
+    """A ``codes`` table (text -> number), each number a valid code of ``scale``."""
+    if not isinstance(value, dict):
+        problems.append(f"{where} codes must be a table such as {{ M = 0, F = 1 }}, got {value!r}")
+        return ()
+    out = []
+    for text, number in value.items():
+        if isinstance(number, bool) or not isinstance(number, (int, float)):
+            problems.append(f"{where} codes: {text!r} must map to a number, got {number!r}")
+        elif scale is not None and not _valid_code(float(number), scale):
+            problems.append(f"{where} codes: {text!r} = {number!r} is not a valid code of "
+                            f"{scale.name}")
+        elif not text.strip():
+            problems.append(f"{where} codes: an empty text cannot be a code")
+        else:
+            out.append((text.strip(), float(number)))
+    return tuple(out)
+
+
+def _valid_code(value: float, scale: Scale) -> bool:
+    low, high = scale.bounds
+    return low <= value <= high and (not scale.integer or value.is_integer())
+
+
+def _variables(table: dict, section: str, ids: dict, problems: list[str],
+               missing: tuple | None = ()) -> dict[str, Variable]:
     out: dict[str, Variable] = {}
-    allowed = {"level", "side", "scale", "expected_sign", "label", "source"}
+    allowed = {"level", "side", "scale", "expected_sign", "label", "source", "codes",
+               "missing_codes"}
     for name, spec in table.items():
         where = f"[{section}.{name}]"
         if not isinstance(spec, dict):
@@ -297,6 +379,23 @@ def _variables(table: dict, section: str, ids: dict, problems: list[str]) -> dic
         sign_text = str(spec.get("expected_sign", "0")).strip()
         if sign_text not in SIGNS:
             problems.append(f"{where} expected_sign {sign_text!r} is not +, - or 0")
+        codes = _codes(spec.get("codes", {}), where, scale, problems)
+        if "missing_codes" in spec:
+            own = _missing_codes(spec["missing_codes"], f"{where} missing_codes", problems)
+            where_missing = f"{where} missing_codes"
+        else:
+            own, where_missing = missing, f"top-level missing_codes (for {name!r})"
+        for code in own or ():
+            # on a scale of categories a valid code is an answer; count and continuous scales
+            # take any number, so there the user's declaration decides
+            if (scale is not None and scale.kind in ("ordinal", "binary")
+                    and not isinstance(code, str) and _valid_code(code, scale)):
+                problems.append(f"{where_missing}: {_toml_number(code)} is a valid code of "
+                                f"{scale.name} and would hide answers"
+                                + ("; give the variable its own missing_codes"
+                                   if "missing_codes" not in spec else ""))
+            if code in {k for k, _ in codes}:
+                problems.append(f"{where_missing}: {code!r} is also in codes")
         if scale is not None and level in LEVELS and (side in SIDES or section == "outcomes"):
             out[name] = Variable(
                 name=name,
@@ -306,6 +405,8 @@ def _variables(table: dict, section: str, ids: dict, problems: list[str]) -> dic
                 expected_sign=SIGNS.get(sign_text, 0),
                 label=str(spec.get("label", "")),
                 source=str(spec.get("source", "")),
+                codes=codes,
+                missing_codes=own or (),
             )
     return out
 

@@ -124,19 +124,22 @@ import krippendorff
 import numpy as np
 import pandas as pd
 
-from .cells import as_id, describe_scale, show_value, to_float
+from .cells import as_id, describe_scale, read_codes, show_value, spaced_ids, to_float
 from .codebook import Codebook, Scale, load_codebook
-from .io import file_sha256, read_table
+from .io import Table, file_sha256, read_rows
 from .survey import CaseSurvey
 from .validate import (
     ERROR,
     MAX_LINES_LISTED,
     MAX_PROBLEMS_PER_RULE,
     WARNING,
+    _CELL_MESSAGES,
     DataValidationError,
     Problem,
     ValidationReport,
+    cells_message,
     check_wide,
+    group_repeated,
 )
 
 logger = logging.getLogger(__name__)
@@ -159,7 +162,8 @@ CODE_RULES = frozenset({
 
 # -- validation ------------------------------------------------------------------------------
 def validate_coded(frame: pd.DataFrame, codebook: Codebook, *, file: str = "<data>",
-                   lines=None, row_label: str = "row") -> ValidationReport:
+                   lines=None, row_label: str = "row", source: Table | None = None,
+                   ) -> ValidationReport:
     """Validate a coding sheet (the coded long form) against a codebook.
 
     Parameters
@@ -174,6 +178,8 @@ def validate_coded(frame: pd.DataFrame, codebook: Codebook, *, file: str = "<dat
         Line number of each row in the file. Default: 1-based row numbers.
     row_label : {"line", "row"}
         How to call ``lines`` in messages.
+    source : data.io.Table, optional
+        The file as read: adds the problems of its layout and its decimal mark.
 
     Returns
     -------
@@ -181,7 +187,7 @@ def validate_coded(frame: pd.DataFrame, codebook: Codebook, *, file: str = "<dat
         Every problem (the rules are listed in the module docstring) and the number of
         units at each level. Never raises on problems in the data.
     """
-    report, _ = _CodedChecker(frame, codebook, file, lines, row_label).run()
+    report, _ = _CodedChecker(frame, codebook, file, lines, row_label, source).run()
     return report
 
 
@@ -197,7 +203,7 @@ class _Parsed:
 class _CodedChecker:
     """One validation run of a coding sheet; the shared state of the checks lives here."""
 
-    def __init__(self, frame, codebook, file, lines, row_label):
+    def __init__(self, frame, codebook, file, lines, row_label, source=None):
         frame = frame.reset_index(drop=True)
         frame.columns = [str(c) for c in frame.columns]
         self.raw = frame
@@ -210,12 +216,17 @@ class _CodedChecker:
         if len(self.lines) != len(frame):
             raise ValueError(f"{len(self.lines)} line numbers for {len(frame)} rows")
         self.problems: list[Problem] = []
+        self.source = source
+        self.decimal = source.decimal if source is not None else "."
+        for issue in source.issues if source is not None else ():
+            self.add(issue.severity, issue.rule, issue.message, issue.column, issue.rows,
+                     issue.count)
 
     # -- helpers ------------------------------------------------------------------------
-    def add(self, severity, rule, message, column=None, rows=()):
+    def add(self, severity, rule, message, column=None, rows=(), count=1):
         rows = tuple(int(r) for r in list(rows)[:MAX_LINES_LISTED])
         self.problems.append(Problem(severity, self.file, rows[0] if rows else None, column,
-                                     message, rule, rows, self.row_label))
+                                     message, rule, rows, self.row_label, int(count)))
 
     def where(self, lines) -> str:
         """``line 5`` / ``lines 5, 6, 9`` / ``lines 5, 6, ... (1,234 lines, first 20 shown)``."""
@@ -229,14 +240,34 @@ class _CodedChecker:
         return f"{word}s {shown}, ... ({len(lines):,} {word}s, first {MAX_LINES_LISTED} shown)"
 
     def each_row(self, rule, mask, column, message):
-        """One error per offending row (``message(position)``), capped, then a summary."""
+        """One error for all offending rows: the first one's ``message(position)``, the count
+        and the lines of all."""
         positions = np.flatnonzero(mask)
-        for pos in positions[:MAX_PROBLEMS_PER_RULE]:
-            self.add(ERROR, rule, message(pos), column, rows=[self.lines[pos]])
-        rest = positions[MAX_PROBLEMS_PER_RULE:]
-        if len(rest):
-            self.add(ERROR, rule, f"{len(rest):,} more rows like this ({rule}) on "
-                     f"{self.where(self.lines[rest])}", column, rows=self.lines[rest])
+        if not len(positions):
+            return
+        lines = self.lines[positions]
+        text = message(positions[0])
+        if len(positions) > 1:
+            text = f"{text}; {len(positions):,} rows like this on {self.where(lines)}"
+        self.add(ERROR, rule, text, column, rows=lines, count=len(positions))
+
+    def each_code(self, rule, mask, what):
+        """One error per condition for the codes breaking ``rule``: count, values, lines."""
+        positions = np.flatnonzero(mask)
+        raw = self.raw[self.cols["value"]]
+        for name, where in pd.Series(positions).groupby(self.condition.to_numpy()[positions],
+                                                          sort=False):
+            at = where.to_numpy()
+            var = self.codebook.variable(name)
+            hint = f"{name!r}: {describe_scale(var.scale)}"
+            if rule == "non-numeric":
+                hint = (f"{name!r}: codes are numbers" + (" or a text in the codebook's codes"
+                                                         if var.codes else "")
+                        + "; leave the cell empty for a missing code, or declare it in "
+                        "missing_codes")
+            self.add(ERROR, rule, cells_message(raw, at, self.lines[at], what, hint,
+                                                self.row_label),
+                     self.cols["value"], rows=self.lines[at], count=len(at))
 
     def each_group(self, rule, groups, message, column, severity=ERROR):
         """One problem per (key, rows) in ``groups``, capped, then a summary."""
@@ -246,7 +277,7 @@ class _CodedChecker:
             self.add(severity, rule, text, column, rows=lines)
         if len(groups) > MAX_PROBLEMS_PER_RULE:
             self.add(severity, rule, f"{len(groups) - MAX_PROBLEMS_PER_RULE:,} more like this "
-                     f"({rule})", column)
+                     f"({rule})", column, count=len(groups) - MAX_PROBLEMS_PER_RULE)
 
     # -- run --------------------------------------------------------------------------------
     def run(self) -> tuple[ValidationReport, _Parsed | None]:
@@ -259,6 +290,7 @@ class _CodedChecker:
             self.add(ERROR, "empty-file", "the file has no data rows")
             return report, None
         self.read_cells()
+        self.check_id_spaces()
         self.check_values()
         self.check_duplicates()
         members = self.check_nesting()
@@ -266,6 +298,7 @@ class _CodedChecker:
         self.check_reliability_possible()
         report.counts = self.count_units(members)
         report.codebook = self.codebook.restrict(self.condition[self.known].unique())
+        self.problems[:] = group_repeated(self.problems)
         if any(p.rule in CODE_RULES for p in report.errors):
             return report, None
         keep = self.known
@@ -289,18 +322,20 @@ class _CodedChecker:
         """
         cb, columns = self.codebook, set(self.raw.columns)
         ok = True
+        needed = [*cb.ids.values(), *(self.cols[k] for k in ("condition", "rater", "value"))]
+        hint = self.source.where_columns(needed) if self.source is not None else ""
         for level, column in cb.ids.items():
             if column not in columns:
                 self.add(ERROR, "missing-id-column",
                          f"the {level} ID column {column!r} (named in [ids] of {cb.source}) is "
-                         "not in the file: the coding sheet carries the IDs of every level",
+                         f"not in the file: the coding sheet carries the IDs of every level{hint}",
                          column)
         for key in ("condition", "rater", "value"):
             if self.cols[key] not in columns:
                 ok = False
                 self.add(ERROR, "missing-coded-column",
                          f"the {key} column {self.cols[key]!r} (named in [coded] of {cb.source}) "
-                         "is not in the file", self.cols[key])
+                         f"is not in the file{hint}", self.cols[key])
         known = {*cb.ids.values(), *self.cols.values()}
         unknown = [c for c in self.raw.columns if c not in known]
         if unknown:
@@ -379,15 +414,38 @@ class _CodedChecker:
             self.each_row("missing-unit", no_unit, cb.ids[lvl], lambda pos, lvl=lvl, fill=fill: (
                 f"empty {lvl} ID for {lvl}-level {self.condition.iat[pos]!r}: fill {fill}"))
 
+    def check_id_spaces(self):
+        """IDs, raters and condition names with spaces around them: removed, and said where."""
+        cb = self.codebook
+        columns = [c for c in dict.fromkeys([*cb.ids.values(), *self.cols.values()])
+                   if c in self.raw.columns and c != self.cols["value"]]
+        for column in columns:
+            spaced = spaced_ids(self.raw[column])
+            if spaced.any():
+                lines = self.lines[spaced]
+                first = self.raw[column].iloc[np.flatnonzero(spaced)[0]]
+                self.add(WARNING, "id-spaces",
+                         f"{len(lines):,} value{'s' * (len(lines) > 1)} with spaces around "
+                         f"{'them' if len(lines) > 1 else 'it'} on {self.where(lines)}: the "
+                         f"spaces are removed ({first!r} is read as {first.strip()!r})", column,
+                         rows=lines, count=len(lines))
+
     def check_values(self):
         """Codes are numbers inside their condition's scale (empty = missing, allowed)."""
         cb, column = self.codebook, self.cols["value"]
         raw = self.raw[column]
-        value = to_float(raw)
-        bad = raw.notna().to_numpy() & value.isna().to_numpy() & self.known
-        self.each_row("non-numeric", bad, column, lambda pos: (
-            f"non-numeric code {show_value(raw.iat[pos])} for {self.condition.iat[pos]!r} (codes are "
-            "numbers; leave the cell empty for a missing code)"))
+        value = to_float(raw, self.decimal)
+        declared = np.zeros(len(raw), dtype=bool)
+        for name in self.condition[self.known].unique():  # text codes and missing codes
+            var = cb.variable(name)
+            if var.codes or var.missing_codes:
+                rows = (self.condition == name).to_numpy()
+                number, missing = read_codes(raw[rows], var, self.decimal)
+                value[rows] = number
+                declared[rows] = missing
+        self.declared = declared
+        bad = raw.notna().to_numpy() & value.isna().to_numpy() & self.known & ~declared
+        self.each_code("non-numeric", bad, "non-numeric code")
         value = value.where(~bad)
         scales = {n: v.scale for n, v in [*cb.conditions.items(), *cb.outcomes.items()]}
         low = self.condition.map({n: s.bounds[0] for n, s in scales.items()}).to_numpy(float)
@@ -399,12 +457,9 @@ class _CodedChecker:
             not_finite = observed & ~np.isfinite(v)
             outside = observed & ~not_finite & ((v < low) | (v > high))
             fraction = observed & ~not_finite & ~outside & integer & (v % 1 != 0)
-        for rule, mask, text in (("not-finite", not_finite, "is not a finite number"),
-                                 ("out-of-scale", outside, "is outside the scale"),
-                                 ("not-integer", fraction, "is not a whole number")):
-            self.each_row(rule, mask, column, lambda pos, text=text: (
-                f"code {show_value(raw.iat[pos])} for {self.condition.iat[pos]!r} {text} "
-                f"({describe_scale(scales[self.condition.iat[pos]])})"))
+        for rule, mask in (("not-finite", not_finite), ("out-of-scale", outside),
+                           ("not-integer", fraction)):
+            self.each_code(rule, mask, _CELL_MESSAGES[rule])
         self.value = value.where(~(not_finite | outside | fraction))
 
     # -- checks across rows --------------------------------------------------------------------
@@ -770,7 +825,8 @@ class CodedSurvey:
 
 
 def load_coded(path: str | Path, codebook: Codebook | str | Path | None = None,
-               collapse: str = "median", *, sheet: str | int | None = None) -> CodedSurvey:
+               collapse: str = "median", *, sheet: str | int | None = None,
+               encoding: str | None = None, sep: str | None = None) -> CodedSurvey:
     """Read, validate and collapse a coding sheet, and measure its reliability.
 
     Parameters
@@ -783,6 +839,8 @@ def load_coded(path: str | Path, codebook: Codebook | str | Path | None = None,
         How raters are collapsed for the survey (:func:`collapse_raters`).
     sheet : str or int, optional
         Excel sheet (default: the first).
+    encoding, sep : str, optional
+        A CSV file's encoding and delimiter (default: detected, see :mod:`data.io`).
 
     Returns
     -------
@@ -795,7 +853,8 @@ def load_coded(path: str | Path, codebook: Codebook | str | Path | None = None,
     DataValidationError
         When the sheet has errors; its ``report`` lists every problem.
     """
-    report, result = check_coded_file(path, codebook, collapse=collapse, sheet=sheet)
+    report, result = check_coded_file(path, codebook, collapse=collapse, sheet=sheet,
+                                      encoding=encoding, sep=sep)
     report.raise_for_errors()
     for problem in report.warnings:
         logger.warning("%s", problem)
@@ -804,6 +863,7 @@ def load_coded(path: str | Path, codebook: Codebook | str | Path | None = None,
 
 def check_coded_file(path: str | Path, codebook: Codebook | str | Path | None = None, *,
                      collapse: str = "median", sheet: str | int | None = None,
+                     encoding: str | None = None, sep: str | None = None,
                      ) -> tuple[ValidationReport, CodedSurvey | None]:
     """Validate a coding-sheet file; also return the loaded result when it has no error.
 
@@ -813,19 +873,12 @@ def check_coded_file(path: str | Path, codebook: Codebook | str | Path | None = 
     the collapsed table. Never raises on problems in the data.
     """
     _check_how(collapse)
-    from .load import csv_line_numbers  # load imports this module lazily; no cycle at import
-
     codebook = codebook if isinstance(codebook, Codebook) else load_codebook(codebook)
     path = Path(path)
-    frame = read_table(path, sheet=sheet)
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        lines, label = csv_line_numbers(path, len(frame)), "line"
-    elif suffix in (".xlsx", ".xls"):
-        lines, label = np.arange(2, len(frame) + 2), "line"  # row 1 of the sheet is the header
-    else:
-        lines, label = np.arange(1, len(frame) + 1), "row"
-    report, parsed = _CodedChecker(frame, codebook, str(path), lines, label).run()
+    read = read_rows(path, sheet=sheet, encoding=encoding, sep=sep)
+    label = read.row_label
+    report, parsed = _CodedChecker(read.frame, codebook, read.file, read.lines, label,
+                                   read).run()
     if not report.ok:
         return report, None
 

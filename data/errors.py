@@ -1,4 +1,4 @@
-"""The toolkit's base error and the one reader of its TOML files (codebook, design, run config).
+"""The toolkit's base error.
 
 Every error the toolkit raises about a user's input or files derives from
 :class:`AllianceLearningError`, so ``except AllianceLearningError`` catches them all.
@@ -7,9 +7,6 @@ problem, not just the first.
 """
 
 from __future__ import annotations
-
-import tomllib
-from pathlib import Path
 
 
 class AllianceLearningError(Exception):
@@ -34,13 +31,3 @@ class ProblemsError(AllianceLearningError, ValueError):
             message = f"{self.source}: {len(self.problems)} problem(s) in {self.what}:\n{lines}"
         super().__init__(message)
 
-
-def read_toml(path: str | Path, error: type[ProblemsError]) -> dict:
-    """Read a TOML file; a missing or malformed file raises ``error`` naming the file."""
-    path = Path(path)
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise error(str(path), ["file not found"]) from None
-    except tomllib.TOMLDecodeError as err:
-        raise error(str(path), [f"not valid TOML: {err}"]) from None

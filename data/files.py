@@ -31,6 +31,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from .errors import AllianceLearningError
+
 # The file that marks a folder as written by this toolkit (and so replaceable with --force).
 MARKER = ".alliance-learning"
 _MARKER_TEXT = ("This folder was written by alliance-learning; `--force` may replace it "
@@ -41,7 +43,7 @@ _SYSTEM_DIRS = (Path("/proc"), Path("/sys"), Path("/dev"))
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-class LocationError(ValueError):
+class LocationError(AllianceLearningError, ValueError):
     """A file or folder location that cannot be used (named after its option)."""
 
 

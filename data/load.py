@@ -5,20 +5,18 @@ Excel file, validates it against the codebook (raising :class:`DataValidationErr
 every problem when there are errors) and returns a :class:`CaseSurvey`.
 :func:`validate_file` gives the :class:`ValidationReport` without raising on data problems.
 
-Rows are named by their line number in the file (header = line 1) for CSV and Excel, and
-by their 1-based row number for Parquet, which has no lines.
+Reading the file (encoding, delimiter, Excel sheets, line numbers, the file's layout
+problems) is :func:`data.io.read_rows`'s; rows are named by their line number in the file
+for CSV and Excel, and by their 1-based row number for Parquet, which has no lines.
 """
 
 from __future__ import annotations
 
-import csv
 import logging
 from pathlib import Path
 
-import numpy as np
-
 from .codebook import Codebook, load_codebook
-from .io import file_sha256, read_table
+from .io import file_sha256, read_rows
 from .survey import CaseSurvey
 from .validate import ValidationReport, check_wide
 
@@ -29,7 +27,8 @@ FORMS = ("wide", "coded")
 
 def load_survey(path: str | Path, codebook: Codebook | str | Path | None = None, *,
                 sheet: str | int | None = None, form: str = "wide",
-                collapse: str = "median") -> CaseSurvey:
+                collapse: str = "median", encoding: str | None = None,
+                sep: str | None = None) -> CaseSurvey:
     """Read, validate and split a case survey.
 
     Parameters
@@ -48,6 +47,8 @@ def load_survey(path: str | Path, codebook: Codebook | str | Path | None = None,
         codes and their reliability.
     collapse : {"median", "mean", "mode"}
         How raters are collapsed for ``form="coded"``.
+    encoding, sep : str, optional
+        A CSV file's encoding and delimiter (default: detected, see :mod:`data.io`).
 
     Returns
     -------
@@ -66,11 +67,12 @@ def load_survey(path: str | Path, codebook: Codebook | str | Path | None = None,
     if form == "coded":
         from .coded import check_coded_file  # the coded form's own module
 
-        report, coded = check_coded_file(path, codebook, collapse=collapse, sheet=sheet)
+        report, coded = check_coded_file(path, codebook, collapse=collapse, sheet=sheet,
+                                         encoding=encoding, sep=sep)
         report.raise_for_errors()
         _log_warnings(report)
         return coded.survey
-    report, clean = _check_file(path, codebook, sheet=sheet)
+    report, clean = _check_file(path, codebook, sheet=sheet, encoding=encoding, sep=sep)
     report.raise_for_errors()
     _log_warnings(report)
     return CaseSurvey.from_wide(clean, codebook, source=str(path), sha256=file_sha256(path))
@@ -78,11 +80,12 @@ def load_survey(path: str | Path, codebook: Codebook | str | Path | None = None,
 
 def validate_file(path: str | Path, codebook: Codebook | str | Path | None = None, *,
                   sheet: str | int | None = None, form: str = "wide",
-                  collapse: str = "median") -> ValidationReport:
+                  collapse: str = "median", encoding: str | None = None,
+                  sep: str | None = None) -> ValidationReport:
     """Validate a case-survey file and return every problem found.
 
-    ``form`` and ``collapse`` are as in :func:`load_survey`. Never raises on problems in
-    the data; raises :class:`DataFileError` when the file cannot be read and
+    ``form``, ``collapse``, ``encoding`` and ``sep`` are as in :func:`load_survey`. Never
+    raises on problems in the data; raises :class:`DataFileError` when the file cannot be read and
     :class:`CodebookError` for a bad codebook.
     """
     if form not in FORMS:
@@ -91,9 +94,10 @@ def validate_file(path: str | Path, codebook: Codebook | str | Path | None = Non
     if form == "coded":
         from .coded import check_coded_file
 
-        report, _ = check_coded_file(path, codebook, collapse=collapse, sheet=sheet)
+        report, _ = check_coded_file(path, codebook, collapse=collapse, sheet=sheet,
+                                     encoding=encoding, sep=sep)
         return report
-    report, _ = _check_file(path, codebook, sheet=sheet)
+    report, _ = _check_file(path, codebook, sheet=sheet, encoding=encoding, sep=sep)
     return report
 
 
@@ -106,53 +110,7 @@ def _codebook(codebook) -> Codebook:
     return codebook if isinstance(codebook, Codebook) else load_codebook(codebook)
 
 
-def _check_file(path, codebook, *, sheet=None):
-    path = Path(path)
-    frame = read_table(path, sheet=sheet)
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        lines, label = csv_line_numbers(path, len(frame)), "line"
-    elif suffix in (".xlsx", ".xls"):
-        lines, label = np.arange(2, len(frame) + 2), "line"  # row 1 of the sheet is the header
-    else:
-        lines, label = np.arange(1, len(frame) + 1), "row"
-    return check_wide(frame, codebook, file=str(path), lines=lines, row_label=label)
-
-
-def csv_line_numbers(path: str | Path, n_rows: int) -> np.ndarray:
-    """Line number in the file of each data row that pandas read from a CSV file.
-
-    When every record is one line (the usual case, checked by counting newlines), row
-    ``i`` is on line ``i + 2``. Otherwise (blank lines, which pandas skips, or quoted
-    values spanning lines) the file is walked with :mod:`csv` to find each record's line.
-    """
-    n_lines = _count_lines(path)
-    if n_lines == n_rows + 1:
-        return np.arange(2, n_rows + 2)
-    starts = []
-    with open(path, newline="", encoding="utf-8-sig", errors="replace") as fh:
-        reader = csv.reader(fh)
-        header, previous_end = True, 0
-        for record in reader:
-            start, previous_end = previous_end + 1, reader.line_num
-            blank = len(record) == 0 or (len(record) == 1 and not record[0].strip())
-            if blank:  # pandas skips blank and whitespace-only lines
-                continue
-            if header:
-                header = False
-            else:
-                starts.append(start)
-    if len(starts) != n_rows:
-        logger.warning("%s: could not match rows to lines (%d records, %d rows); "
-                       "row numbers assume one line per record", path, len(starts), n_rows)
-        return np.arange(2, n_rows + 2)
-    return np.asarray(starts)
-
-
-def _count_lines(path) -> int:
-    count, last = 0, b"\n"
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            count += block.count(b"\n")
-            last = block[-1:]
-    return count + (last != b"\n")
+def _check_file(path, codebook, *, sheet=None, encoding=None, sep=None):
+    table = read_rows(path, sheet=sheet, encoding=encoding, sep=sep)
+    return check_wide(table.frame, codebook, file=table.file, lines=table.lines,
+                      row_label=table.row_label, source=table)

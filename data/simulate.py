@@ -60,20 +60,22 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field, fields
-from importlib import metadata, resources
+from importlib import resources
 from pathlib import Path
 from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
 
-from .codebook import LEVELS, SIDES, Codebook, load_codebook
-from .errors import ProblemsError, read_toml
+from .codebook import GROUP_LEVELS, LEVELS, SIDES, Codebook, load_codebook
+from .constants import LOGISTIC_VARIANCE
+from .errors import ProblemsError
+from .tomlfile import read_toml, toml_fields
+from .version import toolkit_version
 from .files import atomic_write, write_csv
 
 logger = logging.getLogger(__name__)
 
-GROUP_LEVELS = ("network", "organisation", "alliance")
 # sizes of real designs (DESIGN.md §5); the simulator refuses designs outside them (the
 # design names no limit for networks per alliance: 50 keeps a typo from eating the memory)
 SIZE_LIMITS = {
@@ -217,17 +219,7 @@ class Design:
 
     def to_dict(self) -> dict:
         """The design as a TOML-ready mapping (None fields are left out; round-trips)."""
-        out = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if value is None:
-                continue
-            if isinstance(value, tuple):
-                value = list(value)
-            elif isinstance(value, dict):
-                value = dict(value)
-            out[f.name] = value
-        return out
+        return toml_fields(self)
 
     def check(self, codebook: Codebook) -> None:
         """Check the design against a codebook; raise :class:`DesignError` listing every problem."""
@@ -746,9 +738,9 @@ def _cutpoints(design: Design, codebook: Codebook, eta_fixed: np.ndarray) -> lis
         return list(design.cutpoints)
     k = codebook.outcomes[design.outcome].scale.n_categories
     group_var = sum(sd**2 for sd in design.group_sd.values())
-    latent_var = float(eta_fixed.var(ddof=1)) + group_var + math.pi**2 / 3
+    latent_var = float(eta_fixed.var(ddof=1)) + group_var + LOGISTIC_VARIANCE
     # logistic quantiles of k equal categories, widened by the latent SD relative to the logistic's
-    stretch = math.sqrt(latent_var / (math.pi**2 / 3))
+    stretch = math.sqrt(latent_var / LOGISTIC_VARIANCE)
     return [stretch * math.log(i / (k - i)) for i in range(1, k)]
 
 
@@ -914,7 +906,7 @@ def _truth(design, codebook, seed, ids, effects, standardisation, x, sides, eta_
     truth = {
         "simulated": True,
         "seed": int(seed),
-        "package_version": _version(),
+        "package_version": toolkit_version(),
         "family": design.family,
         "outcome": design.outcome,
         "alliance_outcome": design.alliance_outcome,
@@ -946,13 +938,6 @@ def _truth(design, codebook, seed, ids, effects, standardisation, x, sides, eta_
                                            "organisation effects over its "
                                            "respondents, plus the alliance effect")
     return truth
-
-
-def _version() -> str:
-    try:
-        return metadata.version("alliance-learning")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 # -- saving --------------------------------------------------------------------------------------

@@ -16,8 +16,12 @@ Errors (the data cannot be loaded until they are fixed):
 - ``no-outcome``: no outcome column, or no observed outcome code at all;
 - ``duplicate-column``: a column name appears twice;
 - ``empty-file``: no data rows;
+- ``ragged-row``, ``spreadsheet-error``, ``title-row``: the file's layout (:mod:`data.io`):
+  a line with more or fewer values than the header, a cell holding ``#N/A`` or another
+  spreadsheet error, a title above the column names;
 - ``missing-id``: an empty ID cell;
-- ``non-numeric``: a code that is not a number (a missing code is an empty cell);
+- ``non-numeric``: a code that is not a number, nor a text code mapped in the codebook's
+  ``codes``, nor a declared missing code (an empty cell is a missing code too);
 - ``not-finite``, ``out-of-scale``, ``not-integer``: a code outside its scale
   (ordinal ``1..K``, binary ``0/1``, count ``0, 1, 2, ...``; integer scales take whole numbers);
 - ``duplicate-id``: an individual ID on several rows;
@@ -30,6 +34,9 @@ Errors (the data cannot be loaded until they are fixed):
 Warnings (reported; the data still load):
 
 - ``unknown-column``: columns the codebook does not know (ignored);
+- ``id-spaces``: IDs with spaces around them (removed: ``' A01-N1'`` is ``A01-N1``);
+- ``encoding``, ``header-spaces``: a CSV file read as Windows-1252 / latin-1, column names
+  with spaces around them (:mod:`data.io`);
 - ``empty-rows``: rows with no value at all (ignored);
 - ``empty-group``: a group whose members have no observed individual-level code;
 - ``unobserved-category``: an outcome category (or a whole outcome) never observed;
@@ -37,8 +44,14 @@ Warnings (reported; the data still load):
 
 A condition declared in the codebook but absent from the file is not a problem: surveys
 measure a subset, and the codebook is restricted to the columns present
-(:attr:`ValidationReport.absent` lists them). Missing codes are never errors; they are
-counted per variable at the variable's own level (:attr:`ValidationReport.summary`).
+(:attr:`ValidationReport.absent` lists them). Missing codes (empty cells and the codebook's
+declared ``missing_codes``) are never errors; they are counted per variable at the
+variable's own level (:attr:`ValidationReport.summary`).
+
+A cell-level problem is reported once per column and rule, with its number of cells, the
+values found and the first lines (:attr:`Problem.count`); so are the problems found unit by
+unit (repeated IDs, nesting, group values that vary, empty groups: :func:`group_repeated`),
+naming the first units. The report's totals count cells and units, not messages.
 """
 
 from __future__ import annotations
@@ -52,9 +65,10 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from .cells import as_id, describe_scale, show_value, to_float
+from .cells import as_id, describe_scale, read_codes, show_value, spaced_ids
 from .codebook import Codebook, Variable
 from .errors import AllianceLearningError
+from .io import Table
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +77,23 @@ WARNING = "warning"
 
 #: Most lines named in one message; the rest are counted.
 MAX_LINES_LISTED = 20
-#: Most problems listed per column and rule; the rest are summarised in one more problem.
+#: Most problems listed per column and rule for problems of groups (a repeated ID, a network
+#: in two alliances); the rest are summarised in one more problem.
 MAX_PROBLEMS_PER_RULE = 50
+#: Most distinct values named in a cell-level problem, and most units in a grouped one.
+MAX_VALUES_SHOWN = 5
+#: Rules found per unit (an ID, a group), grouped into one problem per column by
+#: :func:`group_repeated`, with the heading of the grouped message.
+GROUPED_RULES = {
+    "duplicate-id": "individual IDs are repeated",
+    "individual-in-two-groups": "individuals are in more than one group",
+    "network-in-two-alliances": "networks are in more than one alliance",
+    "varies-in-group": "groups in which a group-level value varies",
+    "empty-group": "groups have no observed individual-level code",
+    "duplicate-code": "codes are given more than once",
+    "missing-group": "units have no group on any of their rows",
+    "group-without-members": "groups have no member in the sheet",
+}
 
 # Cell-level rules checked by pandera, in the order one cell's failures are reported
 # (a cell gets only its first failure: 9.5 on a 1..5 scale is "outside", not also "not whole").
@@ -95,6 +124,8 @@ class Problem:
         Every offending line listed in the message (at most ``MAX_LINES_LISTED``).
     row_label : {"line", "row"}
         Whether ``row`` is a line number in the file or a 1-based row number.
+    count : int
+        How many cells (or rows, or units) the problem stands for.
     """
 
     severity: str
@@ -105,6 +136,7 @@ class Problem:
     rule: str = ""
     rows: tuple[int, ...] = ()
     row_label: str = "line"
+    count: int = 1
 
     @property
     def is_error(self) -> bool:
@@ -184,10 +216,13 @@ class ValidationReport:
             raise DataValidationError(self)
 
     def headline(self) -> str:
-        """One line: how many errors and warnings."""
-        n_err, n_warn = len(self.errors), len(self.warnings)
-        return (f"{self.file}: {n_err} error{'s' * (n_err != 1)}, "
-                f"{n_warn} warning{'s' * (n_warn != 1)}")
+        """One line: how many errors and warnings, counted in cells (or rows), not messages."""
+        parts = []
+        for word, problems in (("error", self.errors), ("warning", self.warnings)):
+            n = sum(p.count for p in problems)
+            listed = f" ({len(problems):,} listed)" if n != len(problems) else ""
+            parts.append(f"{n:,} {word}{'s' * (n != 1)}{listed}")
+        return f"{self.file}: {', '.join(parts)}"
 
     def __str__(self) -> str:
         return "\n".join([self.headline(), *(f"  {p}" for p in self.sorted_problems())])
@@ -229,20 +264,23 @@ def validate_frame(frame: pd.DataFrame, codebook: Codebook, *, file: str = "<dat
 
 
 def check_wide(frame: pd.DataFrame, codebook: Codebook, *, file: str = "<data>", lines=None,
-               row_label: str = "row") -> tuple[ValidationReport, pd.DataFrame | None]:
+               row_label: str = "row", source: Table | None = None,
+               ) -> tuple[ValidationReport, pd.DataFrame | None]:
     """Validate like :func:`validate_frame`, also returning the cleaned table.
 
     The cleaned table (``None`` when the file has errors) has the empty rows dropped,
     only the codebook's columns, IDs as strings and codes as floats (missing = NaN).
+    ``source``, the file as :func:`data.io.read_rows` read it, adds the problems of its
+    layout, its decimal mark and hints on where a missing column is.
     """
-    checker = _WideChecker(frame, codebook, file, lines, row_label)
+    checker = _WideChecker(frame, codebook, file, lines, row_label, source)
     return checker.run()
 
 
 class _WideChecker:
     """One validation run; the state shared by the checks lives here."""
 
-    def __init__(self, frame, codebook, file, lines, row_label):
+    def __init__(self, frame, codebook, file, lines, row_label, source=None):
         frame = frame.reset_index(drop=True)
         frame.columns = [str(c) for c in frame.columns]
         self.raw = frame
@@ -255,12 +293,17 @@ class _WideChecker:
         if len(self.lines) != len(frame):
             raise ValueError(f"{len(self.lines)} line numbers for {len(frame)} rows")
         self.problems: list[Problem] = []
+        self.source = source
+        self.decimal = source.decimal if source is not None else "."
+        for issue in source.issues if source is not None else ():
+            self.add(issue.severity, issue.rule, issue.message, issue.column, issue.rows,
+                     issue.count)
 
     # -- helpers ------------------------------------------------------------------------
-    def add(self, severity, rule, message, column=None, rows=()):
+    def add(self, severity, rule, message, column=None, rows=(), count=1):
         rows = tuple(int(r) for r in np.asarray(rows)[:MAX_LINES_LISTED])
         self.problems.append(Problem(severity, self.file, rows[0] if rows else None, column,
-                                     message, rule, rows, self.row_label))
+                                     message, rule, rows, self.row_label, int(count)))
 
     def where(self, lines) -> str:
         """``line 5`` / ``lines 5, 6, 9`` / ``lines 5, 6, ... (1,234 lines, first 20 shown)``."""
@@ -300,6 +343,7 @@ class _WideChecker:
             return report, None
 
         self.ids = pd.DataFrame({lvl: as_id(self.raw[cb.ids[lvl]]) for lvl in self.id_levels})
+        self.check_id_spaces()
         self.codes = self.to_numbers()
         self.check_cells()
         self.check_duplicate_individuals()
@@ -310,6 +354,7 @@ class _WideChecker:
         self.check_empty_groups()
         self.check_outcomes()
         self.check_single_groups()
+        self.problems[:] = group_repeated(self.problems)
         report.counts = {lvl: int(self.ids[lvl].nunique()) for lvl in self.id_levels}
         report.summary = self.summarise()
         if not report.ok:
@@ -326,14 +371,15 @@ class _WideChecker:
         self.raw = self.raw.loc[:, ~repeated]  # the first copy is checked
         columns = list(self.raw.columns)
         known = set(cb.ids.values()) | set(cb.conditions) | set(cb.outcomes)
+        hint = self.source.where_columns([*cb.ids.values(), *cb.outcomes]) if self.source else ""
         for level, column in cb.ids.items():
             if column not in columns:
                 self.add(ERROR, "missing-id-column",
                          f"the {level} ID column {column!r} (named in [ids] of {cb.source}) "
-                         "is not in the file", column)
+                         f"is not in the file{hint}", column)
         if not any(name in columns for name in cb.outcomes):
             self.add(ERROR, "no-outcome",
-                     f"no outcome column: the codebook declares {_names(cb.outcomes)}")
+                     f"no outcome column: the codebook declares {_names(cb.outcomes)}{hint}")
         unknown = []
         for name in columns:
             base = re.fullmatch(r"(.+)\.(\d+)", name)
@@ -368,18 +414,42 @@ class _WideChecker:
             self.lines = self.lines[~empty]
 
     # -- cell checks ----------------------------------------------------------------------
+    def check_id_spaces(self):
+        """IDs with spaces around them: removed (by ``as_id``), and said where."""
+        for level in self.id_levels:
+            column = self.codebook.ids[level]
+            spaced = spaced_ids(self.raw[column])
+            if spaced.any():
+                lines = self.lines[spaced]
+                first = self.raw[column].iloc[np.flatnonzero(spaced)[0]]
+                self.add(WARNING, "id-spaces",
+                         f"{len(lines):,} {level} ID{'s' * (len(lines) > 1)} with spaces "
+                         f"around {'them' if len(lines) > 1 else 'it'} on {self.where(lines)}: "
+                         f"the spaces are removed ({first!r} is read as {first.strip()!r})",
+                         column, rows=lines, count=len(lines))
+
     def to_numbers(self) -> pd.DataFrame:
-        """Every condition and outcome as float; non-numeric codes reported and set to NaN."""
+        """Every condition and outcome as float; non-numeric codes reported and set to NaN.
+
+        Text codes are mapped and declared missing codes set to NaN as the codebook says
+        (:func:`data.cells.read_codes`); ``self.declared`` counts the latter per variable.
+        """
         # one float block filled column by column: no copy when the frame is built
         block = np.empty((len(self.variables), len(self.raw)))
+        self.declared = {}
         for j, name in enumerate(self.variables):
             raw = self.raw[name]
-            number = to_float(raw).to_numpy()
-            bad = raw.notna().to_numpy() & np.isnan(number)
+            var = self.present.variable(name)
+            number, declared = read_codes(raw, var, self.decimal)
+            self.declared[name] = declared
+            bad = raw.notna().to_numpy() & np.isnan(number) & ~declared
             if bad.any():
+                hint = ("codes are numbers" + (", or a text in the codebook's codes"
+                                               if var.codes else "")
+                        + "; leave the cell empty for a missing code, or declare it in "
+                        "missing_codes")
                 self.cell_problems("non-numeric", name, np.flatnonzero(bad),
-                                   "non-numeric code {value} (codes are numbers; "
-                                   "leave the cell empty for a missing code)")
+                                   "non-numeric code", hint)
             block[j] = number
         return pd.DataFrame(block.T, index=self.raw.index, columns=self.variables)
 
@@ -410,23 +480,17 @@ class _WideChecker:
             positions = np.sort(group["position"].to_numpy())
             if rule == "missing-id":
                 self.cell_problems(rule, self.codebook.ids[column], positions,
-                                   f"empty {column} ID", raw_column=self.codebook.ids[column])
+                                   f"empty {column} ID", values=False)
             else:
                 scale = self.present.variable(column).scale
-                self.cell_problems(rule, column, positions, _CELL_MESSAGES[rule].format(
-                    value="{value}", scale=describe_scale(scale)))
+                self.cell_problems(rule, column, positions, _CELL_MESSAGES[rule],
+                                   describe_scale(scale))
 
-    def cell_problems(self, rule, column, positions, template, raw_column=None):
-        """One error per offending cell, up to MAX_PROBLEMS_PER_RULE, then one summary."""
-        raw = self.raw[raw_column or column]
-        for pos in positions[:MAX_PROBLEMS_PER_RULE]:
-            self.add(ERROR, rule, template.format(value=show_value(raw.iat[pos])), column,
-                     rows=[self.lines[pos]])
-        rest = positions[MAX_PROBLEMS_PER_RULE:]
-        if len(rest):
-            what = template.format(value="...").split(" (")[0]
-            self.add(ERROR, rule, f"{len(rest):,} more cells like this ({what}) in "
-                     f"{self.where(self.lines[rest])}", column, rows=self.lines[rest])
+    def cell_problems(self, rule, column, positions, what, hint="", values=True):
+        """One error for every offending cell of a column and rule: count, values, lines."""
+        self.add(ERROR, rule, cells_message(self.raw[column], positions, self.lines[positions],
+                                            what, hint, self.row_label, values),
+                 column, rows=self.lines[positions], count=len(positions))
 
     # -- checks across rows ---------------------------------------------------------------
     def check_duplicate_individuals(self):
@@ -444,7 +508,7 @@ class _WideChecker:
             if n == MAX_PROBLEMS_PER_RULE:
                 rest = sub["individual"].nunique() - n
                 self.add(ERROR, "duplicate-id", f"{rest:,} more individual IDs are repeated",
-                         id_column)
+                         id_column, count=rest)
                 break
             lines = rows["_line"].to_numpy()
             split = [lvl for lvl in parents if disagree.at[person, lvl] > 1] if parents else []
@@ -470,7 +534,8 @@ class _WideChecker:
         for n, network in enumerate(split):
             if n == MAX_PROBLEMS_PER_RULE:
                 self.add(ERROR, "network-in-two-alliances",
-                         f"{len(split) - n:,} more networks are in several alliances", column)
+                         f"{len(split) - n:,} more networks are in several alliances", column,
+                         count=len(split) - n)
                 break
             rows = pairs[pairs["network"] == network]
             usual = rows["alliance"].value_counts().index[0]
@@ -511,13 +576,13 @@ class _WideChecker:
         if len(bad) > MAX_PROBLEMS_PER_RULE:
             self.add(ERROR, "varies-in-group",
                      f"{len(bad) - MAX_PROBLEMS_PER_RULE:,} more {level}s in which {name!r} varies",
-                     name)
+                     name, count=len(bad) - MAX_PROBLEMS_PER_RULE)
 
     def check_empty_groups(self):
         names = [n for n in self.variables if self.present.variable(n).level == "individual"]
         if not names:
             return
-        observed = self.raw[names].notna().any(axis=1).to_numpy()
+        observed = self.observed()[names].any(axis=1).to_numpy()
         for level, (codes, uniques) in self.group_codes.items():
             has_code = self.by_group(pd.Series(observed), level).any()
             empty = has_code.index[~has_code.to_numpy()].to_numpy()
@@ -525,7 +590,7 @@ class _WideChecker:
                 if n == MAX_PROBLEMS_PER_RULE:
                     self.add(WARNING, "empty-group",
                              f"{len(empty) - n:,} more {level}s have no observed individual-level code",
-                             self.codebook.ids[level])
+                             self.codebook.ids[level], count=len(empty) - n)
                     break
                 lines = self.lines[codes == group]
                 self.add(WARNING, "empty-group",
@@ -564,9 +629,18 @@ class _WideChecker:
                          "cannot be estimated", self.codebook.ids[level])
 
     # -- summary --------------------------------------------------------------------------
+    def observed(self) -> pd.DataFrame:
+        """Cells holding a code: neither empty nor a declared missing code."""
+        declared = pd.DataFrame(self.declared, index=self.raw.index)
+        return self.raw[self.variables].notna() & ~declared
+
     def summarise(self) -> pd.DataFrame:
-        """Units and missing codes per variable, counted at the variable's own level."""
-        observed = self.raw[self.variables].notna()
+        """Units and missing codes per variable, counted at the variable's own level.
+
+        ``declared`` counts the cells holding one of the codebook's missing codes (part of
+        ``missing``, which counts units).
+        """
+        observed = self.observed()
         units, missing = {}, {}
         for level in {self.present.variable(n).level for n in self.variables}:
             names = [n for n in self.variables if self.present.variable(n).level == level]
@@ -582,16 +656,78 @@ class _WideChecker:
             rows.append({"variable": name,
                          "kind": "outcome" if name in self.present.outcomes else "condition",
                          "level": var.level, "scale": var.scale.name,
-                         "units": units[name], "missing": int(missing[name])})
-        return pd.DataFrame(rows, columns=["variable", "kind", "level", "scale", "units", "missing"])
+                         "units": units[name], "missing": int(missing[name]),
+                         "declared": int(self.declared[name].sum())})
+        return pd.DataFrame(rows, columns=["variable", "kind", "level", "scale", "units", "missing",
+                                           "declared"])
 
 
 # -- small pieces -----------------------------------------------------------------------------
 _CELL_MESSAGES = {
-    "not-finite": "code {value} is not a finite number ({scale})",
-    "out-of-scale": "code {value} is outside the scale ({scale})",
-    "not-integer": "code {value} is not a whole number ({scale})",
+    "not-finite": "code that is not a finite number:",
+    "out-of-scale": "out-of-scale code",
+    "not-integer": "code that is not a whole number:",
 }
+
+
+def group_repeated(problems: list[Problem]) -> list[Problem]:
+    """One problem per rule and column for the rules found unit by unit (GROUPED_RULES).
+
+    Several problems of one such rule and column become one: its count is the number of
+    units (the checks' own "N more ..." summaries included), its message names the first
+    few units, and its rows are the first lines of all of them.
+    """
+    keys = [(p.rule, p.column) if p.rule in GROUPED_RULES else None for p in problems]
+    groups: dict[tuple, list[Problem]] = {}
+    for key, problem in zip(keys, problems):
+        if key is not None:
+            groups.setdefault(key, []).append(problem)
+    out, done = [], set()
+    for key, problem in zip(keys, problems):
+        if key is None or len(groups[key]) == 1:
+            out.append(problem)
+        elif key not in done:
+            done.add(key)
+            members = groups[key]
+            total = sum(p.count for p in members)
+            listed = [p for p in members if p.rows][:MAX_VALUES_SHOWN]
+            rows = sorted({r for p in members for r in p.rows})[:MAX_LINES_LISTED]
+            more = f"; ... ({total - len(listed):,} more)" if total > len(listed) else ""
+            message = (f"{total:,} {GROUPED_RULES[problem.rule]}: "
+                       + "; ".join(p.message for p in listed) + more)
+            out.append(Problem(problem.severity, problem.file, rows[0] if rows else None,
+                               problem.column, message, problem.rule, tuple(rows),
+                               problem.row_label, total))
+    return out
+
+
+def cells_message(raw: pd.Series, positions, lines, what: str, hint: str = "",
+                  row_label: str = "line", values: bool = True) -> str:
+    """``3 cells: non-numeric code 'M' (2), 'F' (1) on lines 2, 5, 9 (hint)``.
+
+    One message for every cell of a column that breaks one rule: how many, which values
+    (the most frequent first), where (the first lines) and what to do.
+    """
+    n = len(positions)
+    shown = ""
+    if values:
+        counts = raw.iloc[np.asarray(positions)].map(show_value).value_counts(sort=True)
+        if n == 1:
+            shown = f" {counts.index[0]}"
+        else:
+            shown = " " + ", ".join(f"{v} ({c:,})" for v, c in
+                                    counts.iloc[:MAX_VALUES_SHOWN].items())
+            if len(counts) > MAX_VALUES_SHOWN:
+                shown += f", ... ({len(counts):,} different values)"
+    lines = np.asarray(lines)
+    listed = ", ".join(str(int(x)) for x in lines[:MAX_LINES_LISTED])
+    if n == 1:
+        where = f"{row_label} {listed}"
+    else:
+        more = f", ... (first {MAX_LINES_LISTED} shown)" if n > MAX_LINES_LISTED else ""
+        where = f"{row_label}s {listed}{more}"
+    head = f"{what}{shown}" if n == 1 else f"{n:,} cells: {what}{shown}"
+    return f"{head} on {where}" + (f" ({hint})" if hint else "")
 
 
 def _scale_checks(var: Variable) -> list[pa.Check]:

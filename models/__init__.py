@@ -3,56 +3,36 @@
 Public API::
 
     ModelSpec, FitOptions, RunConfig, load_config, check_spec, SpecError   (no PyMC)
-    DEFAULT_PRIORS, FAMILIES, make_design, ModelDesign
-    build_model, fit, contributions
-    save_run, load_run, Run, RunExistsError, RunError, summarize, diagnostics
+    DEFAULT_PRIORS, FAMILIES, Family, get_family, family_of
+    make_design, ModelDesign, build_model, fit, contributions
+    save_run, load_run, Run, RunExistsError, RunError, summarize, diagnostics,
+    with_log_likelihood
+
+Everything else (constants, the compiled-model cache, run-directory helpers) is imported
+from its submodule.
 """
 
-from __future__ import annotations
+import runpy as _runpy
+from pathlib import Path as _Path
 
-from pathlib import Path
-
-
-def _check_sibling(name: str) -> None:
-    """Fail loudly when a module named like our sibling package shadows it.
-
-    Our package names (``data``, ``models``...) are short and generic; a ``data.py`` or a
-    ``data/`` folder in the working directory would otherwise be imported instead.
-    """
-    import importlib
-
-    module = importlib.import_module(name)
-    ours = Path(__file__).resolve().parent.parent
-    where = getattr(module, "__file__", None)
-    found = Path(where).resolve() if where else None
-    if found is None or found.parent.parent != ours or found.name != "__init__.py":
-        shown = found if found is not None else list(getattr(module, "__path__", []))
-        raise ImportError(
-            f"'{name}' was imported from {shown}, not from alliance-learning's own package "
-            f"in {ours / name}. A file or folder named '{name}' shadows it: rename it "
-            "(or run from another directory)."
-        )
-
-
-_check_sibling("data")
+# The shadowing guard (data/guard.py), loaded by path, not imported: a user's own `data`
+# module may be what `import data` finds.
+_runpy.run_path(str(_Path(__file__).parent.parent / "data" / "guard.py"))["check_packages"]("data")
 
 # Imported eagerly (PyMC with them): a lazy import would let the submodules `fit` and
 # `contributions` shadow the functions of the same names.
-from .build import build_model, model_from_design  # noqa: E402
+from .build import build_model  # noqa: E402
 from .contributions import contributions  # noqa: E402
 from .design import ModelDesign, make_design  # noqa: E402
-from .families import DEFAULT_FAMILY, FAMILIES, Family, family_of, get_family  # noqa: E402
-from .fit import SCHEMA_VERSION, compiled_model, fit  # noqa: E402
-from .priors import DEFAULT_PRIORS, SHRINKAGE_OPTIONS  # noqa: E402
+from .families import FAMILIES, Family, family_of, get_family  # noqa: E402
+from .fit import fit, with_log_likelihood  # noqa: E402
+from .priors import DEFAULT_PRIORS  # noqa: E402
 from .run import (  # noqa: E402
-    HDI_PROB,
     Run,
     RunError,
     RunExistsError,
-    check_run_target,
     diagnostics,
     load_run,
-    raw_sd,
     save_run,
     summarize,
 )
@@ -66,12 +46,8 @@ from .spec import (  # noqa: E402
 )
 
 __all__ = [
-    "DEFAULT_FAMILY",
     "DEFAULT_PRIORS",
     "FAMILIES",
-    "HDI_PROB",
-    "SCHEMA_VERSION",
-    "SHRINKAGE_OPTIONS",
     "Family",
     "FitOptions",
     "ModelDesign",
@@ -82,9 +58,7 @@ __all__ = [
     "RunExistsError",
     "SpecError",
     "build_model",
-    "check_run_target",
     "check_spec",
-    "compiled_model",
     "contributions",
     "diagnostics",
     "family_of",
@@ -92,9 +66,8 @@ __all__ = [
     "get_family",
     "load_config",
     "load_run",
-    "raw_sd",
     "make_design",
-    "model_from_design",
     "save_run",
     "summarize",
+    "with_log_likelihood",
 ]

@@ -12,7 +12,9 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-SAMPLE_DIMS = ("chain", "draw")
+from data.codebook import LEVELS
+from data.constants import SAMPLE_DIMS
+
 
 
 def contributions(tree: xr.DataTree, *, by: str = "condition", group: str = "posterior") -> xr.DataArray:
@@ -80,5 +82,5 @@ def contributions(tree: xr.DataTree, *, by: str = "condition", group: str = "pos
 
 
 def _levels(constant) -> list[str]:
-    return [level for level in ("individual", "network", "organisation", "alliance")
+    return [level for level in LEVELS
             if f"X_{level}" in constant]

@@ -17,13 +17,14 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from data.codebook import LEVELS
+
 from .families import FAMILIES, Family
 from .raters import RaterDesign, overlap_problems, rater_conditions, rater_design
 from .spec import ModelSpec, check_spec
 
 logger = logging.getLogger(__name__)
 
-LEVELS = ("individual", "network", "organisation", "alliance")
 
 
 @dataclass(frozen=True)

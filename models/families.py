@@ -39,8 +39,9 @@ Adding a family
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+
+from data.constants import LOGISTIC_VARIANCE
 
 #: Posterior predictive check kinds: bars of category shares (discrete outcomes with few
 #: values) or a density / ECDF overlay with group means and variances (continuous ones).
@@ -135,6 +136,11 @@ class Family:
         n = n_categories or self.n_values
         return list(range(self.y_offset, self.y_offset + n)) if n else None
 
+    def residual_sd(self, posterior):
+        """The family's residual SD draws from ``posterior`` (gaussian: ``sigma``), or None
+        when its latent residual variance is fixed."""
+        return posterior[self.auxiliary] if self.latent_residual_variance is None else None
+
     def residual_variance(self, auxiliary=None):
         """Latent residual variance: the fixed one, or the family's own SD (``auxiliary``) squared."""
         if self.latent_residual_variance is not None:
@@ -144,21 +150,19 @@ class Family:
         return auxiliary**2
 
 
-_LOGISTIC_VARIANCE = math.pi**2 / 3  # the variance of the standard logistic
-
 FAMILIES: dict[str, Family] = {
     "ordinal": Family("ordinal", ("ordinal",), "cumulative logit", intercept=False,
-                      auxiliary="cutpoints", latent_residual_variance=_LOGISTIC_VARIANCE,
+                      auxiliary="cutpoints", latent_residual_variance=LOGISTIC_VARIANCE,
                       y_offset=1, scale_categories=True, effect="P(y >= {top})", prior_terms=("cutpoints",),
                       label="ordinal (cumulative logit)"),
     "gaussian": Family("gaussian", ("continuous", "count", "ordinal"), "identity",
                        intercept=True, auxiliary="sigma", discrete=False, scaled_y=True,
                        effect="mean of y", ppc="density", prior_terms=("intercept", "sigma")),
     "bernoulli": Family("bernoulli", ("binary",), "logit", intercept=True,
-                        latent_residual_variance=_LOGISTIC_VARIANCE, n_values=2,
+                        latent_residual_variance=LOGISTIC_VARIANCE, n_values=2,
                         effect="P(y = 1)"),
     "binomial": Family("binomial", ("count",), "logit", intercept=True, needs_trials=True,
-                       latent_residual_variance=_LOGISTIC_VARIANCE, effect="P(success)"),
+                       latent_residual_variance=LOGISTIC_VARIANCE, effect="P(success)"),
 }
 
 #: Family used when a spec names none, by the outcome's scale kind (None: must be given).

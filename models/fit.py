@@ -5,6 +5,14 @@ with new data, see :func:`compiled_model`) or with PyMC's NUTS, then adds the pr
 posterior predictive draws, the pointwise log-likelihood and log-prior (vectorised over
 the draws, :mod:`models.predictive`), the observed data and the design
 (``constant_data``), all with named coordinates.
+
+What a run keeps (DESIGN.md §3, §6): the posterior and its log prior at every draw; the
+posterior predictive draws only at :data:`~models.predictive.PREDICTIVE_DRAWS` (1,000)
+draws evenly spaced over the chains (:func:`~models.predictive.thinning`), which is what
+the posterior predictive checks use, and the prior predictive at that many draws; the
+pointwise log-likelihood in float32 at every draw. A saved run leaves the log-likelihood
+out (it is as large as the data times the draws) and :func:`with_log_likelihood`
+recomputes it from the posterior, chunk by chunk, when a check needs it.
 """
 
 from __future__ import annotations
@@ -21,20 +29,28 @@ import pymc as pm
 import pytensor
 import xarray as xr
 
+
 from .build import initial_values, model_from_design, start_data
 from .design import ModelDesign, make_design
 from .predictive import (
+    PREDICTIVE_DRAWS,
     log_likelihood,
     log_prior,
     posterior_predictive,
     prior_predictive,
+    thinning,
 )
 from .spec import FitOptions, ModelSpec, SpecError
 
 logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
-SAMPLE_DIMS = ("chain", "draw")
+# the pointwise log-likelihood's type: float32 halves it and changes elpd by far less than
+# its Monte Carlo error (tests/models/test_storage.py)
+LOG_LIKELIHOOD_DTYPE = "float32"
+# root attr of a fit whose saved run leaves the log-likelihood out
+LOG_LIKELIHOOD_ATTR = "log_likelihood"
+LOG_LIKELIHOOD_ON_DEMAND = "not saved; recomputed from the posterior when a check needs it"
 _CACHE_SIZE = 8
 _COMPILED: OrderedDict = OrderedDict()
 
@@ -94,7 +110,7 @@ def compiled_model(model: pm.Model, design: ModelDesign):
 def fit(spec: ModelSpec, survey, *, chains: int = 4, draws: int = 2000, tune: int = 1000,
         seed: int = 0, sampler: str = "nutpie", target_accept: float = 0.8,
         progressbar: bool = True, predictive: bool = True, active_conditions=None,
-        cores: int | None = None) -> xr.DataTree:
+        cores: int | None = None, predictive_draws: int | None = PREDICTIVE_DRAWS) -> xr.DataTree:
     """Fit the model of ``spec`` to ``survey``.
 
     Parameters
@@ -125,6 +141,11 @@ def fit(spec: ModelSpec, survey, *, chains: int = 4, draws: int = 2000, tune: in
         ``condition_active``. None: all conditions.
     cores : int, optional
         Chains sampled at once (default: as many as chains, at most the CPU count).
+    predictive_draws : int or None, default 1000
+        About how many posterior predictive (and prior predictive) draws to keep: every
+        ``ceil(chains * draws / predictive_draws)``-th draw of each chain
+        (:func:`models.predictive.thinning`). None: every draw. The root attrs record
+        ``predictive_draws`` (kept) and ``predictive_thinning`` (the step).
 
     Returns
     -------
@@ -165,13 +186,17 @@ def fit(spec: ModelSpec, survey, *, chains: int = 4, draws: int = 2000, tune: in
     posterior = tree["posterior"].to_dataset()
     groups = {"posterior": _with_labels(posterior, design),
               "sample_stats": _clean_stats(tree["sample_stats"].to_dataset())}
+    step = thinning(chains, draws, predictive_draws)
     if predictive:
-        prior = prior_predictive(model, draws=draws, seed=prior_seed)
+        prior_draws = draws if predictive_draws is None else min(draws, predictive_draws)
+        prior = prior_predictive(model, draws=prior_draws, seed=prior_seed)
         groups["prior"] = _with_labels(prior["prior"].to_dataset(), design)
         groups["prior_predictive"] = _outcome_codes(prior["prior_predictive"].to_dataset(), design)
+        kept = posterior.isel(draw=slice(None, None, step))
         groups["posterior_predictive"] = _outcome_codes(
-            posterior_predictive(model, posterior, seed=posterior_seed), design)
-        groups["log_likelihood"] = _relabel(log_likelihood(model, posterior), design)
+            posterior_predictive(model, kept, seed=posterior_seed), design)
+        groups["log_likelihood"] = _relabel(
+            log_likelihood(model, posterior, dtype=LOG_LIKELIHOOD_DTYPE), design)
         groups["log_prior"] = _relabel(log_prior(model, posterior), design)
     if design.condition_mask is not None:
         for name in ("posterior", "prior"):
@@ -181,7 +206,68 @@ def fit(spec: ModelSpec, survey, *, chains: int = 4, draws: int = 2000, tune: in
     groups["constant_data"] = design_dataset(design)
     result = xr.DataTree.from_dict(groups)
     result.attrs.update(run_attrs(design, survey, seed=seed, sampler=sampler))
+    if predictive:
+        result.attrs.update(predictive_draws=int(result["posterior_predictive"].sizes["chain"]
+                                                 * result["posterior_predictive"].sizes["draw"]),
+                            predictive_thinning=step,
+                            **{LOG_LIKELIHOOD_ATTR: LOG_LIKELIHOOD_ON_DEMAND})
     return result
+
+
+# -- storage ------------------------------------------------------------------------------
+def for_storage(tree: xr.DataTree) -> xr.DataTree:
+    """The part of a fit a run directory saves: all but a recomputable log-likelihood."""
+    if tree.attrs.get(LOG_LIKELIHOOD_ATTR) == LOG_LIKELIHOOD_ON_DEMAND and "log_likelihood" in tree.children:
+        return tree.drop_nodes("log_likelihood")
+    return tree
+
+
+def netcdf_encoding(tree: xr.DataTree, *, complevel: int = 4) -> dict:
+    """Per-variable NetCDF encoding of ``tree``: zlib with byte shuffling for numeric arrays.
+
+    For :meth:`xarray.DataTree.to_netcdf` (keys are the groups' paths). Shuffling the
+    bytes first lets zlib compress the (nearly constant) high bytes of floats and small
+    integers.
+    """
+    encoding = {}
+    for node in tree.subtree:
+        variables = {name: {"zlib": True, "complevel": complevel, "shuffle": True}
+                     for name, var in node.dataset.variables.items()
+                     if var.ndim > 0 and var.dtype.kind in "biuf"}
+        if variables:
+            encoding[node.path] = variables
+    return encoding
+
+
+def with_log_likelihood(tree: xr.DataTree, spec: ModelSpec, survey) -> xr.DataTree:
+    """``tree`` with its ``log_likelihood`` group, recomputed where the run did not save it.
+
+    The model is rebuilt from ``spec`` and ``survey`` (a loaded run's) and the pointwise
+    log-likelihood computed at every posterior draw, chunk by chunk, in float32, as
+    :func:`fit` does. A tree that has the group (or was fitted without the predictive
+    step) is returned as it is.
+
+    Raises
+    ------
+    ValueError
+        When ``survey`` is not the data the tree was fitted to.
+    """
+    if "log_likelihood" in tree.children or tree.attrs.get(LOG_LIKELIHOOD_ATTR) != LOG_LIKELIHOOD_ON_DEMAND:
+        return tree
+    fitted = tree.attrs.get("data_fingerprint")
+    if fitted and hasattr(survey, "fingerprint") and survey.fingerprint() != fitted:
+        raise ValueError("cannot recompute the log-likelihood: the survey is not the data the "
+                         f"run was fitted to (fingerprint {survey.fingerprint()}, run {fitted})")
+    design = make_design(spec, survey)
+    active = json.loads(tree.attrs.get("active_conditions", "null"))
+    if active is not None and list(active) != list(design.active_conditions):
+        design = design.with_active_conditions(active)
+    model = model_from_design(design)
+    posterior = tree["posterior"].to_dataset()
+    values = _relabel(log_likelihood(model, posterior, dtype=LOG_LIKELIHOOD_DTYPE), design)
+    out = tree.copy()
+    out["log_likelihood"] = xr.DataTree(values)
+    return out
 
 
 def design_dataset(design: ModelDesign) -> xr.Dataset:
@@ -291,6 +377,7 @@ def _outcome_codes(ds: xr.Dataset, design: ModelDesign) -> xr.Dataset:
         largest = int(design.trials.max()) if design.trials is not None else (design.n_categories or 1)
         dtype = next(t for t in (np.int8, np.int16, np.int32, np.int64) if largest <= np.iinfo(t).max)
         ds["y"] = ds["y"].astype(dtype, keep_attrs=True)
+    ds["y"].attrs["family"] = design.family.name  # reports draw the family's check
     return ds
 
 

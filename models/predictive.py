@@ -30,12 +30,52 @@ from pytensor.compile.rewriting import inline_ofg_node
 from pytensor.graph.replace import vectorize_graph
 from pytensor.tensor.type_other import NoneTypeT
 
-SAMPLE_DIMS = ("chain", "draw")
+from data.constants import SAMPLE_DIMS
+
 # Python linker (no compilation) without elementwise fusion: a fused Composite op has no
 # numpy implementation and would run element by element in Python.
 NUMPY_MODE = Mode(linker="py", optimizer="fast_run").excluding("fusion")
 # values per output array and call: bounds the memory of a call (32 MB of float64)
 _CHUNK_VALUES = 2**22
+# posterior predictive draws a fit keeps for the checks (see :func:`thinning`)
+PREDICTIVE_DRAWS = 1000
+
+
+def thinning(chains: int, draws: int, kept: int | None = PREDICTIVE_DRAWS) -> int:
+    """Step between the kept draws of each chain, so that about ``kept`` draws remain.
+
+    Every ``step``-th draw of every chain is kept (draws 0, step, 2 step, ...), with
+    ``step = ceil(chains * draws / kept)``: evenly spaced over the chains and the same for
+    every seed. 4 x 2000 draws keep 4 x 250 = 1000; 4 x 1500 keep 4 x 250 (step 6); fits
+    with ``kept`` draws or fewer (or ``kept=None``) keep every draw (step 1).
+    """
+    if kept is None or chains * draws <= kept:
+        return 1
+    return -(-chains * draws // kept)
+
+
+def over_draw_chunks(tree: xr.DataTree, compute, *, values_per_draw: int, group: str = "posterior"):
+    """``compute(tree)`` evaluated on consecutive chunks of draws, joined along ``draw``.
+
+    For a per-draw computation whose intermediate arrays hold ``values_per_draw`` numbers
+    per chain and draw (e.g. individuals x terms): each call sees ``tree`` with ``group``
+    cut to a chunk of draws, sized so that an array of the chunk holds about 2^23 numbers
+    (64 MB of float64), not chains x draws x individuals x terms at once. ``compute`` must
+    treat draws independently; its results (DataArray or Dataset) are concatenated along
+    ``draw`` (variables without it are taken from the first chunk).
+    """
+    draws = tree[group].sizes["draw"]
+    step = max(1, _CHUNK_VALUES * 2 // max(1, tree[group].sizes["chain"] * values_per_draw))
+    if step >= draws:
+        return compute(tree)
+    parts = []
+    for start in range(0, draws, step):
+        chunk = tree.copy()
+        chunk[group] = xr.DataTree(tree[group].to_dataset().isel(draw=slice(start, start + step)))
+        parts.append(compute(chunk))
+    if isinstance(parts[0], xr.Dataset):
+        return xr.concat(parts, dim="draw", data_vars="minimal", coords="minimal", compat="override")
+    return xr.concat(parts, dim="draw", coords="minimal", compat="override")
 
 
 def prior_predictive(model: pm.Model, *, draws: int, seed: int) -> xr.DataTree:
@@ -53,9 +93,13 @@ def posterior_predictive(model: pm.Model, posterior: xr.Dataset, *, seed: int,
     return _dataset(model, var_names, _evaluate(function, posterior, inputs), posterior)
 
 
-def log_likelihood(model: pm.Model, posterior: xr.Dataset) -> xr.Dataset:
-    """Pointwise log-likelihood of the observed variables at each posterior draw."""
-    return _log_density(model, posterior, "observed_RVs")
+def log_likelihood(model: pm.Model, posterior: xr.Dataset, *, dtype=None) -> xr.Dataset:
+    """Pointwise log-likelihood of the observed variables at each posterior draw.
+
+    ``dtype`` (e.g. ``"float32"``) stores the result in that type, chunk by chunk: the
+    full array is never held in float64.
+    """
+    return _log_density(model, posterior, "observed_RVs", dtype=dtype)
 
 
 def log_prior(model: pm.Model, posterior: xr.Dataset) -> xr.Dataset:
@@ -63,7 +107,7 @@ def log_prior(model: pm.Model, posterior: xr.Dataset) -> xr.Dataset:
     return _log_density(model, posterior, "free_RVs")
 
 
-def _log_density(model: pm.Model, posterior: xr.Dataset, which: str) -> xr.Dataset:
+def _log_density(model: pm.Model, posterior: xr.Dataset, which: str, *, dtype=None) -> xr.Dataset:
     # the posterior holds the variables' own values, so the densities are taken without
     # the sampler's transforms (as PyMC's compute_log_likelihood does)
     untransformed = remove_value_transforms(model)
@@ -72,7 +116,8 @@ def _log_density(model: pm.Model, posterior: xr.Dataset, which: str) -> xr.Datas
     outputs = vectorize_graph(untransformed.logp(vars=variables, sum=False),
                               replace=dict(zip(inputs, batched)))
     names = [variable.name for variable in variables]
-    return _dataset(model, names, _evaluate(_compile(batched, outputs), posterior, inputs), posterior)
+    arrays = _evaluate(_compile(batched, outputs), posterior, inputs, dtype=dtype)
+    return _dataset(model, names, arrays, posterior)
 
 
 def _batched(inputs):
@@ -103,10 +148,11 @@ def _compile(inputs, outputs, **kwargs):
                                 on_unused_input="ignore", **kwargs)
 
 
-def _evaluate(function, posterior: xr.Dataset, inputs) -> list[np.ndarray]:
+def _evaluate(function, posterior: xr.Dataset, inputs, *, dtype=None) -> list[np.ndarray]:
     """Call ``function`` on every draw of ``posterior``, chain by chain, chunk by chunk.
 
-    Returns one array (chain, draw, ...) per output. The first call takes one draw and
+    Returns one array (chain, draw, ...) per output, of ``dtype`` where given (each
+    chunk is converted as it comes). The first call takes one draw and
     sizes the chunks; draws are taken in order, so random draws do not depend on the
     chunking.
     """
@@ -120,7 +166,8 @@ def _evaluate(function, posterior: xr.Dataset, inputs) -> list[np.ndarray]:
             stop = min(draws, start + step)
             outputs = function(*[value[chain, start:stop] for value in values])
             if results is None:
-                results = [np.empty((chains, draws, *out.shape[1:]), out.dtype) for out in outputs]
+                results = [np.empty((chains, draws, *out.shape[1:]), dtype or out.dtype)
+                           for out in outputs]
                 step = max(1, _CHUNK_VALUES // max([1, *(out[0].size for out in outputs)]))
             for result, out in zip(results, outputs):
                 result[chain, start:stop] = out

@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import copy
 
+from data.codebook import GROUP_LEVELS
+
 DEFAULT_PRIORS: dict[str, dict] = {
     # intercept of gaussian / bernoulli / binomial models (ordinal models have cutpoints)
     "intercept": {"dist": "Normal", "kwargs": {"mu": 0.0, "sigma": 2.5}},
@@ -71,7 +73,7 @@ def default_prior(kind: str) -> dict:
     return copy.deepcopy(DEFAULT_PRIORS[kind])
 
 
-def prior_key_problems(key: str, levels=("network", "organisation", "alliance")) -> list[str]:
+def prior_key_problems(key: str, levels=GROUP_LEVELS) -> list[str]:
     """Problems with a key of the ``priors`` table (``kind`` or ``kind.level``)."""
     kind, _, level = key.partition(".")
     if kind not in DEFAULT_PRIORS:

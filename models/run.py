@@ -3,7 +3,8 @@
 A run directory holds::
 
     posterior.nc     the fit's DataTree (posterior, sample_stats, prior, predictive draws,
-                     log_likelihood, log_prior, observed_data, constant_data), NetCDF
+                     log_prior, observed_data, constant_data), compressed NetCDF; the
+                     log-likelihood is recomputed on demand (models.fit.with_log_likelihood)
     summary.json     effects, group SDs, cutpoints or sigma, diagnostics, provenance
                      (schema below, version SCHEMA_VERSION)
     config.toml      the exact run config (model spec with its defaults resolved, sampling)
@@ -51,11 +52,12 @@ import arviz_stats as azs
 import numpy as np
 import xarray as xr
 
+from data.constants import SAMPLE_DIMS
 from data.errors import AllianceLearningError
 from data.files import OutputExistsError, atomic_dir, check_output_dir
 from data.jsonable import json_scalar
 
-from .fit import SCHEMA_VERSION
+from .fit import SCHEMA_VERSION, for_storage, netcdf_encoding
 from .spec import FitOptions, ModelSpec, RunConfig
 
 logger = logging.getLogger(__name__)
@@ -95,7 +97,7 @@ class Run:
     def coords(self) -> dict[str, list]:
         """Labels of the posterior's dimensions."""
         posterior = self.tree["posterior"]
-        return {dim: list(posterior[dim].values) for dim in posterior.dims if dim not in ("chain", "draw")}
+        return {dim: list(posterior[dim].values) for dim in posterior.dims if dim not in SAMPLE_DIMS}
 
     def __str__(self) -> str:
         diag = self.summary.get("diagnostics", {})
@@ -110,34 +112,53 @@ class Run:
 def _stats(da: xr.DataArray) -> dict[str, float | None]:
     interval = azs.hdi(da, prob=HDI_PROB)
     return {
-        "mean": json_scalar(da.mean(("chain", "draw"))),
-        "sd": json_scalar(da.std(("chain", "draw"), ddof=1)),
+        "mean": json_scalar(da.mean(SAMPLE_DIMS)),
+        "sd": json_scalar(da.std(SAMPLE_DIMS, ddof=1)),
         "hdi_3%": json_scalar(interval.sel(ci_bound="lower")),
         "hdi_97%": json_scalar(interval.sel(ci_bound="upper")),
     }
 
 
-def diagnostics(tree: xr.DataTree) -> dict:
+def diagnostics(tree: xr.DataTree, *, var_names=None) -> dict:
     """Convergence diagnostics of a fit (computed with arviz-stats).
+
+    The one place they are computed: ``summary.json`` and the analysis gates
+    (:func:`analysis.verdict.sampling_diagnostics`) both use it.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        With a ``posterior`` group and, for divergences and E-BFMI, a ``sample_stats``
+        group holding ``diverging`` and ``energy``.
+    var_names : list of str, optional
+        Posterior variables to check; default all.
 
     Returns
     -------
     dict
         ``max_rhat`` (rank-normalised split R-hat), ``min_ess_bulk``, ``min_ess_tail``
         over every posterior quantity, ``divergences`` (count), ``min_bfmi`` (E-BFMI, lowest
-        chain), ``chains`` and ``draws``.
+        chain), ``chains`` and ``draws``. Non-finite values (a constant variable gives 0/0)
+        are ignored; a statistic the fit cannot give (none finite, no ``sample_stats``)
+        is None.
     """
     posterior = tree["posterior"].to_dataset()
+    if var_names is not None:
+        posterior = posterior[list(var_names)]
 
     def extreme(ds: xr.Dataset, pick):
         values = np.concatenate([np.ravel(v.values) for v in ds.data_vars.values()] or [np.array([])])
         values = values[np.isfinite(values)]
         return json_scalar(pick(values)) if values.size else None
 
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rhat = azs.rhat(posterior)
+        ess_bulk = azs.ess(posterior, method="bulk")
+        ess_tail = azs.ess(posterior, method="tail")
     out = {
-        "max_rhat": extreme(azs.rhat(posterior), np.max),
-        "min_ess_bulk": extreme(azs.ess(posterior, method="bulk"), np.min),
-        "min_ess_tail": extreme(azs.ess(posterior, method="tail"), np.min),
+        "max_rhat": extreme(rhat, np.max),
+        "min_ess_bulk": extreme(ess_bulk, np.min),
+        "min_ess_tail": extreme(ess_tail, np.min),
         "divergences": None,
         "min_bfmi": None,
         "chains": int(posterior.sizes["chain"]),
@@ -272,7 +293,8 @@ def save_run(path: str | Path, tree: xr.DataTree, survey, config: RunConfig, *,
     summary = summarize(tree, survey, config=config, command=command)
 
     with atomic_dir(target, replace=force) as staging:
-        tree.to_netcdf(staging / "posterior.nc", engine="h5netcdf")
+        stored = for_storage(tree)  # compressed; the log-likelihood is recomputed on demand
+        stored.to_netcdf(staging / "posterior.nc", engine="h5netcdf", encoding=netcdf_encoding(stored))
         (staging / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n",
                                               encoding="utf-8")
         (staging / "config.toml").write_text(config.to_toml(), encoding="utf-8")
@@ -355,8 +377,8 @@ def load_run(path: str | Path) -> Run:
         raise RunError(f"{path / 'data.parquet'}: the data differ from those the run was fitted to "
                        f"(content fingerprint changed); {_REFIT.format(path=path)}")
     with _damaged(path / "posterior.nc"):
-        with xr.open_datatree(path / "posterior.nc", engine="h5netcdf") as opened:
-            tree = opened.load()
+        # opened lazily: each array is read when a command first uses it (the file stays open)
+        tree = xr.open_datatree(path / "posterior.nc", engine="h5netcdf")
         absent = [group for group in ("posterior", "constant_data") if group not in tree.children]
         if absent:
             raise ValueError(f"no {' or '.join(absent)} group")

@@ -42,7 +42,9 @@ import copy
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
-from data.errors import ProblemsError, read_toml
+from data.codebook import GROUP_LEVELS
+from data.errors import ProblemsError
+from data.tomlfile import read_toml, toml_fields
 
 from .families import DEFAULT_FAMILY, FAMILIES
 from .priors import (
@@ -53,7 +55,6 @@ from .priors import (
     prior_problems,
 )
 
-GROUP_LEVELS = ("network", "organisation", "alliance")
 SAMPLERS = ("nutpie", "pymc")
 
 
@@ -207,15 +208,7 @@ class ModelSpec:
     # -- (de)serialisation ---------------------------------------------------------------
     def to_dict(self) -> dict:
         """Plain mapping (lists, no None) that round-trips through :meth:`from_dict`."""
-        out = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if value is None:
-                continue
-            if isinstance(value, tuple):
-                value = list(value)
-            out[f.name] = copy.deepcopy(value)
-        return out
+        return toml_fields(self)
 
     @classmethod
     def from_dict(cls, raw: dict, source: str = "<model spec>") -> ModelSpec:

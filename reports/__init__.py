@@ -13,6 +13,13 @@ line's start) does not load PyMC.
 from __future__ import annotations
 
 import importlib
+import runpy as _runpy
+from pathlib import Path as _Path
+
+# The shadowing guard (data/guard.py), loaded by path, not imported: a user's own `data`
+# module may be what `import data` finds.
+_runpy.run_path(str(_Path(__file__).parent.parent / "data" / "guard.py"))["check_packages"](
+    "data", "models", "analysis")
 
 _PUBLIC = {
     "ReportContext": "html", "render_report": "html", "render_html": "html",

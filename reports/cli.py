@@ -1,14 +1,18 @@
 """The ``alliance-learning`` command line: a thin layer over the Python API.
 
 Every command catches the toolkit's own errors and prints them as plain lines (no
-traceback) with a non-zero exit code. Logging handlers are configured here, never in the
-library.
+traceback) with a non-zero exit code. Ctrl-C (SIGINT) and SIGTERM end a command with one
+line and exit 130 or 143; whatever it was writing is removed (see :mod:`data.files`), and
+sub-model workers end with it. Output locations are checked before any work. Logging
+handlers are configured here, never in the library.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import signal
+import threading
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -39,6 +43,12 @@ ChainsOption = Annotated[Optional[int], typer.Option(help="Chains (default 4).")
 DrawsOption = Annotated[Optional[int], typer.Option(help="Kept draws per chain (default 2000).")]
 TuneOption = Annotated[Optional[int], typer.Option(help="Tuning steps per chain (default 1000).")]
 SeedOption = Annotated[Optional[int], typer.Option(help="Seed of the run (default 0).")]
+# how the data file is read (data.io.read_rows): detected unless given
+SheetOption = Annotated[Optional[str], typer.Option(help="Excel sheet (default: the first).")]
+EncodingOption = Annotated[Optional[str], typer.Option(
+    help="CSV encoding, e.g. utf-8, cp1252, latin-1, utf-16 (default: detected).")]
+SepOption = Annotated[Optional[str], typer.Option(
+    "--sep", help="CSV delimiter: ',', ';', 'tab' or '|' (default: detected).")]
 ReplaceRunOption = Annotated[bool, typer.Option("--force", help="Replace an existing run directory.")]
 ProgressOption = Annotated[bool, typer.Option("--progress/--no-progress",
                                               help="Show the sampler's progress bar.")]
@@ -46,14 +56,38 @@ ProgressOption = Annotated[bool, typer.Option("--progress/--no-progress",
 err_console = Console(stderr=True)
 
 # Errors a user can fix; anything else is a bug and keeps its traceback.
-USER_ERRORS: tuple[type[Exception], ...] = (ValueError, FileNotFoundError, FileExistsError, KeyError)
+USER_ERRORS: tuple[type[Exception], ...] = (ValueError, FileNotFoundError, FileExistsError, KeyError,
+                                            IsADirectoryError, NotADirectoryError, PermissionError)
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived.
+
+    Not a KeyboardInterrupt: the sampler (nutpie) answers that by returning the draws so far,
+    which must not be saved as a run.
+    """
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _interrupt(signum, frame):
+    raise Interrupted(signum)
 
 
 def user_errors(func):
-    """Print a user error as plain text and exit 2 instead of showing a traceback."""
+    """Print a user error as plain text and exit 2 instead of showing a traceback.
+
+    While the command runs, SIGINT and SIGTERM raise :class:`Interrupted`, so that files
+    being written are cleaned up; the command then exits 128 + the signal's number.
+    """
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        handlers = {}
+        if threading.current_thread() is threading.main_thread():
+            handlers = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             return func(*args, **kwargs)
         except USER_ERRORS as err:
@@ -62,8 +96,24 @@ def user_errors(func):
             err_console.print(f"[bold red]error:[/] {escape(str(message))}", markup=True, highlight=False,
                               soft_wrap=True)  # one line, whatever the terminal's width
             raise typer.Exit(code=2) from None
+        except (Interrupted, KeyboardInterrupt) as err:
+            signum = getattr(err, "signum", signal.SIGINT)
+            err_console.print(f"interrupted ({signal.Signals(signum).name}): stopped; nothing "
+                              "half-written was kept", highlight=False, soft_wrap=True)
+            raise typer.Exit(code=128 + signum) from None
+        finally:
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
 
     return wrapper
+
+
+def _inputs(**options) -> None:
+    """Check that each input option names a file (not a folder), before any work."""
+    from data.files import check_input_file
+
+    for option, path in options.items():
+        check_input_file(path, option="--" + option.replace("_", "-"))
 
 
 @app.callback()
@@ -78,7 +128,9 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log prog
 def validate(
     file: Annotated[Path, typer.Argument(help="Wide case-survey file: CSV, Parquet or Excel.")],
     codebook: CodebookOption = None,
-    sheet: Annotated[Optional[str], typer.Option(help="Excel sheet (default: the first).")] = None,
+    sheet: SheetOption = None,
+    encoding: EncodingOption = None,
+    sep: SepOption = None,
     form: Annotated[str, typer.Option(
         help="wide: one row per individual; coded: the raters' coding sheet (long form).")] = "wide",
     collapse: Annotated[str, typer.Option(
@@ -95,7 +147,9 @@ def validate(
 
     from data import validate_file
 
-    report = validate_file(file, codebook, sheet=sheet, form=form, collapse=collapse)
+    _inputs(codebook=codebook)
+    report = validate_file(file, codebook, sheet=sheet, form=form, collapse=collapse,
+                           encoding=encoding, sep=sep)
     colour = {"error": "bold red", "warning": "yellow"}
     for problem in report.sorted_problems():
         column = f"  [cyan]{escape(problem.column)}[/]" if problem.column else ""
@@ -146,7 +200,10 @@ def simulate(
     """
     from data import save_simulation
     from data import simulate as run_simulation
+    from data.files import check_output_file
 
+    _inputs(design=design, codebook=codebook)
+    check_output_file(out, option="--out", force=force, inputs=(design, codebook))
     sim = run_simulation(design, codebook, seed=seed)
     paths = save_simulation(sim, out, overwrite=force)
     sizes = sim.truth["sizes"]
@@ -163,6 +220,9 @@ def fit(
     data_file: Annotated[Path, typer.Argument(metavar="DATA", help="Case-survey file: CSV, Parquet or Excel.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to create.")],
     codebook: CodebookOption = None,
+    sheet: SheetOption = None,
+    encoding: EncodingOption = None,
+    sep: SepOption = None,
     config: ConfigOption = None,
     form: Annotated[str, typer.Option(
         help="wide: one row per individual; coded: the raters' coding sheet (long form).")] = "wide",
@@ -190,19 +250,23 @@ def fit(
     from rich.table import Table
 
     from data import load_coded, load_survey
-    from models import check_run_target, load_config, save_run
+    from models import load_config, save_run
+    from models.run import check_run_target
     from models import fit as fit_model
     from reports.pipeline import resolve_config
 
-    check_run_target(out, force=force)  # before the long step, not after it
+    _inputs(codebook=codebook, config=config)
+    # before the long step, not after it
+    check_run_target(out, force=force, inputs=(data_file, codebook, config))
     run_config = load_config(config) if config is not None else None  # a broken config first
     if form not in ("wide", "coded"):
         raise typer.BadParameter(f"--form must be wide or coded, got {form!r}")
+    read_options = {"sheet": sheet, "encoding": encoding, "sep": sep}
     if form == "coded":  # the rater model unless --collapse names a rule
-        coded = load_coded(data_file, codebook, collapse=collapse or "median")
+        coded = load_coded(data_file, codebook, collapse=collapse or "median", **read_options)
         survey = coded.with_raters() if collapse is None else coded.survey
     else:
-        survey = load_survey(data_file, codebook)
+        survey = load_survey(data_file, codebook, **read_options)
     # the options on top of the config, checked against the data before sampling (as `run` does)
     run_config = resolve_config(survey, config=run_config, outcome=outcome, family=family,
                                 chains=chains, draws=draws, tune=tune, seed=seed, sampler=sampler,
@@ -306,15 +370,18 @@ def report(
     first and the checks are saved in the run directory.
     """
     from analysis import check_run, save_checks
+    from data.files import check_output_file
     from models import load_run
-    from reports.context import build_context, load_checks_json
+    from reports.context import build_context
     from reports.html import render_report
 
-    out = out if out is not None else run_dir / "report.html"
-    if out.exists() and not force:
-        raise FileExistsError(f"{out} exists; pass --force to replace it")
     run = load_run(run_dir)
-    checks = load_checks_json(run_dir)
+    inputs = [run_dir / name for name in ("summary.json", "data.parquet", "checks/checks.json")]
+    if out is None:
+        out = check_output_file(run_dir / "report.html", option=None, force=force, inputs=inputs)
+    else:
+        out = check_output_file(out, option="--out", force=force, inputs=inputs)
+    checks = _saved_checks(run_dir)
     if checks is None:
         with console.status("no checks yet: checking the run..."):
             checks = check_run(run, progress=_say)
@@ -327,12 +394,39 @@ def report(
     console.print(f"report written to {escape(str(path))}", highlight=False, soft_wrap=True)
 
 
+def _saved_checks(run_dir: Path):
+    """The run's saved checks, None when it has none; a damaged checks.json is one error line."""
+    from models import RunError
+    from reports.context import load_checks_json
+
+    path = run_dir / "checks" / "checks.json"
+    try:
+        checks = load_checks_json(run_dir)
+        if isinstance(checks, dict):  # the parts the report and this command read directly
+            verdict = checks.get("verdict")
+            if not isinstance(verdict, dict) or not isinstance(verdict.get("verdict"), str):
+                raise ValueError("no verdict")
+            bad = [k for k in ("settings", "diagnostics") if not isinstance(checks.get(k), dict)]
+            if bad:
+                raise ValueError(f"{', '.join(bad)}: missing or not an object")
+        elif checks is not None and not hasattr(checks, "verdict"):
+            raise ValueError(f"holds a JSON {type(checks).__name__}, not an object")
+    except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError) as err:
+        reason = " ".join(str(err).split()) or type(err).__name__
+        raise RunError(f"{path}: damaged or not written by this toolkit ({reason}); redo the checks "
+                       f"(`alliance-learning check {run_dir} --force`)") from None
+    return checks
+
+
 @app.command("run")
 @user_errors
 def run_command(
     data_file: Annotated[Path, typer.Argument(metavar="DATA", help="Case-survey file: CSV, Parquet or Excel.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to create (holds the report).")],
     codebook: CodebookOption = None,
+    sheet: SheetOption = None,
+    encoding: EncodingOption = None,
+    sep: SepOption = None,
     config: ConfigOption = None,
     form: Annotated[str, typer.Option(
         help="wide: one row per individual; coded: the raters' coding sheet (long form).")] = "wide",
@@ -353,7 +447,9 @@ def run_command(
     """
     from reports.pipeline import command_line, run_pipeline
 
-    command = command_line("run", data_file, out=out, codebook=codebook, config=config,
+    _inputs(codebook=codebook, config=config)
+    command = command_line("run", data_file, out=out, codebook=codebook, sheet=sheet,
+                           encoding=encoding, sep=sep, config=config,
                            form=None if form == "wide" else form,
                            collapse=collapse, outcome=outcome,
                            chains=chains, draws=draws, tune=tune, seed=seed, force=force,
@@ -362,7 +458,8 @@ def run_command(
                           collapse=collapse, outcome=outcome, chains=chains, draws=draws, tune=tune,
                           seed=seed, force=force, command=command, step=_step_reporter(),
                           say=_say, sampler_progress=progress,
-                          check_options={"dominance": dominance})
+                          check_options={"dominance": dominance},
+                          read_options={"sheet": sheet, "encoding": encoding, "sep": sep})
     _print_result(result)
 
 
@@ -424,10 +521,14 @@ def check(
     Exits 0 when the run passes its diagnostic gates, 3 when the verdict is `not
     trustworthy` (refit with more tuning or draws), 2 on a usage error.
     """
+    import os
+
     from rich import box
     from rich.table import Table
 
-    from analysis import check_checks_target, check_run, save_checks
+    from analysis import check_run, save_checks
+    from analysis.checks import check_checks_target
+    from data.constants import SAMPLE_DIMS
     from models import load_run
 
     if not 0.5 < threshold <= 1:
@@ -438,6 +539,8 @@ def check(
         raise ValueError(f"--workers must be at least 1, got {workers}")
     run = load_run(run_dir)
     check_checks_target(run_dir, force=force)  # before the long step, not after it
+    if not os.access(run_dir, os.W_OK | os.X_OK):
+        raise PermissionError(f"{run_dir}: the run directory is not writable; the checks could not be saved")
     checks = check_run(run, rope=rope, prob_threshold=threshold, dominance=dominance, loo=loo,
                        sensitivity=sensitivity, workers=workers, seed=seed, progress=_say)
     where = save_checks(checks, run_dir, force=force)
@@ -471,7 +574,7 @@ def check(
                   f"{verdict.p_interorganisational_dominates:.3f}", highlight=False, soft_wrap=True)
     if checks.dominance is not None:
         ranking = checks.dominance.ranking
-        general = checks.dominance.general_share.mean(("chain", "draw"))
+        general = checks.dominance.general_share.mean(SAMPLE_DIMS)
         console.print("dominance analysis (share of R2, general dominance): " + ", ".join(
             f"{level} {float(general.sel(level=level)):.2f}" for level in ranking), highlight=False)
     if checks.loo is not None:

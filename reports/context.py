@@ -38,14 +38,15 @@ import xarray as xr
 from analysis import (
     Gate,
     dominance_verdict,
-    linear_predictor,
-    readable_effects,
     sides_and_levels,
     variance_decomposition,
 )
+from analysis.checks import effects_of
+from data.constants import SAMPLE_DIMS
 from data.files import restore, write_csv
-from models import DEFAULT_PRIORS, contributions, get_family, raw_sd
+from models import DEFAULT_PRIORS, contributions, get_family
 from models.priors import OUTCOME_SCALED
+from models.run import raw_sd
 
 from .html import ReportContext
 from .plots import PNG_SIGNATURE
@@ -73,7 +74,6 @@ RELIABILITY_FILE = "reliability.csv"
 EXAMPLE_NOTICE = ("SIMULATED example data (data/example/README.md): this report shows the "
                   "workflow on data generated from known values; it is not evidence about real "
                   "alliances.")
-SAMPLE_DIMS = ("chain", "draw")
 
 
 def example_data_path() -> Path:
@@ -245,14 +245,13 @@ def effect_draws(run, readable: xr.DataArray | None = None) -> dict[str, xr.Data
     per_sd.attrs["quantity"] = "change in the linear predictor (logit scale for logit links) per SD"
     per_unit.attrs["quantity"] = "change in the linear predictor per one step of the code"
     out = {"per SD (linear predictor)": per_sd, "per raw unit (linear predictor)": per_unit}
-    if readable is None:  # as analysis.check_run computes them
-        cutpoints = posterior["cutpoints"] if "cutpoints" in posterior else None
-        readable = readable_effects(b.drop_vars(["condition_level", "condition_side"], errors="ignore"),
-                                    linear_predictor(tree), family=run.spec.family,
-                                    cutpoints=cutpoints)
+    if readable is None:  # as analysis.check_run computes them (in chunks of draws)
+        readable = effects_of(tree)
     readable = readable.copy()
     step = "+1 SD" if run.spec.standardize else "+1 raw unit"  # b is per model unit
     title = f"{readable.attrs['quantity'].split(' (')[0]} per {step}"
+    if readable.attrs.get("contrast"):
+        title += ", 0 → 1 for binary conditions"
     readable.attrs["quantity"] = readable.attrs["quantity"].replace("+step", step)
     out[title] = readable
     return out
@@ -264,16 +263,23 @@ def run_decomposition(run) -> xr.Dataset:
     Group variances are the posterior ``sd_<level>`` squared; the residual follows the
     run's family (sigma per draw for gaussian).
     """
+    from models.predictive import over_draw_chunks
+
+    def decompose(tree):
+        posterior = tree["posterior"]
+        parts = contributions(tree, by="condition")
+        names = [str(c) for c in parts["condition"].values]
+        sides, levels = sides_and_levels(run.survey.codebook, names)
+        group_var = {name[3:]: posterior[name] ** 2 for name in posterior.data_vars
+                     if name.startswith("sd_") and name != "sd_slope"}
+        sigma = posterior["sigma"] if "sigma" in posterior else None
+        return variance_decomposition(parts, sides=sides, levels=levels, group_var=group_var or None,
+                                      family=run.spec.family, sigma=sigma)
+
+    # per draw, on chunks of draws: never individuals x draws x conditions at once
     tree = run.tree
-    posterior = tree["posterior"]
-    parts = contributions(tree, by="condition")
-    names = [str(c) for c in parts["condition"].values]
-    sides, levels = sides_and_levels(run.survey.codebook, names)
-    group_var = {name[3:]: posterior[name] ** 2 for name in posterior.data_vars
-                 if name.startswith("sd_") and name != "sd_slope"}
-    sigma = posterior["sigma"] if "sigma" in posterior else None
-    return variance_decomposition(parts, sides=sides, levels=levels, group_var=group_var or None,
-                                  family=run.spec.family, sigma=sigma)
+    per_draw = tree["constant_data"].sizes["individual"] * (tree["posterior"].sizes.get("condition", 0) + 2)
+    return over_draw_chunks(tree, decompose, values_per_draw=per_draw)
 
 
 # -- provenance ---------------------------------------------------------------------------------
@@ -438,7 +444,7 @@ def load_check_figures(run_dir: str | Path, checks: Mapping) -> dict[str, bytes]
     -------
     dict of str to bytes
     """
-    from analysis import checks_dir
+    from analysis.checks import checks_dir
 
     saved = set(checks.get("figures") or ())
     out = {}

@@ -23,7 +23,6 @@ import numbers
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -32,15 +31,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from analysis import (
-    DEFAULT_GATES,
-    GateResult,
-    plot_dominance,
-    plot_group_statistic,
-    plot_loo_pit,
-    posterior_summary,
-)
+from analysis import DEFAULT_GATES, posterior_summary
+from analysis.checks import plot_dominance
+from analysis.ppc import plot_group_statistic, plot_loo_pit
+from analysis.verdict import GateResult
+from data.constants import SAMPLE_DIMS
 from data.files import atomic_write
+from data.version import toolkit_version
 
 from . import plots
 
@@ -344,7 +341,7 @@ def _effects_section(ctx: ReportContext) -> dict | None:
     for title, draws in ctx.effects.items():
         summary = posterior_summary(draws, prob=ctx.ci_prob)
         conditions = [str(c) for c in draws["condition"].values]
-        p_positive = (draws > 0).mean(("chain", "draw"))
+        p_positive = (draws > 0).mean(SAMPLE_DIMS)
         frame = pd.DataFrame({
             "condition": conditions,
             "label": [labels.get(c, "") for c in conditions],
@@ -498,7 +495,8 @@ def _ppc_checks_section(ctx: ReportContext) -> dict | None:
                              "flagged cells": part["n_extreme"],
                              "listed below": len(part.get("extreme") or ())})
         for cell in part.get("extreme") or ():
-            cells.append({"grouping": key, "group": cell.get(key), "category": cell.get("category"),
+            row = "statistic" if "statistic" in cell else "category"  # density or category checks
+            cells.append({"grouping": key, "group": cell.get(key), row: cell.get(row),
                           "individuals": cell.get("n_individuals"), "observed": cell["observed"],
                           "replicated mean": cell["replicated_mean"],
                           f"{interval} lower": cell["replicated_lower"],
@@ -567,13 +565,6 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def _version() -> str:
-    try:
-        return metadata.version("alliance-learning")
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
 def render_html(context: ReportContext | Mapping[str, Any]) -> str:
     """Render the report to an HTML string (see :func:`render_report`)."""
     ctx = context if isinstance(context, ReportContext) else ReportContext.from_dict(context)
@@ -595,7 +586,7 @@ def render_html(context: ReportContext | Mapping[str, Any]) -> str:
         "loo": table(ctx.loo) if ctx.loo is not None else None,
         "sensitivity": table(ctx.sensitivity) if ctx.sensitivity is not None else None,
         "provenance": _provenance_section(ctx),
-        "version": _version(),
+        "version": toolkit_version(),
     }
     return _environment().get_template("report.html.j2").render(page=page)
 

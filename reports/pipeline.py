@@ -21,8 +21,9 @@ The four steps:
 3. **check**: every posterior check (:func:`analysis.check_run`), saved in ``checks/``;
 4. **report**: one self-contained HTML file, ``report.html`` in the run directory.
 
-An existing run directory is never replaced unless ``force=True``; that is checked before
-the long steps start.
+An existing run directory is never replaced unless ``force=True``, and then only one this
+toolkit wrote that holds none of the inputs (:func:`models.check_run_target`); that is
+checked before the long steps start.
 """
 
 from __future__ import annotations
@@ -45,12 +46,12 @@ from models import (
     Run,
     RunConfig,
     SpecError,
-    check_run_target,
     check_spec,
     load_config,
     save_run,
 )
 from models import fit as fit_model
+from models.run import check_run_target
 
 from .context import build_context, example_data_path, save_reliability
 from .html import render_report
@@ -205,6 +206,7 @@ def run_pipeline(
     title: str | None = None,
     notice: str | None = None,
     check_options: dict | None = None,
+    read_options: dict | None = None,
     step: StepReporter | None = None,
     say: Callable[[str], None] | None = None,
     sampler_progress: bool = True,
@@ -233,13 +235,16 @@ def run_pipeline(
         Sampling options (default: the config's, else 4 chains x 2000 draws, 1000 tuning
         steps, seed 0).
     force : bool
-        Replace an existing run directory.
+        Replace an existing run directory this toolkit wrote (never a folder holding other
+        files or the input).
     command : str, optional
         The command line that reproduces this call, recorded in the run (the CLI passes it).
     title, notice : str, optional
         The report's title and a banner under it.
     check_options : dict, optional
         Keyword arguments of :func:`analysis.check_run` (e.g. ``{"dominance": False}``).
+    read_options : dict, optional
+        How the file is read: ``sheet``, ``encoding`` and ``sep`` of :func:`data.load_survey`.
     step : callable, optional
         ``step(number, name)`` returns a context manager wrapped around each step (the CLI
         shows a spinner).
@@ -259,7 +264,9 @@ def run_pipeline(
     out = Path(out)
     if form not in ("wide", "coded"):
         raise ValueError(f"form must be 'wide' or 'coded', got {form!r}")
-    check_run_target(out, force=force)  # before the long steps, not after them
+    # before the long steps, not after them
+    inputs = (data, codebook, config if isinstance(config, (str, Path)) else None)
+    check_run_target(out, force=force, inputs=inputs)
     seconds: dict[str, float] = {}
 
     started = time.perf_counter()
@@ -269,11 +276,11 @@ def run_pipeline(
             config = load_config(config)  # a broken config is reported before the data are read
         reliability = None
         if form == "coded":
-            coded = load_coded(data, codebook, collapse=collapse or "median")
+            coded = load_coded(data, codebook, collapse=collapse or "median", **(read_options or {}))
             survey = coded.with_raters() if collapse is None else coded.survey
             reliability = coded.reliability
         else:
-            survey = load_survey(data, codebook)
+            survey = load_survey(data, codebook, **(read_options or {}))
         run_config = resolve_config(survey, config=config, outcome=outcome, chains=chains,
                                     draws=draws, tune=tune, seed=seed, source=source)
     seconds["validate"] = time.perf_counter() - started

@@ -14,14 +14,17 @@ from __future__ import annotations
 import base64
 import io
 import logging
+import textwrap
 from collections.abc import Mapping
 
 import numpy as np
 import xarray as xr
 
+from analysis.figures import new_figure
+from data.constants import SAMPLE_DIMS
+
 logger = logging.getLogger(__name__)
 
-SAMPLE_DIMS = ("chain", "draw")
 # Colour per side (colour-blind safe pair from the Okabe-Ito palette); grey when unknown.
 SIDE_COLOURS = {"interpersonal": "#0072B2", "interorganisational": "#D55E00"}
 OTHER_COLOUR = "#555555"
@@ -30,16 +33,6 @@ MAX_PPC_DRAWS = 200
 # An outcome with at most this many distinct integer values is drawn as categories.
 MAX_CATEGORIES = 20
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def _new_figure(width: float, height: float):
-    """Make a figure on its own Agg canvas (no pyplot, no global backend)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
 
 
 def _text(value) -> str:
@@ -116,7 +109,7 @@ def forest_plot(
     titles = list(effects)
     conditions = [str(c) for c in next(iter(effects.values()))["condition"].values]
     names = [f"{labels[c]} ({c})" if labels.get(c) else c for c in conditions]
-    fig = _new_figure(3.2 + 3.0 * len(titles), 1.2 + 0.38 * len(conditions))
+    fig = new_figure(3.2 + 3.0 * len(titles), 1.2 + 0.38 * len(conditions))
     axes = fig.subplots(1, len(titles), sharey=True, squeeze=False)[0]
     positions = np.arange(len(conditions))[::-1]
     for ax, title in zip(axes, titles):
@@ -126,7 +119,8 @@ def forest_plot(
         ax.hlines(positions, lower, upper, colors=colours, linewidth=2.5)
         ax.scatter(mean, positions, c=colours, s=28, zorder=3)
         ax.axvline(0, color="#999999", linewidth=0.8, linestyle="--")
-        ax.set_title(_text(title), fontsize=9)
+        # long titles (a readable effect's quantity) wrap within their panel
+        ax.set_title(_text(textwrap.fill(title, 38)), fontsize=9)
         ax.grid(axis="x", alpha=0.3)
     axes[0].set_yticks(positions, [_text(n) for n in names], fontsize=8)
     present = [s for s in SIDE_COLOURS if s in sides.values()]
@@ -164,7 +158,7 @@ def share_plot(decomposition: xr.Dataset, *, level_sides: Mapping[str, str] | No
     ]
     panels = [p for p in panels if p[0] in decomposition]
     level_sides = level_sides or {}
-    fig = _new_figure(3.6 * len(panels), 2.5)
+    fig = new_figure(3.6 * len(panels), 2.5)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     for ax, (name, dim, title) in zip(axes, panels):
         draws = decomposition[name]
@@ -197,7 +191,7 @@ def difference_plot(difference: xr.DataArray, *, rope: float):
     matplotlib.figure.Figure
     """
     values = np.ravel(difference.values)
-    fig = _new_figure(6.0, 2.4)
+    fig = new_figure(6.0, 2.4)
     ax = fig.subplots()
     ax.axvspan(-rope, rope, color="#dddddd", label=f"practical equivalence (±{rope:g})")
     ax.hist(values, bins=60, color="#4d4d4d", alpha=0.85, density=True)
@@ -215,17 +209,44 @@ def _is_categorical(observed: np.ndarray) -> bool:
     )
 
 
+def _takes_categories(observed: xr.DataArray, values: np.ndarray) -> bool:
+    """Whether the outcome's check is category bars: its family says (``models.Family.ppc``,
+    from the ``family`` attribute a fit puts on ``y``), else its values (few integers)."""
+    from models.families import FAMILIES
+
+    family = FAMILIES.get(str(observed.attrs.get("family")))
+    if family is None:  # fits written before y carried its family
+        return _is_categorical(values)
+    return family.ppc == "categories"
+
+
+def _ecdf_overlay(ax, obs: np.ndarray, pred: np.ndarray, *, prob: float, name: str) -> None:
+    """Observed ECDF over the pointwise ``prob`` interval of the predictive draws' ECDFs."""
+    grid = np.quantile(np.concatenate([obs, pred.ravel()]), np.linspace(0.001, 0.999, 200))
+    ecdfs = (pred[:, :, None] <= grid).mean(axis=1)  # draws x grid
+    tail = (1 - prob) / 2
+    low, high = np.quantile(ecdfs, [tail, 1 - tail], axis=0)
+    ax.fill_between(grid, low, high, color="#0072B2", alpha=0.3, step="post", linewidth=0)
+    ax.step(grid, (obs[:, None] <= grid).mean(axis=0), where="post", color="black", linewidth=1.5)
+    ax.set_xlabel(name)
+    ax.set_ylabel("ECDF")
+    ax.set_title(f"ECDF, predictive {prob:.0%} band", fontsize=9)
+
+
 def ppc_plot(observed: xr.DataArray, predicted: xr.DataArray, *, prob: float = 0.89):
     """Observed outcome distribution against the posterior predictive distribution.
 
-    A categorical outcome (few integer values) is drawn as observed proportions per
-    category with the predicted median and interval; a continuous one as the observed
-    histogram over the histograms of evenly spaced predictive draws.
+    A categorical outcome (its family's check is ``categories``) is drawn as observed
+    proportions per category with the predicted median and interval; a continuous one
+    (``density``) as two overlays: the observed histogram over the histograms of evenly
+    spaced predictive draws, and the observed ECDF over the predictive ECDFs' pointwise
+    ``prob`` interval.
 
     Parameters
     ----------
     observed : xarray.DataArray
-        Observed outcome (missing values are left out).
+        Observed outcome (missing values are left out); its ``family`` attribute (set by
+        ``models.fit``) chooses the kind of figure.
     predicted : xarray.DataArray
         Posterior predictive draws with dims (chain, draw, ...) matching ``observed``.
     prob : float, default 0.89
@@ -241,10 +262,11 @@ def ppc_plot(observed: xr.DataArray, predicted: xr.DataArray, *, prob: float = 0
     pred = np.asarray(stacked.isel(sample=keep).values, dtype=float).reshape(len(keep), -1)
     seen = np.isfinite(obs)
     obs, pred = obs[seen], pred[:, seen]
-    fig = _new_figure(6.0, 2.8)
-    ax = fig.subplots()
     name = _text(observed.name or "outcome")
-    if _is_categorical(obs):
+    categorical = _takes_categories(observed, obs)
+    fig = new_figure(6.0 if categorical else 9.0, 2.8)
+    ax = fig.subplots() if categorical else fig.subplots(1, 2)[0]
+    if categorical:
         categories = np.union1d(np.unique(obs), np.unique(pred))
         if categories.size > MAX_CATEGORIES:
             categories = np.unique(obs)
@@ -266,6 +288,8 @@ def ppc_plot(observed: xr.DataArray, predicted: xr.DataArray, *, prob: float = 0
                 label="observed")
         ax.plot([], [], color="#0072B2", alpha=0.5, label="predictive draws")
         ax.set_yticks([])
+        ax.set_ylabel("density")
+        _ecdf_overlay(fig.axes[1], obs, pred, prob=prob, name=name)
     ax.set_xlabel(name)
     fig.legend(loc="outside lower center", ncols=2, fontsize=8, frameon=False)
     ax.set_title(f"Posterior predictive check: {name}", fontsize=10)

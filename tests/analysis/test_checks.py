@@ -13,16 +13,9 @@ import pytest
 import xarray as xr
 from scipy.special import expit
 
-from analysis import (
-    CHECKS_FILE,
-    ChecksExistError,
-    Gate,
-    check_run,
-    fit_submodels,
-    fixed_r2,
-    linear_predictor,
-    save_checks,
-)
+from analysis import ChecksExistError, Gate, check_run, fit_submodels, linear_predictor, save_checks
+from analysis.checks import CHECKS_FILE
+from analysis.dominance import fixed_r2
 from models import FitOptions, ModelSpec, RunConfig, check_spec, fit, save_run
 
 from ..models.conftest import make_survey

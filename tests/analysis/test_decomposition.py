@@ -8,13 +8,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from analysis import (
-    bayesian_r2_latent,
-    posterior_summary,
-    residual_variance,
-    sides_and_levels,
-    variance_decomposition,
-)
+from analysis import bayesian_r2_latent, posterior_summary, sides_and_levels, variance_decomposition
+from analysis.decomposition import residual_variance
 from data.codebook import DEFAULT_SIDE, LEVELS, load_codebook
 
 PI2_3 = math.pi**2 / 3

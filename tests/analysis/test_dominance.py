@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from analysis import dominance_statistics, subset_label
+from analysis.dominance import dominance_statistics, subset_label
 
 GROUPS = ("A", "B", "C")
 R2 = {  # subset: (draw 1, draw 2, draw 3)

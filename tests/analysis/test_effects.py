@@ -103,6 +103,51 @@ def test_gaussian_change_in_mean_is_step_times_beta():
     np.testing.assert_allclose(effect.transpose("chain", "draw", "condition"), 0.5 * BETA)
 
 
+def test_gaussian_change_in_mean_in_sds_of_y_is_not_the_linear_predictor_table():
+    effect = readable_effects(beta(), eta(), family="gaussian", outcome_sd=4.0)
+    np.testing.assert_allclose(effect.transpose("chain", "draw", "condition"), BETA / 4.0)
+    assert effect.attrs["quantity"].startswith("change in mean of y in SDs of y")
+    with pytest.raises(ValueError, match="outcome_sd must be a positive"):
+        readable_effects(beta(), eta(), family="gaussian", outcome_sd=0.0)
+
+
+def _contrast(x, x0, x1):
+    """A binary condition 'trust' with codes x (model scale) per individual."""
+    part = beta().sel(condition="trust", drop=True) * xr.DataArray(x, dims="individual")
+    return {"trust": (part, x0, x1)}
+
+
+@pytest.mark.parametrize("family", ["bernoulli", "ordinal", "gaussian"])
+def test_binary_condition_is_contrasted_from_0_to_1_for_everyone(family):
+    x = np.array([0.0, 1.0, 1.0, 0.0])  # raw codes, not standardised (x0 = 0, x1 = 1)
+    eta_values = ETA + BETA[..., :1] * x  # eta includes trust's contribution
+    eta_da = xr.DataArray(eta_values, dims=("chain", "draw", "individual"))
+    cuts = cutpoints() if family == "ordinal" else None
+    effect = readable_effects(beta(), eta_da, family=family, cutpoints=cuts, contrast=_contrast(x, 0.0, 1.0))
+    assert effect.attrs["contrast"] == ["trust"] and "0 -> 1" in effect.attrs["quantity"]
+    for c in range(2):
+        for d in range(2):
+            rest = ETA[c, d]  # everyone's eta without trust
+            b = BETA[c, d, 0]
+            if family == "bernoulli":
+                expected = np.mean(expit(rest + b)) - np.mean(expit(rest))
+            elif family == "ordinal":
+                expected = (np.mean([p_at_least(4, e + b, CUTS[c, d]) for e in rest])
+                            - np.mean([p_at_least(4, e, CUTS[c, d]) for e in rest]))
+            else:
+                expected = b
+            assert float(effect.sel(condition="trust")[c, d]) == pytest.approx(expected, abs=1e-12)
+            # the others still move by one step, from the observed eta
+            if family == "bernoulli":
+                moved = np.mean(expit(eta_values[c, d] + BETA[c, d, 1])) - np.mean(expit(eta_values[c, d]))
+                assert float(effect.sel(condition="payoff")[c, d]) == pytest.approx(moved, abs=1e-12)
+    # on a standardised scale the contrast is b * (x1 - x0), not b per SD
+    z = (x - 0.5) / np.std(x, ddof=1)
+    standardised = readable_effects(beta(), eta_da, family="gaussian",
+                                    contrast=_contrast(z, -0.5 / np.std(x, ddof=1), 0.5 / np.std(x, ddof=1)))
+    np.testing.assert_allclose(standardised.sel(condition="trust"), BETA[..., 0] / np.std(x, ddof=1))
+
+
 def test_summary_has_condition_dim():
     effect = readable_effects(beta(), eta(), family="bernoulli")
     summary = posterior_summary(effect)
@@ -119,3 +164,6 @@ def test_bad_input():
         readable_effects(beta(), broken, family="bernoulli")
     with pytest.raises(ValueError, match="beta lacks"):
         readable_effects(beta().rename(condition="term"), eta(), family="bernoulli")
+    with pytest.raises(ValueError, match="contrast names condition"):
+        readable_effects(beta(), eta(), family="bernoulli", contrast=_contrast(np.zeros(4), 0.0, 1.0) | {
+            "size_x": (eta(), 0.0, 1.0)})

@@ -8,7 +8,8 @@ import pymc as pm
 import pytest
 import xarray as xr
 
-from analysis import STANDARD_MODELS, plot_comparison, predictive_comparison
+from analysis import predictive_comparison
+from analysis.loo import STANDARD_MODELS, plot_comparison
 
 N = 60
 

@@ -15,16 +15,20 @@ import pytest
 import xarray as xr
 
 from analysis import (
+    PosteriorPredictiveChecks,
+    groups_from_constant_data,
+    posterior_predictive_checks,
+)
+from analysis.ppc import (
     between_group_variance,
     category_proportions,
+    distribution_statistics,
     group_statistic_check,
-    groups_from_constant_data,
     loo_pit_check,
     plot_category_proportions,
     plot_group_statistic,
     plot_loo_pit,
     plot_outcome_rootogram,
-    posterior_predictive_checks,
 )
 
 # Six individuals in two alliances (A: 0-2, B: 3-5) and three networks.
@@ -217,3 +221,82 @@ def test_importing_analysis_loads_no_matplotlib():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert result.stdout.strip() == "False"
+
+
+# -- continuous outcomes: distribution statistics, group means and variances, PIT -----------
+def continuous_fit(shift=3.0):
+    """60 gaussian outcomes in 7 networks (the last of one person), the sixth shifted by ``shift``,
+    replicated from a model that knows no networks."""
+    rng = np.random.default_rng(0)
+    network = np.repeat(np.arange(6), 10)
+    network[-1] = 6
+    observed = rng.normal(0, 1, network.size) + np.where(network == 5, shift, 0.0)
+    replicated = rng.normal(0, 1, (2, 50, network.size))
+    people = [f"p{i}" for i in range(network.size)]
+    tree = xr.DataTree.from_dict({
+        "observed_data": xr.Dataset({"y": ("individual", observed)}, coords={"individual": people}),
+        "posterior_predictive": xr.Dataset({"y": (("chain", "draw", "individual"), replicated)},
+                                           coords={"individual": people}),
+    })
+    group = xr.DataArray([f"g{k}" for k in network], dims="individual",
+                         coords={"individual": people}, name="network")
+    return tree, group, observed, replicated, network
+
+
+def test_distribution_statistics_by_hand():
+    tree, group, observed, replicated, network = continuous_fit()
+    overall = distribution_statistics(tree["observed_data"]["y"])
+    assert list(overall["statistic"].values) == ["mean", "sd", "q05", "q25", "median", "q75", "q95"]
+    assert float(overall.sel(statistic="sd")) == pytest.approx(np.std(observed, ddof=1))
+    assert float(overall.sel(statistic="q95")) == pytest.approx(np.quantile(observed, 0.95))
+    per_group = distribution_statistics(tree["observed_data"]["y"], group)
+    assert float(per_group.sel(network="g5", statistic="variance")) == pytest.approx(
+        np.var(observed[network == 5], ddof=1))
+    assert np.isnan(float(per_group.sel(network="g6", statistic="variance")))  # a group of one
+
+
+def test_density_checks_flag_a_shifted_group_and_not_a_group_of_one():
+    tree, group, observed, replicated, network = continuous_fit()
+    checks = posterior_predictive_checks(tree, groups={"network": group}, kind="density", seed=1)
+    assert isinstance(checks, PosteriorPredictiveChecks) and checks.row_dim == "statistic"
+    mean = checks.proportions["overall"].sel(statistic="mean")
+    rep_means = replicated.mean(axis=-1)
+    expected = np.mean(rep_means > observed.mean()) + 0.5 * np.mean(rep_means == observed.mean())
+    assert float(mean["p_value"]) == pytest.approx(expected)
+    cells = checks.extreme_cells("network")
+    assert {"network": "g5", "statistic": "mean"} in [{k: c[k] for k in ("network", "statistic")}
+                                                      for c in cells]
+    # the variance of a group of one is undefined: no p-value, never flagged
+    assert np.isnan(float(checks.proportions["network"]["p_value"].sel(network="g6", statistic="variance")))
+    out = json.loads(json.dumps(checks.to_dict()))
+    assert out["kind"] == "density" and out["overall"][0]["statistic"] == "mean"
+    assert out["groups"]["network"]["n_cells"] == 13  # 7 means + 6 variances
+    assert "statistic mean" in str(checks)
+    figures = checks.figures()
+    assert set(figures) == {"ppc_overall", "ppc_network", "ppc_network_variance"}
+    # no shift: the per-group means are reproduced
+    calm = posterior_predictive_checks(continuous_fit(0.0)[0], groups={"network": group},
+                                       kind="density", seed=1)
+    assert not [c for c in calm.extreme_cells("network") if c["network"] == "g5"]
+    with pytest.raises(ValueError, match="kind must be one of"):
+        posterior_predictive_checks(tree, kind="rootogram", seed=1)
+
+
+def test_continuous_loo_pit_is_pareto_smoothed():
+    rng = np.random.default_rng(5)
+    y = rng.normal(1.0, 2.0, size=80)
+    with pm.Model(coords={"individual": [f"i{i}" for i in range(y.size)]}):
+        mu = pm.Normal("mu", 0, 5)
+        sigma = pm.HalfNormal("sigma", 5)
+        pm.Normal("y", mu, sigma, observed=y, dims="individual")
+        tree = pm.sample(draws=300, tune=300, chains=2, cores=1, random_seed=3,
+                         progressbar=False, compute_convergence_checks=False)
+        pm.sample_posterior_predictive(tree, extend_inferencedata=True, random_seed=4,
+                                       progressbar=False)
+        pm.stats.compute_log_likelihood(tree, progressbar=False)
+    checks = posterior_predictive_checks(tree, kind="density", discrete=False, seed=1)
+    assert checks.loo_pit is not None and not checks.loo_pit.randomised
+    assert ((checks.loo_pit.values >= 0) & (checks.loo_pit.values <= 1)).all()
+    # a calibrated model: the uniformity test does not reject at 1%
+    assert checks.loo_pit.p_value > 0.01
+    assert "Pareto-smoothed" in str(checks.loo_pit)

@@ -15,11 +15,10 @@ import xarray as xr
 from scipy.special import expit
 from scipy.stats import norm
 
-from analysis import (
-    dominance_verdict,
+from analysis import dominance_verdict, prior_sensitivity
+from analysis.sensitivity import (
     plot_sensitivity,
     power_scaling_weights,
-    prior_sensitivity,
     verdict_under_power_scaling,
 )
 

@@ -7,13 +7,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from analysis import (
-    DEFAULT_GATES,
-    PER_CHAIN_ESS_GATES,
-    VERDICTS,
-    dominance_verdict,
-    sampling_diagnostics,
-)
+from analysis import DEFAULT_GATES, PER_CHAIN_ESS_GATES, dominance_verdict, sampling_diagnostics
+from analysis.verdict import VERDICTS
 
 GOOD = {
     "max_rhat": 1.002,

@@ -16,7 +16,7 @@ condition's per-SD effect covers the true per-SD effect. It prints per family:
 
 The designs have fixed sizes (10 alliances of 3 organisations and 3 networks of 9
 respondents, 3 from each organisation: 270 respondents), so every dataset of a family
-has the same array shapes and reuses one nutpie compilation (:func:`models.compiled_model`).
+has the same array shapes and reuses one nutpie compilation (:func:`models.fit.compiled_model`).
 They have no missing codes, so the model standardises each condition with exactly the
 mean and SD the simulator used and the per-SD truth is like-for-like.
 

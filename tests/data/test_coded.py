@@ -136,9 +136,12 @@ def test_network_without_alliance_is_reported(codebook, clean):
     sheet = pd.concat([sheet, clean[clean["case"] == "K2"].assign(case=np.nan)
                        .query("condition != 'prior_cooperation'")], ignore_index=True)
     report = validate_coded(sheet, codebook)
-    assert {p.rule for p in report.errors} == {"missing-group"}
-    messages = sorted(p.message.split(" has")[0] for p in report.errors)
-    assert messages == ["individual 'P5'", "individual 'P6'", "network 'N3'"]
+    (error,) = report.errors  # one problem for the column, naming each unit
+    assert (error.rule, error.count) == ("missing-group", 3)
+    assert error.message.startswith("3 units have no group on any of their rows: ")
+    for unit in ("individual 'P5' has no alliance", "individual 'P6' has no alliance",
+                 "network 'N3' has no alliance"):
+        assert unit in error.message
 
 
 def test_unit_column_may_name_the_unit(codebook, clean):
@@ -155,8 +158,9 @@ def test_unit_column_may_name_the_unit(codebook, clean):
 
     sheet.loc[sheet["condition"] == "shared_interests", "unit"] = "N2"
     report = validate_coded(sheet, codebook)
-    assert {p.rule for p in report.errors} == {"unit-mismatch"}
-    assert len(report.errors) == 4  # N1 and N3 rows; N2's own rows agree
+    (error,) = report.errors  # one problem for the rows that break one rule
+    assert error.rule == "unit-mismatch"
+    assert error.count == 4 and error.rows == (33, 34, 37, 38)  # N1 and N3 rows; N2's agree
 
 
 def test_organisation_without_members(codebook, clean):
@@ -166,13 +170,16 @@ def test_organisation_without_members(codebook, clean):
     assert rules(report) == [("group-without-members", 56)]  # in memory: 1-based row numbers
 
 
-def test_many_problems_of_one_rule_are_capped(codebook, clean):
+def test_many_problems_of_one_rule_are_grouped_and_counted(codebook, clean):
     sheet = clean.copy()
     sheet["code"] = "x"
     report = validate_coded(sheet, codebook)
     non_numeric = report.by_rule("non-numeric")
-    assert len(non_numeric) == 51  # 50 listed, one summary of the rest
-    assert "5 more rows like this" in non_numeric[-1].message  # 55 rows
+    # one problem per condition (not one per cell), each counting its cells
+    assert len(non_numeric) == sheet["condition"].nunique()
+    assert sum(p.count for p in non_numeric) == len(sheet) == 55
+    assert {p.rule for p in report.errors} == {"non-numeric", "no-outcome"}  # nothing usable
+    assert report.headline() == f"<data>: 56 errors ({len(non_numeric) + 1} listed), 0 warnings"
 
 
 # -- collapsing raters ------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 
 from data import (CaseSurvey, DataFileError, DataValidationError, load_codebook, load_survey,
                   validate_file)
-from data.load import csv_line_numbers
+from data.io import read_rows
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CODEBOOK = load_codebook(FIXTURES / "codebook.toml")
@@ -165,10 +165,10 @@ def test_unknown_form_is_refused():
 def test_csv_line_numbers_follow_blank_lines_and_multiline_values(tmp_path):
     path = tmp_path / "odd.csv"
     path.write_text('id,note\n\na,"two\nlines"\n   \nb,x\nc,y\n')
-    frame = pd.read_csv(path, dtype=str)
-    assert len(frame) == 3
-    assert csv_line_numbers(path, len(frame)).tolist() == [3, 6, 7]
-    assert csv_line_numbers(FIXTURES / "good.csv", 19).tolist() == list(range(2, 21))
+    table = read_rows(path)
+    assert len(table.frame) == 3
+    assert table.lines.tolist() == [3, 6, 7]
+    assert read_rows(FIXTURES / "good.csv").lines.tolist() == list(range(2, 21))
 
 
 def test_coded_form_is_collapsed_over_raters():

@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 
 from data import Codebook, DataValidationError, load_codebook, validate_file, validate_frame
-from data.validate import MAX_PROBLEMS_PER_RULE
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CODEBOOK = load_codebook(FIXTURES / "codebook.toml")
@@ -165,15 +164,24 @@ def test_numeric_frame_is_checked_like_strings():
     assert str(problem).startswith("mem:row 5:")
 
 
-def test_many_bad_cells_are_capped_with_a_count():
+def test_many_bad_cells_are_one_problem_counting_cells():
     frame = pd.read_csv(FIXTURES / "good.csv", dtype=str)
-    frame = pd.concat([frame] * 10, ignore_index=True)
+    frame = pd.concat([frame] * 200, ignore_index=True)
     frame["respondent"] = [f"r{i}" for i in range(len(frame))]
     frame["trust"] = "9"
-    report = validate_frame(frame, CODEBOOK)
-    out = report.by_rule("out-of-scale")
-    assert len(out) == MAX_PROBLEMS_PER_RULE + 1
-    assert f"{len(frame) - MAX_PROBLEMS_PER_RULE:,} more cells" in out[-1].message
+    frame.loc[:1799, "member"] = "M"  # a text code in 1,800 cells, two values
+    frame.loc[:799, "member"] = "F"
+    report = validate_frame(frame, CODEBOOK, lines=np.arange(2, len(frame) + 2),
+                            row_label="line")
+    (out,) = report.by_rule("out-of-scale")
+    assert out.count == len(frame) == 3800
+    assert out.message.startswith("3,800 cells: out-of-scale code '9' (3,800) on lines 2, 3,")
+    assert len(out.rows) == 20 and "(first 20 shown)" in out.message
+    (text,) = report.by_rule("non-numeric")
+    assert (text.column, text.count, text.row) == ("member", 1800, 2)
+    assert "'M' (1,000), 'F' (800)" in text.message
+    # the totals count cells, not messages
+    assert report.headline().startswith("<data>: 5,600 errors (2 listed)")
 
 
 def test_cell_failing_two_rules_is_reported_once():
@@ -220,3 +228,16 @@ def test_repeated_column_labels_in_memory_are_an_error():
     frame = pd.concat([frame, frame[["trust"]]], axis=1)
     (problem,) = validate_frame(frame, CODEBOOK).problems
     assert (problem.rule, problem.column) == ("duplicate-column", "trust")
+
+
+def test_problems_found_unit_by_unit_are_one_problem_per_column():
+    frame = pd.read_csv(FIXTURES / "good.csv", dtype=str)
+    frame = pd.concat([frame] * 8, ignore_index=True)  # every respondent on 8 lines
+    report = validate_frame(frame, CODEBOOK, lines=np.arange(2, len(frame) + 2),
+                            row_label="line")
+    (problem,) = report.by_rule("duplicate-id")
+    assert problem.count == 19 and problem.column == "respondent"  # 19 IDs, one message
+    assert problem.message.startswith("19 individual IDs are repeated: individual ID '001' "
+                                      "is repeated on lines 2, 21, 40,")
+    assert problem.message.endswith("(14 more)") and problem.row == 21
+    assert report.headline() == "<data>: 19 errors (1 listed), 0 warnings"

@@ -6,7 +6,8 @@ import numpy as np
 import pymc as pm
 import pytest
 
-from models import ModelSpec, build_model, make_design, model_from_design
+from models import ModelSpec, build_model, make_design
+from models.build import model_from_design
 from models.build import cutpoint_start, initial_values, start_data
 
 

@@ -14,13 +14,8 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from analysis import (
-    dominance_statistics,
-    dominance_verdict,
-    posterior_predictive_checks,
-    subset_label,
-    variance_decomposition,
-)
+from analysis import dominance_verdict, posterior_predictive_checks, variance_decomposition
+from analysis.dominance import dominance_statistics, subset_label
 
 FIXTURE_NOTICE = "FIXTURE DATA: made-up numbers for testing the report layout; not results."
 CONDITIONS = {

@@ -221,6 +221,22 @@ def test_ppc_plot_for_a_continuous_outcome():
     assert base64.b64decode(plots.figure_to_base64(fig))[:4] == b"\x89PNG"
 
 
+def test_ppc_plot_asks_the_family_not_the_values():
+    # a gaussian outcome with few integer values is still drawn as a density and ECDF overlay;
+    # an ordinal one as category shares; without a family the values decide (older fits)
+    rng = np.random.default_rng(4)
+    values = rng.integers(1, 6, size=40).astype(float)
+    predicted = xr.DataArray(rng.integers(1, 6, size=(2, 50, 40)).astype(float),
+                             dims=("chain", "draw", "individual"))
+    for family, panels, ylabel in (("gaussian", 2, "density"), ("ordinal", 1, "share of respondents"),
+                                   (None, 1, "share of respondents")):
+        observed = xr.DataArray(values, dims="individual", name="score",
+                                attrs={"family": family} if family else {})
+        fig = plots.ppc_plot(observed, predicted)
+        assert len(fig.axes) == panels and fig.axes[0].get_ylabel() == ylabel, family
+    assert fig.axes[0].get_xlabel() == "score"
+
+
 # --- dominance analysis and per-group predictive checks ---------------------------------------
 
 

@@ -1,0 +1,219 @@
+"""Peak memory, time and disk of the toolkit's commands on a simulated gaussian survey.
+
+Issue 15, item 2. Simulates a gaussian case survey (``alliance-learning simulate
+--design``: the example study's design with a continuous outcome, 5 conditions, 5
+networks of 8-12 respondents per alliance, no missing codes), then runs, each as its own
+process, as a user would:
+
+``run``
+    ``alliance-learning run --no-dominance`` (validate, fit, check, report) with the
+    default sampling (4 x 2000 draws, 1000 tuning steps) of a model with one group level
+    (alliance) and 5 conditions: peak memory, wall time and the size of the run directory.
+    The checks include LOO (3 sub-model fits), LOO-PIT and the prior sensitivity;
+    ``--dominance`` adds the dominance analysis (14 more sub-model fits: long).
+``report``
+    ``alliance-learning report --force`` of that run (re-rendering from its saved
+    checks): peak memory and wall time.
+
+Peak memory is given two ways: ``max RSS``, the largest resident set of any one process
+of the command (``ru_maxrss`` from ``os.wait4``, which covers the process and every
+descendant it waited for), and ``tree RSS``, the largest sum of the resident sets of the
+command and its sub-processes (the sub-model fits run in worker processes), sampled every
+0.2 s with psutil. The targets are judged on ``tree RSS``, the memory the machine needs.
+
+Targets (issue 15): the 7,000-respondent ``run`` < 1.5 GiB with a run directory < 100 MB;
+``report`` < 1 GiB and < 15 s; with ``--large`` (190,000 respondents) and ``--huge``
+(1,000,000) the default fit plus checks without dominance (``run --no-dominance``)
+< 8 GiB and < 16 GiB. The figures are printed, met or not, never asserted.
+
+Run::
+
+    nice -n 10 .venv/bin/python tests/benchmarks/memory.py              # ~7,000 respondents
+    nice -n 10 .venv/bin/python tests/benchmarks/memory.py --large      # and 190,000 (long)
+    .venv/bin/python tests/benchmarks/memory.py --respondents 2000 --draws 500   # smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+GIB = 2**30
+MB = 10**6
+CONDITIONS = ("personal_contact", "shared_interests", "joint_activity", "receptivity",
+              "prior_cooperation")
+OUTCOME = "learning_score"
+RESPONDENTS_PER_ALLIANCE = 48  # 5 networks of 8-12 respondents (some respondents share a slot)
+TARGETS = {  # (respondents, command): (peak bytes, seconds or None, run dir bytes or None)
+    "run": (1.5 * GIB, None, 100 * MB),
+    "report": (1 * GIB, 15.0, None),
+    "large": (8 * GIB, None, None),
+    "huge": (16 * GIB, None, None),
+}
+ROOT = Path(__file__).resolve().parents[2]
+CLI = str(Path(sys.executable).with_name("alliance-learning"))
+
+
+def write_inputs(folder: Path, respondents: int, *, chains: int, draws: int, tune: int) -> dict:
+    """Write the codebook (default + a continuous outcome), the design and the run config."""
+    import tomli_w
+
+    sys.path.insert(0, str(ROOT))
+    from data import load_codebook
+
+    codebook = load_codebook().to_dict()
+    codebook["outcomes"][OUTCOME] = {"level": "individual", "scale": "continuous",
+                                     "label": "simulated continuous learning score"}
+    alliances = max(2, round(respondents / RESPONDENTS_PER_ALLIANCE))
+    design = {"alliances": alliances, "networks": [5, 5], "people": [8, 12],
+              "conditions": list(CONDITIONS), "family": "gaussian", "outcome": OUTCOME,
+              "alliance_outcome": "", "intercept": 0.2, "sigma": 1.0, "missing_rate": 0.0}
+    config = {"model": {"outcome": OUTCOME, "family": "gaussian", "conditions": list(CONDITIONS),
+                        "group_effects": ["alliance"]},
+              "sampling": {"chains": chains, "draws": draws, "tune": tune, "seed": 1}}
+    paths = {"codebook": folder / "codebook.toml", "design": folder / "design.toml",
+             "config": folder / "config.toml", "data": folder / "survey.parquet"}
+    paths["codebook"].write_text(tomli_w.dumps(codebook), encoding="utf-8")
+    paths["design"].write_text(tomli_w.dumps(design), encoding="utf-8")
+    paths["config"].write_text(tomli_w.dumps(config), encoding="utf-8")
+    return paths
+
+
+def measure(command: list[str], log: Path) -> dict:
+    """Run ``command``; return its wall time, exit code, max RSS and peak tree RSS (bytes)."""
+    import psutil
+
+    started = time.perf_counter()
+    with log.open("w") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+    peak = [0]
+    done = threading.Event()
+
+    def sample():
+        try:
+            parent = psutil.Process(process.pid)
+        except psutil.NoSuchProcess:
+            return
+        while not done.is_set():
+            total = 0
+            try:
+                for proc in [parent, *parent.children(recursive=True)]:
+                    try:
+                        total += proc.memory_info().rss
+                    except psutil.Error:
+                        pass
+            except psutil.Error:
+                pass
+            peak[0] = max(peak[0], total)
+            done.wait(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return {"seconds": seconds, "rc": process.returncode, "max_rss": usage.ru_maxrss * 1024,
+            "tree_rss": peak[0]}
+
+
+def dir_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def case(name: str, respondents: int, folder: Path, args, *, dominance: bool = True) -> list[dict]:
+    """Simulate, ``run`` and (for the main case) re-render the report; return result rows."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = write_inputs(folder, respondents, chains=args.chains, draws=args.draws, tune=args.tune)
+    simulated = measure([CLI, "simulate", "--design", str(paths["design"]), "--codebook",
+                         str(paths["codebook"]), "--out", str(paths["data"]), "--seed", "1"],
+                        folder / "simulate.log")
+    if simulated["rc"] != 0:
+        sys.exit(f"simulate failed, see {folder / 'simulate.log'}")
+    import pandas as pd
+
+    n = len(pd.read_parquet(paths["data"]))
+    run_dir = folder / "run"
+    command = [CLI, "run", str(paths["data"]), "--out", str(run_dir), "--codebook",
+               str(paths["codebook"]), "--config", str(paths["config"]), "--no-progress"]
+    if not dominance:
+        command.append("--no-dominance")
+    print(f"{name}: {n:,} respondents, {args.chains} x {args.draws} draws; running "
+          f"{' '.join(command[1:2])} ...", flush=True)
+    result = measure(command, folder / "run.log")
+    result.update(step=f"{name}: run ({n:,}{'' if dominance else ', no dominance'})", target=name,
+                  run_dir=dir_size(run_dir) if run_dir.is_dir() else None,
+                  files={f.name: f.stat().st_size for f in run_dir.iterdir() if f.is_file()}
+                  if run_dir.is_dir() else {})
+    rows = [result]
+    if result["rc"] not in (0, 3):  # 3: verdict "not trustworthy", the run is complete
+        print(f"  exit code {result['rc']}: see {folder / 'run.log'}")
+        return rows
+    if name == "run":
+        print("re-rendering the report ...", flush=True)
+        again = measure([CLI, "report", str(run_dir), "--force"], folder / "report.log")
+        again.update(step=f"report ({n:,} respondents)", target="report", run_dir=None, files={})
+        rows.append(again)
+    return rows
+
+
+def verdict(row: dict) -> str:
+    peak, seconds, size = TARGETS[row["target"]]
+    parts = [f"tree RSS {row['tree_rss'] / GIB:.2f} GiB < {peak / GIB:g} GiB: "
+             f"{'met' if row['tree_rss'] < peak else 'NOT met'}"]
+    if seconds is not None:
+        parts.append(f"{row['seconds']:.1f} s < {seconds:g} s: {'met' if row['seconds'] < seconds else 'NOT met'}")
+    if size is not None and row["run_dir"] is not None:
+        parts.append(f"run dir {row['run_dir'] / MB:.1f} MB < {size / MB:g} MB: "
+                     f"{'met' if row['run_dir'] < size else 'NOT met'}")
+    return "; ".join(parts)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--respondents", type=int, default=7000)
+    parser.add_argument("--chains", type=int, default=4)
+    parser.add_argument("--draws", type=int, default=2000)
+    parser.add_argument("--tune", type=int, default=1000)
+    parser.add_argument("--dominance", action="store_true",
+                        help="include the dominance analysis in the main run")
+    parser.add_argument("--large", action="store_true", help="also 190,000 respondents (no dominance)")
+    parser.add_argument("--huge", action="store_true", help="also 1,000,000 respondents (no dominance)")
+    parser.add_argument("--keep", type=Path, help="folder to keep the runs in (default: temporary)")
+    args = parser.parse_args(argv)
+
+    folder = args.keep or Path(tempfile.mkdtemp(prefix="memory-benchmark-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; work in {folder}")
+    rows = case("run", args.respondents, folder / "run", args, dominance=args.dominance)
+    if args.large:
+        rows += case("large", 190_000, folder / "large", args, dominance=False)
+    if args.huge:
+        rows += case("huge", 1_000_000, folder / "huge", args, dominance=False)
+
+    print(f"\nload average at the end {os.getloadavg()[0]:.2f}")
+    print(f"{'step':<42} {'rc':>3} {'seconds':>8} {'max RSS':>9} {'tree RSS':>9} {'run dir':>9}")
+    for row in rows:
+        size = "" if row["run_dir"] is None else f"{row['run_dir'] / MB:.1f} MB"
+        print(f"{row['step']:<42} {row['rc']:>3} {row['seconds']:8.1f} "
+              f"{row['max_rss'] / GIB:7.2f} G {row['tree_rss'] / GIB:7.2f} G {size:>9}")
+    for row in rows:
+        for file, size in sorted(row["files"].items()):
+            print(f"  {file:<20} {size / MB:8.1f} MB")
+    print()
+    for row in rows:
+        print(f"{row['step']}: {verdict(row)}")
+    if not args.keep:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
