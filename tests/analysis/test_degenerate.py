@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from analysis import Gate, check_run, save_checks
+from analysis import Gate, check_run, load_checks, save_checks
 from data import CaseSurvey, Codebook
 from models import FitOptions, ModelSpec, RunConfig, SpecError, check_spec, fit, save_run
 
@@ -82,9 +82,13 @@ def test_one_side_is_recorded_and_reported(one_sided, tmp_path):
     assert record["verdict"]["verdict"] == "not applicable"
     assert record["verdict"]["reason"] == checks.verdict.reason
     assert record["verdict"]["p_interpersonal_greater"] is None
-    html = render_report(build_context(run, checks), tmp_path / "report.html").read_text()
-    assert "not applicable" in html and "no interorganisational condition" in html
-    assert "Posterior of d" not in html  # no figure of a difference that was never compared
+    loaded = load_checks(run.path)  # the round trip keeps the verdict and its reason
+    assert loaded.verdict.verdict == "not applicable" and loaded.verdict.reason == checks.verdict.reason
+    assert loaded.verdict.difference is None and loaded.skipped == checks.skipped
+    for shown, name in ((checks, "report.html"), (loaded, "loaded.html")):
+        html = render_report(build_context(run, shown), tmp_path / name).read_text()
+        assert "not applicable" in html and "no interorganisational condition" in html
+        assert "Posterior of d" not in html  # no figure of a difference never compared
 
 
 def test_check_command_prints_not_applicable_and_the_share(one_sided):
