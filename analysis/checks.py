@@ -218,8 +218,10 @@ class Checks:
         if self.loo is not None:
             makers["loo_comparison"] = lambda: plot_comparison(self.loo)
         if self.sensitivity is not None and self.tree is not None and self.decomposition is not None:
+            # one side alone has a constant side share: its levels' shares are drawn instead
+            name = ("side_share" if self.verdict is None or self.verdict.applicable else "share")
             makers["prior_sensitivity"] = lambda: plot_sensitivity(
-                self.tree, {"side_share": self.decomposition["side_share"]})
+                self.tree, {name: self.decomposition[name]})
         out = {}
         if self.ppc is not None:
             try:
@@ -829,6 +831,9 @@ def check_run(
         skipped["sensitivity"] = "the run has no log_prior / log_likelihood groups"
     elif decomposition is None:
         skipped["sensitivity"] = "no variance decomposition to assess"
+    elif verdict is not None and not verdict.applicable and len(level_groups(tree)) < 2:
+        skipped["sensitivity"] = ("the conditions are at one level of one side: every share is 0 "
+                                  "or 1 in every draw, so there is no share to assess")
     else:
         quantities = {"side_share": decomposition["side_share"], "share": decomposition["share"]}
         applicable = verdict is not None and verdict.applicable
