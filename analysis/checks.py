@@ -933,8 +933,9 @@ def family_of(tree: xr.DataTree):
 
 def _ppc(tree: xr.DataTree, seed: int) -> PosteriorPredictiveChecks:
     constant = tree["constant_data"]
-    # every group level of the fit (a two-level survey may have organisations only)
-    levels = [lvl for lvl in ("alliance", "network", "organisation") if f"idx_{lvl}" in constant]
+    # per alliance and network (DESIGN.md §4.5); a survey with neither, per organisation
+    levels = ([lvl for lvl in ("alliance", "network") if f"idx_{lvl}" in constant]
+              or [lvl for lvl in ("organisation",) if f"idx_{lvl}" in constant])
     family = family_of(tree)
     return posterior_predictive_checks(tree, groups=groups_from_constant_data(tree, levels),
                                        categories=family.categories(int(tree.attrs.get("n_categories", 0)) or None),
@@ -1039,7 +1040,8 @@ def save_checks(checks: Checks, run_dir: str | Path, *, force: bool = False,
     run_dir = Path(run_dir)
     check_checks_target(run_dir, force=force)
     target = checks_dir(run_dir)
-    with atomic_dir(target, replace=True) as staging:  # replacing was allowed just above
+    # replacing was allowed just above; checks/ is the run directory's own, whatever it holds
+    with atomic_dir(target, replace=True, own_names=None) as staging:
         written = []
         if figures:
             for name, fig in checks.figures().items():

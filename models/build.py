@@ -22,7 +22,7 @@ names: ``b`` (dim ``condition``), ``intercept``,
 (:mod:`models.raters`) the rater-coded conditions' true scores are ``x_missing_<level>``
 values too, measured by the codes through ``rater_cutpoints`` (``rater_condition`` x
 ``rater_cutpoint``), ``rater_discrimination`` (``rater_condition``), ``rater_severity_z``
-(``rater_pair``) and ``rater_severity`` (``rater_condition`` x ``rater``), the codes entering
+(``rater_severity_free``) and ``rater_severity`` (``rater_condition`` x ``rater``), the codes entering
 as the potential ``rater_codes``. The level contributions
 ``c_L`` are not stored per draw (they would be draws x individuals); they are rebuilt by
 :func:`models.contributions` from the posterior and the stored design.
@@ -169,17 +169,13 @@ def _rater_measurement(design: ModelDesign, data: dict, latents: dict) -> None:
     discrimination = pm.HalfNormal("rater_discrimination",
                                    sigma=priors["rater_discrimination"]["kwargs"]["sigma"],
                                    dims="rater_condition")
-    # sum-to-zero within each condition over the raters who coded it: the mean of z over a
-    # condition's raters is removed (that direction of z is left to its N(0, 1) prior and
-    # touches nothing else), and the scale keeps each severity's prior SD at the prior's
+    # sum-to-zero within each condition over the raters who coded it: n - 1 free N(0, 1)
+    # coordinates per condition, mapped by a fixed basis (RaterDesign.severity_basis)
     sigma = priors["rater_severity"]["kwargs"]["sigma"]
-    z = pm.Normal("rater_severity_z", 0.0, 1.0, dims="rater_pair")
+    z = pm.Normal("rater_severity_z", 0.0, 1.0, dims="rater_severity_free")
     pair_condition = data["rater_pair_condition"]
     n_conditions = len(raters.conditions)
-    totals = pt.zeros(n_conditions)
-    totals = pt.inc_subtensor(totals[pair_condition], z)
-    centred = z - totals[pair_condition] / data["rater_pair_count"]
-    pair_severity = sigma * data["rater_pair_scale"] * centred
+    pair_severity = sigma * pt.dot(data["rater_basis"], z)
     matrix = pt.zeros((n_conditions, len(raters.raters)))
     matrix = pt.set_subtensor(matrix[pair_condition, data["rater_pair_rater"]], pair_severity)
     pm.Deterministic("rater_severity", matrix, dims=("rater_condition", "rater"))

@@ -69,8 +69,8 @@ def contributions(tree: xr.DataTree, *, by: str = "condition", group: str = "pos
             latent = draws[f"x_missing_{level}"]
             rows, cols = np.nonzero(missing)
             flat = np.zeros((latent.sizes["chain"], latent.sizes["draw"], *values.shape))
-            flat[:, :, rows, cols] = latent.transpose("chain", "draw", ...).values
-            full = full + xr.DataArray(flat, dims=("chain", "draw", *X.dims),
+            flat[:, :, rows, cols] = latent.transpose(*SAMPLE_DIMS, ...).values
+            full = full + xr.DataArray(flat, dims=(*SAMPLE_DIMS, *X.dims),
                                        coords={**{d: draws[d] for d in SAMPLE_DIMS}, **X.coords})
         effect = b.sel(condition=names).rename(condition=cond_dim).assign_coords({cond_dim: names})
         effect = effect.drop_vars([c for c in ("condition_level", "condition_side") if c in effect.coords])
@@ -86,8 +86,8 @@ def contributions(tree: xr.DataTree, *, by: str = "condition", group: str = "pos
         parts.append(part)
     if by == "level":
         out = xr.concat(parts, dim="level").assign_coords(level=levels)
-        return out.transpose("chain", "draw", "individual", "level")
-    out = xr.concat(parts, dim="condition").transpose("chain", "draw", "individual", "condition")
+        return out.transpose(*SAMPLE_DIMS, "individual", "level")
+    out = xr.concat(parts, dim="condition").transpose(*SAMPLE_DIMS, "individual", "condition")
     out = out.reindex(condition=[str(c) for c in b["condition"].values])
     labels = {name: ("condition", constant[name].sel(condition=out["condition"]).values)
               for name in ("condition_level", "condition_side")}

@@ -309,8 +309,7 @@ def make_design(spec: ModelSpec, survey) -> ModelDesign:
         coords["rater_condition"] = list(raters.conditions)
         coords["rater"] = list(raters.raters)
         coords["rater_cutpoint"] = [str(k + 1) for k in range(raters.max_cutpoints)]
-        coords["rater_pair"] = [f"{raters.conditions[c]}|{raters.raters[r]}"
-                                for c, r in zip(raters.pair_condition, raters.pair_rater, strict=True)]
+        coords["rater_severity_free"] = raters.severity_labels
 
     return ModelDesign(spec=spec, family=family, conditions=conditions,
                   condition_level=condition_level, condition_side=condition_side,

@@ -250,9 +250,9 @@ def fit(
     from rich.table import Table
 
     from data import load_coded, load_survey
+    from models import fit as fit_model
     from models import load_config, save_run
     from models.run import check_run_target
-    from models import fit as fit_model
     from reports.pipeline import resolve_config
 
     _inputs(codebook=codebook, config=config)

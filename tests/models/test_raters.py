@@ -108,8 +108,14 @@ def test_rater_design_maps_codes_to_true_scores_and_categories():
     # open's category 1 is its top; category 0 its bottom with upper = open's first cutpoint
     assert data["rater_top"][3] == 1 and data["rater_lower"][3] == k
     assert data["rater_bottom"][4] == 1 and data["rater_upper"][4] == k
-    # a condition coded by one rater has no severity (scale 0)
-    assert data["rater_pair_scale"][4] == 0 and data["rater_pair_scale"][0] == pytest.approx(np.sqrt(2))
+    # severities: one free coordinate each for trust and open (two raters), none for size
+    # (one rater: severity 0); each column sums to zero within its condition, and the prior
+    # SD of every severity of a condition with raters is 1
+    basis = data["rater_basis"]
+    assert basis.shape == (5, 2)
+    assert np.allclose(basis.sum(axis=0), 0) and np.allclose(basis[4], 0)
+    assert np.allclose(np.sqrt((basis**2).sum(axis=1))[:4], 1)
+    assert design.severity_labels == ["trust|1", "open|1"]
     start = design.cutpoint_start()
     assert start.shape == (3, 4) and np.all(np.diff(start, axis=1) > 0)
 

@@ -219,6 +219,15 @@ def test_ppc_plot_for_a_continuous_outcome():
     assert base64.b64decode(plots.figure_to_base64(fig))[:4] == b"\x89PNG"
 
 
+def test_difference_plot_of_a_constant_difference():
+    # conditions on one side only: the difference is 1 in every draw (up to rounding)
+    difference = xr.DataArray(1.0 - np.array([[0.0, 1e-16, 0.0], [2e-16, 0.0, 0.0]]),
+                              dims=("chain", "draw"))
+    fig = plots.difference_plot(difference, rope=0.05)
+    assert base64.b64decode(plots.figure_to_base64(fig))[:4] == b"\x89PNG"
+    assert any(line.get_label() == "every draw" for line in fig.axes[0].get_lines())
+
+
 def test_ppc_plot_asks_the_family_not_the_values():
     # a gaussian outcome with few integer values is still drawn as a density and ECDF overlay;
     # an ordinal one as category shares; without a family the values decide (older fits)
