@@ -1,6 +1,6 @@
 """All posterior checks of a run in one call, and their record in the run directory.
 
-:func:`check_run` computes, from a saved run (DESIGN.md §4):
+:func:`check_run` computes, from a saved run or a fit held in memory (DESIGN.md §4):
 
 1. the sampler's diagnostics and the gates they pass or fail;
 2. the variance decomposition by level and side (:func:`analysis.variance_decomposition`),
@@ -16,20 +16,32 @@
    (:func:`analysis.prior_sensitivity`);
 8. the Bayesian dominance analysis of the level groups (:mod:`analysis.dominance`).
 
+The contributions of the conditions to the linear predictor (draws x individuals x levels,
+the costly part at large n) are rebuilt from the posterior once (:mod:`models.contributions`)
+and shared by 2, 4 and the full model's R^2 in 8.
+
 The sub-models of 6 and 8 are fitted together, in parallel, reusing the run's compiled
 model (:mod:`analysis.submodels`). When the run fails a diagnostic gate the verdict is
 ``not trustworthy`` and the sub-models are not fitted: a refit of a posterior that cannot be
-trusted says nothing more. A part that fails with an error is recorded in ``errors`` (and
-logged) instead of stopping the other parts.
+trusted says nothing more.
 
-:func:`save_checks` writes ``checks/checks.json`` and one PNG per figure into the run
-directory, atomically, and refuses to replace earlier checks unless ``force``.
+No part can lose the others or the record: a part that raises is recorded in ``errors``
+with its error (logged; with its traceback at DEBUG level), a part that yields NaN where
+numbers are expected is recorded there too, and a part that was not computed is in
+``skipped`` with the reason.
+
+:func:`save_checks` writes ``checks/checks.json`` (NaN written as null), ``checks/draws.nc``
+(the per-draw arrays, compressed NetCDF) and one PNG per figure into the run directory,
+atomically, and refuses to replace earlier checks unless ``force``. :func:`load_checks`
+reads them back as the same :class:`Checks`: the report renders that object only.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,16 +50,17 @@ from pathlib import Path
 
 import arviz_base
 import numpy as np
+import pandas as pd
 import xarray as xr
 
-from data.codebook import GROUP_LEVELS, SIDES
+from data.codebook import SIDES
 from data.errors import AllianceLearningError
 from data.files import atomic_dir
 from data.jsonable import json_scalar
 
 from .decomposition import (
-    SAMPLE_DIMS,
     UNIT_DIM,
+    bayesian_r2_latent,
     posterior_summary,
     variance_decomposition,
 )
@@ -62,6 +75,8 @@ from .figures import new_figure
 from .loo import PredictiveComparison, plot_comparison, predictive_comparison
 from .ppc import (
     CHECK_KINDS,
+    GroupStatisticCheck,
+    LooPitCheck,
     PosteriorPredictiveChecks,
     groups_from_constant_data,
     posterior_predictive_checks,
@@ -72,22 +87,23 @@ from .verdict import (
     DEFAULT_GATES,
     DominanceVerdict,
     Gate,
+    GateResult,
     dominance_verdict,
     sampling_diagnostics,
 )
 
 logger = logging.getLogger(__name__)
 
-CHECKS_SCHEMA_VERSION = 1
+__all__ = ["Checks", "ChecksExistError", "check_run", "load_checks", "save_checks",
+           "linear_predictor"]
+
+CHECKS_SCHEMA_VERSION = 2
 CHECKS_DIR = "checks"
 CHECKS_FILE = "checks.json"
+# The per-draw arrays of the checks (decomposition, effects, verdict, parts' draws).
+DRAWS_FILE = "draws.nc"
 # Exit code of `alliance-learning check` when the run fails its diagnostic gates.
 EXIT_NOT_TRUSTWORTHY = 3
-# Log-prior terms that are part of the model's structure (non-centred offsets, centred group
-# effects, imputed codes, the horseshoe's standard-normal part), not priors a user chose:
-# power-scaling leaves them alone, as brms' `lprior` does.
-_STRUCTURAL_PRIOR_PREFIXES = ("z_", "u_", "x_missing_", "hs_z")
-_STRUCTURAL_PRIORS = ("slope",)
 
 
 class ChecksExistError(AllianceLearningError, FileExistsError):
@@ -98,36 +114,43 @@ class ChecksExistError(AllianceLearningError, FileExistsError):
 class Checks:
     """Every posterior check of one run.
 
+    The same object whether just computed (:func:`check_run`) or read back
+    (:func:`load_checks`); reports render it and nothing else.
+
     Attributes
     ----------
-    verdict : DominanceVerdict
-        The verdict, its probabilities and the gates.
+    verdict : DominanceVerdict or None
+        The verdict, its probabilities and the gates; None when it could not be computed
+        (the reason is in ``errors``).
     diagnostics : dict
         :func:`analysis.sampling_diagnostics` of the run.
-    decomposition : xarray.Dataset
+    decomposition : xarray.Dataset or None
         :func:`analysis.variance_decomposition` per draw (dims chain, draw, level, side,
-        group).
+        group); None when it failed or the run has no conditions.
     effects : xarray.DataArray or None
         Readable effects per draw (dims chain, draw, condition).
     ppc, loo, sensitivity, dominance
         The results of those checks, or None when skipped (see ``skipped``) or failed
-        (see ``errors``).
+        (see ``errors``). Read back from disk, ``loo`` has no pointwise ``elpd`` and keeps
+        the first flagged observations only (as ``checks.json``).
     skipped : dict of str to str
         Why a part was not computed.
     errors : dict of str to str
-        Parts that failed, with the error.
+        Parts that failed or yielded NaN, with the error.
     settings : dict
         Run path, outcome, family, rope, probability threshold, seed, interval probability.
     submodels : dict
         Sub-models fitted for the predictive comparison: conditions, seed, seconds and
         diagnostics (the dominance analysis keeps its own in ``dominance.submodels``).
+    gates : tuple of Gate
+        The diagnostic gates checked.
     tree : xarray.DataTree
-        The run's fit (kept for the figures).
+        The run's fit (kept for the figures; None when read back).
     """
 
-    verdict: DominanceVerdict
+    verdict: DominanceVerdict | None
     diagnostics: dict
-    decomposition: xr.Dataset
+    decomposition: xr.Dataset | None
     effects: xr.DataArray | None = None
     ppc: PosteriorPredictiveChecks | None = None
     loo: PredictiveComparison | None = None
@@ -137,43 +160,63 @@ class Checks:
     errors: dict = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
     submodels: dict = field(default_factory=dict)
+    gates: tuple[Gate, ...] = DEFAULT_GATES
     tree: xr.DataTree | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def gate_results(self) -> tuple[GateResult, ...]:
+        """Each gate checked against the diagnostics."""
+        if self.verdict is not None:
+            return self.verdict.gates
+        return tuple(GateResult(g, self.diagnostics.get(g.statistic),
+                                g.check(self.diagnostics.get(g.statistic))) for g in self.gates)
 
     @property
     def trustworthy(self) -> bool:
         """Whether the run passed every diagnostic gate."""
-        return self.verdict.trustworthy
+        return all(r.passed for r in self.gate_results)
+
+    @property
+    def verdict_name(self) -> str:
+        """The verdict in words, or ``not computed`` when it failed (see ``errors``)."""
+        return "not computed" if self.verdict is None else self.verdict.verdict
 
     @property
     def exit_code(self) -> int:
         """0 when the run is trustworthy, :data:`EXIT_NOT_TRUSTWORTHY` (3) otherwise."""
         return 0 if self.trustworthy else EXIT_NOT_TRUSTWORTHY
 
-    def shares(self) -> xr.Dataset:
-        """Posterior summaries of the shares: dims (level | side | group, stat).
+    def shares(self) -> xr.Dataset | None:
+        """Posterior summaries of the shares: dims (level | side | group, stat); None without them.
 
         ``share`` and ``variance_alone`` by level, ``side_share`` (Pratt, fixed part) and
         ``side_share_of_total`` (with the side's group variance, over the total latent
         variance) by side, ``share_of_total`` by level, ``group_share_of_total`` by group
         and ``residual_share_of_total``.
         """
+        if self.decomposition is None:
+            return None
         names = [n for n in ("share", "variance_alone", "share_of_total", "side_share",
                              "side_variance_alone", "side_share_of_total", "group_share_of_total",
                              "residual_share_of_total") if n in self.decomposition]
         return posterior_summary(self.decomposition[names], prob=self.settings.get("ci_prob"))
 
     def figures(self) -> dict:
-        """Every figure, keyed by a file stem (``<key>.png``); a failing figure is skipped."""
-        makers = {"shares": lambda: plot_shares(self.decomposition,
-                                                prob=self.settings.get("ci_prob"))}
+        """Every figure, keyed by a file stem (``<key>.png``).
+
+        A figure that fails is left out and recorded in ``errors`` (``figure <key>``).
+        """
+        prob = self.settings.get("ci_prob")
+        makers = {}
+        if self.decomposition is not None:
+            makers["shares"] = lambda: plot_shares(self.decomposition, prob=prob)
         if self.effects is not None:
-            makers["effects"] = lambda: plot_effects(self.effects, prob=self.settings.get("ci_prob"))
+            makers["effects"] = lambda: plot_effects(self.effects, prob=prob)
         if self.dominance is not None:
-            makers["dominance"] = lambda: plot_dominance(self.dominance,
-                                                         prob=self.settings.get("ci_prob"))
+            makers["dominance"] = lambda: plot_dominance(self.dominance, prob=prob)
         if self.loo is not None:
             makers["loo_comparison"] = lambda: plot_comparison(self.loo)
-        if self.sensitivity is not None and self.tree is not None:
+        if self.sensitivity is not None and self.tree is not None and self.decomposition is not None:
             makers["prior_sensitivity"] = lambda: plot_sensitivity(
                 self.tree, {"side_share": self.decomposition["side_share"]})
         out = {}
@@ -181,63 +224,179 @@ class Checks:
             try:
                 out.update(self.ppc.figures())
             except Exception as err:  # a figure must not lose the checks
-                logger.warning("posterior predictive figures not drawn: %s", err)
+                self._record_error("figure ppc", err)
         for key, make in makers.items():
             try:
                 out[key] = make()
             except Exception as err:
-                logger.warning("figure %s not drawn: %s", key, err)
+                self._record_error(f"figure {key}", err)
         return out
 
+    def _record_error(self, name: str, err: Exception) -> None:
+        logger.warning("%s failed: %s", name, err, exc_info=logger.isEnabledFor(logging.INFO))
+        self.errors[name] = f"{type(err).__name__}: {err}"
+
     def to_dict(self) -> dict:
-        """Plain-JSON form, the content of ``checks.json``."""
+        """Plain-JSON form, the content of ``checks.json`` (NaN and infinities as None).
+
+        A part whose record cannot be written is None, with the reason in ``errors``.
+        """
         prob = self.settings.get("ci_prob")
+
+        def record(name: str, make):
+            try:
+                return make()
+            except Exception as err:
+                self._record_error(f"record of {name}", err)
+                return None
+
         out = {
             "schema_version": CHECKS_SCHEMA_VERSION,
             "settings": self.settings,
             "trustworthy": self.trustworthy,
-            "verdict": self.verdict.to_dict(),
+            "verdict": None if self.verdict is None else record("verdict", self.verdict.to_dict),
+            "gates": [_gate_dict(r) for r in self.gate_results],
             "diagnostics": {k: json_scalar(v) for k, v in self.diagnostics.items()},
-            "shares": _shares_dict(self.shares()),
-            "effects": None,
-            "ppc": None if self.ppc is None else self.ppc.to_dict(),
-            "loo": None if self.loo is None else self.loo.to_dict(),
-            "sensitivity": None if self.sensitivity is None else self.sensitivity.to_dict(),
-            "dominance": None if self.dominance is None else self.dominance.to_dict(prob=prob),
+            "shares": None if self.decomposition is None else record(
+                "shares", lambda: _shares_dict(self.shares())),
+            "effects": None if self.effects is None else record(
+                "effects", lambda: _effects_dict(self.effects, prob)),
+            "ppc": None if self.ppc is None else record("ppc", self.ppc.to_dict),
+            "loo": None if self.loo is None else record("loo", self.loo.to_dict),
+            "sensitivity": None if self.sensitivity is None else record(
+                "sensitivity", self.sensitivity.to_dict),
+            "dominance": None if self.dominance is None else record(
+                "dominance", lambda: self.dominance.to_dict(prob=prob)),
             "submodels": self.submodels,
-            "skipped": dict(self.skipped),
-            "errors": dict(self.errors),
         }
+        out["skipped"] = dict(self.skipped)
+        out["errors"] = dict(self.errors)  # last: records that failed above are in it
+        return _json_safe(out)
+
+    def draws(self) -> xr.DataTree:
+        """Return the per-draw arrays of the checks in one tree (``checks/draws.nc``).
+
+        Groups ``decomposition``, ``effects``, ``verdict`` (the share difference),
+        ``dominance``, ``ppc/...`` and ``sensitivity/...``, each present when its part is.
+        """
+        groups: dict[str, xr.Dataset] = {}
+        if self.decomposition is not None:
+            groups["decomposition"] = self.decomposition
         if self.effects is not None:
-            table = posterior_summary(self.effects, prob=prob)
-            out["effects"] = {
-                "quantity": self.effects.attrs.get("quantity"),
-                "conditions": {str(c): {str(s): json_scalar(table.sel(condition=c, stat=s))
-                                        for s in table["stat"].values}
-                               for c in table["condition"].values},
-            }
-        return out
+            groups["effects"] = _array_group(self.effects)
+        if self.verdict is not None:
+            groups["verdict"] = _array_group(self.verdict.difference)
+        if self.dominance is not None:
+            d = self.dominance
+            groups["dominance"] = xr.Dataset({
+                "r2": d.r2, "additional": d.additional, "conditional": d.conditional,
+                "general": d.general, "p_complete": d.p_complete,
+                "p_conditional": d.p_conditional, "p_general": d.p_general})
+        if self.ppc is not None:
+            for key, ds in self.ppc.proportions.items():
+                groups[f"ppc/proportions/{key}"] = ds
+            for key, check in self.ppc.group_statistics.items():
+                groups[f"ppc/group_statistics/{key}"] = _array_group(check.replicated)
+            if self.ppc.loo_pit is not None:
+                groups["ppc/loo_pit"] = _array_group(self.ppc.loo_pit.values)
+        if self.sensitivity is not None:
+            groups["sensitivity/sensitivity"] = self.sensitivity.sensitivity
+            if self.sensitivity.verdict is not None:
+                groups["sensitivity/verdict"] = self.sensitivity.verdict
+        return xr.DataTree.from_dict(groups)
+
+    @classmethod
+    def from_record(cls, record: dict, draws: xr.DataTree | None) -> Checks:
+        """Rebuild the checks from ``checks.json``'s content and :meth:`draws` (see :func:`load_checks`)."""
+        draws = draws if draws is not None else xr.DataTree()
+
+        def group(path: str) -> xr.Dataset | None:
+            try:
+                return draws[path].to_dataset()
+            except KeyError:
+                return None
+
+        gates = tuple(Gate(g["label"], g["statistic"], g["passes_if"], g["threshold"],
+                           g.get("source", "")) for g in record.get("gates") or ())
+        verdict = None
+        if record.get("verdict") is not None and group("verdict") is not None:
+            verdict = _verdict_from_record(record["verdict"], _array(group("verdict")))
+        effects = None if group("effects") is None else _array(group("effects"))
+        return cls(
+            verdict=verdict,
+            diagnostics=dict(record.get("diagnostics") or {}),
+            decomposition=group("decomposition"),
+            effects=effects,
+            ppc=None if record.get("ppc") is None else _ppc_from_record(record["ppc"], draws),
+            loo=None if record.get("loo") is None else _loo_from_record(record["loo"]),
+            sensitivity=None if record.get("sensitivity") is None else _sensitivity_from_record(
+                record["sensitivity"], group("sensitivity/sensitivity"),
+                group("sensitivity/verdict")),
+            dominance=None if record.get("dominance") is None else _dominance_from_record(
+                record["dominance"], group("dominance")),
+            skipped=dict(record.get("skipped") or {}),
+            errors=dict(record.get("errors") or {}),
+            settings=dict(record.get("settings") or {}),
+            submodels=dict(record.get("submodels") or {}),
+            gates=gates or DEFAULT_GATES,
+        )
 
     def __str__(self) -> str:
-        """Readable report: verdict, shares, then each check's own summary."""
+        """Readable report: verdict, shares, then each check's own summary and what failed."""
         s = self.settings
-        lines = [f"Checks of {s.get('run') or 'the run'}: {s.get('outcome')} ({s.get('family')})",
-                 str(self.verdict), "", _shares_text(self.shares())]
+        lines = [f"Checks of {s.get('run') or 'the run'}: {s.get('outcome')} ({s.get('family')})"]
+        if self.verdict is not None:
+            lines.append(str(self.verdict))
+        else:
+            lines.append("Verdict: not computed (see the errors below)")
+            lines += [f"  {r}" for r in self.gate_results]
+        shares = self.shares()
+        if shares is not None:
+            lines += ["", _shares_text(shares)]
         if self.effects is not None:
             table = posterior_summary(self.effects, prob=s.get("ci_prob"))
             lines += ["", f"Readable effects: {self.effects.attrs.get('quantity')}"]
             for c in table["condition"].values:
                 row = table.sel(condition=c)
-                lines.append(f"  {str(c):<28} {float(row.sel(stat='mean')):+.3f} "
-                             f"[{float(row.sel(stat='lower')):+.3f}, {float(row.sel(stat='upper')):+.3f}]")
+                lines.append(f"  {str(c):<28} {_number(row.sel(stat='mean'), '+.3f')} "
+                             f"[{_number(row.sel(stat='lower'), '+.3f')}, "
+                             f"{_number(row.sel(stat='upper'), '+.3f')}]")
         for part in (self.dominance, self.loo, self.ppc, self.sensitivity):
             if part is not None:
                 lines += ["", str(part)]
+        if self.skipped or self.errors:
+            lines.append("")
         for name, why in self.skipped.items():
             lines.append(f"{name}: skipped ({why})")
         for name, error in self.errors.items():
             lines.append(f"{name}: FAILED ({error})")
         return "\n".join(lines)
+
+
+def _json_safe(value):
+    """Return a nested record with every float finite or None (``checks.json`` never holds NaN)."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [_json_safe(v) for v in value.tolist()]
+    if value is None or isinstance(value, str | bool | int | float | np.generic):
+        return json_scalar(value)
+    return str(value)
+
+
+def _number(value, spec: str) -> str:
+    """Format a number for the text summary; NaN reads as ``NaN``, never as a plausible value."""
+    value = float(value)
+    return "NaN" if not math.isfinite(value) else format(value, spec)
+
+
+def _gate_dict(result: GateResult) -> dict:
+    g = result.gate
+    return {"label": g.label, "statistic": g.statistic, "passes_if": g.passes_if,
+            "threshold": g.threshold, "value": result.value, "passed": result.passed,
+            "source": g.source}
 
 
 def _shares_dict(table: xr.Dataset) -> dict:
@@ -254,11 +413,19 @@ def _shares_dict(table: xr.Dataset) -> dict:
     return out
 
 
+def _effects_dict(effects: xr.DataArray, prob) -> dict:
+    table = posterior_summary(effects, prob=prob)
+    return {"quantity": effects.attrs.get("quantity"),
+            "conditions": {str(c): {str(s): json_scalar(table.sel(condition=c, stat=s))
+                                    for s in table["stat"].values}
+                           for c in table["condition"].values}}
+
+
 def _shares_text(table: xr.Dataset) -> str:
     def cell(da, key=None, dim=None):
         row = da if key is None else da.sel({dim: key})
-        return (f"{float(row.sel(stat='mean')):6.3f} "
-                f"[{float(row.sel(stat='lower')):6.3f}, {float(row.sel(stat='upper')):6.3f}]")
+        return (f"{_number(row.sel(stat='mean'), '6.3f')} "
+                f"[{_number(row.sel(stat='lower'), '6.3f')}, {_number(row.sel(stat='upper'), '6.3f')}]")
 
     lines = [f"Variance shares ({table.attrs.get('ci_prob'):.0%} {table.attrs.get('interval')}): "
              "Pratt share of the fixed part | share of the total latent variance"]
@@ -271,98 +438,168 @@ def _shares_text(table: xr.Dataset) -> str:
     return "\n".join(lines)
 
 
-# -- quantities read from a fit ---------------------------------------------------------------
-def condition_values(tree: xr.DataTree, condition: str) -> xr.DataArray:
-    """Return one condition's standardised value per individual and draw (imputed codes drawn).
+# -- rebuilding the parts from their record ----------------------------------------------------
+def _verdict_from_record(record: dict, difference: xr.DataArray) -> DominanceVerdict:
+    gates = tuple(GateResult(Gate(g["label"], g["statistic"], g["passes_if"], g["threshold"],
+                                  g.get("source", "")), g["value"], bool(g["passed"]))
+                  for g in record.get("gates") or ())
+    return DominanceVerdict(
+        verdict=record["verdict"], p_interpersonal_greater=record["p_interpersonal_greater"],
+        p_interpersonal_dominates=record["p_interpersonal_dominates"],
+        p_interorganisational_dominates=record["p_interorganisational_dominates"],
+        p_equivalent=record["p_equivalent"], rope=record["rope"],
+        prob_threshold=record["prob_threshold"], gates=gates,
+        difference=difference)
 
-    Returns
-    -------
-    xarray.DataArray
-        Dims (chain, draw, individual).
+
+def _dominance_from_record(record: dict, ds: xr.Dataset | None) -> DominanceAnalysis | None:
+    if ds is None:
+        return None
+    return DominanceAnalysis(
+        groups=tuple(record["groups"]), r2=ds["r2"], additional=ds["additional"],
+        conditional=ds["conditional"], general=ds["general"], p_complete=ds["p_complete"],
+        p_conditional=ds["p_conditional"], p_general=ds["p_general"],
+        submodels=dict(record.get("submodels") or {}), seconds=record.get("seconds"),
+        pairing=record.get("pairing"))
+
+
+def _ppc_from_record(record: dict, draws: xr.DataTree) -> PosteriorPredictiveChecks | None:
+    try:
+        proportions = {key: node.to_dataset()
+                       for key, node in draws["ppc/proportions"].children.items()}
+    except KeyError:
+        return None
+    statistics = {}
+    for key, stat in (record.get("group_statistics") or {}).items():
+        lower, upper = stat["replicated_interval"]
+        statistics[key] = GroupStatisticCheck(
+            name=stat["statistic"], group_dim=stat["group"], n_groups=stat["n_groups"],
+            observed=_nan(stat["observed"]),
+            replicated=_array(draws[f"ppc/group_statistics/{key}"].to_dataset()),
+            p_value=_nan(stat["p_value"]), lower=_nan(lower), upper=_nan(upper),
+            ci_prob=stat["ci_prob"])
+    loo_pit = None
+    if record.get("loo_pit") is not None:
+        pit = record["loo_pit"]
+        loo_pit = LooPitCheck(values=_array(draws["ppc/loo_pit"].to_dataset()),
+                              p_value=_nan(pit["uniformity_p_value"]), method=pit["method"],
+                              randomised=pit["randomised"], seed=pit["seed"])
+    return PosteriorPredictiveChecks(proportions=proportions, group_statistics=statistics,
+                                     loo_pit=loo_pit, p_extreme=record["p_extreme"])
+
+
+def _loo_from_record(record: dict) -> PredictiveComparison:
+    models = record.get("models") or []
+    table = pd.DataFrame([{k: v for k, v in m.items() if k not in ("model", "pareto_k")}
+                          for m in models], index=pd.Index([m["model"] for m in models],
+                                                           name="model"))
+    pareto = pd.DataFrame([{k: v for k, v in (m.get("pareto_k") or {}).items() if k != "flagged"}
+                           for m in models], index=table.index)
+    flagged = {m["model"]: list((m.get("pareto_k") or {}).get("flagged") or ()) for m in models}
+    return PredictiveComparison(
+        table=table.astype({c: float for c in table.columns if table[c].dtype == object
+                            and table[c].map(lambda v: v is None or isinstance(v, float)).all()}),
+        pareto_k=pareto, flagged=flagged, warnings=tuple(record.get("warnings") or ()),
+        method=record["method"], khat_threshold=record["khat_threshold"],
+        var_name=record["var_name"], elpd={})
+
+
+def _sensitivity_from_record(record: dict, sensitivity: xr.Dataset | None,
+                             verdict: xr.Dataset | None) -> PriorSensitivity | None:
+    if sensitivity is None:
+        return None
+    quantities = record.get("quantities") or {}
+    table = pd.DataFrame({"prior": [_nan(q["prior"]) for q in quantities.values()],
+                          "likelihood": [_nan(q["likelihood"]) for q in quantities.values()],
+                          "diagnosis": [q["diagnosis"] for q in quantities.values()]},
+                         index=pd.Index(list(quantities)))
+    terms = record.get("scaled_prior_terms")
+    return PriorSensitivity(sensitivity=sensitivity, table=table, threshold=record["threshold"],
+                            alphas=tuple(record["alphas"]), verdict=verdict,
+                            prior_var_names=None if terms in (None, "all") else tuple(terms))
+
+
+# One array per group of the draws file: stored as "values", its own name kept in the attrs.
+_ARRAY = "values"
+
+
+def _array_group(da: xr.DataArray) -> xr.Dataset:
+    return da.to_dataset(name=_ARRAY).assign_attrs(name=da.name)
+
+
+def _array(ds: xr.Dataset) -> xr.DataArray:
+    return ds[_ARRAY].rename(ds.attrs.get("name"))
+
+
+def _nan(value) -> float:
+    """Read a number of ``checks.json`` back as a float (null: NaN)."""
+    return float("nan") if value is None else value
+
+
+# -- quantities read from a fit (the names of its variables are models' business) ------------
+# models is imported when first needed: it brings PyMC, which `import analysis` need not load.
+def _posterior():
+    """:mod:`models.contributions`, the one reader of a fit's posterior."""
+    import importlib
+
+    return importlib.import_module("models.contributions")
+
+
+def linear_predictor(tree: xr.DataTree, *, group_effects: bool = True,
+                     fixed: xr.DataArray | None = None) -> xr.DataArray:
+    """Return the linear predictor of each individual per draw (:func:`models.contributions.linear_predictor`)."""
+    return _posterior().linear_predictor(tree, group_effects=group_effects, fixed=fixed)
+
+
+def _contributions(tree: xr.DataTree) -> xr.DataArray:
+    """Return the conditions' contributions to eta, per draw: computed once per check run.
+
+    Summed within levels (a quarter of the memory) when each level's conditions are on one
+    side, as the decomposition then needs no more; per condition otherwise.
     """
-    constant = tree["constant_data"]
-    posterior = tree["posterior"]
-    level = str(constant["condition_level"].sel(condition=condition).values)
-    X = constant[f"X_{level}"]
-    cond_dim = f"{level}_condition"
-    values = X.values
-    j = [str(c) for c in X[cond_dim].values].index(condition)
-    column = np.where(np.isnan(values[:, j]), 0.0, values[:, j])
-    full = np.broadcast_to(column, (posterior.sizes["chain"], posterior.sizes["draw"], len(column))).copy()
-    rows, cols = np.nonzero(np.isnan(values))  # the model's order of the missing codes
-    if len(rows):
-        latent = posterior[f"x_missing_{level}"].transpose(*SAMPLE_DIMS, ...).values
-        full[:, :, rows[cols == j]] = latent[:, :, cols == j]
-    if level != "individual":
-        full = full[:, :, constant[f"idx_{level}"].values]
-    return xr.DataArray(full, dims=(*SAMPLE_DIMS, UNIT_DIM),
-                        coords={d: posterior[d].values for d in SAMPLE_DIMS}
-                        | {UNIT_DIM: constant[UNIT_DIM].values})
+    sides, levels = _posterior().condition_labels(tree)
+    level_side: dict[str, set] = {}
+    for c in sides:
+        level_side.setdefault(levels[c], set()).add(sides[c])
+    by = "level" if all(len(s) == 1 for s in level_side.values()) else "condition"
+    return _posterior().contributions(tree, by=by)
 
 
-def linear_predictor(tree: xr.DataTree, *, group_effects: bool = True) -> xr.DataArray:
-    """Return the linear predictor of each individual per draw, at the observed data.
-
-    ``eta = intercept + sum_L X_L b_L (+ group intercepts + varying slopes)``; cutpoints are
-    not in it (they are the ordinal family's thresholds on eta).
-
-    Parameters
-    ----------
-    tree : xarray.DataTree
-        A fit or a run's tree.
-    group_effects : bool
-        Add the group intercepts and the varying slopes (default); False gives the fixed
-        part of the conditions only (plus the intercept).
-
-    Returns
-    -------
-    xarray.DataArray
-        Dims (chain, draw, individual).
-    """
-    from models import contributions
-
-    posterior = tree["posterior"]
-    constant = tree["constant_data"]
-    if "b" in posterior and posterior.sizes.get("condition", 0):
-        eta = contributions(tree, by="level").sum("level")
-    else:
-        shape = (posterior.sizes["chain"], posterior.sizes["draw"], constant.sizes[UNIT_DIM])
-        eta = xr.DataArray(np.zeros(shape), dims=(*SAMPLE_DIMS, UNIT_DIM),
-                           coords={d: posterior[d].values for d in SAMPLE_DIMS}
-                           | {UNIT_DIM: constant[UNIT_DIM].values})
-    if "intercept" in posterior:
-        eta = eta + posterior["intercept"]
-    if not group_effects:
-        return eta.rename("eta")
-    for level in GROUP_LEVELS:
-        if f"u_{level}" in posterior:
-            idx = xr.DataArray(constant[f"idx_{level}"].values, dims=UNIT_DIM)
-            u = posterior[f"u_{level}"].isel({level: idx}).drop_vars(level, errors="ignore")
-            eta = eta + u.assign_coords({UNIT_DIM: constant[UNIT_DIM].values})
-    if "slope" in posterior:
-        idx = xr.DataArray(constant["idx_alliance"].values, dims=UNIT_DIM)
-        active = constant["condition_active"] if "condition_active" in constant else None
-        for name in posterior["slope_condition"].values:
-            if active is not None and not bool(active.sel(condition=name)):
-                continue
-            slope = posterior["slope"].sel(slope_condition=name).isel(alliance=idx)
-            slope = slope.drop_vars(["alliance", "slope_condition"], errors="ignore")
-            eta = eta + condition_values(tree, str(name)) * slope.assign_coords(
-                {UNIT_DIM: constant[UNIT_DIM].values})
-    return eta.transpose(*SAMPLE_DIMS, UNIT_DIM).rename("eta")
-
-
-def decompose(tree: xr.DataTree) -> xr.Dataset:
+def decompose(tree: xr.DataTree, parts: xr.DataArray | None = None) -> xr.Dataset:
     """Decompose the variance of a fit's linear predictor (:func:`analysis.variance_decomposition`).
 
     Sides and levels come from the fit's ``condition_side`` and ``condition_level``
     coordinates (the codebook's, at fitting time); each group level's variance is its
-    ``sd_<level>`` squared, on the codebook's default side. Computed on chunks of draws
-    (:func:`models.predictive.over_draw_chunks`): never individuals x draws x terms at once.
-    """
-    from models.predictive import over_draw_chunks
+    group SD squared, on the codebook's default side.
 
-    return over_draw_chunks(tree, _decompose, values_per_draw=_values_per_draw(tree))
+    Parameters
+    ----------
+    tree : xarray.DataTree
+    parts : xarray.DataArray, optional
+        The contributions of the conditions (:func:`models.contributions`, by level or by
+        condition) of these draws, when already computed. Without them they are built on
+        chunks of draws (:func:`models.predictive.over_draw_chunks`): never individuals x
+        draws x terms at once.
+    """
+    if parts is None:
+        import models.predictive
+
+        return models.predictive.over_draw_chunks(
+            tree, lambda chunk: decompose(chunk, _contributions(chunk)),
+            values_per_draw=_values_per_draw(tree))
+    posterior = _posterior()
+    if not posterior.has_conditions(tree):
+        raise ValueError("the run has no conditions: there is nothing to decompose")
+    sides, levels = posterior.condition_labels(tree)
+    family = family_of(tree)
+    group_var = posterior.group_variances(tree)
+    sigma = family.residual_sd(tree["posterior"])  # None where the residual is fixed
+    if "level" in parts.dims:
+        level_sides = {levels[c]: sides[c] for c in sides}
+        return variance_decomposition(parts, sides=level_sides, group_var=group_var or None,
+                                      family=family.name, sigma=sigma)
+    return variance_decomposition(parts, sides=sides, levels=levels, group_var=group_var or None,
+                                  family=family.name, sigma=sigma)
 
 
 def _values_per_draw(tree: xr.DataTree) -> int:
@@ -370,74 +607,85 @@ def _values_per_draw(tree: xr.DataTree) -> int:
     return tree["constant_data"].sizes[UNIT_DIM] * (tree["posterior"].sizes.get("condition", 0) + 2)
 
 
-def _decompose(tree: xr.DataTree) -> xr.Dataset:
-    from models import contributions
+def effects_of(tree: xr.DataTree, fixed: xr.DataArray | None = None) -> xr.DataArray:
+    """Return the readable effects of +1 SD of each condition, 0 -> 1 of a binary one.
 
-    posterior = tree["posterior"]
-    if "b" not in posterior or not posterior.sizes.get("condition", 0):
-        raise ValueError("the run has no conditions: there is nothing to decompose")
-    conditions = [str(c) for c in posterior["condition"].values]
-    sides = dict(zip(conditions, map(str, posterior["condition_side"].values), strict=True))
-    levels = dict(zip(conditions, map(str, posterior["condition_level"].values), strict=True))
-    family = family_of(tree)
-    group_var = {level: posterior[f"sd_{level}"] ** 2 for level in GROUP_LEVELS
-                 if f"sd_{level}" in posterior}
-    sigma = family.residual_sd(posterior)
-    level_side = {levels[c]: set() for c in conditions}
-    for c in conditions:
-        level_side[levels[c]].add(sides[c])
-    if all(len(s) == 1 for s in level_side.values()):
-        # each level on one side: sum within levels first (a quarter of the memory)
-        parts = contributions(tree, by="level")
-        level_sides = {level: next(iter(s)) for level, s in level_side.items()}
-        return variance_decomposition(parts, sides=level_sides, group_var=group_var or None,
-                                      family=family.name, sigma=sigma)
-    parts = contributions(tree, by="condition")
-    return variance_decomposition(parts, sides=sides, levels=levels, group_var=group_var or None,
-                                  family=family.name, sigma=sigma)
+    :func:`analysis.readable_effects`. ``fixed``: the fixed part of eta of these draws
+    (:func:`models.contributions.fixed_predictor`), when already computed; without it the
+    effects are computed on chunks of draws (the linear predictor is individuals x draws).
+    """
+    if fixed is None:
+        import models.predictive
 
-
-def family_of(tree: xr.DataTree):
-    """The fit's ``models.Family`` (imported here: importing analysis loads no PyMC)."""
-    from models.families import family_of
-
-    return family_of(tree)
-
-
-def _effects_of(tree: xr.DataTree) -> xr.DataArray:
-    posterior = tree["posterior"]
-    family = family_of(tree)
-    b = posterior["b"].drop_vars(["condition_level", "condition_side"], errors="ignore")
-    cutpoints = posterior["cutpoints"] if "cutpoints" in posterior else None
-    return readable_effects(b, linear_predictor(tree), family=family, cutpoints=cutpoints,
+        return models.predictive.over_draw_chunks(
+            tree, lambda chunk: effects_of(chunk, _posterior().fixed_predictor(chunk)),
+            values_per_draw=_values_per_draw(tree))
+    posterior = _posterior()
+    return readable_effects(posterior.effects(tree), posterior.linear_predictor(tree, fixed=fixed),
+                            family=family_of(tree), cutpoints=posterior.cutpoints(tree),
                             outcome_sd=float(tree.attrs.get("outcome_scale", 1.0)),
                             contrast=binary_contrasts(tree))
 
 
-def effects_of(tree: xr.DataTree) -> xr.DataArray:
-    """Return the readable effects of +1 SD of each condition, 0 -> 1 of a binary one
-    (:func:`analysis.readable_effects`).
+def _per_draw(tree: xr.DataTree, errors: dict) -> xr.Dataset:
+    """The decomposition, the readable effects and the full model's R^2, per draw, in one pass.
 
-    Computed on chunks of draws (the linear predictor is individuals x draws).
+    On chunks of draws (:func:`models.predictive.over_draw_chunks`); in each chunk the
+    contributions of the conditions are rebuilt once and shared by the three. The effects
+    and R^2 are ``effects`` and ``fixed_r2`` beside the decomposition's variables; one of
+    them that fails is left out, its error in ``errors``.
     """
-    from models.predictive import over_draw_chunks
+    import models.predictive
 
-    return over_draw_chunks(tree, _effects_of, values_per_draw=_values_per_draw(tree))
+    posterior = _posterior()
+    family = family_of(tree)
 
+    def one_chunk(chunk: xr.DataTree) -> xr.Dataset:
+        parts = _contributions(chunk)
+        fixed = posterior.fixed_predictor(chunk, parts)
+        out = decompose(chunk, parts)
+        for name, compute in (
+                ("effects", lambda: effects_of(chunk, fixed)),
+                ("fixed_r2", lambda: bayesian_r2_latent(
+                    fixed, family=family.name, sigma=family.residual_sd(chunk["posterior"])))):
+            if name in errors:
+                continue
+            try:
+                out[name] = compute()
+            except Exception as err:
+                logger.warning("%s failed: %s", name, err, exc_info=logger.isEnabledFor(logging.INFO))
+                errors[name] = f"{type(err).__name__}: {err}"
+        return out
 
-def top_level_priors(tree: xr.DataTree) -> list[str] | None:
-    """Return the log-prior terms a user chooses (effects, group SDs, cutpoints, sigma...)."""
-    if "log_prior" not in tree.children:
-        return None
-    names = [str(n) for n in tree["log_prior"].data_vars]
-    return [n for n in names if not n.startswith(_STRUCTURAL_PRIOR_PREFIXES)
-            and n not in _STRUCTURAL_PRIORS] or None
+    return models.predictive.over_draw_chunks(tree, one_chunk, values_per_draw=_values_per_draw(tree))
 
 
 # -- the orchestrator -------------------------------------------------------------------------
+def _as_run(run, survey=None, config=None):
+    """Return a :class:`models.Run` from a run, a run directory or a fit held in memory."""
+    from models import FitOptions, ModelSpec, Run, RunConfig, load_run
+
+    if isinstance(run, str | os.PathLike):
+        return load_run(run)
+    if not isinstance(run, xr.DataTree):
+        return run
+    tree = run
+    if config is None:
+        spec = ModelSpec.from_dict(json.loads(tree.attrs["spec"]), "the fit's spec")
+        posterior = tree["posterior"]
+        # tuning steps are not recorded in the fit: the sub-models take FitOptions' default
+        sampling = FitOptions(chains=posterior.sizes["chain"], draws=posterior.sizes["draw"],
+                              seed=int(tree.attrs.get("seed", 0)),
+                              sampler=str(tree.attrs.get("sampler", FitOptions.sampler)))
+        config = RunConfig(spec=spec, sampling=sampling)
+    return Run(config=config, survey=survey, tree=tree, summary={}, path=None)
+
+
 def check_run(
     run,
     *,
+    survey=None,
+    config=None,
     rope: float = 0.05,
     prob_threshold: float = 0.95,
     dominance: bool = True,
@@ -454,8 +702,17 @@ def check_run(
 
     Parameters
     ----------
-    run : models.Run
-        A loaded (:func:`models.load_run`) or saved run.
+    run : models.Run, str, Path or xarray.DataTree
+        A run (:func:`models.load_run`, :func:`models.save_run`), a run directory, or a fit
+        held in memory (the DataTree :func:`models.fit` returns): nothing needs saving first.
+    survey : data.CaseSurvey, optional
+        With a fit held in memory: the data it was fitted to, which the sub-model fits of
+        the dominance analysis and the predictive comparison need (without it those two
+        parts are skipped, saying so).
+    config : models.RunConfig, optional
+        With a fit held in memory: its spec and sampling options, used by the sub-model
+        fits. Default: the spec stored in the fit, its chains, draws, seed and sampler, and
+        :class:`models.FitOptions`' default tuning steps (the fit does not record them).
     rope : float, default 0.05
         Half-width of the region of practical equivalence of the share difference.
     prob_threshold : float, default 0.95
@@ -479,16 +736,20 @@ def check_run(
     -------
     Checks
         Its ``str`` is a readable report, ``to_dict()`` the content of ``checks.json``.
+        A part that failed or yielded NaN is in ``errors``, one not computed in
+        ``skipped``; neither stops the other parts.
     """
     say = progress or logger.info
+    run = _as_run(run, survey=survey, config=config)
     tree = run.tree
-    if loo or sensitivity or ppc:  # a saved run's log-likelihood is recomputed, not stored
-        from models import with_log_likelihood
-
-        tree = with_log_likelihood(tree, run.spec, run.survey)
     seed = int(run.config.sampling.seed if seed is None else seed)
     prob = arviz_base.rcParams["stats.ci_prob"] if prob is None else prob
     family = family_of(tree)
+    if (loo or sensitivity or ppc) and run.survey is not None:
+        # a saved run's log-likelihood is recomputed, not stored
+        from models import with_log_likelihood
+
+        tree = with_log_likelihood(tree, run.spec, run.survey)
     settings = {"run": None if run.path is None else str(run.path), "outcome": tree.attrs.get("outcome"),
                 "family": family.name, "rope": rope, "prob_threshold": prob_threshold, "seed": seed,
                 "ci_prob": prob, "gates": [g.label for g in gates],
@@ -496,24 +757,53 @@ def check_run(
     skipped: dict[str, str] = {}
     errors: dict[str, str] = {}
 
-    def attempt(name: str, compute):
+    def attempt(name: str, compute, *, announce: bool = True):
         started = time.perf_counter()
         try:
             result = compute()
         except Exception as err:
-            logger.warning("%s failed: %s", name, err, exc_info=logger.isEnabledFor(logging.DEBUG))
+            # the traceback when asked for details (the CLI's -v)
+            logger.warning("%s failed: %s", name, err, exc_info=logger.isEnabledFor(logging.INFO))
             errors[name] = f"{type(err).__name__}: {err}"
             return None
-        say(f"{name} done in {time.perf_counter() - started:.1f} s")
+        if announce:
+            say(f"{name} done in {time.perf_counter() - started:.1f} s")
         return result
 
+    def nan_check(name: str, what: str, values) -> None:
+        """Record a part whose numbers came out NaN (it stays, for what it did compute)."""
+        if values is not None and not np.all(np.isfinite(values)):
+            errors[name] = f"NaN in {what}"
+            logger.warning("%s: NaN in %s", name, what)
+
+    posterior = _posterior()
     say("diagnostics and variance decomposition")
-    diagnostics = sampling_diagnostics(tree)
-    decomposition = decompose(tree)
-    verdict = dominance_verdict(decomposition["side_share"], diagnostics, rope=rope,
-                                prob_threshold=prob_threshold, gates=gates)
-    say(f"verdict: {verdict.verdict}")
-    effects = attempt("readable effects", lambda: effects_of(tree))
+    diagnostics = attempt("diagnostics", lambda: sampling_diagnostics(tree), announce=False) or {}
+    decomposition = verdict = effects = full_r2 = None
+    if not posterior.has_conditions(tree):
+        skipped["decomposition"] = "the run has no conditions: there is nothing to decompose"
+        skipped["verdict"] = skipped["decomposition"]
+    else:
+        # the contributions of the conditions: once, for the decomposition, the effects and R^2
+        failed: dict[str, str] = {}
+        per_draw = attempt("decomposition", lambda: _per_draw(tree, failed), announce=False)
+        if per_draw is not None:
+            decomposition = per_draw[[v for v in per_draw.data_vars
+                                      if v not in ("effects", "fixed_r2")]]
+            effects = per_draw["effects"] if "effects" in per_draw and "effects" not in failed else None
+            full_r2 = per_draw["fixed_r2"] if "fixed_r2" in per_draw and "fixed_r2" not in failed else None
+            if "effects" in failed:
+                errors["readable effects"] = failed["effects"]
+            if "fixed_r2" in failed:
+                logger.info("the full model's R^2 is recomputed by the dominance analysis")
+            nan_check("decomposition", "the side shares", decomposition["side_share"].values)
+            verdict = attempt("verdict", lambda: dominance_verdict(
+                decomposition["side_share"], diagnostics, rope=rope,
+                prob_threshold=prob_threshold, gates=gates), announce=False)
+            nan_check("readable effects", "the effects", None if effects is None else effects.values)
+    if verdict is not None:
+        say(f"verdict: {verdict.verdict}")
+    trustworthy = all(g.check(diagnostics.get(g.statistic)) for g in gates)
 
     ppc_result = None
     if not ppc:
@@ -523,39 +813,52 @@ def check_run(
     elif "posterior_predictive" not in tree.children:
         skipped["ppc"] = "the run has no posterior predictive draws (fitted with predictive=False)"
     else:
-        ppc_result = attempt("posterior predictive checks", lambda: _ppc(tree, seed))
+        ppc_result = attempt("ppc", lambda: _ppc(tree, seed))
 
     sensitivity_result = None
     if not sensitivity:
         skipped["sensitivity"] = "not asked for"
     elif not {"log_prior", "log_likelihood"} <= set(tree.children):
         skipped["sensitivity"] = "the run has no log_prior / log_likelihood groups"
+    elif decomposition is None:
+        skipped["sensitivity"] = "no variance decomposition to assess"
     else:
         quantities = {"side_share": decomposition["side_share"], "share": decomposition["share"]}
-        sensitivity_result = attempt("prior sensitivity", lambda: prior_sensitivity(
-            tree, quantities, verdict=verdict, prior_var_names=top_level_priors(tree)))
+        sensitivity_result = attempt("sensitivity", lambda: prior_sensitivity(
+            tree, quantities, verdict=verdict, prior_var_names=posterior.user_prior_terms(tree)))
+        if sensitivity_result is not None:
+            table = sensitivity_result.table
+            values = table[["prior", "likelihood"]].to_numpy(float)
+            bad = [str(label) for label, ok in zip(table.index, np.isfinite(values).all(axis=1),
+                                                   strict=True) if not ok]
+            nan_check("sensitivity", f"the sensitivity of {', '.join(bad)}", values)
 
     # sub-models: dominance analysis and predictive comparison, fitted together
-    groups = level_groups(tree)
+    groups = level_groups(tree) if posterior.has_conditions(tree) else {}
     requests: dict[str, tuple[str, ...]] = {}
     loo_models: dict[str, tuple[str, ...]] = {}
     refused = (f"the run failed its diagnostic gate(s) "
-               f"({', '.join(r.gate.label for r in verdict.gates if not r.passed)}); "
+               f"({', '.join(g.label for g in gates if not g.check(diagnostics.get(g.statistic)))}); "
                "refit the run before fitting sub-models")
+    no_data = "the run's data were not given (check_run(fit, survey=...)): no sub-model fits"
     if not dominance:
         skipped["dominance"] = "not asked for"
-    elif not verdict.trustworthy:
+    elif not trustworthy:
         skipped["dominance"] = refused
     elif len(groups) < 2:
         skipped["dominance"] = f"conditions at {len(groups)} level(s); dominance needs two or more"
+    elif run.survey is None:
+        skipped["dominance"] = no_data
     else:
         requests.update(dominance_requests(tree))
     if not loo:
         skipped["loo"] = "not asked for"
-    elif not verdict.trustworthy:
+    elif not trustworthy:
         skipped["loo"] = refused
     elif "log_likelihood" not in tree.children:
         skipped["loo"] = "the run has no log_likelihood group (fitted with predictive=False)"
+    elif run.survey is None:
+        skipped["loo"] = no_data
     else:
         loo_models = _side_models(tree)
         requests.update({f"loo:{name}": conditions for name, conditions in loo_models.items()})
@@ -574,15 +877,15 @@ def check_run(
 
     dominance_result = None
     if dominance and "dominance" not in skipped:
-        dominance_result = attempt("dominance analysis", lambda: dominance_analysis(
+        dominance_result = attempt("dominance", lambda: dominance_analysis(
             run, seed=seed, fits={k: v for k, v in fits.items() if not k.startswith("loo:")},
-            gates=gates))
+            gates=gates, full_r2=full_r2))
 
     loo_result = None
     submodels = {}
     if loo and "loo" not in skipped:
         trees = {name: fits[f"loo:{name}"].tree for name in loo_models}
-        loo_result = attempt("predictive comparison", lambda: predictive_comparison(
+        loo_result = attempt("loo", lambda: predictive_comparison(
             {**{k: v for k, v in trees.items() if k != "null"}, "both": tree, "null": trees["null"]}))
         for name in loo_models:
             fitted = fits[f"loo:{name}"]
@@ -594,7 +897,8 @@ def check_run(
     return Checks(verdict=verdict, diagnostics=diagnostics, decomposition=decomposition,
                   effects=effects, ppc=ppc_result, loo=loo_result,
                   sensitivity=sensitivity_result, dominance=dominance_result, skipped=skipped,
-                  errors=errors, settings=settings, submodels=submodels, tree=tree)
+                  errors=errors, settings=settings, submodels=submodels, gates=tuple(gates),
+                  tree=tree)
 
 
 def _side_models(tree: xr.DataTree) -> dict[str, tuple[str, ...]]:
@@ -616,10 +920,22 @@ def _side_models(tree: xr.DataTree) -> dict[str, tuple[str, ...]]:
     return out
 
 
+def family_of(tree: xr.DataTree):
+    """Return the run's outcome family (:func:`models.families.family_of`).
+
+    Imported on first use: importing ``models`` loads PyMC (and, through pymc-extras,
+    matplotlib), which ``import analysis`` must not pay for.
+    """
+    from models.families import family_of as lookup
+
+    return lookup(tree)
+
+
 def _ppc(tree: xr.DataTree, seed: int) -> PosteriorPredictiveChecks:
     constant = tree["constant_data"]
-    # every group level of the fit (a two-level survey may have organisations only)
-    levels = [lvl for lvl in ("alliance", "network", "organisation") if f"idx_{lvl}" in constant]
+    # per alliance and network (DESIGN.md §4.5); a survey with neither, per organisation
+    levels = ([lvl for lvl in ("alliance", "network") if f"idx_{lvl}" in constant]
+              or [lvl for lvl in ("organisation",) if f"idx_{lvl}" in constant])
     family = family_of(tree)
     return posterior_predictive_checks(tree, groups=groups_from_constant_data(tree, levels),
                                        categories=family.categories(int(tree.attrs.get("n_categories", 0)) or None),
@@ -694,10 +1010,12 @@ def check_checks_target(run_dir: str | Path, *, force: bool = False) -> None:
 
 def save_checks(checks: Checks, run_dir: str | Path, *, force: bool = False,
                 figures: bool = True) -> Path:
-    """Write ``checks/checks.json`` and one PNG per figure into a run directory, atomically.
+    """Write ``checks/checks.json``, ``checks/draws.nc`` and one PNG per figure, atomically.
 
     The folder is written beside its target under a temporary name and renamed into place,
-    so it is complete or absent.
+    so it is complete or absent. ``checks.json`` is always written: NaN is written as null,
+    and a figure, a part's record or the draws file that cannot be written is left out and
+    recorded in the checks' ``errors`` (in ``checks.json`` too).
 
     Parameters
     ----------
@@ -722,13 +1040,21 @@ def save_checks(checks: Checks, run_dir: str | Path, *, force: bool = False,
     run_dir = Path(run_dir)
     check_checks_target(run_dir, force=force)
     target = checks_dir(run_dir)
-    with atomic_dir(target, replace=True) as staging:  # replacing was allowed just above
-        content = checks.to_dict()
+    # replacing was allowed just above; checks/ is the run directory's own, whatever it holds
+    with atomic_dir(target, replace=True, own_names=None) as staging:
         written = []
         if figures:
             for name, fig in checks.figures().items():
-                fig.savefig(staging / f"{name}.png", dpi=110)
-                written.append(f"{name}.png")
+                try:
+                    fig.savefig(staging / f"{name}.png", dpi=110)
+                    written.append(f"{name}.png")
+                except Exception as err:
+                    checks._record_error(f"figure {name}", err)
+        try:
+            _write_draws(checks.draws(), staging / DRAWS_FILE)
+        except Exception as err:
+            checks._record_error("draws file", err)
+        content = checks.to_dict()
         content["figures"] = written
         (staging / CHECKS_FILE).write_text(json.dumps(content, indent=2, allow_nan=False,
                                                       ensure_ascii=False) + "\n", encoding="utf-8")
@@ -736,9 +1062,60 @@ def save_checks(checks: Checks, run_dir: str | Path, *, force: bool = False,
     return target
 
 
-def load_checks(run_dir: str | Path) -> dict:
-    """Read ``checks/checks.json`` of a run directory."""
-    path = checks_dir(run_dir) / CHECKS_FILE
+# NetCDF attributes hold numbers and strings only: every attribute travels as one JSON text.
+_ATTRS_KEY = "alliance_learning_attrs"
+
+
+def _write_draws(tree: xr.DataTree, path: Path) -> None:
+    """Write the checks' per-draw arrays as compressed NetCDF (attributes kept as JSON)."""
+    nodes = {}
+    for node in tree.subtree:
+        if not node.has_data and node is not tree:
+            continue
+        ds = node.to_dataset()
+        ds = ds.assign_attrs({_ATTRS_KEY: json.dumps(_json_safe(ds.attrs))}) if ds.attrs else ds
+        for name in ds.variables:
+            attrs = ds[name].attrs
+            ds[name].attrs = {_ATTRS_KEY: json.dumps(_json_safe(attrs))} if attrs else {}
+        nodes[node.path] = ds
+    out = xr.DataTree.from_dict(nodes)
+    encoding = {node.path: {name: {"zlib": True, "complevel": 4}
+                            for name, var in node.to_dataset().data_vars.items()
+                            if var.dtype.kind in "fiub"}
+                for node in out.subtree if node.has_data}
+    out.to_netcdf(path, engine="h5netcdf", encoding=encoding)
+
+
+def _read_draws(path: Path) -> xr.DataTree:
+    with xr.open_datatree(path, engine="h5netcdf") as stored:
+        tree = stored.load()
+    nodes = {}
+    for node in tree.subtree:
+        ds = node.to_dataset()
+        if _ATTRS_KEY in ds.attrs:
+            ds.attrs = json.loads(ds.attrs[_ATTRS_KEY])
+        for name in ds.variables:
+            if _ATTRS_KEY in ds[name].attrs:
+                ds[name].attrs = json.loads(ds[name].attrs[_ATTRS_KEY])
+        nodes[node.path] = ds
+    return xr.DataTree.from_dict(nodes)
+
+
+def load_checks(run_dir: str | Path) -> Checks:
+    """Read the checks of a run directory back: the :class:`Checks` :func:`check_run` returned.
+
+    Reads ``checks/checks.json`` and the per-draw arrays in ``checks/draws.nc`` (the run's
+    fit is not loaded: ``tree`` is None). Checks written before the draws file existed
+    (schema 1) are refused with the command that rewrites them.
+    """
+    folder = checks_dir(run_dir)
+    path = folder / CHECKS_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path}: the run has no checks yet (run `alliance-learning check`)")
-    return json.loads(path.read_text(encoding="utf-8"))
+    record = json.loads(path.read_text(encoding="utf-8"))
+    if record.get("schema_version") != CHECKS_SCHEMA_VERSION:
+        raise ValueError(f"{path}: checks of schema {record.get('schema_version')}, this version "
+                         f"reads {CHECKS_SCHEMA_VERSION}; rerun `alliance-learning check "
+                         f"{run_dir} --force`")
+    draws = _read_draws(folder / DRAWS_FILE) if (folder / DRAWS_FILE).is_file() else None
+    return Checks.from_record(record, draws)

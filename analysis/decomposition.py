@@ -370,6 +370,13 @@ def posterior_summary(posterior, *, prob: float | None = None):
         the equal-tailed interval (ETI, ``arviz_stats.eti``), stated in ``attrs``.
     """
     prob = arviz_base.rcParams["stats.ci_prob"] if prob is None else prob
+    # Sample dims last and in C order: the sums then run in one order whatever the memory
+    # layout, so draws read back from disk summarise to the very same numbers.
+    posterior = posterior.transpose(..., *SAMPLE_DIMS)
+    if isinstance(posterior, xr.Dataset):
+        posterior = posterior.map(_c_order, keep_attrs=True)
+    else:
+        posterior = _c_order(posterior)
     interval = azs.eti(posterior, prob=prob, dim=list(SAMPLE_DIMS))
     parts = [
         posterior.mean(SAMPLE_DIMS),
@@ -386,3 +393,7 @@ def posterior_summary(posterior, *, prob: float | None = None):
         "ci_prob": prob,
     }
     return out
+
+
+def _c_order(da: xr.DataArray) -> xr.DataArray:
+    return da.copy(data=np.ascontiguousarray(da.values))

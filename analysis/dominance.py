@@ -129,11 +129,12 @@ def fixed_r2(tree: xr.DataTree) -> xr.DataArray:
     xarray.DataArray
         Dims (chain, draw).
     """
-    from models import contributions, family_of
+    from models import family_of
+    from models.contributions import fixed_predictor, has_conditions
 
     family = family_of(tree)
     posterior = tree["posterior"]
-    if "b" not in posterior or posterior.sizes.get("condition", 0) == 0:
+    if not has_conditions(tree):
         shape = tuple(posterior.sizes[d] for d in SAMPLE_DIMS)
         zero = xr.DataArray(np.zeros(shape), dims=SAMPLE_DIMS,
                             coords={d: posterior[d].values for d in SAMPLE_DIMS}, name="r2_latent")
@@ -141,8 +142,7 @@ def fixed_r2(tree: xr.DataTree) -> xr.DataArray:
         return zero
 
     def r2(tree):  # per draw, on chunks of draws (eta is individuals x draws)
-        eta = contributions(tree, by="level").sum("level")
-        return bayesian_r2_latent(eta, family=family.name,
+        return bayesian_r2_latent(fixed_predictor(tree), family=family.name,
                                   sigma=family.residual_sd(tree["posterior"]))
 
     from models.predictive import over_draw_chunks
@@ -398,6 +398,7 @@ def dominance_analysis(
     fits: Mapping | None = None,
     gates: tuple[Gate, ...] = DEFAULT_GATES,
     progress: Callable[[str], None] | None = None,
+    full_r2: xr.DataArray | None = None,
 ) -> DominanceAnalysis:
     """Bayesian dominance analysis of the level groups of a run.
 
@@ -420,6 +421,9 @@ def dominance_analysis(
         Diagnostic gates each sub-model fit is checked against (reported, not enforced).
     progress : callable, optional
         Receives one line per finished fit.
+    full_r2 : xarray.DataArray, optional
+        :func:`fixed_r2` of the run, when already computed (``analysis.check_run`` computes
+        it from the contributions it shares with the decomposition and the effects).
 
     Returns
     -------
@@ -441,7 +445,8 @@ def dominance_analysis(
     seconds = time.perf_counter() - started
 
     full = subset_label(list(groups), list(groups))
-    parts = [fixed_r2(run.tree).expand_dims({SUBSET_DIM: [full]})]
+    full_r2 = fixed_r2(run.tree) if full_r2 is None else full_r2
+    parts = [full_r2.expand_dims({SUBSET_DIM: [full]})]
     submodels = {}
     for label in requests:
         fitted = fits[label]

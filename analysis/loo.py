@@ -191,7 +191,7 @@ def _problems(fits: Mapping[str, xr.DataTree], var_name: str) -> list[str]:
                 f"(it has {', '.join(map(str, log_lik.data_vars)) or 'nothing'})"
             )
             continue
-        obs = log_lik[var_name].drop_vars(["chain", "draw"], errors="ignore")
+        obs = log_lik[var_name].drop_vars(list(SAMPLE_DIMS), errors="ignore")
         obs_coords = {d: obs[d].values for d in obs.dims if d not in SAMPLE_DIMS}
         if reference is None:
             reference = (name, obs_coords)
@@ -271,6 +271,9 @@ def predictive_comparison(
             warnings.simplefilter("always")
             result = azs.loo(tree, pointwise=True, var_name=var_name)
         messages += _record(caught, name)
+        # the smoothed log weights are draws x observations in float64 (452 MB for 7,000
+        # respondents x 8,000 draws); the comparison needs only the pointwise elpd and k
+        result.log_weights = None
         elpd[name] = result
         k = result.pareto_k
         k_rows[name] = {

@@ -10,7 +10,9 @@ depends on the kind of check the outcome's family takes (``models.Family.ppc``):
    cell. ``density`` (gaussian): **distribution statistics** overall (mean, SD and
    quantiles) and the **mean and variance of each group**, observed against replicated,
    with the same p-values; the figures overlay the observed density and ECDF on the
-   replicated ones.
+   replicated ones. ``proportion`` (binomial): the same statistics of the success
+   proportion ``y / trials`` (counts out of different numbers of trials are not comparable
+   categories).
 2. **A group-level test statistic**: by default the between-group variance of the mean
    outcome, ``T(y) = Var_g(mean_{i in g} y_i)`` (ddof=1 over the groups). A model that
    leaves out network-level variation replicates too small a ``T``.
@@ -64,7 +66,7 @@ CATEGORY_DIM = "category"
 PPC_GROUPS = ("alliance", "network")  # the group levels the checks summarise by default
 STATISTIC_DIM = "statistic"
 # The check kinds (models.Family.ppc) written here; a family of another kind is skipped.
-CHECK_KINDS = ("categories", "density")
+CHECK_KINDS = ("categories", "density", "proportion")
 # Statistics of a continuous outcome's distribution (density checks), overall ...
 DISTRIBUTION_STATISTICS = {
     "mean": lambda y, dim: y.mean(dim),
@@ -430,7 +432,8 @@ def loo_pit_check(
 def _at_predictive_draws(data: xr.DataTree) -> xr.DataTree:
     """The groups LOO-PIT reads, at the draws the posterior predictive kept (a fit thins them)."""
     draws = data["posterior_predictive"]
-    keep = {dim: draws[dim].values for dim in SAMPLE_DIMS}
+    # by label; draws without chain/draw labels (built by hand) are taken as they are
+    keep = {dim: draws[dim].values for dim in SAMPLE_DIMS if dim in draws.coords}
     return xr.DataTree.from_dict({
         name: data[name].to_dataset().sel(keep) if name != "observed_data" else data[name].to_dataset()
         for name in ("posterior", "posterior_predictive", "log_likelihood", "observed_data")})
@@ -617,9 +620,10 @@ def posterior_predictive_checks(
     categories : sequence, optional
         The outcome's categories; default the sorted values seen in observed or replicated
         data (pass them to include a category nobody chose).
-    kind : {"categories", "density"}, default "categories"
+    kind : {"categories", "density", "proportion"}, default "categories"
         The family's check (``models.Family.ppc``): category shares, or distribution
-        statistics (mean, SD, quantiles; group means and variances) for a continuous outcome.
+        statistics (mean, SD, quantiles; group means and variances) of a continuous outcome
+        or of the proportion ``y / trials`` (``trials`` from ``constant_data``).
     discrete : bool, optional
         Whether the outcome is discrete (``models.Family.discrete``), for LOO-PIT; default:
         whether every observed value is an integer.
@@ -644,6 +648,11 @@ def posterior_predictive_checks(
     replicated = data["posterior_predictive"][var_name]
     if kind not in CHECK_KINDS:
         raise ValueError(f"kind must be one of {CHECK_KINDS}, got {kind!r}")
+    if kind == "proportion":
+        if "constant_data" not in data.children or "trials" not in data["constant_data"]:
+            raise ValueError("a proportion check needs the trials (constant_data['trials'])")
+        trials = data["constant_data"]["trials"]
+        observed, replicated = observed / trials, replicated / trials
     if kind == "categories":
         if categories is None:
             seen = np.concatenate([np.unique(observed.values), np.unique(replicated.values)])

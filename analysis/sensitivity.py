@@ -60,6 +60,8 @@ DERIVATIVE_ALPHAS = (0.99, 1.01)
 SCALING_ALPHAS = (0.8, 1.25)
 COMPONENTS = ("prior", "likelihood")
 _OK = "✓"
+# The diagnosis of a quantity whose sensitivity came out NaN (never read as a pass).
+NOT_COMPUTED = "not computed (NaN)"
 
 
 @dataclass(frozen=True)
@@ -112,8 +114,8 @@ class PriorSensitivity:
             else list(self.prior_var_names),
             "quantities": {
                 str(label): {
-                    "prior": float(row["prior"]),
-                    "likelihood": float(row["likelihood"]),
+                    "prior": json_scalar(float(row["prior"])),
+                    "likelihood": json_scalar(float(row["likelihood"])),
                     "diagnosis": str(row["diagnosis"]),
                     "flagged": row["diagnosis"] != _OK,
                 }
@@ -433,6 +435,9 @@ def prior_sensitivity(
         tree, var_names=names, threshold=threshold, alphas=alphas,
         prior_var_names=prior_var_names, likelihood_var_names=likelihood_var_names, round_to=4,
     )
+    # psense_summary diagnoses a NaN sensitivity as fine (NaN > threshold is False): say it
+    not_computed = ~np.isfinite(table[["prior", "likelihood"]].to_numpy(float)).all(axis=1)
+    table.loc[not_computed, "diagnosis"] = NOT_COMPUTED
     for label, diagnosis in table["diagnosis"].items():
         if diagnosis != _OK:
             logger.warning("prior sensitivity: %s: %s", label, diagnosis)

@@ -32,6 +32,7 @@ import numpy as np
 import xarray as xr
 
 from data.codebook import SIDES
+from data.constants import SAMPLE_DIMS
 
 logger = logging.getLogger(__name__)
 
@@ -245,7 +246,7 @@ def dominance_verdict(
         raise ValueError(f"gate comparisons must be '<=' or '>=', got {unknown}")
     if isinstance(shares, xr.Dataset):
         shares = shares["side_share"]
-    missing = [d for d in ("chain", "draw", "side") if d not in shares.dims]
+    missing = [d for d in (*SAMPLE_DIMS, "side") if d not in shares.dims]
     if missing:
         raise ValueError(f"shares lacks dim(s) {missing}; it has {list(shares.dims)}")
     absent = [s for s in SIDES if s not in shares["side"].values]

@@ -26,7 +26,7 @@ import contextlib
 import os
 import secrets
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -111,7 +111,8 @@ def atomic_write(path: str | os.PathLike, content: bytes | str, *, encoding: str
 
 
 @contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike, *, replace: bool = False) -> Iterator[Path]:
+def atomic_dir(path: str | os.PathLike, *, replace: bool = False,
+               own_names: Collection[str] | None = ()) -> Iterator[Path]:
     """Build the folder ``path`` atomically: yield a staging folder, then rename it into place.
 
     The staging folder is created beside ``path`` (``0777`` less the umask) and gets the
@@ -124,7 +125,11 @@ def atomic_dir(path: str | os.PathLike, *, replace: bool = False) -> Iterator[Pa
         The folder to create; its parent folders are created when missing.
     replace : bool
         Replace an existing ``path``. Callers check first that it is the toolkit's own
-        (:func:`check_output_dir`); a non-empty folder without the marker is refused here too.
+        (:func:`check_output_dir`); a folder that is not (see :func:`is_replaceable`) is
+        refused here too.
+    own_names : collection of str or None
+        See :func:`is_replaceable`; None: any content (for a fixed sub-folder of a folder
+        the toolkit owns, such as a run directory's ``checks/``).
 
     Raises
     ------
@@ -142,7 +147,7 @@ def atomic_dir(path: str | os.PathLike, *, replace: bool = False) -> Iterator[Pa
         if path.exists():
             if not replace:
                 raise OutputExistsError(f"{path}: exists already")
-            if not is_toolkit_dir(path) and any(path.iterdir()):
+            if own_names is not None and not is_replaceable(path, own_names):
                 raise OutputExistsError(f"{path}: not a folder this toolkit wrote; not replaced")
             trash = _temporary_name(path, "old")
             os.replace(path, trash)
@@ -158,6 +163,17 @@ def atomic_dir(path: str | os.PathLike, *, replace: bool = False) -> Iterator[Pa
 def is_toolkit_dir(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a folder this toolkit wrote (it holds :data:`MARKER`)."""
     return (Path(path) / MARKER).is_file()
+
+
+def is_replaceable(path: str | os.PathLike, own_names: Collection[str] = ()) -> bool:
+    """Whether ``--force`` may replace the folder ``path``.
+
+    It may when it holds the toolkit's :data:`MARKER`, or nothing but entries named in
+    ``own_names`` (the files of a run directory written before the marker existed), or
+    nothing at all.
+    """
+    path = Path(path)
+    return is_toolkit_dir(path) or all(entry.name in own_names for entry in path.iterdir())
 
 
 # -- CSV ----------------------------------------------------------------------------------------
@@ -221,13 +237,14 @@ def _inside(path: Path, folder: Path) -> bool:
 
 
 def check_output_dir(path: str | os.PathLike, *, option: str | None = "--out", force: bool = False,
-                     inputs: Iterable[str | os.PathLike | None] = ()) -> Path:
+                     inputs: Iterable[str | os.PathLike | None] = (),
+                     own_names: Collection[str] = ()) -> Path:
     """Check, before any work, that a folder may be created (or replaced) at ``path``.
 
     It may be created when its nearest existing parent is a writable folder (missing parents
-    are created), and replaced only with ``force``, when it holds the toolkit's
-    :data:`MARKER` (or nothing at all), when no input file lies inside it and when it is not
-    the working folder or one above it.
+    are created), and replaced only with ``force``, when it is the toolkit's own
+    (:func:`is_replaceable`), when no input file lies inside it and when it is not the
+    working folder or one above it.
 
     Parameters
     ----------
@@ -238,6 +255,9 @@ def check_output_dir(path: str | os.PathLike, *, option: str | None = "--out", f
         Allow replacing a folder this toolkit wrote.
     inputs : iterable of paths
         Files the command reads (data, codebook, config); None entries are skipped.
+    own_names : collection of str
+        Entries a folder without the marker may hold and still be replaced
+        (:func:`is_replaceable`).
 
     Returns
     -------
@@ -273,7 +293,7 @@ def check_output_dir(path: str | os.PathLike, *, option: str | None = "--out", f
         if source is not None and _inside(Path(source).resolve(), resolved):
             raise LocationError(f"{shown}: holds the input file {source}; --force will not replace "
                               "the folder of a command's input; choose a new folder name")
-    if not is_toolkit_dir(target) and any(target.iterdir()):
+    if not is_replaceable(target, own_names):
         raise LocationError(f"{shown}: --force replaces only a folder written by alliance-learning "
                           f"(it holds a {MARKER} file), and this folder holds other files; "
                           "choose a new folder name")
@@ -314,5 +334,5 @@ def check_input_file(path: str | os.PathLike | None, *, option: str) -> None:
 
 
 __all__ = ["MARKER", "LocationError", "OutputExistsError", "atomic_dir", "atomic_write",
-           "check_input_file", "check_output_dir", "check_output_file", "is_toolkit_dir",
+           "check_input_file", "check_output_dir", "check_output_file", "is_replaceable", "is_toolkit_dir",
            "neutralise", "restore", "umask", "write_csv"]

@@ -18,7 +18,9 @@ Who asks what
   ``latent_residual_variance`` and the family's likelihood (``LIKELIHOODS[name]``).
 - :mod:`analysis`: ``latent_residual_variance`` (variance shares, R^2), ``link`` and
   ``effect`` (readable effects), ``ppc`` and :meth:`Family.categories` (predictive checks).
-- :mod:`reports`: ``label``, ``prior_terms``, ``scaled_y``.
+- :mod:`reports`: ``label``, ``prior_terms``, ``scaled_y``, ``ppc`` (the overall predictive
+  figure: category bars, or density and ECDF overlays), through the ``family`` attribute a
+  fit puts on ``y``.
 
 :mod:`data.simulate` cannot import this package (data comes before models); it keeps its
 own table of how each family's outcome is *drawn*, and ``tests/data/test_simulate.py``
@@ -32,9 +34,13 @@ Adding a family
    family's name.
 3. If its ``link`` is new, its inverse in :data:`analysis.effects.INVERSE_LINKS` (the
    readable effect's response); if its ``ppc`` kind is new, a check in :mod:`analysis.ppc`.
-4. Optionally a draw in :data:`data.simulate.OUTCOME_DRAWS`, so the simulator can make it.
-5. Tests: ``tests/models/test_families.py`` runs every family through the design and a
-   short fit; add the family to ``tests/models/conftest.py``'s specs.
+4. Its draw in :data:`data.simulate.OUTCOME_DRAWS` (the scale it produces, the parameters
+   it draws with, the random draw), so the simulator can make it; a test checks that both
+   tables name the same families.
+5. Tests: ``tests/models/test_families.py`` runs every family through the design, a short
+   fit, its readable effects and its predictive checks; add the family's model to
+   ``FIT_SPECS`` in ``tests/models/conftest.py`` (and to the tiny survey if it needs a new
+   kind of outcome).
 """
 
 from __future__ import annotations
@@ -44,8 +50,9 @@ from dataclasses import dataclass
 from data.constants import LOGISTIC_VARIANCE
 
 #: Posterior predictive check kinds: bars of category shares (discrete outcomes with few
-#: values) or a density / ECDF overlay with group means and variances (continuous ones).
-PPC_KINDS = ("categories", "density")
+#: values), a density / ECDF overlay with group means and variances (continuous ones), or
+#: the same statistics of the success proportion y / trials (counts out of trials).
+PPC_KINDS = ("categories", "density", "proportion")
 
 
 @dataclass(frozen=True)
@@ -128,8 +135,8 @@ class Family:
         """The response's values in the codebook's codes, when a category check can list them.
 
         ``n_categories`` is the outcome's number of categories (an ordinal scale's); None
-        when the family's check is not a category one or the values are open (binomial
-        counts: the check then uses the values seen).
+        when the family's check is not a category one or its number of values is not
+        known (the check then uses the values seen).
         """
         if self.ppc != "categories":
             return None
@@ -162,7 +169,8 @@ FAMILIES: dict[str, Family] = {
                         latent_residual_variance=LOGISTIC_VARIANCE, n_values=2,
                         effect="P(y = 1)"),
     "binomial": Family("binomial", ("count",), "logit", intercept=True, needs_trials=True,
-                       latent_residual_variance=LOGISTIC_VARIANCE, effect="P(success)"),
+                       latent_residual_variance=LOGISTIC_VARIANCE, effect="P(success)",
+                       ppc="proportion"),
 }
 
 #: Family used when a spec names none, by the outcome's scale kind (None: must be given).

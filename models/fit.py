@@ -29,7 +29,6 @@ import pymc as pm
 import pytensor
 import xarray as xr
 
-
 from .build import initial_values, model_from_design, start_data
 from .design import ModelDesign, make_design
 from .predictive import (
@@ -46,7 +45,7 @@ logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 # the pointwise log-likelihood's type: float32 halves it and changes elpd by far less than
-# its Monte Carlo error (tests/models/test_storage.py)
+# its Monte Carlo error (tests/analysis/test_storage.py)
 LOG_LIKELIHOOD_DTYPE = "float32"
 # root attr of a fit whose saved run leaves the log-likelihood out
 LOG_LIKELIHOOD_ATTR = "log_likelihood"
@@ -195,6 +194,8 @@ def fit(spec: ModelSpec, survey, *, chains: int = 4, draws: int = 2000, tune: in
         kept = posterior.isel(draw=slice(None, None, step))
         groups["posterior_predictive"] = _outcome_codes(
             posterior_predictive(model, kept, seed=posterior_seed), design)
+        for name in ("prior_predictive", "posterior_predictive"):
+            groups[name] = _single_precision(groups[name])
         groups["log_likelihood"] = _relabel(
             log_likelihood(model, posterior, dtype=LOG_LIKELIHOOD_DTYPE), design)
         groups["log_prior"] = _relabel(log_prior(model, posterior), design)
@@ -379,6 +380,13 @@ def _outcome_codes(ds: xr.Dataset, design: ModelDesign) -> xr.Dataset:
         ds["y"] = ds["y"].astype(dtype, keep_attrs=True)
     ds["y"].attrs["family"] = design.family.name  # reports draw the family's check
     return ds
+
+
+def _single_precision(ds: xr.Dataset) -> xr.Dataset:
+    """Continuous predictive draws in float32: half the size, 7 significant digits are
+    far finer than the Monte Carlo error of any check computed from them."""
+    return ds.assign({name: var.astype(np.float32, keep_attrs=True)
+                      for name, var in ds.data_vars.items() if var.dtype == np.float64})
 
 
 def _clean_stats(ds: xr.Dataset) -> xr.Dataset:

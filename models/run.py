@@ -65,6 +65,9 @@ logger = logging.getLogger(__name__)
 HDI_PROB = 0.94
 RATER_CODES = "rater_codes.parquet"
 FILES = ("posterior.nc", "summary.json", "config.toml", "codebook.toml", "data.parquet")
+# What a run directory may hold besides FILES; a folder of these alone is a run directory
+# written before the marker file existed, which --force may replace.
+RUN_ENTRIES = (*FILES, RATER_CODES, "checks", "report.html", "reliability.csv")
 
 
 class RunExistsError(AllianceLearningError, FileExistsError):
@@ -292,7 +295,7 @@ def save_run(path: str | Path, tree: xr.DataTree, survey, config: RunConfig, *,
     config = RunConfig(spec=spec, sampling=config.sampling)
     summary = summarize(tree, survey, config=config, command=command)
 
-    with atomic_dir(target, replace=force) as staging:
+    with atomic_dir(target, replace=force, own_names=RUN_ENTRIES) as staging:
         stored = for_storage(tree)  # compressed; the log-likelihood is recomputed on demand
         stored.to_netcdf(staging / "posterior.nc", engine="h5netcdf", encoding=netcdf_encoding(stored))
         (staging / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n",
@@ -321,7 +324,7 @@ def check_run_target(path: str | Path, *, force: bool = False, inputs=(), option
         When ``path`` cannot be written or may not be replaced, saying why and naming ``option``.
     """
     try:
-        return check_output_dir(path, option=option, force=force, inputs=inputs)
+        return check_output_dir(path, option=option, force=force, inputs=inputs, own_names=RUN_ENTRIES)
     except OutputExistsError as err:
         raise RunExistsError(str(err)) from None
 
@@ -346,6 +349,9 @@ def load_run(path: str | Path) -> Run:
     if not path.is_dir():
         raise RunError(f"{path}: no such run directory")
     missing = [name for name in FILES if not (path / name).is_file()]
+    if len(missing) == len(FILES):
+        raise RunError(f"{path}: not a run directory (none of {', '.join(FILES)}); give the folder "
+                       "that `fit`, `run` or `demo` wrote")
     if missing:
         raise RunError(f"{path}: not a complete run directory (missing {', '.join(missing)}); "
                        f"{_REFIT.format(path=path)}")

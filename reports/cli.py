@@ -250,9 +250,9 @@ def fit(
     from rich.table import Table
 
     from data import load_coded, load_survey
+    from models import fit as fit_model
     from models import load_config, save_run
     from models.run import check_run_target
-    from models import fit as fit_model
     from reports.pipeline import resolve_config
 
     _inputs(codebook=codebook, config=config)
@@ -330,6 +330,12 @@ def _step_reporter(total: int = 4):
     return step
 
 
+def _number(value, spec: str = ".3f") -> str:
+    """Format a number for the terminal; NaN reads as NaN, never as a plausible value."""
+    value = float(value)
+    return "NaN" if value != value else format(value, spec)
+
+
 def _say(line: str) -> None:
     console.print(f"  {escape(line)}", highlight=False, soft_wrap=True)
 
@@ -341,7 +347,7 @@ def _print_result(result) -> None:
     console.rule("[bold]result", align="left")
     console.print(f"verdict: [bold {colour}]{escape(result.verdict)}[/]", highlight=False)
     if not checks.trustworthy:
-        failed = ", ".join(r.gate.label for r in checks.verdict.gates if not r.passed)
+        failed = ", ".join(r.gate.label for r in checks.gate_results if not r.passed)
         console.print(f"  failed diagnostic gate(s): {escape(failed)}; refit with more --tune/--draws "
                       "before reading the shares", highlight=False, soft_wrap=True)
     console.print(f"run directory: {escape(str(result.run_dir))}", highlight=False, soft_wrap=True)
@@ -389,8 +395,7 @@ def report(
         console.print(f"checks saved in {escape(str(run_dir / 'checks'))}", highlight=False, soft_wrap=True)
     with console.status("rendering the report..."):
         path = render_report(build_context(run, checks), out, overwrite=force)
-    verdict = checks["verdict"]["verdict"] if isinstance(checks, dict) else checks.verdict.verdict
-    console.print(f"verdict: {escape(verdict)}", highlight=False)
+    console.print(f"verdict: {escape(checks.verdict_name)}", highlight=False)
     console.print(f"report written to {escape(str(path))}", highlight=False, soft_wrap=True)
 
 
@@ -546,49 +551,56 @@ def check(
     where = save_checks(checks, run_dir, force=force)
 
     shares = checks.shares()
-    interval = f"{shares.attrs['ci_prob']:.0%} interval"
-    table = Table(title=f"Variance shares of {escape(str(checks.settings.get('outcome')))} "
-                        f"(posterior mean and {interval})",
-                  caption="fixed part: Pratt share of Var(eta_fixed); of total: with group variances "
-                          "and the residual", box=box.SIMPLE)
-    for name in ("side / level", "fixed part", "of total"):
-        table.add_column(name, justify="left" if name == "side / level" else "right", no_wrap=True)
+    if shares is not None:
+        interval = f"{shares.attrs['ci_prob']:.0%} interval"
+        table = Table(title=f"Variance shares of {escape(str(checks.settings.get('outcome')))} "
+                            f"(posterior mean and {interval})",
+                      caption="fixed part: Pratt share of Var(eta_fixed); of total: with group "
+                              "variances and the residual", box=box.SIMPLE)
+        for name in ("side / level", "fixed part", "of total"):
+            table.add_column(name, justify="left" if name == "side / level" else "right",
+                             no_wrap=True)
 
-    def cells(da, **where):
-        row = da.sel(**where)
-        return (f"{float(row.sel(stat='mean')):.3f} "
-                f"[{float(row.sel(stat='lower')):.3f}, {float(row.sel(stat='upper')):.3f}]",)
+        def cells(da, **where):
+            row = da.sel(**where)
+            return (f"{_number(row.sel(stat='mean'))} "
+                    f"[{_number(row.sel(stat='lower'))}, {_number(row.sel(stat='upper'))}]",)
 
-    for side in shares["side"].values:
-        table.add_row(f"[bold]{side}[/]", *cells(shares["side_share"], side=side),
-                      *cells(shares["side_share_of_total"], side=side))
-    table.add_section()
-    for level in shares["level"].values:
-        table.add_row(str(level), *cells(shares["share"], level=level),
-                      *cells(shares["share_of_total"], level=level))
-    console.print(table)
+        for side in shares["side"].values:
+            table.add_row(f"[bold]{side}[/]", *cells(shares["side_share"], side=side),
+                          *cells(shares["side_share_of_total"], side=side))
+        table.add_section()
+        for level in shares["level"].values:
+            table.add_row(str(level), *cells(shares["share"], level=level),
+                          *cells(shares["share_of_total"], level=level))
+        console.print(table)
     verdict = checks.verdict
-    console.print(f"P(interpersonal share > interorganisational share) = "
-                  f"{verdict.p_interpersonal_greater:.3f}; P(difference > rope {rope:g}) = "
-                  f"{verdict.p_interpersonal_dominates:.3f}; P(difference < -rope) = "
-                  f"{verdict.p_interorganisational_dominates:.3f}", highlight=False, soft_wrap=True)
+    if verdict is not None:
+        console.print(f"P(interpersonal share > interorganisational share) = "
+                      f"{_number(verdict.p_interpersonal_greater)}; P(difference > rope {rope:g}) = "
+                      f"{_number(verdict.p_interpersonal_dominates)}; P(difference < -rope) = "
+                      f"{_number(verdict.p_interorganisational_dominates)}", highlight=False,
+                      soft_wrap=True)
     if checks.dominance is not None:
         ranking = checks.dominance.ranking
         general = checks.dominance.general_share.mean(SAMPLE_DIMS)
         console.print("dominance analysis (share of R2, general dominance): " + ", ".join(
-            f"{level} {float(general.sel(level=level)):.2f}" for level in ranking), highlight=False)
+            f"{level} {_number(general.sel(level=level), '.2f')}" for level in ranking),
+            highlight=False)
     if checks.loo is not None:
         console.print(f"PSIS-LOO: best model {checks.loo.best}"
                       + ("" if checks.loo.reliable else " (high Pareto k: unreliable)"), highlight=False)
     for name, why in checks.skipped.items():
         console.print(f"{name}: skipped ({escape(why)})", highlight=False, soft_wrap=True)
     for name, error in checks.errors.items():
-        console.print(f"[yellow]{name}: failed ({escape(error)})[/]", highlight=False, soft_wrap=True)
+        console.print(f"[yellow]{name}: FAILED ({escape(error)})[/]", highlight=False, soft_wrap=True)
+    if checks.errors:
+        console.print("  (run with -v for the tracebacks)", highlight=False)
     colour = {"interpersonal dominates": "green", "interorganisational dominates": "green",
-              "inconclusive": "yellow", "not trustworthy": "red"}[verdict.verdict]
-    console.print(f"verdict: [bold {colour}]{verdict.verdict}[/]", highlight=False)
+              "inconclusive": "yellow", "not trustworthy": "red"}.get(checks.verdict_name, "red")
+    console.print(f"verdict: [bold {colour}]{checks.verdict_name}[/]", highlight=False)
     if not checks.trustworthy:
-        failed = ", ".join(str(r) for r in verdict.gates if not r.passed)
+        failed = ", ".join(str(r) for r in checks.gate_results if not r.passed)
         console.print(f"  failed gate(s): {escape(failed)}; refit with more --tune/--draws",
                       highlight=False, soft_wrap=True)
     console.print(f"checks written to {escape(str(where))}", highlight=False, soft_wrap=True)

@@ -1,8 +1,8 @@
 """What a report of a run shows: a :class:`~reports.html.ReportContext` built from a run.
 
 :func:`build_context` collects, from a run directory (:func:`models.load_run`) and its
-checks (``checks/checks.json`` in the run directory, or an :class:`analysis.Checks` just
-computed):
+checks (an :class:`analysis.Checks`, just computed by :func:`analysis.check_run` or read
+back by :func:`analysis.load_checks`: the same object either way, so the page is the same):
 
 - the data: units per level and missing codes per condition (from the run's survey) and,
   when the run was fitted to a raters' coding sheet, Krippendorff's alpha per condition
@@ -12,14 +12,14 @@ computed):
   probability), the variance shares, the posterior predictive draws;
 - the Bayesian dominance analysis of the level groups, the per-group posterior predictive
   checks and LOO-PIT, the LOO comparison and the prior sensitivity tables of the checks (or
-  why the checks skipped a part or failed in it); their figures are drawn from a just
-  computed :class:`analysis.Checks` or read from the PNGs saved beside ``checks.json``;
+  why the checks skipped a part or failed in it), and every part that failed;
 - the provenance: data file and hash, seed, versions, config, the command that made the
   run and a command that refits it from the run directory alone.
 
-Draw-level objects that ``checks.json`` does not hold (the variance shares per draw, the
-effects per draw) are recomputed from the run's posterior: they are deterministic
-functions of the saved draws, so the figures match the numbers in ``checks.json``.
+Nothing the checks computed is recomputed here: the verdict, the variance shares and the
+readable effects are the checks' own (the report's verdict is the checks' verdict by
+construction). Only the effects per SD and per raw unit, which are ``summary.json``'s
+numbers, are read from the run's posterior.
 """
 
 from __future__ import annotations
@@ -35,21 +35,14 @@ from typing import Any
 import pandas as pd
 import xarray as xr
 
-from analysis import (
-    Gate,
-    dominance_verdict,
-    sides_and_levels,
-    variance_decomposition,
-)
-from analysis.checks import effects_of
+from analysis import Checks, sides_and_levels
 from data.constants import SAMPLE_DIMS
 from data.files import restore, write_csv
-from models import DEFAULT_PRIORS, contributions, get_family
+from models import DEFAULT_PRIORS, get_family
 from models.priors import OUTCOME_SCALED
 from models.run import raw_sd
 
 from .html import ReportContext
-from .plots import PNG_SIGNATURE
 
 logger = logging.getLogger(__name__)
 
@@ -60,13 +53,11 @@ __all__ = [
     "effect_draws",
     "example_data_path",
     "is_example_data",
-    "load_check_figures",
     "load_reliability",
     "missing_table",
     "prior_table",
     "provenance",
     "rerun_command",
-    "run_decomposition",
     "save_reliability",
 ]
 
@@ -224,18 +215,21 @@ def effect_draws(run, readable: xr.DataArray | None = None) -> dict[str, xr.Data
     -------
     dict of str to xarray.DataArray
         ``"per SD (linear predictor)"`` and ``"per raw unit (linear predictor)"`` (the
-        same numbers as ``summary.json``'s ``per_sd`` and ``per_unit``) and the change in
-        the sample-average probability of a high outcome (or in its mean) for a step of one
-        model unit, +1 SD for standardised conditions (:func:`analysis.readable_effects`,
-        as ``analysis.check_run`` computes them, or ``readable`` when given, e.g.
-        ``Checks.effects``); dims (chain, draw, condition).
+        same numbers as ``summary.json``'s ``per_sd`` and ``per_unit``) and, when
+        ``readable`` is given (the checks' ``Checks.effects``), the change in the
+        sample-average probability of a high outcome (or in its mean) for a step of one
+        model unit, +1 SD for standardised conditions; dims (chain, draw, condition).
     """
+    from models.contributions import (  # the posterior's one reader
+        effects,
+        has_conditions,
+    )
+
     tree = run.tree
-    posterior = tree["posterior"]
-    if "b" not in posterior:
+    if not has_conditions(tree):
         return {}
     constant = tree["constant_data"]
-    b = posterior["b"]
+    b = effects(tree)
     names = [str(c) for c in b["condition"].values]
     scale = constant["condition_scale"].sel(condition=names)
     sd_raw = xr.DataArray([raw_sd(constant, c, float(scale.sel(condition=c))) for c in names],
@@ -245,8 +239,8 @@ def effect_draws(run, readable: xr.DataArray | None = None) -> dict[str, xr.Data
     per_sd.attrs["quantity"] = "change in the linear predictor (logit scale for logit links) per SD"
     per_unit.attrs["quantity"] = "change in the linear predictor per one step of the code"
     out = {"per SD (linear predictor)": per_sd, "per raw unit (linear predictor)": per_unit}
-    if readable is None:  # as analysis.check_run computes them (in chunks of draws)
-        readable = effects_of(tree)
+    if readable is None:
+        return out
     readable = readable.copy()
     step = "+1 SD" if run.spec.standardize else "+1 raw unit"  # b is per model unit
     title = f"{readable.attrs['quantity'].split(' (')[0]} per {step}"
@@ -255,31 +249,6 @@ def effect_draws(run, readable: xr.DataArray | None = None) -> dict[str, xr.Data
     readable.attrs["quantity"] = readable.attrs["quantity"].replace("+step", step)
     out[title] = readable
     return out
-
-
-def run_decomposition(run) -> xr.Dataset:
-    """Variance decomposition of a run's posterior (:func:`analysis.variance_decomposition`).
-
-    Group variances are the posterior ``sd_<level>`` squared; the residual follows the
-    run's family (sigma per draw for gaussian).
-    """
-    from models.predictive import over_draw_chunks
-
-    def decompose(tree):
-        posterior = tree["posterior"]
-        parts = contributions(tree, by="condition")
-        names = [str(c) for c in parts["condition"].values]
-        sides, levels = sides_and_levels(run.survey.codebook, names)
-        group_var = {name[3:]: posterior[name] ** 2 for name in posterior.data_vars
-                     if name.startswith("sd_") and name != "sd_slope"}
-        sigma = posterior["sigma"] if "sigma" in posterior else None
-        return variance_decomposition(parts, sides=sides, levels=levels, group_var=group_var or None,
-                                      family=run.spec.family, sigma=sigma)
-
-    # per draw, on chunks of draws: never individuals x draws x conditions at once
-    tree = run.tree
-    per_draw = tree["constant_data"].sizes["individual"] * (tree["posterior"].sizes.get("condition", 0) + 2)
-    return over_draw_chunks(tree, decompose, values_per_draw=per_draw)
 
 
 # -- provenance ---------------------------------------------------------------------------------
@@ -319,8 +288,8 @@ def provenance(run) -> dict[str, Any]:
 
 
 # -- checks -------------------------------------------------------------------------------------
-def load_checks_json(run_dir: str | Path) -> dict | None:
-    """``checks/checks.json`` of a run directory, or None when the run has not been checked."""
+def load_checks_json(run_dir: str | Path) -> Checks | None:
+    """The checks of a run directory (:func:`analysis.load_checks`), or None when it has none."""
     from analysis import load_checks
 
     try:
@@ -329,81 +298,46 @@ def load_checks_json(run_dir: str | Path) -> dict | None:
         return None
 
 
-def _get(checks, name: str):
-    """A part of the checks: an attribute of a Checks object or a key of its dict form."""
-    if checks is None:
-        return None
-    if isinstance(checks, Mapping):
-        return checks.get(name)
-    return getattr(checks, name, None)
-
-
-def _loo_frame(loo) -> pd.DataFrame | None:
-    """The LOO comparison as a table, from a PredictiveComparison or its dict form."""
+def _loo_frame(loo: Mapping | None) -> pd.DataFrame | None:
+    """The LOO comparison as a table, from its record (``PredictiveComparison.to_dict``)."""
     if loo is None:
         return None
-    if hasattr(loo, "table"):
-        table = loo.table.copy()
-        flagged = loo.pareto_k["n_k_over_threshold"] if hasattr(loo, "pareto_k") else None
-    else:
-        models = loo.get("models") or []
-        if not models:
-            return None
-        table = pd.DataFrame([{k: v for k, v in m.items() if k != "pareto_k"} for m in models])
-        table = table.set_index("model")
-        flagged = pd.Series({m["model"]: (m.get("pareto_k") or {}).get("n_k_over_threshold")
-                             for m in models})
+    models = loo.get("models") or []
+    if not models:
+        return None
+    table = pd.DataFrame([{k: v for k, v in m.items() if k != "pareto_k"} for m in models])
+    table = table.set_index("model")
+    flagged = pd.Series({m["model"]: (m.get("pareto_k") or {}).get("n_k_over_threshold")
+                         for m in models})
     keep = [c for c in ("rank", "elpd", "se", "elpd_diff", "dse", "p", "weight") if c in table]
     table = table[keep]
-    if flagged is not None:
-        table[f"Pareto k > {_get(loo, 'khat_threshold') or 0.7:g}"] = flagged.reindex(table.index)
+    table[f"Pareto k > {loo.get('khat_threshold') or 0.7:g}"] = flagged.reindex(table.index)
     table.index.name = "model"
     numeric = table.select_dtypes("number").columns
     table[numeric] = table[numeric].astype(float).round(3)
     return table
 
 
-def _sensitivity_frame(sensitivity) -> pd.DataFrame | None:
-    """The prior sensitivity table, from a PriorSensitivity or its dict form."""
+def _sensitivity_frame(sensitivity: Mapping | None) -> pd.DataFrame | None:
+    """The prior sensitivity table, from its record (``PriorSensitivity.to_dict``)."""
     if sensitivity is None:
         return None
-    if hasattr(sensitivity, "table"):
-        table = sensitivity.table.copy()
-    else:
-        quantities = sensitivity.get("quantities") or {}
-        if not quantities:
-            return None
-        table = pd.DataFrame.from_dict(quantities, orient="index")
-        table = table.drop(columns=[c for c in ("flagged",) if c in table])
+    quantities = sensitivity.get("quantities") or {}
+    if not quantities:
+        return None
+    table = pd.DataFrame.from_dict(quantities, orient="index")
+    table = table.drop(columns=[c for c in ("flagged",) if c in table])
     table.index.name = "quantity"
     return table
 
 
-def _verdict_from_draws(decomposition: xr.Dataset, diagnostics, recorded):
-    """The verdict recomputed from the draws (for its figure) by the rule ``recorded`` states.
-
-    ``recorded`` is the verdict's ``checks.json`` form (or None: the default rule). When the
-    recomputed verdict differs from the recorded one, the recorded one is shown.
-    """
-    recorded = dict(recorded) if isinstance(recorded, Mapping) else {}
-    kwargs = {k: recorded[k] for k in ("rope", "prob_threshold") if k in recorded}
-    if recorded.get("gates"):
-        kwargs["gates"] = tuple(Gate(g["label"], g["statistic"], g["passes_if"], g["threshold"],
-                                     g.get("source", "")) for g in recorded["gates"])
-    recomputed = dominance_verdict(decomposition, diagnostics, **kwargs)
-    if recorded and recorded.get("verdict") != recomputed.verdict:
-        logger.warning("checks.json says %r, the draws say %r: showing checks.json",
-                       recorded.get("verdict"), recomputed.verdict)
-        return recorded
-    return recomputed
-
-
-def _why(checks, part: str) -> tuple[str, str] | None:
+def _why(checks: Checks | None, part: str) -> tuple[str, str] | None:
     """Why a part of the checks is missing: ``("skipped" | "failed", reason)``, or None."""
-    for status, key in (("skipped", "skipped"), ("failed", "errors")):
-        why = (_get(checks, key) or {}).get(part)
-        if why:
-            return status, str(why)
+    if checks is None:
+        return None
+    for status, reasons in (("skipped", checks.skipped), ("failed", checks.errors)):
+        if reasons.get(part):
+            return status, str(reasons[part])
     return None
 
 
@@ -415,54 +349,9 @@ def _table_or_why(table: pd.DataFrame | None, checks, part: str) -> pd.DataFrame
     return None if why is None else pd.DataFrame({"status": [why[0]], "why": [why[1]]})
 
 
-def _check_figure_names(checks) -> list[str]:
-    """File stems (``checks/<stem>.png``) of the saved figures of the checks the report shows.
-
-    The stems are those of ``analysis.Checks.figures``: the general dominance, the
-    group statistic of each grouping and the LOO-PIT.
-    """
-    ppc = _get(checks, "ppc") or {}
-    groupings = (ppc.get("group_statistics") or {}) if isinstance(ppc, Mapping) else {}
-    return ["dominance", *(f"ppc_{key}_variance" for key in groupings), "loo_pit"]
-
-
-def load_check_figures(run_dir: str | Path, checks: Mapping) -> dict[str, bytes]:
-    """Read the PNG figures saved with a run's checks that the report shows, by file stem.
-
-    Only figures that ``checks`` lists as saved (its ``figures``, as :func:`analysis.save_checks`
-    writes them) and that are PNG files are read; a missing one is left out and the report
-    says so beside its table.
-
-    Parameters
-    ----------
-    run_dir : str or Path
-        The run directory (figures are in ``run_dir/checks``).
-    checks : mapping
-        The ``checks.json`` content.
-
-    Returns
-    -------
-    dict of str to bytes
-    """
-    from analysis.checks import checks_dir
-
-    saved = set(checks.get("figures") or ())
-    out = {}
-    for stem in _check_figure_names(checks):
-        path = checks_dir(run_dir) / f"{stem}.png"
-        if f"{stem}.png" not in saved or not path.is_file():
-            continue
-        png = path.read_bytes()
-        if png[:8] != PNG_SIGNATURE:
-            logger.warning("%s is not a PNG file: left out of the report", path)
-            continue
-        out[stem] = png
-    return out
-
-
 def build_context(
     run,
-    checks=None,
+    checks: Checks | None = None,
     *,
     reliability: pd.DataFrame | None = None,
     title: str | None = None,
@@ -475,12 +364,11 @@ def build_context(
     ----------
     run : models.Run
         A loaded or just saved run.
-    checks : analysis.Checks or mapping, optional
-        Its checks, or their ``checks.json`` form. None reads ``checks/checks.json`` from
-        the run directory; without checks the dominance analysis, per-group predictive
-        checks, LOO and sensitivity sections say "not available" (a part the checks skipped
-        or failed says why). With the ``checks.json`` form the figures of the dominance
-        analysis and the per-group checks are the PNGs saved beside it.
+    checks : analysis.Checks, optional
+        Its checks (:func:`analysis.check_run` or :func:`analysis.load_checks`). None reads
+        them from the run directory; without checks the verdict, shares, dominance
+        analysis, per-group predictive checks, LOO and sensitivity sections say "not
+        available" (a part the checks skipped or failed says why).
     reliability : pandas.DataFrame, optional
         Coding reliability; default ``reliability.csv`` in the run directory (absent for a
         run fitted to wide data: the section then says "not available").
@@ -496,26 +384,22 @@ def build_context(
     """
     if checks is None and run.path is not None:
         checks = load_checks_json(run.path)
+    if checks is not None and not isinstance(checks, Checks):
+        raise TypeError(f"checks must be an analysis.Checks (check_run or load_checks), "
+                        f"not {type(checks).__name__}")
     if reliability is None and run.path is not None:
         reliability = load_reliability(run.path)
     spec = run.spec
     survey = run.survey
     prov = provenance(run)
     data_file = prov.get("data_file") or getattr(survey, "source", None)
+    # the checks' record: what checks.json holds, the same for a live and a loaded Checks
+    record = checks.to_dict() if checks is not None else {}
 
-    diagnostics = _get(checks, "diagnostics") or run.summary.get("diagnostics")
-    decomposition = _get(checks, "decomposition")
-    if not isinstance(decomposition, xr.Dataset):
-        decomposition = run_decomposition(run) if spec.conditions else None
-
-    verdict = _get(checks, "verdict")
-    if decomposition is not None and not hasattr(verdict, "difference"):
-        verdict = _verdict_from_draws(decomposition, diagnostics, verdict)
-
+    diagnostics = checks.diagnostics if checks is not None else run.summary.get("diagnostics")
     effects = None
     if spec.conditions:
-        readable = _get(checks, "effects")
-        effects = effect_draws(run, readable=readable if isinstance(readable, xr.DataArray) else None)
+        effects = effect_draws(run, readable=None if checks is None else checks.effects)
 
     codebook = survey.codebook
     names = list(spec.conditions or ())
@@ -526,14 +410,11 @@ def build_context(
     if {"observed_data", "posterior_predictive"} <= set(tree.children):
         ppc = _rename_outcome(tree, spec.outcome)
 
-    # the dominance analysis and the per-group predictive checks: the Checks' own objects
-    # (figures drawn from their draws) or their checks.json form (figures read from checks/)
-    figures = None
-    if isinstance(checks, Mapping) and run.path is not None:
-        figures = load_check_figures(run.path, checks)
-    unavailable = {part: f"{why[0]}: {why[1]}" for part in ("dominance", "ppc")
+    unavailable = {part: f"{why[0]}: {why[1]}"
+                   for part in ("dominance", "ppc", "verdict", "decomposition")
                    if (why := _why(checks, part)) is not None}
-
+    if checks is None:
+        unavailable["checks"] = "the run has not been checked (alliance-learning check RUN_DIR)"
     missing = missing_table(survey)
     any_missing = bool(missing.loc[missing["kind"] == "condition", "missing"].sum())
     return ReportContext(
@@ -546,21 +427,22 @@ def build_context(
         model=model_description(run),
         priors=prior_table(spec, any_missing=any_missing),
         diagnostics=diagnostics,
-        verdict=verdict,
+        verdict=None if checks is None else checks.verdict,
         effects=effects,
         condition_labels=labels,
         condition_sides=sides,
         condition_levels=levels,
-        decomposition=decomposition,
+        decomposition=None if checks is None else checks.decomposition,
         ppc=ppc,
-        loo=_table_or_why(_loo_frame(_get(checks, "loo")), checks, "loo"),
-        sensitivity=_table_or_why(_sensitivity_frame(_get(checks, "sensitivity")), checks,
+        loo=_table_or_why(_loo_frame(record.get("loo")), checks, "loo"),
+        sensitivity=_table_or_why(_sensitivity_frame(record.get("sensitivity")), checks,
                                   "sensitivity"),
         provenance=prov,
-        dominance_analysis=_get(checks, "dominance"),
-        ppc_checks=_get(checks, "ppc"),
-        check_figures=figures,
+        dominance_analysis=None if checks is None else checks.dominance,
+        ppc_checks=None if checks is None else checks.ppc,
         unavailable=unavailable,
+        check_errors=dict(record.get("errors") or {}),
+        check_skipped=dict(record.get("skipped") or {}),
         ci_prob=ci_prob,
     )
 

@@ -102,19 +102,16 @@ class ReportContext:
         ``command`` (exact command reproducing the run), ``data_hash``, ``seed``,
         ``versions`` (mapping package -> version), ``config`` (mapping), and any other
         keys (``run_id``, ``created``...), shown as given.
-    dominance_analysis : analysis.DominanceAnalysis or mapping, optional
-        The Bayesian dominance analysis of the level groups, or its ``to_dict()`` form
-        (``checks.json``); its figure is then ``check_figures["dominance"]``.
-    ppc_checks : analysis.PosteriorPredictiveChecks or mapping, optional
-        The per-group posterior predictive checks and LOO-PIT, or their ``to_dict()`` form;
-        the figures are then ``check_figures["ppc_<grouping>_variance"]`` and
-        ``check_figures["loo_pit"]``.
-    check_figures : mapping of str to bytes, optional
-        PNG figures saved with the checks, by file stem (``analysis.Checks.figures``), used
-        for the parts given in their ``to_dict()`` form.
+    dominance_analysis : analysis.DominanceAnalysis, optional
+        The Bayesian dominance analysis of the level groups.
+    ppc_checks : analysis.PosteriorPredictiveChecks, optional
+        The per-group posterior predictive checks and LOO-PIT.
     unavailable : mapping of str to str, optional
-        Why a part of the checks is missing (``"dominance"``, ``"ppc"``), e.g.
-        ``"skipped: not asked for"``; shown in its section.
+        Why a part of the checks is missing (``"dominance"``, ``"ppc"``, ``"verdict"``,
+        ``"checks"``), e.g. ``"skipped: not asked for"``; shown in its section.
+    check_errors, check_skipped : mapping of str to str, optional
+        Every part of the checks that failed (or gave NaN) and every part not computed,
+        with the reason (``Checks.errors``, ``Checks.skipped``); shown under the verdict.
     ci_prob : float, default 0.89
         Probability of the intervals in tables and figures.
     """
@@ -140,8 +137,9 @@ class ReportContext:
     provenance: Mapping[str, Any] | None = None
     dominance_analysis: Any = None
     ppc_checks: Any = None
-    check_figures: Mapping[str, bytes] | None = None
     unavailable: Mapping[str, str] | None = None
+    check_errors: Mapping[str, str] | None = None
+    check_skipped: Mapping[str, str] | None = None
     ci_prob: float = 0.89
 
     @classmethod
@@ -403,12 +401,8 @@ def _dominance_analysis_section(ctx: ReportContext) -> dict | None:
     result = ctx.dominance_analysis
     if result is None:
         return None
-    if hasattr(result, "to_dict"):
-        data = result.to_dict(prob=ctx.ci_prob)
-        figure = plot_dominance(result, prob=ctx.ci_prob)
-    else:
-        data = dict(result)
-        figure = (ctx.check_figures or {}).get("dominance")
+    data = result.to_dict(prob=ctx.ci_prob)
+    figure = plot_dominance(result, prob=ctx.ci_prob)
     ranking = [str(g) for g in data.get("ranking") or data["groups"]]
     submodels = data.get("submodels") or {}
     interval = f"{data['ci_prob']:.0%}"
@@ -465,15 +459,11 @@ def _ppc_checks_section(ctx: ReportContext) -> dict | None:
     result = ctx.ppc_checks
     if result is None:
         return None
-    if hasattr(result, "to_dict"):
-        data = result.to_dict()
-        figures = {f"ppc_{key}_variance": plot_group_statistic(check)
-                   for key, check in result.group_statistics.items()}
-        if result.loo_pit is not None:
-            figures["loo_pit"] = plot_loo_pit(result.loo_pit)
-    else:
-        data = dict(result)
-        figures = ctx.check_figures or {}
+    data = result.to_dict()
+    figures = {f"ppc_{key}_variance": plot_group_statistic(check)
+               for key, check in result.group_statistics.items()}
+    if result.loo_pit is not None:
+        figures["loo_pit"] = plot_loo_pit(result.loo_pit)
     statistics = data.get("group_statistics") or {}
     interval = f"{data.get('ci_prob', ctx.ci_prob):.0%}"
     groups = []
@@ -583,6 +573,8 @@ def render_html(context: ReportContext | Mapping[str, Any]) -> str:
         "dominance_analysis": _dominance_analysis_section(ctx),
         "ppc_checks": _ppc_checks_section(ctx),
         "unavailable": dict(ctx.unavailable or {}),
+        "check_errors": dict(ctx.check_errors or {}),
+        "check_skipped": dict(ctx.check_skipped or {}),
         "loo": table(ctx.loo) if ctx.loo is not None else None,
         "sensitivity": table(ctx.sensitivity) if ctx.sensitivity is not None else None,
         "provenance": _provenance_section(ctx),

@@ -109,7 +109,7 @@ class PipelineResult:
     @property
     def verdict(self) -> str:
         """The dominance verdict in words."""
-        return self.checks.verdict.verdict
+        return self.checks.verdict_name
 
     def __str__(self) -> str:
         """Where the run and the report are, the verdict, and the time of each step."""

@@ -194,7 +194,14 @@ def difference_plot(difference: xr.DataArray, *, rope: float):
     fig = new_figure(6.0, 2.4)
     ax = fig.subplots()
     ax.axvspan(-rope, rope, color="#dddddd", label=f"practical equivalence (±{rope:g})")
-    ax.hist(values, bins=60, color="#4d4d4d", alpha=0.85, density=True)
+    # a constant difference (conditions on one side only: 1 in every draw, up to rounding)
+    # has no spread to cut into 60 bins
+    spread = float(np.ptp(values)) if np.size(values) else 0.0
+    constant = spread <= 1e-9 * max(1.0, float(np.max(np.abs(values), initial=0.0)))
+    if constant and np.size(values):
+        ax.axvline(float(values[0]), color="#4d4d4d", linewidth=3, label="every draw")
+    else:
+        ax.hist(values, bins=60, color="#4d4d4d", alpha=0.85, density=True)
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_xlabel("interpersonal share − interorganisational share")
     ax.set_yticks([])
@@ -210,14 +217,20 @@ def _is_categorical(observed: np.ndarray) -> bool:
 
 
 def _takes_categories(observed: xr.DataArray, values: np.ndarray) -> bool:
-    """Whether the outcome's check is category bars: its family says (``models.Family.ppc``,
-    from the ``family`` attribute a fit puts on ``y``), else its values (few integers)."""
+    """Whether the outcome is drawn as category bars: its family says (``models.Family``,
+    from the ``family`` attribute a fit puts on ``y``), else its values (few integers).
+
+    A category family always is; a continuous (``density``) one never; a discrete family
+    with another check (binomial counts) is when its counts take few values.
+    """
     from models.families import FAMILIES
 
     family = FAMILIES.get(str(observed.attrs.get("family")))
     if family is None:  # fits written before y carried its family
         return _is_categorical(values)
-    return family.ppc == "categories"
+    if family.ppc == "categories":
+        return True
+    return family.discrete and _is_categorical(values)
 
 
 def _ecdf_overlay(ax, obs: np.ndarray, pred: np.ndarray, *, prob: float, name: str) -> None:

@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> Path:
     # 5. the report: one self-contained HTML file
     context = build_context(run, checks, title=TITLE)  # warns by itself when DATA is the example
     report = render_report(context, args.out / "report.html", overwrite=True)
-    print(f"verdict: {checks.verdict.verdict}")
+    print(f"verdict: {checks.verdict_name}")
     print(f"report: {report}")
     return report
 

@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> Path:
     notice = NOTICE if CODED_SHEET is None else None
     report = render_report(build_context(run, checks, title=TITLE, notice=notice),
                            args.out / "report.html", overwrite=True)
-    print(f"verdict: {checks.verdict.verdict}")
+    print(f"verdict: {checks.verdict_name}")
     print(f"report: {report}")
     return report
 

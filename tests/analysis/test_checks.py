@@ -13,7 +13,14 @@ import pytest
 import xarray as xr
 from scipy.special import expit
 
-from analysis import ChecksExistError, Gate, check_run, fit_submodels, linear_predictor, save_checks
+from analysis import (
+    ChecksExistError,
+    Gate,
+    check_run,
+    fit_submodels,
+    linear_predictor,
+    save_checks,
+)
 from analysis.checks import CHECKS_FILE
 from analysis.dominance import fixed_r2
 from models import FitOptions, ModelSpec, RunConfig, check_spec, fit, save_run
@@ -169,3 +176,92 @@ def test_check_command_exit_codes(run, tmp_path_factory):
     assert missing.exit_code == 2 and "no such run directory" in missing.output
     bad = runner.invoke(app, ["check", str(broken.path), "--threshold", "0.4", "--force"])
     assert bad.exit_code == 2 and "--threshold" in bad.output
+
+
+# -- no part can lose the record or the report ---------------------------------------------
+def test_a_failing_part_and_a_nan_part_still_give_checks_json_and_a_report(run, tmp_path,
+                                                                           monkeypatch):
+    import arviz_stats
+
+    import analysis.checks
+    from analysis import load_checks
+    from reports.context import build_context
+    from reports.html import render_html
+
+    def broken_ppc(tree, seed):
+        raise RuntimeError("injected failure")
+
+    real_summary = arviz_stats.psense_summary
+
+    def nan_summary(*args, **kwargs):  # a NaN sensitivity, as a real survey once gave
+        table = real_summary(*args, **kwargs)
+        table.iloc[0, table.columns.get_loc("prior")] = np.nan
+        return table
+
+    monkeypatch.setattr(analysis.checks, "_ppc", broken_ppc)
+    monkeypatch.setattr(arviz_stats, "psense_summary", nan_summary)
+    checks = check_run(run, gates=LENIENT, dominance=False, loo=False)
+    assert checks.errors["ppc"] == "RuntimeError: injected failure"
+    assert checks.errors["sensitivity"].startswith("NaN in the sensitivity of ")
+    assert checks.verdict is not None and checks.decomposition is not None  # the rest stands
+    nan_row = checks.sensitivity.table.index[0]
+    assert checks.sensitivity.table.loc[nan_row, "diagnosis"] == "not computed (NaN)"
+    # the text summary never shows the NaN row as a pass
+    row = next(line for line in str(checks).splitlines() if line.strip().startswith(nan_row))
+    assert "✓" not in row and "not computed (NaN)" in row
+    assert "ppc: FAILED (RuntimeError: injected failure)" in str(checks)
+
+    where = save_checks(checks, tmp_path)  # NaN written as null, never a json crash
+    content = json.loads((where / CHECKS_FILE).read_text())
+    assert content["sensitivity"]["quantities"][nan_row]["prior"] is None
+    assert set(content["errors"]) >= {"ppc", "sensitivity"}
+    loaded = load_checks(tmp_path)
+    assert loaded.errors == checks.errors and loaded.ppc is None
+    page = render_html(build_context(run, loaded))
+    errors = page.split('id="check-errors"')[1].split("</div>")[0]
+    assert "injected failure" in errors and "NaN in the sensitivity of" in errors
+    assert "not computed (NaN)" in page
+
+
+def test_a_failing_part_logs_its_traceback_when_asked_for_details(run, monkeypatch, caplog):
+    import logging
+
+    import analysis.checks
+
+    def broken_ppc(tree, seed):
+        raise RuntimeError("injected failure")
+
+    monkeypatch.setattr(analysis.checks, "_ppc", broken_ppc)
+    caplog.set_level(logging.INFO, logger="analysis.checks")  # what the CLI's -v sets
+    check_run(run, gates=LENIENT, dominance=False, loo=False, sensitivity=False)
+    record = next(r for r in caplog.records if "injected failure" in r.getMessage())
+    assert record.exc_info is not None and record.exc_info[0] is RuntimeError
+
+
+def test_the_contributions_are_rebuilt_once_per_check_run(run, monkeypatch):
+    """Decomposition, readable effects and the full model's R^2 share one computation."""
+    import importlib
+
+    module = importlib.import_module("models.contributions")  # `models.contributions` is the function
+    real = module.contributions
+    calls = []
+
+    def counting(tree, **kwargs):
+        calls.append(tree is run.tree)
+        return real(tree, **kwargs)
+
+    monkeypatch.setattr(module, "contributions", counting)
+    checks = check_run(run, gates=LENIENT, loo=False, ppc=False, sensitivity=False, workers=2)
+    assert checks.errors == {} and checks.dominance is not None and checks.effects is not None
+    assert calls.count(True) == 1  # the sub-models' own fits are the other calls
+
+
+def test_check_run_takes_a_fit_held_in_memory(run, checks):
+    in_memory = check_run(run.tree, gates=LENIENT, dominance=False, loo=False)
+    assert in_memory.settings["run"] is None
+    # the same numbers as the saved run's checks
+    for part in ("verdict", "shares", "effects", "ppc", "sensitivity"):
+        assert in_memory.to_dict()[part] == checks.to_dict()[part], part
+    # without its data, the parts that refit sub-models say what they need
+    alone = check_run(run.tree, gates=LENIENT, ppc=False, sensitivity=False)
+    assert "survey=" in alone.skipped["dominance"] and "survey=" in alone.skipped["loo"]

@@ -300,3 +300,29 @@ def test_continuous_loo_pit_is_pareto_smoothed():
     # a calibrated model: the uniformity test does not reject at 1%
     assert checks.loo_pit.p_value > 0.01
     assert "Pareto-smoothed" in str(checks.loo_pit)
+
+
+def test_proportion_checks_divide_by_the_trials():
+    # counts out of different numbers of trials: the check compares success proportions
+    tree, group, observed, replicated, network = continuous_fit()
+    rng = np.random.default_rng(2)
+    trials = rng.integers(1, 30, size=observed.size)
+    counts = rng.binomial(trials, 0.3)
+    rep_counts = rng.binomial(trials, 0.3, size=(2, 50, observed.size))
+    people = list(tree["observed_data"]["individual"].values)
+    fit = xr.DataTree.from_dict({
+        "observed_data": xr.Dataset({"y": ("individual", counts)}, coords={"individual": people}),
+        "posterior_predictive": xr.Dataset({"y": (("chain", "draw", "individual"), rep_counts)},
+                                           coords={"individual": people}),
+        "constant_data": xr.Dataset({"trials": ("individual", trials)}, coords={"individual": people}),
+    })
+    checks = posterior_predictive_checks(fit, groups={"network": group}, kind="proportion", seed=1)
+    assert checks.kind == "proportion" and checks.row_dim == "statistic"
+    overall = checks.proportions["overall"]
+    assert float(overall["observed"].sel(statistic="mean")) == pytest.approx(np.mean(counts / trials))
+    assert float(overall["replicated_mean"].sel(statistic="mean")) == pytest.approx(
+        np.mean(rep_counts / trials))
+    network_mean = checks.proportions["network"]["observed"].sel(network="g0", statistic="mean")
+    assert float(network_mean) == pytest.approx(np.mean((counts / trials)[network == 0]))
+    with pytest.raises(ValueError, match="needs the trials"):
+        posterior_predictive_checks(tree, kind="proportion", seed=1)

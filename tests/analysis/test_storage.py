@@ -118,8 +118,8 @@ def test_per_draw_computations_in_chunks_of_draws_equal_the_whole(pair, monkeypa
     import xarray as xr
 
     import models.predictive
-    from analysis import fixed_r2
     from analysis.checks import decompose, effects_of
+    from analysis.dominance import fixed_r2
 
     tree = pair[1].tree
     whole = {name: f(tree) for name, f in

@@ -20,6 +20,8 @@ of the command (``ru_maxrss`` from ``os.wait4``, which covers the process and ev
 descendant it waited for), and ``tree RSS``, the largest sum of the resident sets of the
 command and its sub-processes (the sub-model fits run in worker processes), sampled every
 0.2 s with psutil. The targets are judged on ``tree RSS``, the memory the machine needs.
+``CPU s`` is the user plus system time of the command and its sub-processes: on a machine
+shared with other work the wall time grows with the load, the CPU time much less.
 
 Targets (issue 15): the 7,000-respondent ``run`` < 1.5 GiB with a run directory < 100 MB;
 ``report`` < 1 GiB and < 15 s; with ``--large`` (190,000 respondents) and ``--huge``
@@ -121,7 +123,8 @@ def measure(command: list[str], log: Path) -> dict:
     done.set()
     sampler.join()
     process.returncode = os.waitstatus_to_exitcode(status)
-    return {"seconds": seconds, "rc": process.returncode, "max_rss": usage.ru_maxrss * 1024,
+    return {"seconds": seconds, "cpu": usage.ru_utime + usage.ru_stime, "rc": process.returncode,
+            "max_rss": usage.ru_maxrss * 1024,
             "tree_rss": peak[0]}
 
 
@@ -200,10 +203,10 @@ def main(argv=None) -> None:
         rows += case("huge", 1_000_000, folder / "huge", args, dominance=False)
 
     print(f"\nload average at the end {os.getloadavg()[0]:.2f}")
-    print(f"{'step':<42} {'rc':>3} {'seconds':>8} {'max RSS':>9} {'tree RSS':>9} {'run dir':>9}")
+    print(f"{'step':<42} {'rc':>3} {'seconds':>8} {'CPU s':>8} {'max RSS':>9} {'tree RSS':>9} {'run dir':>9}")
     for row in rows:
         size = "" if row["run_dir"] is None else f"{row['run_dir'] / MB:.1f} MB"
-        print(f"{row['step']:<42} {row['rc']:>3} {row['seconds']:8.1f} "
+        print(f"{row['step']:<42} {row['rc']:>3} {row['seconds']:8.1f} {row['cpu']:8.1f} "
               f"{row['max_rss'] / GIB:7.2f} G {row['tree_rss'] / GIB:7.2f} G {size:>9}")
     for row in rows:
         for file, size in sorted(row["files"].items()):

@@ -45,14 +45,15 @@ def run_one(name: str, workdir: Path, args) -> dict:
                "--chains", str(args.chains), "--draws", str(args.draws),
                "--tune", str(args.tune), "--seed", str(args.seed), "--no-progress",
                "--dominance" if args.dominance else "--no-dominance"]
-    start = time.perf_counter()
+    started, start = time.time(), time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     (workdir / f"{name}.log").write_text(done.stdout + done.stderr)
     result = {"name": name, "exit": done.returncode, "seconds": seconds,
               "report": (out / "report.html").is_file(), "effects": {}, "verdict": None}
     summary = out / "summary.json"
-    if summary.is_file():
+    # a summary left by an earlier run in the same folder is not this run's
+    if summary.is_file() and summary.stat().st_mtime >= started:
         content = json.loads(summary.read_text())
         result["diagnostics"] = content["diagnostics"]
         for condition, (estimate, se) in REFERENCES[name][size].items():
@@ -60,7 +61,7 @@ def run_one(name: str, workdir: Path, args) -> dict:
             result["effects"][condition] = (post["mean"], post["sd"], estimate, se,
                                             (post["mean"] - estimate) / post["sd"])
     checks = out / "checks" / "checks.json"
-    if checks.is_file():
+    if checks.is_file() and checks.stat().st_mtime >= started:
         result["verdict"] = json.loads(checks.read_text())["verdict"]["verdict"]
     if done.returncode:
         result["error"] = (done.stdout + done.stderr).strip().splitlines()[-1:]

@@ -327,7 +327,7 @@ def test_no_import_circle_among_the_data_modules():
             if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
                 imported.add(node.module.split(".")[0])
         graph[path.stem] = imported
-    seen, done = set(), set()
+    done = set()
 
     def visit(name, stack):
         assert name not in stack, f"import circle: {' -> '.join([*stack, name])}"

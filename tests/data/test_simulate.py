@@ -428,7 +428,7 @@ def test_cli_simulate_writes_the_example_study(tmp_path):
     assert line.startswith("wrote") and f"{truth['sizes']['individual']} respondents" in line
     assert out.read_bytes() == (EXAMPLE / "survey.csv").read_bytes()
     again = runner.invoke(app, ["simulate", "--seed", "1", "--out", str(out)])
-    assert again.exit_code == 2 and "refusing to overwrite" in again.output
+    assert again.exit_code == 2 and "exists already; pass --force" in " ".join(again.output.split())
     assert "Traceback" not in again.output
     forced = runner.invoke(app, ["simulate", "--seed", "1", "--out", str(out), "--force"])
     assert forced.exit_code == 0, forced.output

@@ -7,8 +7,10 @@ config of :data:`CONFIGS`. ``full=False`` is the small version the test suite fi
 ``full=True`` the full-size one of ``tests/benchmarks/realdata.py``.
 
 The codebooks (``codebooks/*.toml``) say how each dataset's predictors are mapped onto the
-toolkit's levels and sides. Factors are turned into 0/1 columns here, as a user would in
-pandas before running the toolkit (the codebook's string ``codes`` are tested separately).
+toolkit's levels and sides. Two-level text factors stay as they are in the data (temp
+cold/warm, sex M/F, use and urban N/Y) and are mapped by the codebook's ``codes``; only
+factors of three or more levels become 0/1 columns here (R's treatment coding), and
+squares and derived indicators are computed here, as a user would in pandas.
 """
 
 from __future__ import annotations
@@ -34,9 +36,7 @@ def wine(full: bool = False) -> pd.DataFrame:
     df = _rdata("ordinal", "wine")
     return pd.DataFrame({
         "row": df["rownames"], "judge": df["judge"], "bottle": df["bottle"],
-        "rating": df["rating"],
-        "warm": (df["temp"] == "warm").astype(int),
-        "contact": (df["contact"] == "yes").astype(int),
+        "rating": df["rating"], "temp": df["temp"], "contact": df["contact"],
     })
 
 
@@ -52,7 +52,7 @@ def exam(full: bool = False) -> pd.DataFrame:
         df = df[df["school"] % 3 == 1]
     return pd.DataFrame({
         "row": df["rownames"], "school": df["school"], "normexam": df["normexam"],
-        "standLRT": df["standLRT"], "girl": (df["sex"] == "F").astype(int),
+        "standLRT": df["standLRT"], "sex": df["sex"],
         "boys_school": (df["schgend"] == "boys").astype(int),
         "girls_school": (df["schgend"] == "girls").astype(int),
     })
@@ -67,9 +67,7 @@ def contraception(full: bool = False) -> pd.DataFrame:
     df = _rdata("mlmRev", "Contraception")
     return pd.DataFrame({
         "woman": df["woman"], "district": df["district"],
-        "use": (df["use"] == "Y").astype(int),
-        "age": df["age"], "age2": df["age"] ** 2,
-        "urban": (df["urban"] == "Y").astype(int),
+        "use": df["use"], "age": df["age"], "age2": df["age"] ** 2, "urban": df["urban"],
         "ch": (df["livch"] != "0").astype(int),
     })
 

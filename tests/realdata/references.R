@@ -12,17 +12,18 @@ show <- function(label, est, se) {
 }
 for (size in c("", "_full")) {
   w <- read.csv(file.path(dir, paste0("wine", size, ".csv")))
-  m <- clmm(ordered(rating) ~ warm + contact + (1 | judge), data = w, nAGQ = 10)
+  m <- clmm(ordered(rating) ~ temp + contact + (1 | judge), data = w, nAGQ = 10)
   s <- coef(summary(m)); show(paste0("wine", size), s[, 1], s[, 2])
   cat(sprintf("wine%s\tsd_judge\t%.4f\tNA\n", size, sqrt(VarCorr(m)$judge[1])))
 
   e <- read.csv(file.path(dir, paste0("exam", size, ".csv")))
-  m <- lmer(normexam ~ standLRT + girl + boys_school + girls_school + (1 | school), data = e)
+  e$sex <- factor(e$sex, levels = c("M", "F"))  # F = 1, as the codebook
+  m <- lmer(normexam ~ standLRT + sex + boys_school + girls_school + (1 | school), data = e)
   s <- coef(summary(m)); show(paste0("exam", size), s[, 1], s[, 2])
   cat(sprintf("exam%s\tsigma\t%.4f\tNA\n", size, sigma(m)))
 
   k <- read.csv(file.path(dir, paste0("contraception", size, ".csv")))
-  m <- glmer(use ~ age + age2 + urban + ch + (1 | district), data = k, family = binomial)
+  m <- glmer(use == "Y" ~ age + age2 + urban + ch + (1 | district), data = k, family = binomial)
   s <- coef(summary(m)); show(paste0("contraception", size), s[, 1], s[, 2])
 
   b <- read.csv(file.path(dir, paste0("cbpp", size, ".csv")))

@@ -23,7 +23,7 @@ CITATIONS = {
             "Randall's (1989) wine data; numbers: " + RSCRIPT,
     "exam": "lmer(normexam ~ standLRT + sex + schgend + (1|school)) (REML), Em1 of Bates, "
             "'Examples from Multilevel Software Comparative Reviews' (mlmRev vignette "
-            "MlmSoftRev; full data: its printed estimates, sexM negated for girl); small "
+            "MlmSoftRev; full data: its printed estimates, sexM negated: the codebook codes F as 1); small "
             "subset: " + RSCRIPT,
     "contraception": "glmer(use ~ age + I(age^2) + ch + urban + (1|district), binomial), gm1 "
                      "printed in lme4/lme4pureR tests/Contraception.R (Bates & Walker), "
@@ -37,12 +37,12 @@ CITATIONS = {
 
 REFERENCES = {
     "wine": {
-        "small": {"warm": (3.0619, 0.5951), "contact": (1.8334, 0.5122)},
+        "small": {"temp": (3.0619, 0.5951), "contact": (1.8334, 0.5122)},
     },
     "exam": {
-        "small": {"standLRT": (0.5636, 0.0211), "girl": (0.1890, 0.0574),
+        "small": {"standLRT": (0.5636, 0.0211), "sex": (0.1890, 0.0574),
                   "boys_school": (0.2206, 0.1976), "girls_school": (0.0108, 0.1699)},
-        "full": {"standLRT": (0.55975, 0.012450), "girl": (0.16739, 0.034100),
+        "full": {"standLRT": (0.55975, 0.012450), "sex": (0.16739, 0.034100),
                  "boys_school": (0.17769, 0.11347), "girls_school": (0.15900, 0.089403)},
     },
     "contraception": {

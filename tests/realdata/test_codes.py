@@ -1,7 +1,7 @@
 """A real file as it comes: mlmRev::Exam with its sex column coded M/F (issue 13, item 6).
 
-The matrix (``test_matrix.py``) turns factors into 0/1 columns in pandas first; this test
-gives the toolkit the raw strings and maps them in the codebook with ``codes``. No fit.
+The matrix (``test_matrix.py``) fits the same codebook; this test checks, without a fit,
+that the codebook's ``codes = { M = 0, F = 1 }`` maps every raw cell to the right number.
 """
 
 from __future__ import annotations
@@ -10,20 +10,14 @@ import numpy as np
 
 from data import load_codebook, load_survey
 
-from .datasets import CODEBOOKS, _rdata
+from .datasets import CODEBOOKS, prepare
 
 
 def test_exam_sex_mapped_by_codebook_codes(tmp_path):
-    raw = _rdata("mlmRev", "Exam")
-    raw = raw[raw["school"] <= 5][["rownames", "school", "normexam", "standLRT", "sex",
-                                    "schavg"]]
-    data = tmp_path / "exam_raw.csv"
+    raw = prepare("exam")
+    assert set(raw["sex"]) == {"M", "F"}  # the file keeps the text codes
+    data = tmp_path / "exam.csv"
     raw.to_csv(data, index=False)
-    text = (CODEBOOKS / "exam.toml").read_text().replace(
-        "[conditions.girl]", '[conditions.sex]\ncodes = { M = 0, F = 1 }').replace(
-        "row", "rownames", 1)
-    book = tmp_path / "exam_codes.toml"
-    book.write_text(text)
-    survey = load_survey(data, load_codebook(book))
-    sex = survey.individuals["sex"].to_numpy(dtype=float)
+    survey = load_survey(data, load_codebook(CODEBOOKS / "exam.toml"))
+    sex = survey.individuals["sex"].reindex(raw["row"].astype(str)).to_numpy(dtype=float)
     assert np.array_equal(sex, (raw["sex"] == "F").to_numpy(dtype=float))

@@ -6,7 +6,9 @@ use hand-made inputs and need no sampling.
 
 from __future__ import annotations
 
+import json
 import shlex
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -14,7 +16,7 @@ import pytest
 import xarray as xr
 from typer.testing import CliRunner
 
-from analysis import load_checks
+from analysis import Checks, check_run, load_checks, save_checks
 from models import ModelSpec, load_run
 from reports.cli import app
 from reports.context import (
@@ -42,14 +44,12 @@ def context(run):
 
 def test_context_from_checks_json_matches_it(context, run):
     checks = load_checks(run.path)
-    assert context.verdict.verdict == checks["verdict"]["verdict"]
-    # recomputed from the saved draws by the rule checks.json records: the same probabilities
-    for key in ("p_interpersonal_greater", "p_interpersonal_dominates", "p_equivalent",
-                "p_interorganisational_dominates"):
-        assert getattr(context.verdict, key) == pytest.approx(checks["verdict"][key], abs=1e-12)
-    assert dict(context.diagnostics) == checks["diagnostics"]
+    record = json.loads((run.path / "checks" / "checks.json").read_text(encoding="utf-8"))
+    # the report's verdict is the checks' own, not recomputed: every number as recorded
+    assert context.verdict.to_dict() == record["verdict"] == checks.verdict.to_dict()
+    assert dict(context.diagnostics) == record["diagnostics"]
     shares = context.decomposition["side_share"].mean(("chain", "draw"))
-    for side, stats in checks["shares"]["side_share"].items():
+    for side, stats in record["shares"]["side_share"].items():
         assert float(shares.sel(side=side)) == pytest.approx(stats["mean"], abs=1e-12)
 
 
@@ -71,7 +71,7 @@ def test_readable_effects_are_changes_in_a_probability(context, run):
     # same sign as the effect on the linear predictor, draw by draw (P(y >= 4) rises with eta)
     per_sd = context.effects["per SD (linear predictor)"]
     assert bool((np.sign(readable) == np.sign(per_sd)).all())
-    checks = load_checks(run.path)
+    checks = load_checks(run.path).to_dict()
     means = readable.mean(("chain", "draw"))
     for condition, stats in checks["effects"]["conditions"].items():
         assert float(means.sel(condition=condition)) == pytest.approx(stats["mean"], abs=1e-12)
@@ -115,18 +115,51 @@ def test_rerun_command_reproduces_the_draws(run, tmp_path):
     assert again.summary["provenance"]["data_fingerprint"] == run.summary["provenance"]["data_fingerprint"]
 
 
-def test_a_context_without_checks_still_has_verdict_and_shares(run, tmp_path):
-    page = render_html(build_context(run, checks={}))
+def test_a_context_without_checks_says_so(run, tmp_path):
+    bare = replace(run, path=None)  # no run directory: no checks to read
+    page = render_html(build_context(bare))
     assert "Not available: LOO comparison" in page
-    assert run.summary["diagnostics"] and "Variance shares" in page
+    assert "the run has not been checked" in page
+    assert "Not available: dominance verdict" in page
 
 
-def test_a_recorded_verdict_that_the_draws_do_not_give_is_shown_as_recorded(run):
-    checks = load_checks(run.path)
-    other = "inconclusive" if checks["verdict"]["verdict"] != "inconclusive" else "not trustworthy"
-    checks["verdict"]["verdict"] = other
-    context = build_context(run, checks)
-    assert context.verdict["verdict"] == other
+def test_checks_in_another_form_are_refused(run):
+    with pytest.raises(TypeError, match="analysis.Checks"):
+        build_context(run, checks={"verdict": {"verdict": "inconclusive"}})
+
+
+def test_saved_and_live_checks_render_the_same_page(run, tmp_path):
+    """load_checks gives back the Checks that check_run returned: the very same page."""
+    live = check_run(run, dominance=False, loo=False)
+    save_checks(live, tmp_path)
+    loaded = load_checks(tmp_path)
+    assert isinstance(loaded, Checks)
+    assert loaded.to_dict() == live.to_dict()
+    page = render_html(build_context(run, live))
+    assert render_html(build_context(run, loaded)) == page
+    # and the demo's full checks (sub-model parts included) survive a second round trip
+    full = load_checks(run.path)
+    save_checks(full, tmp_path, force=True)
+    assert render_html(build_context(run, load_checks(tmp_path))) == render_html(
+        build_context(run, full))
+
+
+def test_the_reports_verdict_is_the_one_in_checks_json(run, tmp_path):
+    """Tamper with checks.json's verdict: the report follows it, as nothing is recomputed."""
+    import shutil
+
+    shutil.copytree(run.path / "checks", tmp_path / "checks")
+    path = tmp_path / "checks" / "checks.json"
+    record = json.loads(path.read_text(encoding="utf-8"))
+    other = "inconclusive" if record["verdict"]["verdict"] != "inconclusive" else "not trustworthy"
+    record["verdict"]["verdict"] = other
+    record["verdict"]["p_interpersonal_greater"] = 0.123456
+    path.write_text(json.dumps(record), encoding="utf-8")
+    context = build_context(run, load_checks(tmp_path))
+    assert context.verdict.verdict == other
+    page = render_html(context)
+    assert f'<div class="text">{other}</div>' in page
+    assert "<td>0.123</td>" in _section(page, "dominance")
 
 
 # -- tables without sampling ---------------------------------------------------------------------
@@ -182,63 +215,47 @@ def _section(page: str, name: str) -> str:
     return re.search(rf'<section id="{name}">(.*?)</section>', page, flags=re.S).group(1)
 
 
-def test_per_group_checks_and_their_saved_figures_from_checks_json(context, run):
+def test_per_group_checks_from_the_loaded_checks(context, run):
     checks = load_checks(run.path)
-    assert context.ppc_checks == checks["ppc"]
-    groupings = list(checks["ppc"]["group_statistics"])
-    assert sorted(groupings) == ["alliance", "network"]
-    # the PNGs saved beside checks.json; the dominance analysis was skipped, so no figure of it
-    assert set(context.check_figures) == {*(f"ppc_{k}_variance" for k in groupings), "loo_pit"}
-    assert context.check_figures["loo_pit"] == (run.path / "checks" / "loo_pit.png").read_bytes()
+    record = checks.to_dict()
+    assert context.ppc_checks.to_dict() == record["ppc"]
+    groupings = list(record["ppc"]["group_statistics"])
+    assert sorted(groupings) == ["alliance", "network", "organisation"]
     page = render_html(context)
     ppc = _section(page, "ppc")
-    for key, stat in checks["ppc"]["group_statistics"].items():
+    for key, stat in record["ppc"]["group_statistics"].items():
         assert f"between-{key} variance of the mean outcome" in ppc
         assert f"<td>{stat['p_value']:.3f}</td>" in ppc
-    assert f"<td>{checks['ppc']['loo_pit']['uniformity_p_value']:.3f}</td>" in ppc
+    assert f"<td>{record['ppc']['loo_pit']['uniformity_p_value']:.3f}</td>" in ppc
     assert ppc.split('<div id="ppc-groups">')[1].count("<img") == len(groupings) + 1
 
 
 def test_a_skipped_dominance_analysis_says_why(context, run):
     checks = load_checks(run.path)
     assert context.dominance_analysis is None
-    assert context.unavailable["dominance"] == f"skipped: {checks['skipped']['dominance']}"
+    assert context.unavailable["dominance"] == f"skipped: {checks.skipped['dominance']}"
     section = _section(render_html(context), "dominance-analysis")
     assert "Not available: Bayesian dominance analysis (skipped: " in section
     assert "<table" not in section
 
 
-def test_dominance_analysis_in_checks_json_is_shown(run, report_context):
-    """A checks.json holding a dominance analysis (the fixture's made-up one, no fits here)."""
+def test_a_dominance_analysis_in_the_checks_is_shown(run, report_context):
+    """Checks holding a dominance analysis (the fixture's made-up one, no fits here)."""
     checks = load_checks(run.path)
-    checks["dominance"] = report_context["dominance_analysis"].to_dict(prob=0.89)
-    checks["skipped"] = {k: v for k, v in checks["skipped"].items() if k != "dominance"}
+    checks = replace(checks, dominance=report_context["dominance_analysis"],
+                     skipped={k: v for k, v in checks.skipped.items() if k != "dominance"})
     context = build_context(run, checks)
-    assert context.dominance_analysis == checks["dominance"] and "dominance" not in context.unavailable
+    assert context.dominance_analysis is checks.dominance and "dominance" not in context.unavailable
     section = _section(render_html(context), "dominance-analysis")
     assert 'id="pairwise-dominance"' in section and 'class="failed"' in section
-    # not among the figures saved with these checks: said so, nothing else is drawn in its place
-    assert "the general-dominance figure (not saved with the checks)" in section
+    assert 'id="dominance-figure"' in section
 
 
 def test_a_failed_part_says_failed(run):
-    checks = load_checks(run.path)
-    checks["ppc"] = None
-    checks["errors"] = {"ppc": "ValueError: something broke"}
+    checks = replace(load_checks(run.path), ppc=None,
+                     errors={"ppc": "ValueError: something broke"})
     context = build_context(run, checks)
     assert context.unavailable["ppc"] == "failed: ValueError: something broke"
-    assert "(failed: ValueError: something broke)" in _section(render_html(context), "ppc")
-
-
-def test_load_check_figures_reads_only_listed_pngs(tmp_path):
-    from reports.context import load_check_figures
-
-    folder = tmp_path / "checks"
-    folder.mkdir()
-    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 8
-    (folder / "dominance.png").write_bytes(png)
-    (folder / "loo_pit.png").write_bytes(b"not a png")
-    (folder / "ppc_network_variance.png").write_bytes(png)  # on disk but not listed as saved
-    checks = {"ppc": {"group_statistics": {"network": {}}},
-              "figures": ["dominance.png", "loo_pit.png", "ppc_alliance_variance.png"]}
-    assert load_check_figures(tmp_path, checks) == {"dominance": png}
+    page = render_html(context)
+    assert "(failed: ValueError: something broke)" in _section(page, "ppc")
+    assert "something broke" in page.split('<section id="data">')[0]  # listed under the verdict

@@ -180,6 +180,19 @@ def test_force_never_deletes_a_folder_with_other_files(project, tmp_path):
         assert (other / "keep.txt").read_text() == "keep"
 
 
+def test_force_replaces_a_run_directory_written_before_the_marker(saved_run, tmp_path):
+    from models.run import check_run_target
+
+    old = tmp_path / "old"
+    shutil.copytree(saved_run.path, old)
+    (old / MARKER).unlink()
+    (old / "checks" / MARKER).unlink()
+    assert check_run_target(old, force=True) == old
+    (old / "mine.txt").write_text("keep")
+    with pytest.raises(LocationError, match="holds other files"):
+        check_run_target(old, force=True)
+
+
 def test_force_never_replaces_the_working_folder(project):
     (project / MARKER).write_text("")  # even one that looks like a run directory
     result = invoke("fit", "survey.csv", "--out", ".", "--force", cwd=project)
@@ -352,12 +365,16 @@ def _running(pid: int) -> bool:
     return state != "Z"
 
 
-def _start_check(run_dir: Path) -> tuple[subprocess.Popen, list[int]]:
-    """Start `check --workers 2` on a run and return it once both sub-model workers run."""
-    process = subprocess.Popen(
-        [sys.executable, "-c", CHILD, "check", str(run_dir), "--workers", "2", "--no-loo",
-         "--no-sensitivity"],
-        cwd=Path(__file__).parents[2], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def _start_check(run_dir: Path, log: Path) -> tuple[subprocess.Popen, list[int]]:
+    """Start `check --workers 2` on a run and return it once both sub-model workers run.
+
+    Its output goes to files, not pipes: a worker left behind would hold a pipe open and
+    hang the test instead of failing it.
+    """
+    with open(log.with_suffix(".out"), "w") as out, open(log.with_suffix(".err"), "w") as err:
+        process = subprocess.Popen(
+            [sys.executable, "-c", CHILD, "check", str(run_dir), "--workers", "2", "--no-loo",
+             "--no-sensitivity"], cwd=Path(__file__).parents[2], stdout=out, stderr=err)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         workers = _children(process.pid)
@@ -368,8 +385,8 @@ def _start_check(run_dir: Path) -> tuple[subprocess.Popen, list[int]]:
             break
         time.sleep(0.2)
     process.kill()
-    out, err = process.communicate()
-    pytest.fail(f"check never started its workers:\n{out}\n{err}")
+    process.wait()
+    pytest.fail(f"check never started its workers:\n{log.with_suffix('.err').read_text()}")
 
 
 def _assert_gone(pids: list[int], timeout: float = 15.0) -> None:
@@ -385,9 +402,9 @@ def _assert_gone(pids: list[int], timeout: float = 15.0) -> None:
 @pytest.mark.skipif(not LINUX, reason="reads the process table in /proc")
 def test_kill_9_of_check_leaves_no_worker_and_no_valid_checks(damaged):
     shutil.rmtree(damaged / "checks")
-    process, workers = _start_check(damaged)
+    process, workers = _start_check(damaged, damaged.parent / "check")
     process.kill()  # SIGKILL: no handler runs
-    process.communicate()
+    process.wait()
     _assert_gone(workers)
     assert not (damaged / "checks").exists()
     # what a later command reads: no checks, so `report` checks the run again
@@ -399,15 +416,17 @@ def test_kill_9_of_check_leaves_no_worker_and_no_valid_checks(damaged):
 @pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143)])  # SIGINT: in-process test below
 def test_sigterm_ends_check_with_one_line(damaged, signum, code):
     shutil.rmtree(damaged / "checks")
-    process, workers = _start_check(damaged)
+    log = damaged.parent / "check"
+    process, workers = _start_check(damaged, log)
     process.send_signal(signum)
     try:
-        out, err = process.communicate(timeout=60)
+        process.wait(timeout=60)
     except subprocess.TimeoutExpired:
         process.kill()
-        process.communicate()
+        process.wait()
         pytest.fail("check did not stop on the signal")
     _assert_gone(workers)
+    out, err = log.with_suffix(".out").read_text(), log.with_suffix(".err").read_text()
     assert process.returncode == code, err
     assert "Traceback" not in err and "Traceback" not in out
     lines = [line for line in err.splitlines() if line.strip() and not line.startswith(("WARNING", "INFO"))]
