@@ -85,6 +85,7 @@ from .sensitivity import PriorSensitivity, plot_sensitivity, prior_sensitivity
 from .submodels import fit_submodels
 from .verdict import (
     DEFAULT_GATES,
+    NOT_APPLICABLE,
     DominanceVerdict,
     Gate,
     GateResult,
@@ -284,7 +285,7 @@ class Checks:
             groups["decomposition"] = self.decomposition
         if self.effects is not None:
             groups["effects"] = _array_group(self.effects)
-        if self.verdict is not None:
+        if self.verdict is not None and self.verdict.difference is not None:  # none if not applicable
             groups["verdict"] = _array_group(self.verdict.difference)
         if self.dominance is not None:
             d = self.dominance
@@ -321,6 +322,8 @@ class Checks:
         verdict = None
         if record.get("verdict") is not None and group("verdict") is not None:
             verdict = _verdict_from_record(record["verdict"], _array(group("verdict")))
+        elif (record.get("verdict") or {}).get("verdict") == NOT_APPLICABLE:  # no difference
+            verdict = _verdict_from_record(record["verdict"], None)
         effects = None if group("effects") is None else _array(group("effects"))
         return cls(
             verdict=verdict,
@@ -439,7 +442,7 @@ def _shares_text(table: xr.Dataset) -> str:
 
 
 # -- rebuilding the parts from their record ----------------------------------------------------
-def _verdict_from_record(record: dict, difference: xr.DataArray) -> DominanceVerdict:
+def _verdict_from_record(record: dict, difference: xr.DataArray | None) -> DominanceVerdict:
     gates = tuple(GateResult(Gate(g["label"], g["statistic"], g["passes_if"], g["threshold"],
                                   g.get("source", "")), g["value"], bool(g["passed"]))
                   for g in record.get("gates") or ())
@@ -449,7 +452,7 @@ def _verdict_from_record(record: dict, difference: xr.DataArray) -> DominanceVer
         p_interorganisational_dominates=record["p_interorganisational_dominates"],
         p_equivalent=record["p_equivalent"], rope=record["rope"],
         prob_threshold=record["prob_threshold"], gates=gates,
-        difference=difference)
+        difference=difference, reason=record.get("reason"))
 
 
 def _dominance_from_record(record: dict, ds: xr.Dataset | None) -> DominanceAnalysis | None:
@@ -799,10 +802,14 @@ def check_run(
             nan_check("decomposition", "the side shares", decomposition["side_share"].values)
             verdict = attempt("verdict", lambda: dominance_verdict(
                 decomposition["side_share"], diagnostics, rope=rope,
-                prob_threshold=prob_threshold, gates=gates), announce=False)
+                prob_threshold=prob_threshold, gates=gates, sides=_sides_of(tree)),
+                announce=False)
             nan_check("readable effects", "the effects", None if effects is None else effects.values)
     if verdict is not None:
         say(f"verdict: {verdict.verdict}")
+    if verdict is not None and not verdict.applicable:  # one side without conditions
+        for part in ("verdict probabilities", "sensitivity of the verdict", "side-only LOO models"):
+            skipped[part] = verdict.reason
     trustworthy = all(g.check(diagnostics.get(g.statistic)) for g in gates)
 
     ppc_result = None
@@ -824,8 +831,12 @@ def check_run(
         skipped["sensitivity"] = "no variance decomposition to assess"
     else:
         quantities = {"side_share": decomposition["side_share"], "share": decomposition["share"]}
+        applicable = verdict is not None and verdict.applicable
+        if verdict is not None and not applicable:  # one side's share is 1 in every draw
+            del quantities["side_share"]
         sensitivity_result = attempt("sensitivity", lambda: prior_sensitivity(
-            tree, quantities, verdict=verdict, prior_var_names=posterior.user_prior_terms(tree)))
+            tree, quantities, verdict=verdict if applicable else None,
+            prior_var_names=posterior.user_prior_terms(tree)))
         if sensitivity_result is not None:
             table = sensitivity_result.table
             values = table[["prior", "likelihood"]].to_numpy(float)
@@ -899,6 +910,13 @@ def check_run(
                   sensitivity=sensitivity_result, dominance=dominance_result, skipped=skipped,
                   errors=errors, settings=settings, submodels=submodels, gates=tuple(gates),
                   tree=tree)
+
+
+def _sides_of(tree: xr.DataTree) -> dict[str, int]:
+    """Number of conditions of each side in a fit."""
+    posterior = tree["posterior"]
+    sides = [str(s) for s in posterior["condition_side"].values] if "condition_side" in posterior else []
+    return {side: sides.count(side) for side in SIDES}
 
 
 def _side_models(tree: xr.DataTree) -> dict[str, tuple[str, ...]]:

@@ -4,6 +4,8 @@ Decision rule (DESIGN.md §4.2). Per posterior draw, ``d = share_interpersonal -
 share_interorganisational``. With a region of practical equivalence ``rope`` around equal
 shares and a probability threshold ``prob_threshold``:
 
+0. if a side has no condition in the model: ``not applicable`` (with its reason), since
+   there is nothing to compare; no probability is computed;
 1. if any diagnostic gate fails (or its statistic is missing): ``not trustworthy``, whatever
    the shares say;
 2. else if ``P(d > rope) >= prob_threshold``: ``interpersonal dominates``;
@@ -42,7 +44,9 @@ VERDICTS = (
     "interorganisational dominates",
     "inconclusive",
     "not trustworthy",
+    "not applicable",
 )
+NOT_APPLICABLE = "not applicable"
 _COMPARISONS = {"<=": operator.le, ">=": operator.ge}
 
 
@@ -131,17 +135,41 @@ def sampling_diagnostics(data: xr.DataTree, *, var_names=None) -> dict[str, floa
 
 @dataclass(frozen=True)
 class DominanceVerdict:
-    """The verdict, the probabilities behind it and the gates it passed or failed."""
+    """The verdict, the probabilities behind it and the gates it passed or failed.
+
+    A ``not applicable`` verdict (one side without conditions) has no probabilities (None)
+    and no difference; ``reason`` says why.
+    """
 
     verdict: str
-    p_interpersonal_greater: float
-    p_interpersonal_dominates: float
-    p_interorganisational_dominates: float
-    p_equivalent: float
+    p_interpersonal_greater: float | None
+    p_interpersonal_dominates: float | None
+    p_interorganisational_dominates: float | None
+    p_equivalent: float | None
     rope: float
     prob_threshold: float
     gates: tuple[GateResult, ...]
-    difference: xr.DataArray = field(repr=False, compare=False)
+    difference: xr.DataArray | None = field(default=None, repr=False, compare=False)
+    reason: str | None = None
+
+    @property
+    def applicable(self) -> bool:
+        """Whether both sides have conditions, so that the sides can be compared."""
+        return self.verdict != NOT_APPLICABLE
+
+    def headline(self) -> str:
+        """One line: the verdict and the probability it rests on (or why there is none)."""
+        if not self.applicable:
+            return f"{self.verdict}: {self.reason}"
+        rope = f"{self.rope:g}"
+        if self.verdict == "interorganisational dominates":
+            shown = f"P(d < -{rope}) = {self.p_interorganisational_dominates:.3f}"
+        elif self.verdict == "interpersonal dominates":
+            shown = f"P(d > {rope}) = {self.p_interpersonal_dominates:.3f}"
+        else:
+            shown = (f"P(d > {rope}) = {self.p_interpersonal_dominates:.3f}, "
+                     f"P(d < -{rope}) = {self.p_interorganisational_dominates:.3f}")
+        return f"{self.verdict} ({shown}; a verdict needs >= {self.prob_threshold:g})"
 
     @property
     def trustworthy(self) -> bool:
@@ -159,6 +187,7 @@ class DominanceVerdict:
             "p_equivalent": self.p_equivalent,
             "rope": self.rope,
             "prob_threshold": self.prob_threshold,
+            "reason": self.reason,
             "gates": [
                 {
                     "label": r.gate.label,
@@ -175,6 +204,9 @@ class DominanceVerdict:
 
     def __str__(self) -> str:
         """Short readable report: verdict, probabilities, gates."""
+        if not self.applicable:
+            return "\n".join([f"Verdict: {self.verdict}", f"  {self.reason}", "Diagnostics:",
+                              *(f"  {r}" for r in self.gates)])
         d = f"d = interpersonal - interorganisational share, rope {self.rope:g}"
         lines = [
             f"Verdict: {self.verdict}",
@@ -198,6 +230,7 @@ def dominance_verdict(
     rope: float = 0.05,
     prob_threshold: float = 0.95,
     gates: tuple[Gate, ...] = DEFAULT_GATES,
+    sides: Mapping[str, int] | None = None,
 ) -> DominanceVerdict:
     """Decide whether the interpersonal or the interorganisational side dominates.
 
@@ -221,6 +254,11 @@ def dominance_verdict(
         Posterior probability needed for a dominance verdict; must be in (0.5, 1].
     gates : tuple of Gate, default DEFAULT_GATES
         The diagnostic checks.
+    sides : mapping of str to int, optional
+        Number of conditions of each side in the model. A side with none gives the verdict
+        ``not applicable`` (DESIGN.md §4.2) with its reason and no probabilities. Default:
+        a side whose share is exactly zero in every draw has none (the decomposition gives
+        a side without terms share zero).
 
     Returns
     -------
@@ -252,8 +290,6 @@ def dominance_verdict(
     absent = [s for s in SIDES if s not in shares["side"].values]
     if absent:
         raise ValueError(f"shares has no side {absent}")
-    if int(shares.isnull().sum()):
-        raise ValueError("shares holds missing values")
 
     if isinstance(diagnostics, xr.DataTree):
         diagnostics = sampling_diagnostics(diagnostics)
@@ -264,6 +300,22 @@ def dominance_verdict(
         for g in gates
     )
 
+    if sides is None:
+        sides = {s: int(bool((shares.sel(side=s) != 0).any())) for s in SIDES}
+    empty = [s for s in SIDES if not sides.get(s)]
+    if empty:
+        reason = (f"the model has no {' and no '.join(empty)} condition, so the sides cannot be "
+                  "compared; add conditions of "
+                  f"{'that side' if len(empty) == 1 else 'both sides'} to the codebook and the data "
+                  "to test dominance")
+        logger.info("verdict not applicable: %s", reason)
+        return DominanceVerdict(
+            verdict=NOT_APPLICABLE, p_interpersonal_greater=None, p_interpersonal_dominates=None,
+            p_interorganisational_dominates=None, p_equivalent=None, rope=rope,
+            prob_threshold=prob_threshold, gates=results, difference=None, reason=reason)
+
+    if int(shares.isnull().sum()):  # (a side without conditions needs no shares: checked first)
+        raise ValueError("shares holds missing values")
     difference = shares.sel(side=INTERPERSONAL) - shares.sel(side=INTERORGANISATIONAL)
     difference.name = "share_difference"
 

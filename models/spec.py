@@ -11,7 +11,7 @@ Run config (TOML)
 ::
 
     [model]
-    outcome = "individual_learning"
+    outcome = "individual_learning"    # default: the codebook's only individual-level outcome
     family = "ordinal"                 # default: by the outcome's scale
     conditions = ["personal_contact", "prior_cooperation"]   # default: all in the data
     group_effects = ["network", "organisation", "alliance"]  # default: all in the data
@@ -39,6 +39,7 @@ Run config (TOML)
 from __future__ import annotations
 
 import copy
+import logging
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
@@ -54,6 +55,8 @@ from .priors import (
     prior_key_problems,
     prior_problems,
 )
+
+logger = logging.getLogger(__name__)
 
 SAMPLERS = ("nutpie", "pymc")
 
@@ -79,7 +82,9 @@ class ModelSpec:
     Parameters
     ----------
     outcome : str
-        Name of an outcome in the codebook (measured on individuals).
+        Name of an outcome in the codebook (measured on individuals); ``""`` (a config
+        without ``outcome``) takes the codebook's only individual-level outcome when the
+        spec is checked against the data (:func:`check_spec`).
     family : str, optional
         ``ordinal`` (cumulative logit), ``gaussian``, ``bernoulli`` or ``binomial``;
         None takes the default of the outcome's scale (see
@@ -225,8 +230,6 @@ class ModelSpec:
         names = {f.name for f in fields(cls)}
         for key in set(raw) - names:
             problems.append(f"unknown model key {key!r} (use {', '.join(sorted(names))})")
-        if "outcome" not in raw:
-            problems.append("outcome is required")
         kwargs = {k: v for k, v in raw.items() if k in names}
         for key in ("conditions", "group_effects", "varying_slopes", "centered"):
             value = kwargs.get(key)
@@ -239,7 +242,7 @@ class ModelSpec:
                 problems.append(f"{key} must be a table, got {kwargs[key]!r}")
                 kwargs.pop(key)
         spec = cls(**{"outcome": "", **kwargs})
-        # a missing outcome is reported once, above
+        # a missing outcome is the data's only one, chosen by check_spec
         problems.extend(p for p in spec.problems()
                         if "outcome" in raw or not p.startswith("outcome must"))
         if problems:
@@ -381,6 +384,13 @@ def check_spec(spec: ModelSpec, survey, source: str | None = None) -> ModelSpec:
     """
     source = source or str(getattr(survey, "source", "<data>"))
     codebook = survey.codebook
+    if spec.outcome == "":  # none named: the codebook's only individual-level outcome
+        individual = [n for n, v in codebook.outcomes.items() if v.level == "individual"]
+        if len(individual) != 1:
+            raise SpecError(source, ["no outcome named: choose the outcome with --outcome or "
+                                     "outcome in [model] "
+                                     f"(outcomes in the data: {', '.join(individual) or 'none'})"])
+        spec = replace(spec, outcome=individual[0])
     problems = list(spec.problems())
     group_levels = tuple(level for level in codebook.group_levels)
 
@@ -417,6 +427,11 @@ def check_spec(spec: ModelSpec, survey, source: str | None = None) -> ModelSpec:
                 if len(bad):
                     problems.append(f"outcome {spec.outcome!r} has codes outside 1..{scale.n_categories}: "
                                     f"{sorted(set(bad))[:5]}")
+                unseen = sorted(set(range(1, scale.n_categories + 1)) - set(values.astype(int)))
+                if unseen and not len(bad):  # the model keeps the scale's categories
+                    logger.warning("category %s of %r is never observed: the cutpoints next to it "
+                                   "rest on their prior, and the model predicts it rarely, not never",
+                                   ", ".join(map(str, unseen)), spec.outcome)
         if FAMILIES.get(family) and FAMILIES[family].needs_trials:
             problems.extend(_trials_problems(spec, survey))
 
@@ -437,12 +452,23 @@ def check_spec(spec: ModelSpec, survey, source: str | None = None) -> ModelSpec:
                             f"{level}s: it cannot be standardised or estimated")
     if len(set(conditions)) < len(conditions):
         problems.append("conditions: a condition is listed twice")
+    elif not problems:
+        problems.extend(_collinear_problems(survey, conditions))
 
     # group effects and slopes
     group_effects = spec.group_effects if spec.group_effects is not None else group_levels
+    if spec.group_effects is None:  # by default a level with a single group has no group effect
+        single = [lvl for lvl in group_effects if len(survey.ids(lvl)) < 2]
+        for level in single:
+            logger.warning("the data have a single %s: it gets no group effect (its SD cannot be "
+                           "estimated from one group)", level)
+        group_effects = tuple(lvl for lvl in group_effects if lvl not in single)
     for level in group_effects:
         if level in GROUP_LEVELS and level not in group_levels:
             problems.append(f"group_effects: the data have no {level} IDs")
+        elif level in group_levels and len(survey.ids(level)) < 2:
+            problems.append(f"group_effects: the data have a single {level}; its group SD cannot "
+                            f"be estimated from one group (leave {level} out of group_effects)")
     for level in spec.centered:
         if level in GROUP_LEVELS and level not in group_effects:
             problems.append(f"centered: {level!r} has no group effect in this model")
@@ -467,6 +493,42 @@ def check_spec(spec: ModelSpec, survey, source: str | None = None) -> ModelSpec:
         raise SpecError(source, problems)
     return replace(spec, family=family, conditions=tuple(conditions),
                    group_effects=tuple(level for level in GROUP_LEVELS if level in group_effects))
+
+
+def _collinear_problems(survey, conditions) -> list[str]:
+    """Conditions that are exact linear combinations of others (and the intercept).
+
+    Checked on the individuals with every condition observed, each condition at its level
+    carried down to its individuals: perfectly collinear conditions have effects that the
+    data cannot tell apart, so their shares would be set by the prior alone.
+    """
+    import numpy as np
+
+    if len(conditions) < 2:
+        return []
+    wide = survey.to_wide()
+    frame = wide[[c for c in conditions if c in wide.columns]].apply(
+        lambda col: col.astype(float)).dropna()
+    if len(frame) <= frame.shape[1]:
+        return []  # too few complete rows to say
+    z = (frame - frame.mean()) / frame.std(ddof=1).replace(0, np.nan)
+    z = z.dropna(axis=1)  # a constant column is reported above
+    names = list(z.columns)
+    if len(names) < 2:
+        return []
+    values = z.to_numpy()
+    rank = np.linalg.matrix_rank(values, tol=1e-8 * np.sqrt(len(values)))
+    if rank == len(names):
+        return []
+    corr = np.corrcoef(values, rowvar=False)
+    pairs = [f"{names[i]!r} and {names[j]!r} (r = {corr[i, j]:+.3f})"
+             for i in range(len(names)) for j in range(i + 1, len(names))
+             if abs(corr[i, j]) > 1 - 1e-9]
+    what = ("; ".join(pairs) if pairs else
+            f"{len(names) - rank} linear combination(s) of {', '.join(map(repr, names))}")
+    return [f"conditions are perfectly collinear over the {len(values)} individuals with every "
+            f"condition observed: {what}; their effects cannot be told apart: leave one out "
+            "(model.conditions)"]
 
 
 def _trials_problems(spec: ModelSpec, survey) -> list[str]:

@@ -49,7 +49,24 @@ EncodingOption = Annotated[Optional[str], typer.Option(
     help="CSV encoding, e.g. utf-8, cp1252, latin-1, utf-16 (default: detected).")]
 SepOption = Annotated[Optional[str], typer.Option(
     "--sep", help="CSV delimiter: ',', ';', 'tab' or '|' (default: detected).")]
+FamilyOption = Annotated[Optional[str], typer.Option(
+    help="ordinal, gaussian, bernoulli or binomial (default: by the outcome's scale).")]
+SamplerOption = Annotated[Optional[str], typer.Option(help="nutpie (default) or pymc.")]
 ReplaceRunOption = Annotated[bool, typer.Option("--force", help="Replace an existing run directory.")]
+# the options of the checks (analysis.check_run), shared by check, run and demo
+RopeOption = Annotated[float, typer.Option(
+    help="Half-width of the region of practical equivalence of the share difference.")]
+ThresholdOption = Annotated[float, typer.Option(
+    help="Posterior probability needed for a dominance verdict.")]
+DominanceOption = Annotated[bool, typer.Option(
+    "--dominance/--no-dominance", help="Bayesian dominance analysis of the level groups "
+    "(2^p - 2 sub-model fits for p levels: 14 for four).")]
+LooOption = Annotated[bool, typer.Option(
+    "--loo/--no-loo", help="PSIS-LOO comparison with the one-side and null sub-models.")]
+SensitivityOption = Annotated[bool, typer.Option(
+    "--sensitivity/--no-sensitivity", help="Power-scaling prior sensitivity.")]
+WorkersOption = Annotated[Optional[int], typer.Option(
+    help="Parallel processes for the sub-model fits (default: one per CPU).")]
 ProgressOption = Annotated[bool, typer.Option("--progress/--no-progress",
                                               help="Show the sampler's progress bar.")]
 
@@ -108,6 +125,11 @@ def user_errors(func):
     return wrapper
 
 
+def _example(command: str) -> str:
+    """The epilog that ends a command's --help: one example call."""
+    return f"Example: {command}"
+
+
 def _inputs(**options) -> None:
     """Check that each input option names a file (not a folder), before any work."""
     from data.files import check_input_file
@@ -123,7 +145,7 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log prog
                         format="%(levelname)s %(name)s: %(message)s")
 
 
-@app.command()
+@app.command(epilog=_example("alliance-learning validate survey.csv --codebook codebook.toml"))
 @user_errors
 def validate(
     file: Annotated[Path, typer.Argument(help="Wide case-survey file: CSV, Parquet or Excel.")],
@@ -183,7 +205,7 @@ def validate(
         raise typer.Exit(code=1)
 
 
-@app.command()
+@app.command(epilog=_example("alliance-learning simulate --out sim/survey.csv --seed 1"))
 @user_errors
 def simulate(
     out: Annotated[Path, typer.Option("--out", "-o", help="Data file to write (.csv or .parquet).")],
@@ -214,7 +236,7 @@ def simulate(
         highlight=False, soft_wrap=True)
 
 
-@app.command()
+@app.command(epilog=_example("alliance-learning fit survey.csv --codebook codebook.toml --out runs/r1 --family gaussian --draws 1000"))
 @user_errors
 def fit(
     data_file: Annotated[Path, typer.Argument(metavar="DATA", help="Case-survey file: CSV, Parquet or Excel.")],
@@ -228,13 +250,12 @@ def fit(
         help="wide: one row per individual; coded: the raters' coding sheet (long form).")] = "wide",
     collapse: CollapseOption = None,
     outcome: OutcomeOption = None,
-    family: Annotated[Optional[str], typer.Option(
-        help="ordinal, gaussian, bernoulli or binomial (default: by the outcome's scale).")] = None,
+    family: FamilyOption = None,
     chains: ChainsOption = None,
     draws: DrawsOption = None,
     tune: TuneOption = None,
     seed: SeedOption = None,
-    sampler: Annotated[Optional[str], typer.Option(help="nutpie (default) or pymc.")] = None,
+    sampler: SamplerOption = None,
     force: ReplaceRunOption = False,
     progress: ProgressOption = True,
 ):
@@ -340,12 +361,34 @@ def _say(line: str) -> None:
     console.print(f"  {escape(line)}", highlight=False, soft_wrap=True)
 
 
+_VERDICT_COLOURS = {"interpersonal dominates": "green", "interorganisational dominates": "green",
+                    "inconclusive": "yellow", "not trustworthy": "red", "not applicable": "yellow"}
+
+
+def _print_verdict(checks) -> None:
+    """The verdict with the probability it rests on, and the interpersonal share's interval."""
+    verdict = checks.verdict
+    if verdict is None:
+        console.print("verdict: [bold red]not computed[/] (see the failed parts above)", highlight=False)
+        return
+    colour = _VERDICT_COLOURS.get(verdict.verdict, "white")
+    rest = verdict.headline()[len(verdict.verdict):]  # the probability, or why there is none
+    console.print(f"verdict: [bold {colour}]{escape(verdict.verdict)}[/]{escape(rest)}",
+                  highlight=False, soft_wrap=True)
+    shares = checks.shares()
+    if shares is not None and "side_share" in shares:
+        row = shares["side_share"].sel(side="interpersonal")
+        console.print(f"  interpersonal share {_number(row.sel(stat='mean'))} "
+                      f"[{_number(row.sel(stat='lower'))}, {_number(row.sel(stat='upper'))}] "
+                      f"({_number(shares.attrs.get('ci_prob', float('nan')), '.0%')} "
+                      f"{shares.attrs.get('interval')}; Pratt share of the fixed part)",
+                      highlight=False, soft_wrap=True)
+
+
 def _print_result(result) -> None:
     checks = result.checks
-    colour = {"interpersonal dominates": "green", "interorganisational dominates": "green",
-              "inconclusive": "yellow", "not trustworthy": "red"}.get(result.verdict, "white")
     console.rule("[bold]result", align="left")
-    console.print(f"verdict: [bold {colour}]{escape(result.verdict)}[/]", highlight=False)
+    _print_verdict(checks)
     if not checks.trustworthy:
         failed = ", ".join(r.gate.label for r in checks.gate_results if not r.passed)
         console.print(f"  failed diagnostic gate(s): {escape(failed)}; refit with more --tune/--draws "
@@ -355,11 +398,7 @@ def _print_result(result) -> None:
                   soft_wrap=True)
 
 
-DominanceHelp = ("Also run the Bayesian dominance analysis of the level groups (one sub-model "
-                 "fit per subset of levels: 14 for four levels).")
-
-
-@app.command()
+@app.command(epilog=_example("alliance-learning report runs/r1"))
 @user_errors
 def report(
     run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="Run directory (from fit, run or demo).")],
@@ -395,7 +434,7 @@ def report(
         console.print(f"checks saved in {escape(str(run_dir / 'checks'))}", highlight=False, soft_wrap=True)
     with console.status("rendering the report..."):
         path = render_report(build_context(run, checks), out, overwrite=force)
-    console.print(f"verdict: {escape(checks.verdict_name)}", highlight=False)
+    _print_verdict(checks)
     console.print(f"report written to {escape(str(path))}", highlight=False, soft_wrap=True)
 
 
@@ -423,7 +462,7 @@ def _saved_checks(run_dir: Path):
     return checks
 
 
-@app.command("run")
+@app.command("run", epilog=_example("alliance-learning run survey.csv --codebook codebook.toml --out runs/r1 --draws 1000 --no-dominance"))
 @user_errors
 def run_command(
     data_file: Annotated[Path, typer.Argument(metavar="DATA", help="Case-survey file: CSV, Parquet or Excel.")],
@@ -437,85 +476,128 @@ def run_command(
         help="wide: one row per individual; coded: the raters' coding sheet (long form).")] = "wide",
     collapse: CollapseOption = None,
     outcome: OutcomeOption = None,
+    family: FamilyOption = None,
     chains: ChainsOption = None,
     draws: DrawsOption = None,
     tune: TuneOption = None,
     seed: SeedOption = None,
+    sampler: SamplerOption = None,
     force: ReplaceRunOption = False,
-    dominance: Annotated[bool, typer.Option("--dominance/--no-dominance", help=DominanceHelp)] = True,
+    rope: RopeOption = 0.05,
+    threshold: ThresholdOption = 0.95,
+    dominance: DominanceOption = True,
+    loo: LooOption = True,
+    sensitivity: SensitivityOption = True,
+    workers: WorkersOption = None,
     progress: ProgressOption = True,
 ):
     """Validate, fit, check and report a case survey: the whole job in one command.
 
     Writes the run directory (as `fit` does), its checks (as `check` does) and
-    DIR/report.html, and prints the verdict and where the report is.
+    DIR/report.html, and prints the verdict and where the report is. Takes every option
+    of `fit` and of `check`.
     """
     from reports.pipeline import command_line, run_pipeline
 
     _inputs(codebook=codebook, config=config)
+    check_options = _check_options(rope=rope, threshold=threshold, dominance=dominance, loo=loo,
+                                   sensitivity=sensitivity, workers=workers)
     command = command_line("run", data_file, out=out, codebook=codebook, sheet=sheet,
                            encoding=encoding, sep=sep, config=config,
                            form=None if form == "wide" else form,
-                           collapse=collapse, outcome=outcome,
-                           chains=chains, draws=draws, tune=tune, seed=seed, force=force,
-                           no_dominance=not dominance)
+                           collapse=collapse, outcome=outcome, family=family,
+                           chains=chains, draws=draws, tune=tune, seed=seed, sampler=sampler,
+                           force=force, **_check_flags(check_options, dominance_default=True))
     result = run_pipeline(data_file, out, codebook=codebook, config=config, form=form,
-                          collapse=collapse, outcome=outcome, chains=chains, draws=draws, tune=tune,
-                          seed=seed, force=force, command=command, step=_step_reporter(),
-                          say=_say, sampler_progress=progress,
-                          check_options={"dominance": dominance},
+                          collapse=collapse, outcome=outcome, family=family, chains=chains,
+                          draws=draws, tune=tune, seed=seed, sampler=sampler, force=force,
+                          command=command, step=_step_reporter(), say=_say,
+                          sampler_progress=progress, check_options=check_options,
                           read_options={"sheet": sheet, "encoding": encoding, "sep": sep})
     _print_result(result)
 
 
-@app.command()
+@app.command(epilog=_example("alliance-learning demo --out out/demo --draws 500 --no-sensitivity --force"))
 @user_errors
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to create.")] = Path("out/demo"),
+    config: ConfigOption = None,
+    outcome: OutcomeOption = None,
+    family: FamilyOption = None,
     chains: ChainsOption = None,
     draws: DrawsOption = None,
     tune: TuneOption = None,
     seed: SeedOption = None,
+    sampler: SamplerOption = None,
     force: ReplaceRunOption = False,
-    dominance: Annotated[bool, typer.Option("--dominance/--no-dominance", help=DominanceHelp)] = False,
+    rope: RopeOption = 0.05,
+    threshold: ThresholdOption = 0.95,
+    dominance: DominanceOption = False,
+    loo: LooOption = True,
+    sensitivity: SensitivityOption = True,
+    workers: WorkersOption = None,
     progress: ProgressOption = True,
 ):
     """Run the whole job on the shipped, simulated example survey.
 
     Like `run data/example/survey.csv --out out/demo`: validate, fit, check and write
-    out/demo/report.html. An existing out/demo is kept unless --force is given.
+    out/demo/report.html. An existing out/demo is kept unless --force is given. Takes
+    every option of `fit` and of `check`.
 
     The demo centres the alliance effects, keeps 2000 draws per chain
     (reports.pipeline.DEMO_CONFIG) and skips the dominance analysis unless --dominance.
     """
-    from reports.pipeline import DEMO_CHECKS, command_line, run_demo
+    from reports.pipeline import DEMO_CHECKS, DEMO_CONFIG, command_line, run_demo
 
-    command = command_line("demo", out=out, chains=chains, draws=draws, tune=tune, seed=seed,
-                           force=force, dominance=dominance)
-    result = run_demo(out, chains=chains, draws=draws, tune=tune, seed=seed, force=force,
-                      command=command, step=_step_reporter(), say=_say, sampler_progress=progress,
-                      check_options={**DEMO_CHECKS, "dominance": dominance})
+    _inputs(config=config)
+    check_options = {**DEMO_CHECKS, **_check_options(
+        rope=rope, threshold=threshold, dominance=dominance, loo=loo, sensitivity=sensitivity,
+        workers=workers)}
+    command = command_line("demo", out=out, config=config, outcome=outcome, family=family,
+                           chains=chains, draws=draws, tune=tune, seed=seed, sampler=sampler,
+                           force=force, **_check_flags(check_options, dominance_default=False))
+    result = run_demo(out, config=config if config is not None else DEMO_CONFIG, outcome=outcome,
+                      family=family, chains=chains, draws=draws, tune=tune, seed=seed,
+                      sampler=sampler, force=force, command=command, step=_step_reporter(),
+                      say=_say, sampler_progress=progress, check_options=check_options)
     _print_result(result)
 
 
+def _check_options(*, rope: float, threshold: float, dominance: bool, loo: bool,
+                   sensitivity: bool, workers: int | None) -> dict:
+    """The keyword arguments of analysis.check_run from the check options, checked first."""
+    if not 0.5 < threshold <= 1:
+        raise ValueError(f"--threshold must lie in (0.5, 1], got {threshold}")
+    if rope < 0:
+        raise ValueError(f"--rope must be >= 0, got {rope}")
+    if workers is not None and workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {workers}")
+    return {"rope": rope, "prob_threshold": threshold, "dominance": dominance, "loo": loo,
+            "sensitivity": sensitivity, "workers": workers}
+
+
+def _check_flags(options: dict, *, dominance_default: bool) -> dict:
+    """The check options that differ from their defaults, as command_line() flags."""
+    flags = {"rope": None if options["rope"] == 0.05 else options["rope"],
+             "threshold": None if options["prob_threshold"] == 0.95 else options["prob_threshold"],
+             "workers": options["workers"], "no_loo": not options["loo"],
+             "no_sensitivity": not options["sensitivity"]}
+    if options["dominance"] != dominance_default:
+        flags["dominance" if options["dominance"] else "no_dominance"] = True
+    return flags
+
+
 # -- check: the posterior checks of a saved run (analysis.check_run) ---------------------------
-@app.command()
+@app.command(epilog=_example("alliance-learning check runs/r1 --no-dominance --rope 0.1 --workers 2"))
 @user_errors
 def check(
     run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="Run directory (from fit, run or demo).")],
-    rope: Annotated[float, typer.Option(
-        help="Half-width of the region of practical equivalence of the share difference.")] = 0.05,
-    threshold: Annotated[float, typer.Option(
-        help="Posterior probability needed for a dominance verdict.")] = 0.95,
-    dominance: Annotated[bool, typer.Option(
-        "--dominance/--no-dominance", help="Bayesian dominance analysis of the level groups "
-        "(2^p - 2 sub-model fits for p levels).")] = True,
-    loo: Annotated[bool, typer.Option(
-        "--loo/--no-loo", help="PSIS-LOO comparison with the one-side and null sub-models.")] = True,
-    sensitivity: Annotated[bool, typer.Option(
-        "--sensitivity/--no-sensitivity", help="Power-scaling prior sensitivity.")] = True,
-    workers: Annotated[Optional[int], typer.Option(
-        help="Parallel processes for the sub-model fits (default: one per CPU).")] = None,
+    rope: RopeOption = 0.05,
+    threshold: ThresholdOption = 0.95,
+    dominance: DominanceOption = True,
+    loo: LooOption = True,
+    sensitivity: SensitivityOption = True,
+    workers: WorkersOption = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed of the sub-model fits (default: the run's).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace the run's earlier checks.")] = False,
 ):
@@ -536,18 +618,13 @@ def check(
     from data.constants import SAMPLE_DIMS
     from models import load_run
 
-    if not 0.5 < threshold <= 1:
-        raise ValueError(f"--threshold must lie in (0.5, 1], got {threshold}")
-    if rope < 0:
-        raise ValueError(f"--rope must be >= 0, got {rope}")
-    if workers is not None and workers < 1:
-        raise ValueError(f"--workers must be at least 1, got {workers}")
+    options = _check_options(rope=rope, threshold=threshold, dominance=dominance, loo=loo,
+                             sensitivity=sensitivity, workers=workers)
     run = load_run(run_dir)
     check_checks_target(run_dir, force=force)  # before the long step, not after it
     if not os.access(run_dir, os.W_OK | os.X_OK):
         raise PermissionError(f"{run_dir}: the run directory is not writable; the checks could not be saved")
-    checks = check_run(run, rope=rope, prob_threshold=threshold, dominance=dominance, loo=loo,
-                       sensitivity=sensitivity, workers=workers, seed=seed, progress=_say)
+    checks = check_run(run, seed=seed, progress=_say, **options)
     where = save_checks(checks, run_dir, force=force)
 
     shares = checks.shares()
@@ -575,7 +652,7 @@ def check(
                           *cells(shares["share_of_total"], level=level))
         console.print(table)
     verdict = checks.verdict
-    if verdict is not None:
+    if verdict is not None and verdict.applicable:
         console.print(f"P(interpersonal share > interorganisational share) = "
                       f"{_number(verdict.p_interpersonal_greater)}; P(difference > rope {rope:g}) = "
                       f"{_number(verdict.p_interpersonal_dominates)}; P(difference < -rope) = "
@@ -596,9 +673,7 @@ def check(
         console.print(f"[yellow]{name}: FAILED ({escape(error)})[/]", highlight=False, soft_wrap=True)
     if checks.errors:
         console.print("  (run with -v for the tracebacks)", highlight=False)
-    colour = {"interpersonal dominates": "green", "interorganisational dominates": "green",
-              "inconclusive": "yellow", "not trustworthy": "red"}.get(checks.verdict_name, "red")
-    console.print(f"verdict: [bold {colour}]{checks.verdict_name}[/]", highlight=False)
+    _print_verdict(checks)
     if not checks.trustworthy:
         failed = ", ".join(str(r) for r in checks.gate_results if not r.passed)
         console.print(f"  failed gate(s): {escape(failed)}; refit with more --tune/--draws",

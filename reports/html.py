@@ -333,6 +333,9 @@ def _headline(verdict: dict) -> str:
 def _verdict_section(ctx: ReportContext, verdict: dict | None, difference) -> dict | None:
     if verdict is None:
         return None
+    if verdict["verdict"] == "not applicable":  # one side has no condition: nothing to compare
+        return {"text": verdict["verdict"], "css": "none", "headline": verdict.get("reason") or "",
+                "probabilities": None, "image": None}
     probabilities = table(pd.DataFrame({
         "event (d = interpersonal − interorganisational share)": [
             "P(d > 0)", f"P(d > {format_cell(verdict['rope'])})",

@@ -162,14 +162,8 @@ def resolve_config(survey, *, config: str | Path | RunConfig | None = None,
         run_config = load_config(config)
     source = source or "options"
     spec = run_config.spec if run_config is not None else None
-    if outcome is None and spec is None:
-        individual = [n for n, v in survey.codebook.outcomes.items() if v.level == "individual"]
-        if len(individual) != 1:
-            raise SpecError(source, [f"choose the outcome with --outcome (outcomes in the data: "
-                                     f"{', '.join(individual) or 'none'})"])
-        outcome = individual[0]
-    if spec is None:
-        spec = ModelSpec(outcome=outcome, family=family)
+    if spec is None:  # no outcome: check_spec takes the data's only one
+        spec = ModelSpec(outcome=outcome or "", family=family)
     else:
         spec = dataclasses.replace(spec, **{k: v for k, v in (("outcome", outcome), ("family", family))
                                             if v is not None})
@@ -197,10 +191,12 @@ def run_pipeline(
     form: str = "wide",
     collapse: str | None = None,
     outcome: str | None = None,
+    family: str | None = None,
     chains: int | None = None,
     draws: int | None = None,
     tune: int | None = None,
     seed: int | None = None,
+    sampler: str | None = None,
     force: bool = False,
     command: str | None = None,
     title: str | None = None,
@@ -231,9 +227,13 @@ def run_pipeline(
         collapses the raters' codes into one value per unit and condition instead.
     outcome : str, optional
         Outcome to model (default: the config's, or the one individual-level outcome).
+    family : str, optional
+        Outcome family (default: the config's, or by the outcome's scale).
     chains, draws, tune, seed : int, optional
         Sampling options (default: the config's, else 4 chains x 2000 draws, 1000 tuning
         steps, seed 0).
+    sampler : {"nutpie", "pymc"}, optional
+        Sampler (default: the config's, else nutpie).
     force : bool
         Replace an existing run directory this toolkit wrote (never a folder holding other
         files or the input).
@@ -281,8 +281,9 @@ def run_pipeline(
             reliability = coded.reliability
         else:
             survey = load_survey(data, codebook, **(read_options or {}))
-        run_config = resolve_config(survey, config=config, outcome=outcome, chains=chains,
-                                    draws=draws, tune=tune, seed=seed, source=source)
+        run_config = resolve_config(survey, config=config, outcome=outcome, family=family,
+                                    chains=chains, draws=draws, tune=tune, seed=seed,
+                                    sampler=sampler, source=source)
     seconds["validate"] = time.perf_counter() - started
     counts = ", ".join(f"{n:,} {level}s" for level, n in survey.counts().items())
     say(f"{data}: {counts}; {int(survey.missing().sum()):,} missing codes")

@@ -202,3 +202,37 @@ def test_fit_without_sample_stats_is_not_trustworthy():
     stats = sampling_diagnostics(bare)
     assert stats["divergences"] is None and stats["min_bfmi"] is None
     assert dominance_verdict(side_shares([0.9] * 20), bare).verdict == "not trustworthy"
+
+
+# -- one side without conditions (DESIGN.md §4.2) ---------------------------------------------
+def test_a_side_without_conditions_is_not_applicable():
+    # the decomposition gives a side without terms share zero in every draw
+    shares = side_shares([1.0] * 20)
+    result = dominance_verdict(shares, GOOD)
+    assert result.verdict == "not applicable" and not result.applicable
+    assert "no interorganisational condition" in result.reason
+    assert result.p_interpersonal_dominates is None and result.difference is None
+    record = result.to_dict()
+    assert record["verdict"] == "not applicable" and record["reason"] == result.reason
+    assert record["p_interpersonal_greater"] is None
+    assert "dominates" not in str(result) and "P(" not in str(result)
+    assert result.headline().startswith("not applicable: the model has no interorganisational")
+
+
+def test_sides_given_explicitly_decide_applicability():
+    # a share that happens to be near 1 is not taken for a missing side when sides are given
+    shares = side_shares([1.0] * 20)
+    result = dominance_verdict(shares, GOOD, sides={"interpersonal": 2, "interorganisational": 1})
+    assert result.verdict == "interpersonal dominates" and result.applicable
+    assert "P(d > 0.05) = 1.000" in result.headline()
+    none = dominance_verdict(side_shares([0.7] * 20), GOOD,
+                             sides={"interpersonal": 0, "interorganisational": 0})
+    assert none.verdict == "not applicable"
+    assert "no interpersonal and no interorganisational condition" in none.reason
+
+
+def test_not_applicable_wins_over_failed_gates():
+    # nothing to compare: refitting would not make the verdict applicable
+    result = dominance_verdict(side_shares([0.0] * 20), {**GOOD, "max_rhat": 1.5})
+    assert result.verdict == "not applicable" and "no interpersonal condition" in result.reason
+    assert not result.trustworthy  # the gates are still reported
