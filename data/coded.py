@@ -130,12 +130,12 @@ from .io import Table, file_sha256, read_rows
 from .survey import CaseSurvey
 from .validate import (
     ERROR,
-    MAX_LINES_LISTED,
     MAX_PROBLEMS_PER_RULE,
     WARNING,
     _CELL_MESSAGES,
     DataValidationError,
     Problem,
+    ProblemCollector,
     ValidationReport,
     cells_message,
     check_wide,
@@ -200,45 +200,14 @@ class _Parsed:
     report: ValidationReport
 
 
-class _CodedChecker:
+class _CodedChecker(ProblemCollector):
     """One validation run of a coding sheet; the shared state of the checks lives here."""
 
     def __init__(self, frame, codebook, file, lines, row_label, source=None):
-        frame = frame.reset_index(drop=True)
-        frame.columns = [str(c) for c in frame.columns]
-        self.raw = frame
-        self.codebook = codebook
+        super().__init__(frame, codebook, file, lines, row_label, source)
         self.cols = codebook.coded
-        self.file = file
-        self.row_label = row_label
-        self.lines = np.asarray(np.arange(1, len(frame) + 1) if lines is None else lines,
-                                dtype=np.int64)
-        if len(self.lines) != len(frame):
-            raise ValueError(f"{len(self.lines)} line numbers for {len(frame)} rows")
-        self.problems: list[Problem] = []
-        self.source = source
-        self.decimal = source.decimal if source is not None else "."
-        for issue in source.issues if source is not None else ():
-            self.add(issue.severity, issue.rule, issue.message, issue.column, issue.rows,
-                     issue.count)
 
     # -- helpers ------------------------------------------------------------------------
-    def add(self, severity, rule, message, column=None, rows=(), count=1):
-        rows = tuple(int(r) for r in list(rows)[:MAX_LINES_LISTED])
-        self.problems.append(Problem(severity, self.file, rows[0] if rows else None, column,
-                                     message, rule, rows, self.row_label, int(count)))
-
-    def where(self, lines) -> str:
-        """``line 5`` / ``lines 5, 6, 9`` / ``lines 5, 6, ... (1,234 lines, first 20 shown)``."""
-        lines = list(lines)
-        word = self.row_label
-        shown = ", ".join(str(int(n)) for n in lines[:MAX_LINES_LISTED])
-        if len(lines) == 1:
-            return f"{word} {shown}"
-        if len(lines) <= MAX_LINES_LISTED:
-            return f"{word}s {shown}"
-        return f"{word}s {shown}, ... ({len(lines):,} {word}s, first {MAX_LINES_LISTED} shown)"
-
     def each_row(self, rule, mask, column, message):
         """One error for all offending rows: the first one's ``message(position)``, the count
         and the lines of all."""

@@ -277,8 +277,11 @@ def check_wide(frame: pd.DataFrame, codebook: Codebook, *, file: str = "<data>",
     return checker.run()
 
 
-class _WideChecker:
-    """One validation run; the state shared by the checks lives here."""
+class ProblemCollector:
+    """The state every validation run shares: the frame, its file lines and the problems.
+
+    Subclassed by the wide checker here and the coding-sheet checker in :mod:`data.coded`.
+    """
 
     def __init__(self, frame, codebook, file, lines, row_label, source=None):
         frame = frame.reset_index(drop=True)
@@ -299,7 +302,6 @@ class _WideChecker:
             self.add(issue.severity, issue.rule, issue.message, issue.column, issue.rows,
                      issue.count)
 
-    # -- helpers ------------------------------------------------------------------------
     def add(self, severity, rule, message, column=None, rows=(), count=1):
         rows = tuple(int(r) for r in np.asarray(rows)[:MAX_LINES_LISTED])
         self.problems.append(Problem(severity, self.file, rows[0] if rows else None, column,
@@ -316,6 +318,11 @@ class _WideChecker:
             return f"{word}s {shown}"
         return f"{word}s {shown}, ... ({len(lines):,} {word}s, first {MAX_LINES_LISTED} shown)"
 
+
+class _WideChecker(ProblemCollector):
+    """One validation run; the state shared by the checks lives here."""
+
+    # -- helpers ------------------------------------------------------------------------
     def by_group(self, values, level):
         """``values`` grouped by ``level``'s ID, leaving out rows whose ID is missing."""
         codes, _ = self.group_codes[level]

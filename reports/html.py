@@ -16,6 +16,7 @@ and xarray objects; the figures are made by :mod:`reports.plots`.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import math
@@ -219,8 +220,28 @@ def format_prior(prior) -> str:
 # Sections: each returns plain data for the template, or None when its input is missing.
 
 
-def _image(fig, alt: str) -> dict:
+# Figures that failed while this page was rendered: listed at its top, never a lost report.
+_FAILED_FIGURES: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
+    "failed_figures", default=None)
+
+
+def _drawn(make, what: str):
+    """``make()``'s figure, or None (the failure recorded for the page) when drawing fails."""
+    try:
+        return make()
+    except Exception as err:  # a figure must not lose the report
+        logger.warning("figure %s not drawn: %s", what, err,
+                       exc_info=logger.isEnabledFor(logging.INFO))
+        failed = _FAILED_FIGURES.get()
+        if failed is not None:
+            failed[f"figure: {what}"] = f"{type(err).__name__}: {err}"
+        return None
+
+
+def _image(fig, alt: str) -> dict | None:
     """Embed a figure: a matplotlib Figure, or the bytes of a PNG saved with the checks."""
+    if fig is None:
+        return None
     png = plots.png_to_base64(fig) if isinstance(fig, bytes) else plots.figure_to_base64(fig)
     return {"png": png, "alt": alt}
 
@@ -325,7 +346,8 @@ def _verdict_section(ctx: ReportContext, verdict: dict | None, difference) -> di
     }))
     image = None
     if difference is not None:
-        image = _image(plots.difference_plot(difference, rope=verdict["rope"]),
+        image = _image(_drawn(lambda: plots.difference_plot(difference, rope=verdict["rope"]),
+                              "share difference"),
                        "Posterior of the share difference with the region of practical equivalence")
     css = verdict["verdict"].replace(" ", "-")
     return {"text": verdict["verdict"], "css": css, "headline": _headline(verdict),
@@ -358,7 +380,8 @@ def _effects_section(ctx: ReportContext) -> dict | None:
         frame = frame.round(SUMMARY_DECIMALS)
         tables.append({"title": title, "table": table(frame),
                        "quantity": draws.attrs.get("quantity", "")})
-    fig = plots.forest_plot(ctx.effects, labels=labels, sides=sides, prob=ctx.ci_prob)
+    fig = _drawn(lambda: plots.forest_plot(ctx.effects, labels=labels, sides=sides,
+                                           prob=ctx.ci_prob), "forest plot")
     return {"tables": tables, "image": _image(fig, "Forest plot of the effects of every condition")}
 
 
@@ -381,7 +404,8 @@ def _shares_section(ctx: ReportContext) -> dict | None:
                          f"{ctx.ci_prob:.0%} upper": float(s.sel(stat="upper"))})
     levels, sides = ctx.condition_levels or {}, ctx.condition_sides or {}
     level_sides = {levels[c]: sides[c] for c in levels if c in sides}
-    image = _image(plots.share_plot(ds, level_sides=level_sides, prob=ctx.ci_prob),
+    image = _image(_drawn(lambda: plots.share_plot(ds, level_sides=level_sides, prob=ctx.ci_prob),
+                          "variance shares"),
                    "Variance shares by level and side")
     return {"table": table(pd.DataFrame(rows).round(SUMMARY_DECIMALS)) if rows else None,
             "image": image}
@@ -394,7 +418,8 @@ def _ppc_section(ctx: ReportContext) -> dict | None:
     observed = tree["observed_data"].to_dataset()
     predicted = tree["posterior_predictive"].to_dataset()
     names = [n for n in observed.data_vars if n in predicted.data_vars]
-    images = [_image(plots.ppc_plot(observed[n], predicted[n], prob=ctx.ci_prob),
+    images = [_image(_drawn(lambda n=n: plots.ppc_plot(observed[n], predicted[n], prob=ctx.ci_prob),
+                            f"posterior predictive check of {n}"),
                      f"Posterior predictive check of {n}") for n in names]
     return {"images": images} if images else None
 
@@ -405,7 +430,7 @@ def _dominance_analysis_section(ctx: ReportContext) -> dict | None:
     if result is None:
         return None
     data = result.to_dict(prob=ctx.ci_prob)
-    figure = plot_dominance(result, prob=ctx.ci_prob)
+    figure = _drawn(lambda: plot_dominance(result, prob=ctx.ci_prob), "general dominance")
     ranking = [str(g) for g in data.get("ranking") or data["groups"]]
     submodels = data.get("submodels") or {}
     interval = f"{data['ci_prob']:.0%}"
@@ -463,10 +488,11 @@ def _ppc_checks_section(ctx: ReportContext) -> dict | None:
     if result is None:
         return None
     data = result.to_dict()
-    figures = {f"ppc_{key}_variance": plot_group_statistic(check)
+    figures = {f"ppc_{key}_variance": _drawn(lambda check=check: plot_group_statistic(check),
+                                             f"between-{key} variance")
                for key, check in result.group_statistics.items()}
     if result.loo_pit is not None:
-        figures["loo_pit"] = plot_loo_pit(result.loo_pit)
+        figures["loo_pit"] = _drawn(lambda: plot_loo_pit(result.loo_pit), "LOO-PIT")
     statistics = data.get("group_statistics") or {}
     interval = f"{data.get('ci_prob', ctx.ci_prob):.0%}"
     groups = []
@@ -559,8 +585,23 @@ def _environment() -> jinja2.Environment:
 
 
 def render_html(context: ReportContext | Mapping[str, Any]) -> str:
-    """Render the report to an HTML string (see :func:`render_report`)."""
+    """Render the report to an HTML string (see :func:`render_report`).
+
+    A figure that cannot be drawn is left out and listed at the top of the page with the
+    parts of the checks that failed: the page is always rendered.
+    """
     ctx = context if isinstance(context, ReportContext) else ReportContext.from_dict(context)
+    failed_figures: dict[str, str] = {}
+    token = _FAILED_FIGURES.set(failed_figures)
+    try:
+        page = _page(ctx)
+    finally:
+        _FAILED_FIGURES.reset(token)
+    page["check_errors"].update(failed_figures)
+    return _environment().get_template("report.html.j2").render(page=page)
+
+
+def _page(ctx: ReportContext) -> dict:
     verdict, difference = _verdict_dict(ctx.verdict)
     page = {
         "title": ctx.title,
@@ -583,7 +624,7 @@ def render_html(context: ReportContext | Mapping[str, Any]) -> str:
         "provenance": _provenance_section(ctx),
         "version": toolkit_version(),
     }
-    return _environment().get_template("report.html.j2").render(page=page)
+    return page
 
 
 def render_report(

@@ -201,11 +201,13 @@ def fixture_ppc_checks(rng, shape: tuple[int, int], *, group_id: str):
     observed[:2] = np.nan  # missing outcomes are left out of the checks
     predicted = rng.integers(1, 6, size=(*shape, individuals)).astype(float)
     loglik = np.log(rng.uniform(0.1, 0.4, size=(*shape, individuals)))
+    draws = {"chain": np.arange(shape[0]), "draw": np.arange(shape[1])}  # as a fit labels them
     tree = xr.DataTree.from_dict({
-        "posterior": xr.Dataset({"mu": (("chain", "draw"), rng.normal(size=shape))}),
+        "posterior": xr.Dataset({"mu": (("chain", "draw"), rng.normal(size=shape))}, coords=draws),
         "observed_data": xr.Dataset({"y": (("individual",), observed)}),
-        "posterior_predictive": xr.Dataset({"y": (("chain", "draw", "individual"), predicted)}),
-        "log_likelihood": xr.Dataset({"y": (("chain", "draw", "individual"), loglik)}),
+        "posterior_predictive": xr.Dataset({"y": (("chain", "draw", "individual"), predicted)},
+                                           coords=draws),
+        "log_likelihood": xr.Dataset({"y": (("chain", "draw", "individual"), loglik)}, coords=draws),
     })
     networks = [f"A{i // 15 + 1}-N{i // 5 + 1}" for i in range(individuals)]
     networks = [group_id if name == "A1-N2" else name for name in networks]

@@ -220,7 +220,7 @@ def test_per_group_checks_from_the_loaded_checks(context, run):
     record = checks.to_dict()
     assert context.ppc_checks.to_dict() == record["ppc"]
     groupings = list(record["ppc"]["group_statistics"])
-    assert sorted(groupings) == ["alliance", "network", "organisation"]
+    assert sorted(groupings) == ["alliance", "network"]  # per alliance and network (DESIGN §4.5)
     page = render_html(context)
     ppc = _section(page, "ppc")
     for key, stat in record["ppc"]["group_statistics"].items():

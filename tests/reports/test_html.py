@@ -307,3 +307,16 @@ def test_skipped_or_failed_checks_say_why():
     assert (f"Not available: per-group predictive checks and LOO-PIT (failed: ValueError: bad {ESCAPED})"
             in _section(page, "ppc"))
     assert "<script" not in page
+
+
+def test_a_figure_that_cannot_be_drawn_does_not_lose_the_page(report_context, monkeypatch):
+    """E.g. a histogram of a constant share difference (a one-sided survey)."""
+    def refuse(*args, **kwargs):
+        raise ValueError("Too many bins for data range")
+
+    monkeypatch.setattr(plots, "difference_plot", refuse)
+    page = render_html(report_context)
+    errors = page.split('id="check-errors"')[1].split("</div>")[0]
+    assert "figure: share difference" in errors and "Too many bins" in errors
+    assert "this figure could not be drawn" not in page.split('id="dominance"')[0]
+    assert 'id="dominance"' in page and "<table" in page.split('<section id="dominance">')[1]

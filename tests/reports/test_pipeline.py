@@ -27,10 +27,9 @@ from .conftest import TINY
 from .test_browser import chromium_page
 
 runner = CliRunner()
-# forest plot, variance shares, share difference, predictive check; the between-alliance,
-# between-network and between-organisation variance of the mean outcome and the LOO-PIT
-# (no dominance analysis)
-DEMO_IMAGES = 8
+# forest plot, variance shares, share difference, predictive check; the between-alliance and
+# between-network variance of the mean outcome and the LOO-PIT (no dominance analysis)
+DEMO_IMAGES = 7
 VERDICTS = ("interpersonal dominates", "interorganisational dominates", "inconclusive",
             "not trustworthy")
 
@@ -105,7 +104,7 @@ def test_demo_report_in_chromium(demo_run, tmp_path):
         sizes = page.eval_on_selector_all(
             "img", "imgs => imgs.map(i => [i.complete, i.naturalWidth, i.naturalHeight])")
         assert len(sizes) == DEMO_IMAGES and all(c and w > 0 and h > 0 for c, w, h in sizes), sizes
-        assert page.locator("#ppc-groups img").count() == 4  # alliance, network, organisation, LOO-PIT
+        assert page.locator("#ppc-groups img").count() == 3  # alliance, network, LOO-PIT
         for section in ("data", "model", "diagnostics", "effects", "shares", "provenance"):
             assert page.locator(f"#{section} table").count() > 0, section
         shot = tmp_path / "demo_report.png"
