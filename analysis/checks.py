@@ -1096,7 +1096,9 @@ def _write_draws(tree: xr.DataTree, path: Path) -> None:
         if not node.has_data and node is not tree:
             continue
         ds = node.to_dataset()
-        ds = ds.assign_attrs({_ATTRS_KEY: json.dumps(_json_safe(ds.attrs))}) if ds.attrs else ds
+        # the JSON replaces the attributes (a None among them has no netCDF type)
+        ds = ds.copy()
+        ds.attrs = {_ATTRS_KEY: json.dumps(_json_safe(ds.attrs))} if ds.attrs else {}
         for name in ds.variables:
             attrs = ds[name].attrs
             ds[name].attrs = {_ATTRS_KEY: json.dumps(_json_safe(attrs))} if attrs else {}

@@ -265,3 +265,16 @@ def test_check_run_takes_a_fit_held_in_memory(run, checks):
     # without its data, the parts that refit sub-models say what they need
     alone = check_run(run.tree, gates=LENIENT, ppc=False, sensitivity=False)
     assert "survey=" in alone.skipped["dominance"] and "survey=" in alone.skipped["loo"]
+
+
+def test_draws_file_keeps_an_unnamed_array(tmp_path):
+    # a binomial proportion check's replicated statistic has no name (attrs name=None), which
+    # netCDF cannot store as an attribute: the draws file failed for lme4::cbpp
+    from analysis.checks import _array, _array_group, _read_draws, _write_draws
+
+    da = xr.DataArray(np.arange(6.0).reshape(2, 3), dims=("chain", "draw"),
+                      attrs={"family": "binomial"})
+    _write_draws(xr.DataTree.from_dict({"ppc/group_statistics/network": _array_group(da)}),
+                 tmp_path / "draws.nc")
+    back = _array(_read_draws(tmp_path / "draws.nc")["ppc/group_statistics/network"].to_dataset())
+    xr.testing.assert_identical(back, da)
