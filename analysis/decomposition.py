@@ -33,12 +33,12 @@ import logging
 from collections.abc import Mapping
 
 import arviz_base
-import arviz_stats as azs
 import numpy as np
 import xarray as xr
 
 from data.codebook import DEFAULT_SIDE, LEVELS, SIDES
-from data.constants import LOGISTIC_VARIANCE, SAMPLE_DIMS
+from data.constants import SAMPLE_DIMS
+from data.intervals import credible_interval, interval_name
 
 logger = logging.getLogger(__name__)
 
@@ -367,7 +367,8 @@ def posterior_summary(posterior, *, prob: float | None = None):
     -------
     xarray.Dataset or xarray.DataArray
         The input's non-sample dims plus ``stat`` = (mean, sd, lower, upper). The interval is
-        the equal-tailed interval (ETI, ``arviz_stats.eti``), stated in ``attrs``.
+        the one interval of :mod:`data.intervals` (by default the equal-tailed interval),
+        named in ``attrs``.
     """
     prob = arviz_base.rcParams["stats.ci_prob"] if prob is None else prob
     # Sample dims last and in C order: the sums then run in one order whatever the memory
@@ -377,7 +378,7 @@ def posterior_summary(posterior, *, prob: float | None = None):
         posterior = posterior.map(_c_order, keep_attrs=True)
     else:
         posterior = _c_order(posterior)
-    interval = azs.eti(posterior, prob=prob, dim=list(SAMPLE_DIMS))
+    interval = credible_interval(posterior, dim=SAMPLE_DIMS, prob=prob)
     parts = [
         posterior.mean(SAMPLE_DIMS),
         posterior.std(SAMPLE_DIMS, ddof=1),
@@ -389,7 +390,7 @@ def posterior_summary(posterior, *, prob: float | None = None):
     )
     out.attrs = {
         **posterior.attrs,
-        "interval": "equal-tailed interval (ETI)",
+        "interval": interval_name(),
         "ci_prob": prob,
     }
     return out

@@ -55,6 +55,8 @@ import arviz_stats as azs
 import numpy as np
 import xarray as xr
 
+from data.intervals import credible_interval, interval_name
+
 from .decomposition import SAMPLE_DIMS, UNIT_DIM
 
 if TYPE_CHECKING:  # matplotlib is imported only when a figure is drawn
@@ -225,7 +227,7 @@ def _compare(observed, replicated, group, *, prob, statistic, what) -> xr.Datase
     replicated = replicated.where(present)
     obs = statistic(observed, group)
     rep = statistic(replicated, group)
-    interval = azs.eti(rep, prob=prob, dim=list(SAMPLE_DIMS))
+    interval = credible_interval(rep, dim=SAMPLE_DIMS, prob=prob)
     out = xr.Dataset(
         {
             "observed": obs,
@@ -240,7 +242,7 @@ def _compare(observed, replicated, group, *, prob, statistic, what) -> xr.Datase
         out = out.assign(n_individuals=present.groupby(group).sum(UNIT_DIM))
     out.attrs = {
         "statistic": what,
-        "interval": "equal-tailed interval (ETI) of the replicated shares",
+        "interval": f"{interval_name()} of the replicated statistic",
         "ci_prob": prob,
         "p_value": "mid-p: P(T_rep > T_obs) + 0.5 P(T_rep = T_obs)",
         "n_missing": int((~present).sum()),
@@ -326,7 +328,7 @@ def group_statistic_check(
     present = observed.notnull()
     t_obs = statistic(observed, group)
     t_rep = statistic(replicated.where(present), group)
-    interval = azs.eti(t_rep, prob=prob, dim=list(SAMPLE_DIMS))
+    interval = credible_interval(t_rep, dim=SAMPLE_DIMS, prob=prob)
     if name is None:
         name = f"between-{group.name} variance of the mean outcome"
         if statistic is not between_group_variance:

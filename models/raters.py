@@ -338,7 +338,7 @@ def rater_design(codes: pd.DataFrame, codebook, conditions, tables: dict, missin
 def summarize_raters(tree, stats) -> dict:
     """The ``raters`` block of summary.json: severity per rater, overall and by condition.
 
-    ``stats`` turns a DataArray of draws into ``{mean, sd, hdi_3%, hdi_97%}``. A rater's
+    ``stats`` turns a DataArray of draws into ``{mean, sd, lower, upper}``. A rater's
     overall severity is the mean of its severities over the conditions it coded.
     """
     severity = tree["posterior"]["rater_severity"]

@@ -28,7 +28,8 @@ summary.json
 ``effects``: keyed by condition, each with ``level``, ``side``, ``center`` and ``scale``
 (the standardisation) and two blocks, ``per_sd`` (effect of one SD of the condition at its
 level on the linear predictor) and ``per_unit`` (of one raw unit), each with ``mean``,
-``sd``, ``hdi_3%`` and ``hdi_97%`` (the bounds of the 94% highest-density interval).
+``sd``, ``lower`` and ``upper`` (the interval of :mod:`data.intervals`, by default the 89%
+equal-tailed interval; ``interval`` names it).
 ``group_sd``: keyed by level, the SD of the group intercepts (same four numbers).
 ``slope_sd``: keyed by condition, SD between alliances of the varying slopes (if any).
 ``intercept``, ``cutpoints`` (keyed ``"1|2"``...) or ``sigma``, where the family has them.
@@ -55,6 +56,7 @@ import xarray as xr
 from data.constants import SAMPLE_DIMS
 from data.errors import AllianceLearningError
 from data.files import OutputExistsError, atomic_dir, check_output_dir
+from data.intervals import credible_interval, interval_label
 from data.jsonable import json_scalar
 
 from .fit import SCHEMA_VERSION, for_storage, netcdf_encoding
@@ -62,7 +64,6 @@ from .spec import FitOptions, ModelSpec, RunConfig
 
 logger = logging.getLogger(__name__)
 
-HDI_PROB = 0.94
 RATER_CODES = "rater_codes.parquet"
 FILES = ("posterior.nc", "summary.json", "config.toml", "codebook.toml", "data.parquet")
 # What a run directory may hold besides FILES; a folder of these alone is a run directory
@@ -113,12 +114,12 @@ class Run:
 
 # -- summary ----------------------------------------------------------------------------------
 def _stats(da: xr.DataArray) -> dict[str, float | None]:
-    interval = azs.hdi(da, prob=HDI_PROB)
+    interval = credible_interval(da, dim=SAMPLE_DIMS)
     return {
         "mean": json_scalar(da.mean(SAMPLE_DIMS)),
         "sd": json_scalar(da.std(SAMPLE_DIMS, ddof=1)),
-        "hdi_3%": json_scalar(interval.sel(ci_bound="lower")),
-        "hdi_97%": json_scalar(interval.sel(ci_bound="upper")),
+        "lower": json_scalar(interval.sel(ci_bound="lower")),
+        "upper": json_scalar(interval.sel(ci_bound="upper")),
     }
 
 
@@ -210,7 +211,7 @@ def summarize(tree: xr.DataTree, survey=None, *, config: RunConfig | None = None
         "schema_version": SCHEMA_VERSION,
         "outcome": attrs.get("outcome"),
         "family": attrs.get("family"),
-        "interval": f"{HDI_PROB:.0%} highest-density interval (hdi_3% to hdi_97%)",
+        "interval": interval_label() + " (lower to upper)",
         "effects": effects,
         "group_sd": group_sd,
     }
@@ -422,5 +423,5 @@ def _read_summary(file: Path) -> dict:
     return summary
 
 
-__all__ = ["FILES", "HDI_PROB", "FitOptions", "Run", "RunError", "RunExistsError",
+__all__ = ["FILES", "FitOptions", "Run", "RunError", "RunExistsError",
            "check_run_target", "diagnostics", "load_run", "save_run", "summarize"]

@@ -303,18 +303,18 @@ def fit(
     summary = run.summary
     table = Table(title=f"Effects on {spec.outcome} ({spec.family}), per SD of each condition",
                   caption=summary["interval"], box=box.SIMPLE)
-    for name in ("condition", "level", "side", "mean", "sd", "hdi_3%", "hdi_97%"):
-        numeric = name in ("mean", "sd", "hdi_3%", "hdi_97%")
+    for name in ("condition", "level", "side", "mean", "sd", "lower", "upper"):
+        numeric = name in ("mean", "sd", "lower", "upper")
         table.add_column(name, justify="right" if numeric else "left", no_wrap=True)
     for condition, effect in summary["effects"].items():
         s = effect["per_sd"]
         table.add_row(escape(condition), effect["level"], effect["side"],
-                      *(f"{s[k]:.3f}" for k in ("mean", "sd", "hdi_3%", "hdi_97%")))
+                      *(f"{s[k]:.3f}" for k in ("mean", "sd", "lower", "upper")))
     console.print(table)
     if "raters" in summary:  # the rater model: each rater's mean severity over its conditions
-        shown = ", ".join(f"{escape(r)} {v['severity']['mean']:+.2f} [{v['severity']['hdi_3%']:+.2f}, "
-                          f"{v['severity']['hdi_97%']:+.2f}]" for r, v in summary["raters"].items())
-        console.print(f"measurement: rater model; severity (true-score SDs, 94% HDI): {shown}",
+        shown = ", ".join(f"{escape(r)} {v['severity']['mean']:+.2f} [{v['severity']['lower']:+.2f}, "
+                          f"{v['severity']['upper']:+.2f}]" for r, v in summary["raters"].items())
+        console.print(f"measurement: rater model; severity (true-score SDs, {summary['interval']}): {shown}",
                       highlight=False, soft_wrap=True)
         split = [c for c, o in summary["rater_model"].get("overlap", {}).items() if not o["connected"]]
         if split:

@@ -158,7 +158,7 @@ def test_summary_has_measurement_and_rater_severities(study):
     assert set(raters["raters"]) == {"rater1", "rater2", "rater3"}
     for block in raters["raters"].values():
         s = block["severity"]
-        assert s["hdi_3%"] < s["mean"] < s["hdi_97%"]
+        assert s["lower"] < s["mean"] < s["upper"]
         assert set(block["by_condition"]) == set(CONDITIONS)
     # severities sum to zero within each condition
     for condition in CONDITIONS:
@@ -168,7 +168,7 @@ def test_summary_has_measurement_and_rater_severities(study):
     assert all(o["connected"] for o in raters["rater_model"]["overlap"].values())
     assert "measurement: rater model" in study["raters_output"]
     for block in raters["rater_model"]["agreement"].values():  # an ICC: within (0, 1)
-        assert 0 < block["hdi_3%"] < block["mean"] < block["hdi_97%"] < 1
+        assert 0 < block["lower"] < block["mean"] < block["upper"] < 1
 
 
 def test_log_likelihood_is_the_outcome_per_individual_and_the_rater_part_converges(study):
@@ -200,6 +200,6 @@ def test_rater_model_undoes_the_attenuation_of_an_individual_effect(study):
     true = study["truth"]["effects"]["personal_contact"]
     rater = study["raters"]["effects"]["personal_contact"]["per_sd"]
     median = study["median"]["effects"]["personal_contact"]["per_sd"]
-    assert rater["hdi_3%"] <= true <= rater["hdi_97%"]
+    assert rater["lower"] <= true <= rater["upper"]
     assert abs(rater["mean"] - true) < abs(median["mean"] - true)
     assert median["mean"] < true  # the attenuation the rater model removes

@@ -49,8 +49,8 @@ def test_summary_follows_the_schema(saved, survey):
         assert {"level", "side", "per_sd", "per_unit", "center", "scale"} <= set(effect)
         for block in ("per_sd", "per_unit"):
             stats = effect[block]
-            assert set(stats) == {"mean", "sd", "hdi_3%", "hdi_97%"}
-            assert stats["hdi_3%"] < stats["mean"] < stats["hdi_97%"]
+            assert set(stats) == {"mean", "sd", "lower", "upper"}
+            assert stats["lower"] < stats["mean"] < stats["upper"]
         # one raw unit is 1/scale SD, so the per-unit effect is the per-SD one over the scale
         assert effect["per_unit"]["mean"] == pytest.approx(effect["per_sd"]["mean"] / effect["scale"])
     assert set(summary["group_sd"]) == {"network", "organisation", "alliance"}
