@@ -23,7 +23,7 @@ import math
 import numbers
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from analysis.ppc import plot_group_statistic, plot_loo_pit
 from analysis.verdict import GateResult
 from data.constants import SAMPLE_DIMS
 from data.files import atomic_write
+from data.intervals import interval_setting
 from data.version import toolkit_version
 
 from . import plots
@@ -113,7 +114,7 @@ class ReportContext:
     check_errors, check_skipped : mapping of str to str, optional
         Every part of the checks that failed (or gave NaN) and every part not computed,
         with the reason (``Checks.errors``, ``Checks.skipped``); shown under the verdict.
-    ci_prob : float, default 0.89
+    ci_prob : float, default ArviZ's ``stats.ci_prob`` (0.89)
         Probability of the intervals in tables and figures.
     """
 
@@ -141,7 +142,8 @@ class ReportContext:
     unavailable: Mapping[str, str] | None = None
     check_errors: Mapping[str, str] | None = None
     check_skipped: Mapping[str, str] | None = None
-    ci_prob: float = 0.89
+    # the interval setting of data.intervals (ArviZ's stats.ci_prob) when the context is made
+    ci_prob: float = field(default_factory=lambda: interval_setting()[0])
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> ReportContext:
@@ -351,7 +353,36 @@ def _verdict_section(ctx: ReportContext, verdict: dict | None, difference) -> di
                        "Posterior of the share difference with the region of practical equivalence")
     css = verdict["verdict"].replace(" ", "-")
     return {"text": verdict["verdict"], "css": css, "headline": _headline(verdict),
+            "share": _interpersonal_share(ctx), "near_threshold": _near_threshold(verdict),
             "probabilities": probabilities, "image": image}
+
+
+# A deciding probability this close to its threshold is worth a word: another seed or a
+# slightly different prior could move it to the other side.
+NEAR_THRESHOLD = 0.02
+
+
+def _near_threshold(verdict: dict) -> str | None:
+    """A note when the larger dominance probability is within NEAR_THRESHOLD of the threshold."""
+    if verdict["verdict"] == "not trustworthy":
+        return None
+    p = max(verdict["p_interpersonal_dominates"], verdict["p_interorganisational_dominates"])
+    threshold = verdict["prob_threshold"]
+    if abs(p - threshold) > NEAR_THRESHOLD:
+        return None
+    return (f"Close call: the deciding probability {p:.3f} is within {NEAR_THRESHOLD} of the "
+            f"threshold {format_cell(threshold)}; read the verdict with its interval, not alone.")
+
+
+def _interpersonal_share(ctx: ReportContext) -> str | None:
+    """The interpersonal share of the fixed part with its interval, in words."""
+    ds = ctx.decomposition
+    if ds is None or "side_share" not in ds:
+        return None
+    s = posterior_summary(ds["side_share"].sel(side="interpersonal"), prob=ctx.ci_prob)
+    return (f"Interpersonal share of the explained variance {float(s.sel(stat='mean')):.3f} "
+            f"[{float(s.sel(stat='lower')):.3f}, {float(s.sel(stat='upper')):.3f}] "
+            f"({ctx.ci_prob:.0%} {s.attrs['interval']}; Pratt share of the fixed part)")
 
 
 def _effects_section(ctx: ReportContext) -> dict | None:

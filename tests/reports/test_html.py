@@ -320,3 +320,21 @@ def test_a_figure_that_cannot_be_drawn_does_not_lose_the_page(report_context, mo
     assert "figure: share difference" in errors and "Too many bins" in errors
     assert "this figure could not be drawn" not in page.split('id="dominance"')[0]
     assert 'id="dominance"' in page and "<table" in page.split('<section id="dominance">')[1]
+
+
+def test_verdict_box_gives_the_interpersonal_share_and_its_interval(report_context):
+    page = render_html({"verdict": report_context["verdict"],
+                        "decomposition": report_context["decomposition"]})
+    box = page[page.index('id="verdict"'):page.index("<nav>")]
+    share = report_context["decomposition"]["side_share"].sel(side="interpersonal")
+    assert f"{float(share.mean()):.3f}" in box and "89% equal-tailed interval (ETI)" in box
+
+
+def test_a_close_call_is_said_and_a_clear_one_is_not(report_context):
+    verdict = report_context["verdict"].to_dict()
+    deciding = max(verdict["p_interpersonal_dominates"], verdict["p_interorganisational_dominates"])
+    # the same verdict against a threshold 0.01 from its deciding probability, then 0.1 away
+    close = render_html({"verdict": {**verdict, "prob_threshold": deciding - 0.01}})
+    clear = render_html({"verdict": {**verdict, "prob_threshold": deciding - 0.1}})
+    assert 'id="near-threshold"' in close and "Close call" in close
+    assert 'id="near-threshold"' not in clear
