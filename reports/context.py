@@ -35,7 +35,7 @@ from typing import Any
 import pandas as pd
 import xarray as xr
 
-from analysis import Checks, sides_and_levels
+from analysis import Checks, posterior_summary, sides_and_levels
 from data.constants import SAMPLE_DIMS
 from data.files import restore, write_csv
 from models import DEFAULT_PRIORS, get_family
@@ -55,10 +55,12 @@ __all__ = [
     "is_example_data",
     "load_reliability",
     "missing_table",
+    "parameter_table",
     "prior_table",
     "provenance",
     "rerun_command",
     "save_reliability",
+    "variance_partition",
 ]
 
 RELIABILITY_FILE = "reliability.csv"
@@ -251,6 +253,67 @@ def effect_draws(run, readable: xr.DataArray | None = None) -> dict[str, xr.Data
     return out
 
 
+# -- the model's other parameters and the variance partition ------------------------------------
+def parameter_table(summary: Mapping) -> pd.DataFrame | None:
+    """Group SDs, sigma, cutpoints and intercept as ``summary.json`` gives them.
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        Index ``parameter``; columns ``mean``, ``sd``, ``lower``, ``upper`` (the interval
+        ``summary["interval"]`` names). None when the summary holds none of them.
+    """
+    rows = {}
+    for level, stats in (summary.get("group_sd") or {}).items():
+        rows[f"group SD: {level}"] = stats
+    if summary.get("sigma"):
+        rows["sigma (residual SD)"] = summary["sigma"]
+    for cut, stats in (summary.get("cutpoints") or {}).items():
+        rows[f"cutpoint {cut}"] = stats
+    if summary.get("intercept"):
+        rows["intercept"] = summary["intercept"]
+    if not rows:
+        return None
+    table = pd.DataFrame.from_dict(rows, orient="index")[["mean", "sd", "lower", "upper"]]
+    table.index.name = "parameter"
+    return table.astype(float)
+
+
+def variance_partition(posterior: xr.Dataset, family, *, prob: float | None = None
+                       ) -> pd.DataFrame | None:
+    """Each group level's share of the total latent variance (its ICC), per draw.
+
+    ``sd_level^2 / (sum of the group variances + residual variance)``; the residual variance
+    is the family's (pi^2/3 for logit links, sigma^2 for the gaussian), so the shares and the
+    residual's sum to one in every draw. Summarised by :func:`analysis.posterior_summary`.
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        Index ``component`` (levels, then ``residual``); columns ``mean``, ``sd``, ``lower``,
+        ``upper``. None when the model has no group levels.
+    """
+    family = get_family(family) if isinstance(family, str) else family
+    # the same group SDs as summary.json's group_sd (sd_slope is a slope's SD, not a level's)
+    levels = [name for name in posterior.data_vars
+              if name.startswith("sd_") and name != "sd_slope" and posterior[name].ndim == 2]
+    if not levels:
+        return None
+    variances = {name[3:]: posterior[name] ** 2 for name in levels}
+    residual = family.residual_variance(family.residual_sd(posterior))
+    residual = xr.zeros_like(next(iter(variances.values()))) + residual
+    total = sum(variances.values()) + residual
+    shares = xr.Dataset({**{level: v / total for level, v in variances.items()},
+                         "residual": residual / total})
+    summary = posterior_summary(shares, prob=prob)
+    table = pd.DataFrame({name: {stat: float(summary[name].sel(stat=stat))
+                                 for stat in ("mean", "sd", "lower", "upper")}
+                          for name in shares.data_vars}).T
+    table.index.name = "component"
+    table.attrs["interval"] = summary.attrs.get("interval", "")
+    return table
+
+
 # -- provenance ---------------------------------------------------------------------------------
 def rerun_command(run, out: str | Path | None = None) -> str:
     """A command that refits the run from its own directory: same data, config and seed.
@@ -315,6 +378,7 @@ def _loo_frame(loo: Mapping | None) -> pd.DataFrame | None:
     table.index.name = "model"
     numeric = table.select_dtypes("number").columns
     table[numeric] = table[numeric].astype(float).round(3)
+    table.attrs.update(method=loo.get("method"))  # explained under the table in the report
     return table
 
 
@@ -328,6 +392,8 @@ def _sensitivity_frame(sensitivity: Mapping | None) -> pd.DataFrame | None:
     table = pd.DataFrame.from_dict(quantities, orient="index")
     table = table.drop(columns=[c for c in ("flagged",) if c in table])
     table.index.name = "quantity"
+    # explained under the table in the report
+    table.attrs.update(threshold=sensitivity.get("threshold"), alphas=sensitivity.get("alphas"))
     return table
 
 
@@ -435,6 +501,10 @@ def build_context(
         decomposition=None if checks is None else checks.decomposition,
         ppc=ppc,
         loo=_table_or_why(_loo_frame(record.get("loo")), checks, "loo"),
+        parameters=parameter_table(run.summary),
+        parameters_interval=run.summary.get("interval"),
+        variance_partition=variance_partition(tree["posterior"].to_dataset(),
+                                              get_family(spec.family), prob=ci_prob),
         sensitivity=_table_or_why(_sensitivity_frame(record.get("sensitivity")), checks,
                                   "sensitivity"),
         provenance=prov,

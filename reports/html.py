@@ -98,6 +98,15 @@ class ReportContext:
         outcome variable(s).
     loo : pandas.DataFrame, optional
         LOO comparison table (e.g. ``arviz_stats.compare``), one row per model.
+    parameters : pandas.DataFrame, optional
+        The model's other parameters (group SDs, sigma, cutpoints, intercept), index
+        ``parameter``, columns ``mean``, ``sd``, ``lower``, ``upper``
+        (:func:`reports.context.parameter_table`, from ``summary.json``).
+    parameters_interval : str, optional
+        The interval of ``parameters`` in words (``summary.json``'s ``interval``).
+    variance_partition : pandas.DataFrame, optional
+        Each group level's (and the residual's) share of the total latent variance, the ICC,
+        same columns (:func:`reports.context.variance_partition`).
     sensitivity : pandas.DataFrame, optional
         Prior (power-scaling) sensitivity table (e.g. ``arviz_stats.psense_summary``).
     provenance : mapping, optional
@@ -135,6 +144,9 @@ class ReportContext:
     decomposition: xr.Dataset | None = None
     ppc: xr.DataTree | None = None
     loo: pd.DataFrame | None = None
+    parameters: pd.DataFrame | None = None
+    parameters_interval: str | None = None
+    variance_partition: pd.DataFrame | None = None
     sensitivity: pd.DataFrame | None = None
     provenance: Mapping[str, Any] | None = None
     dominance_analysis: Any = None
@@ -442,6 +454,26 @@ def _shares_section(ctx: ReportContext) -> dict | None:
             "image": image}
 
 
+def _parameters_section(ctx: ReportContext) -> dict | None:
+    """The other parameters and the variance partition, intervals named in their columns."""
+    if ctx.parameters is None and ctx.variance_partition is None:
+        return None
+
+    def shown(frame: pd.DataFrame | None, interval: str) -> dict | None:
+        if frame is None:
+            return None
+        frame = frame.rename(columns={"lower": f"{interval} lower", "upper": f"{interval} upper"})
+        return table(frame.round(SUMMARY_DECIMALS))
+
+    partition = ctx.variance_partition
+    partition_interval = f"{ctx.ci_prob:.0%} {getattr(partition, 'attrs', {}).get('interval', '')}"
+    parameters_interval = (ctx.parameters_interval or "").replace(" (lower to upper)", "")
+    return {"table": shown(ctx.parameters, parameters_interval or "interval"),
+            "interval": ctx.parameters_interval or "not recorded",
+            "partition": shown(partition, partition_interval.strip()),
+            "partition_interval": partition_interval.strip()}
+
+
 def _ppc_section(ctx: ReportContext) -> dict | None:
     tree = ctx.ppc
     if tree is None or not {"observed_data", "posterior_predictive"} <= set(tree.children):
@@ -644,6 +676,7 @@ def _page(ctx: ReportContext) -> dict:
         "verdict": _verdict_section(ctx, verdict, difference),
         "effects": _effects_section(ctx),
         "shares": _shares_section(ctx),
+        "parameters": _parameters_section(ctx),
         "ppc": _ppc_section(ctx),
         "dominance_analysis": _dominance_analysis_section(ctx),
         "ppc_checks": _ppc_checks_section(ctx),
@@ -651,7 +684,10 @@ def _page(ctx: ReportContext) -> dict:
         "check_errors": dict(ctx.check_errors or {}),
         "check_skipped": dict(ctx.check_skipped or {}),
         "loo": table(ctx.loo) if ctx.loo is not None else None,
+        "loo_method": None if ctx.loo is None else ctx.loo.attrs.get("method"),
         "sensitivity": table(ctx.sensitivity) if ctx.sensitivity is not None else None,
+        "sensitivity_threshold": (None if ctx.sensitivity is None
+                                  else ctx.sensitivity.attrs.get("threshold")),
         "provenance": _provenance_section(ctx),
         "version": toolkit_version(),
     }

@@ -71,6 +71,16 @@ def fixture_context(*, evil: str | None = None, seed: int = 20240101) -> dict:
         group_var={"network": xr.DataArray(rng.gamma(4, 0.05, shape), dims=("chain", "draw")),
                    "alliance": xr.DataArray(rng.gamma(4, 0.03, shape), dims=("chain", "draw"))},
     )
+    from reports.context import variance_partition
+
+    group_sd = xr.Dataset({f"sd_{level}": (("chain", "draw"), np.sqrt(rng.gamma(4, scale, shape)))
+                           for level, scale in (("network", 0.05), ("alliance", 0.03))})
+    partition = variance_partition(group_sd, "ordinal")
+    parameters = pd.DataFrame(
+        {"mean": [0.45, 0.35, -1.2, 0.9], "sd": [0.05, 0.04, 0.2, 0.2],
+         "lower": [0.37, 0.29, -1.5, 0.6], "upper": [0.53, 0.41, -0.9, 1.2]},
+        index=pd.Index(["group SD: network", "group SD: alliance", "cutpoint 1|2", "cutpoint 2|3"],
+                       name="parameter"))
     diagnostics = {"max_rhat": 1.003, "min_ess_bulk": 812.0, "min_ess_tail": 655.0,
                    "divergences": 0, "min_bfmi": 0.81, "chains": chains, "draws": draws}
     verdict = dominance_verdict(decomposition, diagnostics)
@@ -153,6 +163,9 @@ def fixture_context(*, evil: str | None = None, seed: int = 20240101) -> dict:
         "ppc": ppc,
         "loo": loo,
         "sensitivity": sensitivity,
+        "parameters": parameters,
+        "parameters_interval": "89% ETI (lower to upper)",
+        "variance_partition": partition,
         "provenance": provenance,
         "dominance_analysis": dominance,
         "ppc_checks": ppc_checks,

@@ -338,3 +338,84 @@ def test_a_close_call_is_said_and_a_clear_one_is_not(report_context):
     clear = render_html({"verdict": {**verdict, "prob_threshold": deciding - 0.1}})
     assert 'id="near-threshold"' in close and "Close call" in close
     assert 'id="near-threshold"' not in clear
+
+
+def _draws(rng, loc, scale, shape=(2, 400)):
+    return xr.DataArray(np.abs(rng.normal(loc, scale, shape)), dims=("chain", "draw"))
+
+
+def _stats(da):
+    from data.intervals import credible_interval
+
+    ci = credible_interval(da, dim=("chain", "draw"))
+    return {"mean": float(da.mean()), "sd": float(da.std(ddof=1)),
+            "lower": float(ci.sel(ci_bound="lower")), "upper": float(ci.sel(ci_bound="upper"))}
+
+
+@pytest.mark.parametrize("family", ["ordinal", "gaussian"])
+def test_other_parameters_and_the_variance_partition(family):
+    """Group SDs, sigma or cutpoints, intercept as summary.json gives them; the ICC per draw."""
+    from reports.context import parameter_table, variance_partition
+
+    rng = np.random.default_rng(7)
+    posterior = xr.Dataset({"sd_alliance": _draws(rng, 0.8, 0.05),
+                            "sd_network": _draws(rng, 0.4, 0.05)})
+    summary = {"interval": "89% ETI (lower to upper)",
+               "group_sd": {level: _stats(posterior[f"sd_{level}"])
+                            for level in ("alliance", "network")}}
+    if family == "gaussian":
+        posterior["sigma"] = _draws(rng, 2.0, 0.1)
+        summary["sigma"] = _stats(posterior["sigma"])
+        summary["intercept"] = _stats(_draws(rng, 5.0, 0.2))
+        residual = posterior["sigma"] ** 2
+    else:
+        cuts = xr.DataArray(np.sort(rng.normal(0, 1, (2, 400, 3)), axis=-1),
+                            dims=("chain", "draw", "cutpoint"), coords={"cutpoint": ["1|2", "2|3", "3|4"]})
+        posterior["cutpoints"] = cuts
+        summary["cutpoints"] = {c: _stats(cuts.sel(cutpoint=c)) for c in ("1|2", "2|3", "3|4")}
+        residual = np.pi**2 / 3
+    parameters = parameter_table(summary)
+    partition = variance_partition(posterior, family, prob=0.89)
+
+    # the ICC of a level is its variance over the total, per draw: near the ratio of the
+    # means' squares (tolerance: a few posterior SDs of the share, which is small here)
+    total = posterior["sd_alliance"] ** 2 + posterior["sd_network"] ** 2 + residual
+    icc = posterior["sd_alliance"] ** 2 / total
+    assert partition.loc["alliance", "mean"] == pytest.approx(float(icc.mean()), abs=1e-12)
+    sd_mean = summary["group_sd"]["alliance"]["mean"]
+    others = summary["group_sd"]["network"]["mean"] ** 2 + float(np.mean(residual))
+    assert partition.loc["alliance", "mean"] == pytest.approx(
+        sd_mean**2 / (sd_mean**2 + others), abs=3 * partition.loc["alliance", "sd"])
+    assert partition["mean"].sum() == pytest.approx(1.0, abs=1e-12)
+    assert (partition["lower"] <= partition["mean"]).all()
+
+    html = render_html(ReportContext(parameters=parameters, variance_partition=partition,
+                                     parameters_interval=summary["interval"], ci_prob=0.89))
+    section = html[html.index('<section id="parameters">'):]
+    section = section[:section.index("</section>")]
+    assert "89% ETI lower" in section and "group SD: alliance" in section
+    assert f"{round(partition.loc['alliance', 'mean'], 3):.4g}" in section
+    assert f"{round(summary['group_sd']['network']['mean'], 3):.4g}" in section
+    if family == "gaussian":
+        assert "sigma (residual SD)" in section and "intercept" in section
+        assert f"{round(summary['sigma']['mean'], 3):.4g}" in section
+        assert "<td>cutpoint" not in section
+    else:
+        assert "cutpoint 2|3" in section and "sigma (residual SD)" not in section
+        assert f"{round(summary['cutpoints']['1|2']['mean'], 3):.4g}" in section
+
+
+def test_loo_and_sensitivity_columns_are_explained():
+    import pandas as pd
+
+    from reports.context import _loo_frame, _sensitivity_frame
+
+    loo = _loo_frame({"method": "stacking", "khat_threshold": 0.7, "models": [
+        {"model": "both", "rank": 0, "elpd": -10.0, "se": 1.0, "elpd_diff": 0.0, "dse": 0.0,
+         "p": 3.0, "weight": 1.0, "pareto_k": {"n_k_over_threshold": 0}}]})
+    sensitivity = _sensitivity_frame({"threshold": 0.05, "quantities": {
+        "share[alliance]": {"prior": 0.01, "likelihood": 0.2, "diagnosis": "✓", "flagged": False}}})
+    html = render_html(ReportContext(loo=loo, sensitivity=sensitivity))
+    assert re.search(r'id="loo-columns">.*elpd_diff.*dse.*stacking weight.*Pareto k', html)
+    assert re.search(r'id="sensitivity-columns">.*Jensen-Shannon.*threshold of 0\.05', html)
+    assert isinstance(loo, pd.DataFrame)
