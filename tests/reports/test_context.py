@@ -259,3 +259,22 @@ def test_a_failed_part_says_failed(run):
     page = render_html(context)
     assert "(failed: ValueError: something broke)" in _section(page, "ppc")
     assert "something broke" in page.split('<section id="data">')[0]  # listed under the verdict
+
+
+def test_other_parameters_and_variance_partition_of_the_run(context, run):
+    """The parameters table is summary.json's; the ICC is each level's share per draw."""
+    summary = run.summary
+    for level, stats in summary["group_sd"].items():
+        assert context.parameters.loc[f"group SD: {level}"].to_dict() == pytest.approx(stats)
+    for cut, stats in (summary.get("cutpoints") or {}).items():  # the demo is ordinal
+        assert context.parameters.loc[f"cutpoint {cut}"].to_dict() == pytest.approx(stats)
+    assert summary.get("cutpoints"), "the demo's ordinal model has cutpoints"
+    posterior = run.tree["posterior"]
+    variances = {level: posterior[f"sd_{level}"] ** 2 for level in summary["group_sd"]}
+    total = sum(variances.values()) + np.pi**2 / 3
+    for level, var in variances.items():
+        share = context.variance_partition.loc[level]
+        assert share["mean"] == pytest.approx(float((var / total).mean()), rel=1e-9)
+    assert context.variance_partition["mean"].sum() == pytest.approx(1.0)
+    html = render_html(context)
+    assert 'id="variance-partition"' in html and 'id="parameter-table"' in html
