@@ -459,18 +459,15 @@ def _parameters_section(ctx: ReportContext) -> dict | None:
     if ctx.parameters is None and ctx.variance_partition is None:
         return None
 
-    def shown(frame: pd.DataFrame | None, interval: str) -> dict | None:
-        if frame is None:
-            return None
-        frame = frame.rename(columns={"lower": f"{interval} lower", "upper": f"{interval} upper"})
-        return table(frame.round(SUMMARY_DECIMALS))
+    def shown(frame: pd.DataFrame | None) -> dict | None:
+        # columns mean, sd, lower, upper: the lead above each table names the interval
+        return None if frame is None else table(frame.round(SUMMARY_DECIMALS))
 
     partition = ctx.variance_partition
     partition_interval = f"{ctx.ci_prob:.0%} {getattr(partition, 'attrs', {}).get('interval', '')}"
-    parameters_interval = (ctx.parameters_interval or "").replace(" (lower to upper)", "")
-    return {"table": shown(ctx.parameters, parameters_interval or "interval"),
-            "interval": ctx.parameters_interval or "not recorded",
-            "partition": shown(partition, partition_interval.strip()),
+    return {"table": shown(ctx.parameters),
+            "interval": ctx.parameters_interval or "interval (not recorded)",
+            "partition": shown(partition),
             "partition_interval": partition_interval.strip()}
 
 

@@ -393,7 +393,8 @@ def test_other_parameters_and_the_variance_partition(family):
                                      parameters_interval=summary["interval"], ci_prob=0.89))
     section = html[html.index('<section id="parameters">'):]
     section = section[:section.index("</section>")]
-    assert "89% ETI lower" in section and "group SD: alliance" in section
+    assert "89% ETI (lower to upper)" in section and "group SD: alliance" in section
+    assert "89% equal-tailed interval" in section  # the partition's, from the one setting
     assert f"{round(partition.loc['alliance', 'mean'], 3):.4g}" in section
     assert f"{round(summary['group_sd']['network']['mean'], 3):.4g}" in section
     if family == "gaussian":
