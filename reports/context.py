@@ -10,6 +10,8 @@ back by :func:`analysis.load_checks`: the same object either way, so the page is
 - the model and its priors (the run's config, defaults resolved);
 - the diagnostics and the verdict, the effects (per raw unit, per SD, and as a change in a
   probability), the variance shares, the posterior predictive draws;
+- the model's other parameters (group SDs, sigma, cutpoints, intercept: ``summary.json``'s
+  numbers) and the variance partition (each level's ICC, computed per posterior draw);
 - the Bayesian dominance analysis of the level groups, the per-group posterior predictive
   checks and LOO-PIT, the LOO comparison and the prior sensitivity tables of the checks (or
   why the checks skipped a part or failed in it), and every part that failed;
