@@ -349,7 +349,7 @@ def _verdict_section(ctx: ReportContext, verdict: dict | None, difference) -> di
         return None
     if verdict["verdict"] == "not applicable":  # one side has no condition: nothing to compare
         return {"text": verdict["verdict"], "css": "none", "headline": verdict.get("reason") or "",
-                "probabilities": None, "image": None}
+                "share": None, "near_threshold": None, "probabilities": None, "image": None}
     probabilities = table(pd.DataFrame({
         "event (d = interpersonal − interorganisational share)": [
             "P(d > 0)", f"P(d > {format_cell(verdict['rope'])})",
