@@ -109,6 +109,7 @@ def test_save_checks_writes_json_and_figures_and_never_overwrites(checks, run):
     assert {name.removesuffix(".png") for name in content["figures"]} == shown
     assert {"shares", "effects", "dominance", "ppc_overall", "loo_pit"} <= shown
     assert not {"loo_comparison", "prior_sensitivity", "ppc_network"} & shown  # tables only
+    assert 'id="truth"' not in page  # estimates beside the truth: only for the shipped example
     with pytest.raises(ChecksExistError):
         save_checks(checks, run.path)
     save_checks(checks, run.path, force=True, figures=False)
