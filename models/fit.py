@@ -43,7 +43,9 @@ from .spec import FitOptions, ModelSpec, SpecError
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+# 2: summary.json's interval blocks are lower/upper of data.intervals' interval (were a 94%
+# HDI's hdi_3%/hdi_97%), and a saved run holds no log-likelihood (recomputed on demand)
+SCHEMA_VERSION = 2
 # the pointwise log-likelihood's type: float32 halves it and changes elpd by far less than
 # its Monte Carlo error (tests/analysis/test_storage.py)
 LOG_LIKELIHOOD_DTYPE = "float32"
