@@ -72,7 +72,7 @@ from .dominance import (
 )
 from .effects import binary_contrasts, readable_effects
 from .figures import new_figure
-from .loo import PredictiveComparison, plot_comparison, predictive_comparison
+from .loo import PredictiveComparison, predictive_comparison
 from .ppc import (
     CHECK_KINDS,
     GroupStatisticCheck,
@@ -81,7 +81,7 @@ from .ppc import (
     groups_from_constant_data,
     posterior_predictive_checks,
 )
-from .sensitivity import PriorSensitivity, plot_sensitivity, prior_sensitivity
+from .sensitivity import PriorSensitivity, prior_sensitivity
 from .submodels import fit_submodels
 from .verdict import (
     DEFAULT_GATES,
@@ -203,8 +203,13 @@ class Checks:
         return posterior_summary(self.decomposition[names], prob=self.settings.get("ci_prob"))
 
     def figures(self) -> dict:
-        """Every figure, keyed by a file stem (``<key>.png``).
+        """Every figure the report shows, keyed by a file stem (``<key>.png``).
 
+        Only figures the report embeds are made (the report tags each with its stem as
+        ``data-figure``): the overall predictive check, the between-group variance of the
+        mean outcome per grouping, the LOO-PIT, the variance shares, the effects and the
+        general dominance. The per-group category shares, the LOO comparison and the prior
+        sensitivity are tables in the report, so no figure of them is written.
         A figure that fails is left out and recorded in ``errors`` (``figure <key>``).
         """
         prob = self.settings.get("ci_prob")
@@ -215,17 +220,12 @@ class Checks:
             makers["effects"] = lambda: plot_effects(self.effects, prob=prob)
         if self.dominance is not None:
             makers["dominance"] = lambda: plot_dominance(self.dominance, prob=prob)
-        if self.loo is not None:
-            makers["loo_comparison"] = lambda: plot_comparison(self.loo)
-        if self.sensitivity is not None and self.tree is not None and self.decomposition is not None:
-            # one side alone has a constant side share: its levels' shares are drawn instead
-            name = ("side_share" if self.verdict is None or self.verdict.applicable else "share")
-            makers["prior_sensitivity"] = lambda: plot_sensitivity(
-                self.tree, {name: self.decomposition[name]})
         out = {}
         if self.ppc is not None:
             try:
-                out.update(self.ppc.figures())
+                # the per-group category shares (ppc_<grouping>) are a table in the report
+                out.update({key: fig for key, fig in self.ppc.figures().items()
+                            if key in ("ppc_overall", "loo_pit") or key.endswith("_variance")})
             except Exception as err:  # a figure must not lose the checks
                 self._record_error("figure ppc", err)
         for key, make in makers.items():

@@ -27,6 +27,7 @@ numbers, are read from the run's posterior.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import shlex
 from collections.abc import Mapping
@@ -54,6 +55,7 @@ __all__ = [
     "build_context",
     "effect_draws",
     "example_data_path",
+    "example_truth_table",
     "is_example_data",
     "load_reliability",
     "missing_table",
@@ -82,6 +84,60 @@ def is_example_data(run) -> bool:
     if not recorded:
         return False
     return hashlib.sha256(example_data_path().read_bytes()).hexdigest() == recorded
+
+
+def example_truth_table(run, decomposition: xr.Dataset | None = None, *,
+                        ci_prob: float = 0.89) -> pd.DataFrame | None:
+    """Estimates of a run on the shipped example beside the values it was simulated from.
+
+    Read from ``data/example/survey.truth.json`` (written by :func:`data.simulate`). The
+    interpersonal share is Pratt's product measure in both (the truth's is realised over the
+    respondents). The truth's ``effects`` are per SD of each condition before its codes were
+    set missing; the toolkit's ``per_sd`` is per SD of the *observed* codes, so the truth is
+    put on the toolkit's scale: its ``effects_per_unit`` times the run's SD.
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        Columns ``quantity``, ``scale``, ``simulated truth``, ``mean``, ``<p> lower``,
+        ``<p> upper`` and ``truth in interval``; None when the run is not on the example.
+    """
+    from analysis import posterior_summary
+
+    if not is_example_data(run):
+        return None
+    truth = json.loads(example_data_path().with_suffix(".truth.json").read_text(encoding="utf-8"))
+    lower, upper = f"{ci_prob:.0%} lower", f"{ci_prob:.0%} upper"
+    rows = []
+
+    def row(quantity, scale, true_value, draws):
+        s = posterior_summary(draws, prob=ci_prob)
+        lo, hi = float(s.sel(stat="lower")), float(s.sel(stat="upper"))
+        rows.append({"quantity": quantity, "scale": scale, "simulated truth": float(true_value),
+                     "mean": float(s.sel(stat="mean")), lower: lo, upper: hi,
+                     "truth in interval": "yes" if lo <= true_value <= hi else "no"})
+
+    if decomposition is not None and "side_share" in decomposition:
+        side = decomposition["side_share"]
+        if "interpersonal" in side["side"].values:
+            row("interpersonal share", "Pratt share of explained variance",
+                truth["shares"]["side"]["interpersonal"], side.sel(side="interpersonal"))
+    per_sd = effect_draws(run).get("per SD (linear predictor)")
+    if per_sd is not None:
+        for condition in per_sd["condition"].values:
+            condition = str(condition)
+            if condition not in truth["effects_per_unit"]:
+                continue
+            draws = per_sd.sel(condition=condition)
+            row(f"effect of {condition}", "per SD of the observed codes (linear predictor)",
+                truth["effects_per_unit"][condition] * _run_raw_sd(run, condition), draws)
+    return pd.DataFrame(rows) if rows else None
+
+
+def _run_raw_sd(run, condition: str) -> float:
+    """The run's SD of a condition's raw codes over its level's units (the ``per_sd`` scale)."""
+    constant = run.tree["constant_data"]
+    return raw_sd(constant, condition, float(constant["condition_scale"].sel(condition=condition)))
 
 
 # -- coding reliability, kept in the run directory ---------------------------------------------
@@ -501,6 +557,8 @@ def build_context(
         condition_sides=sides,
         condition_levels=levels,
         decomposition=None if checks is None else checks.decomposition,
+        truth=example_truth_table(run, None if checks is None else checks.decomposition,
+                                  ci_prob=ci_prob),
         ppc=ppc,
         loo=_table_or_why(_loo_frame(record.get("loo")), checks, "loo"),
         parameters=parameter_table(run.summary),

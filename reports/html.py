@@ -113,6 +113,9 @@ class ReportContext:
         ``command`` (exact command reproducing the run), ``data_hash``, ``seed``,
         ``versions`` (mapping package -> version), ``config`` (mapping), and any other
         keys (``run_id``, ``created``...), shown as given.
+    truth : pandas.DataFrame, optional
+        Estimates beside the values the data were simulated from
+        (:func:`reports.context.example_truth_table`; only for the shipped example).
     dominance_analysis : analysis.DominanceAnalysis, optional
         The Bayesian dominance analysis of the level groups.
     ppc_checks : analysis.PosteriorPredictiveChecks, optional
@@ -149,6 +152,7 @@ class ReportContext:
     variance_partition: pd.DataFrame | None = None
     sensitivity: pd.DataFrame | None = None
     provenance: Mapping[str, Any] | None = None
+    truth: pd.DataFrame | None = None
     dominance_analysis: Any = None
     ppc_checks: Any = None
     unavailable: Mapping[str, str] | None = None
@@ -252,12 +256,16 @@ def _drawn(make, what: str):
         return None
 
 
-def _image(fig, alt: str) -> dict | None:
-    """Embed a figure: a matplotlib Figure, or the bytes of a PNG saved with the checks."""
+def _image(fig, alt: str, key: str | None = None) -> dict | None:
+    """Embed a figure: a matplotlib Figure, or the bytes of a PNG saved with the checks.
+
+    ``key`` is the stem of the PNG that ``check`` writes of the same figure (``Checks.figures``),
+    shown on the page as ``data-figure``: every PNG in ``checks/`` has its figure here.
+    """
     if fig is None:
         return None
     png = plots.png_to_base64(fig) if isinstance(fig, bytes) else plots.figure_to_base64(fig)
-    return {"png": png, "alt": alt}
+    return {"png": png, "alt": alt, "key": key}
 
 
 def _probability(value) -> str:
@@ -425,7 +433,8 @@ def _effects_section(ctx: ReportContext) -> dict | None:
                        "quantity": draws.attrs.get("quantity", "")})
     fig = _drawn(lambda: plots.forest_plot(ctx.effects, labels=labels, sides=sides,
                                            prob=ctx.ci_prob), "forest plot")
-    return {"tables": tables, "image": _image(fig, "Forest plot of the effects of every condition")}
+    return {"tables": tables,
+            "image": _image(fig, "Forest plot of the effects of every condition", key="effects")}
 
 
 def _shares_section(ctx: ReportContext) -> dict | None:
@@ -449,7 +458,7 @@ def _shares_section(ctx: ReportContext) -> dict | None:
     level_sides = {levels[c]: sides[c] for c in levels if c in sides}
     image = _image(_drawn(lambda: plots.share_plot(ds, level_sides=level_sides, prob=ctx.ci_prob),
                           "variance shares"),
-                   "Variance shares by level and side")
+                   "Variance shares by level and side", key="shares")
     return {"table": table(pd.DataFrame(rows).round(SUMMARY_DECIMALS)) if rows else None,
             "image": image}
 
@@ -478,9 +487,11 @@ def _ppc_section(ctx: ReportContext) -> dict | None:
     observed = tree["observed_data"].to_dataset()
     predicted = tree["posterior_predictive"].to_dataset()
     names = [n for n in observed.data_vars if n in predicted.data_vars]
+    outcome = (ctx.model or {}).get("outcome")
     images = [_image(_drawn(lambda n=n: plots.ppc_plot(observed[n], predicted[n], prob=ctx.ci_prob),
                             f"posterior predictive check of {n}"),
-                     f"Posterior predictive check of {n}") for n in names]
+                     f"Posterior predictive check of {n}",
+                     key="ppc_overall" if n == outcome else None) for n in names]
     return {"images": images} if images else None
 
 
@@ -538,7 +549,7 @@ def _dominance_analysis_section(ctx: ReportContext) -> dict | None:
         "fits": fits,
         "failed": failed,
         "image": None if figure is None else _image(
-            figure, "General dominance of each level group with its interval"),
+            figure, "General dominance of each level group with its interval", key="dominance"),
     }
 
 
@@ -567,7 +578,7 @@ def _ppc_checks_section(ctx: ReportContext) -> dict | None:
         groups.append({"grouping": key, "table": table(row),
                        "image": None if figure is None else _image(
                            figure, f"Between-{key} variance of the mean outcome: observed "
-                                   "against replicated data sets")})
+                                   "against replicated data sets", key=f"ppc_{key}_variance")})
     flagged_rows, cells = [], []
     for key, part in (data.get("groups") or {}).items():
         flagged_rows.append({"grouping": key, "groups": part["n_groups"], "cells": part["n_cells"],
@@ -591,7 +602,7 @@ def _ppc_checks_section(ctx: ReportContext) -> dict | None:
                              "PIT": "randomised (discrete outcome)" if pit["randomised"]
                                     else "Pareto-smoothed", "seed": pit["seed"]}),
             "image": None if figure is None else _image(
-                figure, "LOO-PIT: difference of the ECDF from the uniform CDF"),
+                figure, "LOO-PIT: difference of the ECDF from the uniform CDF", key="loo_pit"),
         }
     p_extreme = data.get("p_extreme")
     return {
@@ -674,6 +685,7 @@ def _page(ctx: ReportContext) -> dict:
         "effects": _effects_section(ctx),
         "shares": _shares_section(ctx),
         "parameters": _parameters_section(ctx),
+        "truth": None if ctx.truth is None else table(ctx.truth.round(SUMMARY_DECIMALS)),
         "ppc": _ppc_section(ctx),
         "dominance_analysis": _dominance_analysis_section(ctx),
         "ppc_checks": _ppc_checks_section(ctx),

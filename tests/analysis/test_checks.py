@@ -7,6 +7,7 @@ one pytest session the model is compiled once; sampling then takes seconds.
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -97,7 +98,18 @@ def test_save_checks_writes_json_and_figures_and_never_overwrites(checks, run):
     where = save_checks(checks, run.path)
     content = json.loads((where / CHECKS_FILE).read_text())
     assert content["figures"] and all((where / name).is_file() for name in content["figures"])
-    assert {"shares.png", "effects.png", "dominance.png", "loo_comparison.png"} <= set(content["figures"])
+    assert sorted(p.name for p in where.glob("*.png")) == sorted(content["figures"])
+    # every figure written is shown: the report tags each embedded figure with its PNG's stem
+    from reports.context import build_context
+    from reports.html import render_report
+
+    page = render_report(build_context(run, checks), run.path / "report.html",
+                         overwrite=True).read_text()
+    shown = set(re.findall(r'data-figure="([^"]+)"', page))
+    assert {name.removesuffix(".png") for name in content["figures"]} == shown
+    assert {"shares", "effects", "dominance", "ppc_overall", "loo_pit"} <= shown
+    assert not {"loo_comparison", "prior_sensitivity", "ppc_network"} & shown  # tables only
+    assert 'id="truth"' not in page  # estimates beside the truth: only for the shipped example
     with pytest.raises(ChecksExistError):
         save_checks(checks, run.path)
     save_checks(checks, run.path, force=True, figures=False)

@@ -83,6 +83,36 @@ def test_demo_report_is_self_contained_and_says_simulated(demo_run):
     assert checks["skipped"]["loo"] in loo.replace("&#39;", "'")
 
 
+def test_demo_shows_every_figure_it_writes(demo_run):
+    page = (demo_run.out / "report.html").read_text(encoding="utf-8")
+    written = {p.stem for p in (demo_run.out / "checks").glob("*.png")}
+    assert written and written == set(re.findall(r'data-figure="([^"]+)"', page))
+
+
+def test_demo_report_sets_the_estimates_beside_the_simulated_truth(demo_run):
+    truth = json.loads(example_data_path().with_suffix(".truth.json").read_text())
+    summary = json.loads((demo_run.out / "summary.json").read_text())
+    page = (demo_run.out / "report.html").read_text(encoding="utf-8")
+    section = re.search(r'<section id="truth">(.*?)</section>', page, flags=re.S).group(1)
+    rows = [re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", r) for r in re.findall(r"<tr>(.*?)</tr>", section)]
+    frame = pd.DataFrame(rows[1:], columns=rows[0]).set_index("quantity")
+    numbers = ["simulated truth", "mean", "89% lower", "89% upper"]
+    frame[numbers] = frame[numbers].astype(float)
+    share = frame.loc["interpersonal share"]
+    assert share["simulated truth"] == pytest.approx(truth["shares"]["side"]["interpersonal"],
+                                                     abs=1e-3)
+    assert share["89% lower"] <= share["mean"] <= share["89% upper"]
+    for condition, effect in summary["effects"].items():
+        row = frame.loc[f"effect of {condition}"]
+        assert row["mean"] == pytest.approx(effect["per_sd"]["mean"], abs=1e-3)
+        # the truth on the run's per-SD scale: per unit times the SD of the observed codes
+        sd = effect["per_sd"]["mean"] / effect["per_unit"]["mean"]
+        assert row["simulated truth"] == pytest.approx(
+            truth["effects_per_unit"][condition] * sd, abs=1e-3)
+        # ...close to the truth's own per-SD value (the SDs differ only by the missing codes)
+        assert row["simulated truth"] == pytest.approx(truth["effects"][condition], rel=0.05)
+
+
 def test_demo_refuses_to_overwrite(demo_run):
     before = (demo_run.out / "summary.json").read_text()
     result = invoke("demo", "--out", demo_run.out, *TINY, "--no-progress")
