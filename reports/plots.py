@@ -104,12 +104,17 @@ def forest_plot(
     -------
     matplotlib.figure.Figure
     """
+    from matplotlib.ticker import MaxNLocator
+
     labels = labels or {}
     sides = sides or {}
     titles = list(effects)
     conditions = [str(c) for c in next(iter(effects.values()))["condition"].values]
-    names = [f"{labels[c]} ({c})" if labels.get(c) else c for c in conditions]
-    fig = new_figure(3.2 + 3.0 * len(titles), 1.2 + 0.38 * len(conditions))
+    # the readable label, wrapped, above the name: long one-line labels shrank the figure
+    # (and its fonts) when it was scaled to the page's width
+    names = [f"{textwrap.shorten(labels[c], 40)}\n({c})" if labels.get(c) else c
+             for c in conditions]
+    fig = new_figure(2.6 + 2.4 * len(titles), 1.2 + 0.42 * len(conditions))
     axes = fig.subplots(1, len(titles), sharey=True, squeeze=False)[0]
     positions = np.arange(len(conditions))[::-1]
     for ax, title in zip(axes, titles):
@@ -122,7 +127,8 @@ def forest_plot(
         # long titles (a readable effect's quantity) wrap within their panel
         ax.set_title(_text(textwrap.fill(title, 38)), fontsize=9)
         ax.grid(axis="x", alpha=0.3)
-    axes[0].set_yticks(positions, [_text(n) for n in names], fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=4))  # tick labels that do not touch
+    axes[0].set_yticks(positions, [_text(n) for n in names], fontsize=7.5)
     present = [s for s in SIDE_COLOURS if s in sides.values()]
     if present:
         from matplotlib.lines import Line2D
