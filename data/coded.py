@@ -124,7 +124,7 @@ import krippendorff
 import numpy as np
 import pandas as pd
 
-from .cells import as_id, describe_scale, read_codes, show_value, spaced_ids, to_float
+from .cells import as_id, describe_scale, read_codes, show_value, to_float
 from .codebook import Codebook, Scale, load_codebook
 from .io import Table, file_sha256, read_rows
 from .survey import CaseSurvey
@@ -389,15 +389,7 @@ class _CodedChecker(ProblemCollector):
         columns = [c for c in dict.fromkeys([*cb.ids.values(), *self.cols.values()])
                    if c in self.raw.columns and c != self.cols["value"]]
         for column in columns:
-            spaced = spaced_ids(self.raw[column])
-            if spaced.any():
-                lines = self.lines[spaced]
-                first = self.raw[column].iloc[np.flatnonzero(spaced)[0]]
-                self.add(WARNING, "id-spaces",
-                         f"{len(lines):,} value{'s' * (len(lines) > 1)} with spaces around "
-                         f"{'them' if len(lines) > 1 else 'it'} on {self.where(lines)}: the "
-                         f"spaces are removed ({first!r} is read as {first.strip()!r})", column,
-                         rows=lines, count=len(lines))
+            self.warn_spaced(column, "value")
 
     def check_values(self):
         """Codes are numbers inside their condition's scale (empty = missing, allowed)."""

@@ -307,6 +307,19 @@ class ProblemCollector:
         self.problems.append(Problem(severity, self.file, rows[0] if rows else None, column,
                                      message, rule, rows, self.row_label, int(count)))
 
+    def warn_spaced(self, column: str, noun: str) -> None:
+        """Warn once for the cells of ``column`` with spaces around them (they are stripped)."""
+        spaced = spaced_ids(self.raw[column])
+        if not spaced.any():
+            return
+        lines = self.lines[spaced]
+        first = self.raw[column].iloc[np.flatnonzero(spaced)[0]]
+        many = len(lines) > 1
+        self.add(WARNING, "id-spaces",
+                 f"{len(lines):,} {noun}{'s' * many} with spaces around "
+                 f"{'them' if many else 'it'} on {self.where(lines)}: the spaces are removed "
+                 f"({first!r} is read as {first.strip()!r})", column, rows=lines, count=len(lines))
+
     def where(self, lines) -> str:
         """``line 5`` / ``lines 5, 6, 9`` / ``lines 5, 6, ... (1,234 lines, first 20 shown)``."""
         lines = np.asarray(lines)
@@ -424,16 +437,7 @@ class _WideChecker(ProblemCollector):
     def check_id_spaces(self):
         """IDs with spaces around them: removed (by ``as_id``), and said where."""
         for level in self.id_levels:
-            column = self.codebook.ids[level]
-            spaced = spaced_ids(self.raw[column])
-            if spaced.any():
-                lines = self.lines[spaced]
-                first = self.raw[column].iloc[np.flatnonzero(spaced)[0]]
-                self.add(WARNING, "id-spaces",
-                         f"{len(lines):,} {level} ID{'s' * (len(lines) > 1)} with spaces "
-                         f"around {'them' if len(lines) > 1 else 'it'} on {self.where(lines)}: "
-                         f"the spaces are removed ({first!r} is read as {first.strip()!r})",
-                         column, rows=lines, count=len(lines))
+            self.warn_spaced(self.codebook.ids[level], f"{level} ID")
 
     def to_numbers(self) -> pd.DataFrame:
         """Every condition and outcome as float; non-numeric codes reported and set to NaN.
