@@ -301,9 +301,10 @@ def _settings(attempt: Attempt) -> dict:
 
 
 def _change(before: Attempt, after: Attempt) -> str:
-    """E.g. ``draws 2000 -> 4000, tune 1000 -> 2000, new seed``."""
-    parts = [f"{name} {getattr(before, name):g} -> {getattr(after, name):g}"
-             for name in ("draws", "tune", "target_accept") if getattr(before, name) != getattr(after, name)]
+    """E.g. ``draws 2000 -> 4000, tuning 1000 -> 2000, new seed``."""
+    names = {"draws": "draws", "tune": "tuning", "target_accept": "target acceptance"}
+    parts = [f"{label} {getattr(before, name):g} -> {getattr(after, name):g}"
+             for name, label in names.items() if getattr(before, name) != getattr(after, name)]
     return ", ".join([*parts, "new seed"])
 
 

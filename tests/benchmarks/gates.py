@@ -92,7 +92,8 @@ def summarise(records: list[dict], args) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n-sims", type=int, default=27, help="simulations per scenario (default 27: 81 fits)")
+    parser.add_argument("--n-sims", type=int, default=27,
+                        help="simulations per scenario (default 27: 81 fits)")
     parser.add_argument("--design", choices=("example", "fixed"), default="fixed")
     parser.add_argument("--alliances", type=int, default=30)
     parser.add_argument("--chains", type=int, default=4)

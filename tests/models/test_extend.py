@@ -132,7 +132,7 @@ def test_a_narrow_miss_is_extended_until_it_passes(fake_statistics):
     runs = record["attempts"]
     assert [r["draws"] for r in runs] == [2000, 4000, 8000]
     assert runs[0]["failed"] == [{"gate": "R-hat", "value": 1.013, "needs": "<= 1.01", "narrow": True}]
-    assert runs[1]["change"] == "draws 2000 -> 4000, tune 1000 -> 2000, new seed"
+    assert runs[1]["change"] == "draws 2000 -> 4000, tuning 1000 -> 2000, new seed"
     assert "R-hat 1.013" in runs[1]["why"] and runs[2]["failed"] == []
     json.dumps(record, allow_nan=False)  # stored as JSON in the fit's attrs
 
@@ -170,7 +170,7 @@ def test_the_note_says_what_was_done(fake_statistics):
 
     sample, _ = fake_sampler({2000: {"divergences": 1}})
     _, record = sample_until_trusted(sample, ASKED, chains=4)
-    assert "target_accept 0.8 -> 0.9" in sampling_note(record)
+    assert "target acceptance 0.8 -> 0.9" in sampling_note(record)
 
     sample, _ = fake_sampler({n: {"max_rhat": 1.02} for n in (2000, 4000, 8000)})
     _, record = sample_until_trusted(sample, ASKED, chains=4)
