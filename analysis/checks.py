@@ -678,8 +678,13 @@ def _as_run(run, survey=None, config=None):
     if config is None:
         spec = ModelSpec.from_dict(json.loads(tree.attrs["spec"]), "the fit's spec")
         posterior = tree["posterior"]
-        # tuning steps are not recorded in the fit: the sub-models take FitOptions' default
-        sampling = FitOptions(chains=posterior.sizes["chain"], draws=posterior.sizes["draw"],
+        # the settings asked for (the sampling record's; an extended fit kept more draws),
+        # else the posterior's size and FitOptions' default tuning
+        asked = json.loads(tree.attrs.get("sampling") or "{}").get("asked") or {}
+        sampling = FitOptions(chains=posterior.sizes["chain"],
+                              draws=int(asked.get("draws", posterior.sizes["draw"])),
+                              tune=int(asked.get("tune", FitOptions.tune)),
+                              target_accept=float(asked.get("target_accept", FitOptions.target_accept)),
                               seed=int(tree.attrs.get("seed", 0)),
                               sampler=str(tree.attrs.get("sampler", FitOptions.sampler)))
         config = RunConfig(spec=spec, sampling=sampling)
@@ -716,8 +721,9 @@ def check_run(
         parts are skipped, saying so).
     config : models.RunConfig, optional
         With a fit held in memory: its spec and sampling options, used by the sub-model
-        fits. Default: the spec stored in the fit, its chains, draws, seed and sampler, and
-        :class:`models.FitOptions`' default tuning steps (the fit does not record them).
+        fits. Default: the spec stored in the fit, its seed and sampler, and the chains,
+        draws, tuning steps and target acceptance asked for (its ``sampling`` record; a fit
+        without one: its chains and draws, :class:`models.FitOptions`' default tuning).
     rope : float, default 0.05
         Half-width of the region of practical equivalence of the share difference.
     prob_threshold : float, default 0.95

@@ -325,7 +325,17 @@ def fit(
     console.print(f"diagnostics: max R-hat {d['max_rhat']:.3f}, min bulk ESS {d['min_ess_bulk']:.0f}, "
                   f"min tail ESS {d['min_ess_tail']:.0f}, {d['divergences']} divergences, "
                   f"min E-BFMI {bfmi}", highlight=False)
+    _print_sampling(summary.get("sampling"), always=True)
     console.print(f"run written to {escape(str(out))}", highlight=False, soft_wrap=True)
+
+
+def _print_sampling(record, *, always: bool = False) -> None:
+    """What the sampler did (models.extend): every time, or only when a gate was missed."""
+    from models.extend import PASSED, sampling_note
+
+    note = sampling_note(record)
+    if note and (always or record.get("outcome") != PASSED):
+        console.print(f"sampling: {escape(note)}", highlight=False, soft_wrap=True)
 
 
 # -- report, run, demo: the main job (reports.pipeline) ----------------------------------------
@@ -389,6 +399,7 @@ def _print_result(result) -> None:
     checks = result.checks
     console.rule("[bold]result", align="left")
     _print_verdict(checks)
+    _print_sampling(result.run.summary.get("sampling"))
     if not checks.trustworthy:
         failed = ", ".join(r.gate.label for r in checks.gate_results if not r.passed)
         console.print(f"  failed diagnostic gate(s): {escape(failed)}; refit with more --tune/--draws "
@@ -674,6 +685,7 @@ def check(
     if checks.errors:
         console.print("  (run with -v for the tracebacks)", highlight=False)
     _print_verdict(checks)
+    _print_sampling(run.summary.get("sampling"))
     if not checks.trustworthy:
         failed = ", ".join(str(r) for r in checks.gate_results if not r.passed)
         console.print(f"  failed gate(s): {escape(failed)}; refit with more --tune/--draws",
