@@ -14,6 +14,8 @@ back by :func:`analysis.load_checks`: the same object either way, so the page is
   probability), the variance shares, the posterior predictive draws;
 - the model's other parameters (group SDs, sigma, cutpoints, intercept: ``summary.json``'s
   numbers) and the variance partition (each level's ICC, computed per posterior draw);
+- for a rater-model run, each rater's severity and the model-implied agreement per condition
+  beside Krippendorff's alpha of the codes (the checks' :mod:`analysis.raters`);
 - the Bayesian dominance analysis of the level groups, the per-group posterior predictive
   checks and LOO-PIT, the LOO comparison and the prior sensitivity tables of the checks (or
   why the checks skipped a part or failed in it), and every part that failed;
@@ -580,6 +582,8 @@ def build_context(
         sampling=run.summary.get("sampling") or sampling_record(tree),
         dominance_analysis=None if checks is None else checks.dominance,
         ppc_checks=None if checks is None else checks.ppc,
+        raters=None if checks is None else checks.raters,
+        measurement=run.summary.get("measurement"),
         unavailable=unavailable,
         check_errors=dict(record.get("errors") or {}),
         check_skipped=dict(record.get("skipped") or {}),

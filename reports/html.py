@@ -120,6 +120,11 @@ class ReportContext:
         The Bayesian dominance analysis of the level groups.
     ppc_checks : analysis.PosteriorPredictiveChecks, optional
         The per-group posterior predictive checks and LOO-PIT.
+    raters : analysis.raters.RaterAgreement, optional
+        A rater-model run's rater severities and agreement beside Krippendorff's alpha.
+    measurement : str, optional
+        How the conditions were measured (``summary.json``'s ``measurement``: ``raters``, a
+        collapse rule or ``observed``); says why a run has no rater section.
     unavailable : mapping of str to str, optional
         Why a part of the checks is missing (``"dominance"``, ``"ppc"``, ``"verdict"``,
         ``"checks"``), e.g. ``"skipped: not asked for"``; shown in its section.
@@ -159,6 +164,8 @@ class ReportContext:
     truth: pd.DataFrame | None = None
     dominance_analysis: Any = None
     ppc_checks: Any = None
+    raters: Any = None
+    measurement: str | None = None
     unavailable: Mapping[str, str] | None = None
     check_errors: Mapping[str, str] | None = None
     check_skipped: Mapping[str, str] | None = None
@@ -643,6 +650,31 @@ def _ppc_checks_section(ctx: ReportContext) -> dict | None:
     }
 
 
+def _raters_section(ctx: ReportContext) -> dict | None:
+    """Rater severities and the model-implied agreement beside Krippendorff's alpha."""
+    result = ctx.raters
+    if result is None:
+        return None
+    from analysis.raters import plot_raters
+
+    agreement = result.agreement_table(prob=ctx.ci_prob)
+    interval = f"{ctx.ci_prob:.0%}"
+    agreement = agreement.rename(columns={"agreement lower": f"agreement {interval} lower",
+                                          "agreement upper": f"agreement {interval} upper"})
+    severity = result.severity_table(prob=ctx.ci_prob).rename(
+        columns={"lower": f"{interval} lower", "upper": f"{interval} upper"})
+    figure = _drawn(lambda: plot_raters(result, prob=ctx.ci_prob), "raters")
+    return {
+        "interval": interval,
+        "agreement": table(agreement.round(SUMMARY_DECIMALS)),
+        "severity": table(severity.round(SUMMARY_DECIMALS)),
+        "split": result.split_conditions(),
+        "image": None if figure is None else _image(
+            figure, "Rater severities, and the agreement per condition beside Krippendorff's alpha",
+            key="raters"),
+    }
+
+
 def _provenance_section(ctx: ReportContext) -> dict | None:
     if ctx.provenance is None:
         return None
@@ -717,6 +749,8 @@ def _page(ctx: ReportContext) -> dict:
         "ppc": _ppc_section(ctx),
         "dominance_analysis": _dominance_analysis_section(ctx),
         "ppc_checks": _ppc_checks_section(ctx),
+        "raters": _raters_section(ctx),
+        "measurement": ctx.measurement,
         "unavailable": dict(ctx.unavailable or {}),
         "check_errors": dict(ctx.check_errors or {}),
         "check_skipped": dict(ctx.check_skipped or {}),
