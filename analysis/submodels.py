@@ -64,13 +64,17 @@ class SubmodelFit:
         The conditions in its linear predictor (empty: group effects only).
     tree : xarray.DataTree
         The fit, reduced: ``posterior`` (with only ``b``, ``x_missing_*``, ``sd_*`` and
-        ``sigma`` unless the log-likelihood was asked for), ``sample_stats``,
-        ``constant_data``, ``observed_data`` and, when asked for, ``log_likelihood``.
+        ``sigma``), ``sample_stats``, ``constant_data`` and ``observed_data``.
     diagnostics : dict
         :func:`analysis.sampling_diagnostics` of the full posterior.
     seed : int
     seconds : float
-        Wall time of the fit.
+        Wall time of the fit (with its PSIS-LOO).
+    loo : arviz_stats.ELPDDataLOO or None
+        When the log-likelihood was asked for: the fit's PSIS-LOO with pointwise elpd and
+        Pareto k, computed in the worker chunk by chunk of individuals
+        (:func:`analysis.loo.summarise_log_likelihood`), so that draws x individuals is
+        neither held whole nor sent back.
     """
 
     conditions: tuple[str, ...]
@@ -78,6 +82,7 @@ class SubmodelFit:
     diagnostics: dict
     seed: int
     seconds: float
+    loo: object | None = None
 
 
 def submodel_seed(seed: int, conditions: Sequence[str]) -> int:
@@ -112,8 +117,7 @@ def fit_submodels(
         Base seed; each sub-model's seed comes from it and its conditions
         (:func:`submodel_seed`).
     log_likelihood : collection of str
-        Names whose fits also need the pointwise log-likelihood (for PSIS-LOO); these are
-        fitted with the prior and posterior predictive draws too.
+        Names whose fits also need PSIS-LOO (``SubmodelFit.loo``, computed in the worker).
     workers : int, optional
         Parallel processes; default ``min(cpu_count, number of fits)``. 1 fits in this
         process, one after the other.
@@ -268,24 +272,31 @@ def _fit_one(conditions: tuple[str, ...], predictive: bool, seed: int) -> Submod
 
     started = time.perf_counter()
     tree = fit(_WORKER["spec"], _WORKER["survey"], seed=seed, progressbar=False,
-               predictive=predictive, active_conditions=conditions, **_WORKER["options"])
+               predictive=False, active_conditions=conditions, **_WORKER["options"])
     diagnostics = sampling_diagnostics(tree)
-    return SubmodelFit(conditions=tuple(conditions), tree=_reduced(tree, predictive),
+    loo = _loo_of(tree) if predictive else None
+    return SubmodelFit(conditions=tuple(conditions), tree=_reduced(tree),
                        diagnostics=diagnostics, seed=seed,
-                       seconds=time.perf_counter() - started)
+                       seconds=time.perf_counter() - started, loo=loo)
 
 
-def _reduced(tree: xr.DataTree, keep_log_likelihood: bool) -> xr.DataTree:
+def _loo_of(tree: xr.DataTree):
+    """PSIS-LOO of a sub-model's fit, its log-likelihood computed chunk by chunk of individuals."""
+    from models import log_likelihood_chunks
+
+    from .loo import relative_ess, summarise_log_likelihood
+
+    chunks = log_likelihood_chunks(tree, _WORKER["spec"], _WORKER["survey"])
+    return summarise_log_likelihood(chunks, reff=relative_ess(tree["posterior"].to_dataset())).loo
+
+
+def _reduced(tree: xr.DataTree) -> xr.DataTree:
     """Keep the groups and variables the analyses read from a sub-model."""
     posterior = tree["posterior"].to_dataset()
-    if not keep_log_likelihood:
-        keep = [name for name in posterior.data_vars
-                if name in _R2_VARIABLES or name.startswith(_R2_PREFIXES)]
-        posterior = posterior[keep]
-    groups = {"posterior": posterior}
+    keep = [name for name in posterior.data_vars
+            if name in _R2_VARIABLES or name.startswith(_R2_PREFIXES)]
+    groups = {"posterior": posterior[keep]}
     names = ["sample_stats", "constant_data", "observed_data"]
-    if keep_log_likelihood:
-        names.append("log_likelihood")
     for name in names:
         if name in tree.children:
             groups[name] = tree[name].to_dataset()
