@@ -978,8 +978,8 @@ def _no_log_likelihood(tree: xr.DataTree, run) -> str | None:
     return None
 
 
-# values per chunk of individuals of a log-likelihood group held whole (64 MB of float32)
-_LOG_LIK_CHUNK_VALUES = 2**24
+# values per chunk of individuals of a log-likelihood group held whole (32 MB of float32)
+_LOG_LIK_CHUNK_VALUES = 2**23
 
 
 def _log_likelihood_summary(tree: xr.DataTree, run, *, totals: bool, keep):
