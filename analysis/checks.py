@@ -698,6 +698,7 @@ def check_run(
     sensitivity: bool = True,
     ppc: bool = True,
     workers: int | None = None,
+    scheduler: str | None = None,
     seed: int | None = None,
     gates: tuple[Gate, ...] = DEFAULT_GATES,
     prob: float | None = None,
@@ -728,6 +729,9 @@ def check_run(
         predictive checks.
     workers : int, optional
         Parallel processes for the sub-model fits (default ``min(cpu_count, fits)``).
+    scheduler : str, optional
+        Address of a Dask scheduler: the sub-model fits run on its cluster instead of local
+        processes (:func:`models.jobs.open_executor`); the same seeds give the same results.
     seed : int, optional
         Base seed of the sub-model fits and of LOO-PIT; default the run's seed.
     gates : tuple of Gate
@@ -883,7 +887,7 @@ def check_run(
     if requests:
         started = time.perf_counter()
         fits = attempt("sub-model fits", lambda: fit_submodels(
-            run, requests, seed=seed, workers=workers, progress=say,
+            run, requests, seed=seed, workers=workers, scheduler=scheduler, progress=say,
             log_likelihood=[f"loo:{name}" for name in loo_models])) or {}
         settings["submodel_fits"] = len({v.conditions for v in fits.values()})
         settings["submodel_seconds"] = round(time.perf_counter() - started, 1)

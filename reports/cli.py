@@ -67,6 +67,10 @@ SensitivityOption = Annotated[bool, typer.Option(
     "--sensitivity/--no-sensitivity", help="Power-scaling prior sensitivity.")]
 WorkersOption = Annotated[Optional[int], typer.Option(
     help="Parallel processes for the sub-model fits (default: one per CPU).")]
+# executor: the sub-model fits on a Dask cluster instead of local processes (models.jobs)
+SchedulerOption = Annotated[Optional[str], typer.Option(
+    help="Address of a Dask scheduler (tcp://host:8786) to run the sub-model fits on instead "
+         "of local processes; same seeds, same results.")]
 ProgressOption = Annotated[bool, typer.Option("--progress/--no-progress",
                                               help="Show the sampler's progress bar.")]
 
@@ -489,6 +493,7 @@ def run_command(
     loo: LooOption = True,
     sensitivity: SensitivityOption = True,
     workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
     progress: ProgressOption = True,
 ):
     """Validate, fit, check and report a case survey: the whole job in one command.
@@ -501,7 +506,7 @@ def run_command(
 
     _inputs(codebook=codebook, config=config)
     check_options = _check_options(rope=rope, threshold=threshold, dominance=dominance, loo=loo,
-                                   sensitivity=sensitivity, workers=workers)
+                                   sensitivity=sensitivity, workers=workers, scheduler=scheduler)
     command = command_line("run", data_file, out=out, codebook=codebook, sheet=sheet,
                            encoding=encoding, sep=sep, config=config,
                            form=None if form == "wide" else form,
@@ -536,6 +541,7 @@ def demo(
     loo: LooOption = True,
     sensitivity: SensitivityOption = True,
     workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
     progress: ProgressOption = True,
 ):
     """Run the whole job on the shipped, simulated example survey.
@@ -552,7 +558,7 @@ def demo(
     _inputs(config=config)
     check_options = {**DEMO_CHECKS, **_check_options(
         rope=rope, threshold=threshold, dominance=dominance, loo=loo, sensitivity=sensitivity,
-        workers=workers)}
+        workers=workers, scheduler=scheduler)}
     command = command_line("demo", out=out, config=config, outcome=outcome, family=family,
                            chains=chains, draws=draws, tune=tune, seed=seed, sampler=sampler,
                            force=force, **_check_flags(check_options, dominance_default=False))
@@ -564,7 +570,7 @@ def demo(
 
 
 def _check_options(*, rope: float, threshold: float, dominance: bool, loo: bool,
-                   sensitivity: bool, workers: int | None) -> dict:
+                   sensitivity: bool, workers: int | None, scheduler: str | None = None) -> dict:
     """The keyword arguments of analysis.check_run from the check options, checked first."""
     if not 0.5 < threshold <= 1:
         raise ValueError(f"--threshold must lie in (0.5, 1], got {threshold}")
@@ -572,15 +578,20 @@ def _check_options(*, rope: float, threshold: float, dominance: bool, loo: bool,
         raise ValueError(f"--rope must be >= 0, got {rope}")
     if workers is not None and workers < 1:
         raise ValueError(f"--workers must be at least 1, got {workers}")
+    if scheduler is not None:  # a wrong address before any work, not after the fit
+        from models.jobs import check_scheduler
+
+        check_scheduler(scheduler)
     return {"rope": rope, "prob_threshold": threshold, "dominance": dominance, "loo": loo,
-            "sensitivity": sensitivity, "workers": workers}
+            "sensitivity": sensitivity, "workers": workers, "scheduler": scheduler}
 
 
 def _check_flags(options: dict, *, dominance_default: bool) -> dict:
     """The check options that differ from their defaults, as command_line() flags."""
     flags = {"rope": None if options["rope"] == 0.05 else options["rope"],
              "threshold": None if options["prob_threshold"] == 0.95 else options["prob_threshold"],
-             "workers": options["workers"], "no_loo": not options["loo"],
+             "workers": options["workers"], "scheduler": options.get("scheduler"),
+             "no_loo": not options["loo"],
              "no_sensitivity": not options["sensitivity"]}
     if options["dominance"] != dominance_default:
         flags["dominance" if options["dominance"] else "no_dominance"] = True
@@ -598,6 +609,7 @@ def check(
     loo: LooOption = True,
     sensitivity: SensitivityOption = True,
     workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed of the sub-model fits (default: the run's).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace the run's earlier checks.")] = False,
 ):
@@ -619,7 +631,7 @@ def check(
     from models import load_run
 
     options = _check_options(rope=rope, threshold=threshold, dominance=dominance, loo=loo,
-                             sensitivity=sensitivity, workers=workers)
+                             sensitivity=sensitivity, workers=workers, scheduler=scheduler)
     run = load_run(run_dir)
     check_checks_target(run_dir, force=force)  # before the long step, not after it
     if not os.access(run_dir, os.W_OK | os.X_OK):
