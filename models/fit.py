@@ -314,6 +314,8 @@ def design_dataset(design: ModelDesign) -> xr.Dataset:
     if design.trials is not None:
         data["trials"] = (("individual",), design.trials)
     data["condition_active"] = (("condition",), design.mask.astype(bool))
+    if design.macro is not None:  # its X rows are alliance means, not the level's units
+        data["condition_raw_sd"] = (("condition",), [design.raw_sd[c] for c in conditions])
     if design.raters is not None:  # which rater coded which condition; rater overlap
         data["rater_coded"] = (("rater_condition", "rater"), design.raters.coded_mask)
         data["rater_overlap_components"] = (
