@@ -113,7 +113,8 @@ def fit(spec: ModelSpec, survey, *, chains: int = 4, draws: int = 2000, tune: in
         seed: int = 0, sampler: str = "nutpie", target_accept: float = 0.8,
         progressbar: bool = True, predictive: bool = True, active_conditions=None,
         cores: int | None = None, predictive_draws: int | None = PREDICTIVE_DRAWS,
-        extension: Budget | None = DEFAULT_BUDGET) -> xr.DataTree:
+        extension: Budget | None = DEFAULT_BUDGET,
+        design: ModelDesign | None = None) -> xr.DataTree:
     """Fit the model of ``spec`` to ``survey``.
 
     Parameters
@@ -153,6 +154,10 @@ def fit(spec: ModelSpec, survey, *, chains: int = 4, draws: int = 2000, tune: in
         When the diagnostic gates are missed narrowly, sample again, longer, within this
         budget (:mod:`models.extend`); the draws kept are the last run's. None: sample once
         as asked. The root attr ``sampling`` (JSON) records every run and why.
+    design : ModelDesign, optional
+        A design already made from ``spec`` and ``survey`` (default: :func:`make_design`);
+        for instance an alliance-level outcome's observed-means design
+        (:func:`models.macro.macro_design`), which validation studies compare.
 
     Returns
     -------
@@ -169,7 +174,7 @@ def fit(spec: ModelSpec, survey, *, chains: int = 4, draws: int = 2000, tune: in
     problems = options.problems()
     if problems:
         raise SpecError("fit", problems)
-    design = make_design(spec, survey)
+    design = make_design(spec, survey) if design is None else design
     if active_conditions is not None:
         design = design.with_active_conditions(active_conditions)
     model = model_from_design(design)
@@ -299,7 +304,8 @@ def design_dataset(design: ModelDesign) -> xr.Dataset:
         values = matrix.copy()
         rows, cols, _ = design.missing[level]
         values[rows, cols] = np.nan
-        data[f"X_{level}"] = ((level, f"{level}_condition"), values)
+        row_dim = "individual" if design.macro is not None else level  # macro: rows are the units
+        data[f"X_{level}"] = ((row_dim, f"{level}_condition"), values)
     for level, idx in design.index.items():
         data[f"idx_{level}"] = (("individual",), idx)
     conditions = list(design.conditions)
@@ -308,6 +314,8 @@ def design_dataset(design: ModelDesign) -> xr.Dataset:
     if design.trials is not None:
         data["trials"] = (("individual",), design.trials)
     data["condition_active"] = (("condition",), design.mask.astype(bool))
+    if design.macro is not None:  # its X rows are alliance means, not the level's units
+        data["condition_raw_sd"] = (("condition",), [design.raw_sd[c] for c in conditions])
     if design.raters is not None:  # which rater coded which condition; rater overlap
         data["rater_coded"] = (("rater_condition", "rater"), design.raters.coded_mask)
         data["rater_overlap_components"] = (
@@ -339,6 +347,8 @@ def run_attrs(design: ModelDesign, survey, *, seed: int, sampler: str) -> dict:
         "active_conditions": json.dumps(list(design.active_conditions)),
         # "raters" (the rater model), the rule that collapsed a coding sheet, or "observed"
         "measurement": "raters" if design.raters is not None else getattr(survey, "measurement", "observed"),
+        # an alliance-level outcome's member-level conditions: latent or observed alliance means
+        **({"aggregation": design.macro.aggregation} if design.macro is not None else {}),
         "versions": json.dumps(package_versions(), sort_keys=True),
     }
 

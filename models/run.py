@@ -261,6 +261,8 @@ def raw_sd(constant: xr.Dataset, condition: str, scale: float) -> float:
     ``constant`` is a fit's ``constant_data`` (standardised values, NaN where missing) and
     ``scale`` the condition's standardisation scale.
     """
+    if "condition_raw_sd" in constant:  # a macro fit (models.macro): its X rows are alliance means
+        return float(constant["condition_raw_sd"].sel(condition=condition))
     level = str(constant["condition_level"].sel(condition=condition).values)
     z = constant[f"X_{level}"].sel({f"{level}_condition": condition}).values
     sd = float(np.nanstd(z * scale, ddof=1))
