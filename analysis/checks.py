@@ -14,7 +14,9 @@
    ("both") and null (group effects only) models (:func:`analysis.predictive_comparison`);
 7. power-scaling prior sensitivity of the shares and of the verdict
    (:func:`analysis.prior_sensitivity`);
-8. the Bayesian dominance analysis of the level groups (:mod:`analysis.dominance`).
+8. the Bayesian dominance analysis of the level groups (:mod:`analysis.dominance`);
+9. for a rater-model run, the raters' severities and the model-implied agreement per
+   condition beside Krippendorff's alpha of the codes (:mod:`analysis.raters`).
 
 The contributions of the conditions to the linear predictor (draws x individuals x levels,
 the costly part at large n) are rebuilt from the posterior once (:mod:`models.contributions`)
@@ -81,6 +83,7 @@ from .ppc import (
     groups_from_constant_data,
     posterior_predictive_checks,
 )
+from .raters import RaterAgreement, plot_raters, rater_agreement
 from .sensitivity import PriorSensitivity, prior_sensitivity
 from .submodels import fit_submodels
 from .verdict import (
@@ -147,6 +150,9 @@ class Checks:
         The diagnostic gates checked.
     tree : xarray.DataTree
         The run's fit (kept for the figures; None when read back).
+    raters : RaterAgreement or None
+        Rater severities and agreement (:func:`analysis.raters.rater_agreement`); None when
+        the run has no rater model.
     """
 
     verdict: DominanceVerdict | None
@@ -163,6 +169,7 @@ class Checks:
     submodels: dict = field(default_factory=dict)
     gates: tuple[Gate, ...] = DEFAULT_GATES
     tree: xr.DataTree | None = field(default=None, repr=False, compare=False)
+    raters: RaterAgreement | None = None
 
     @property
     def gate_results(self) -> tuple[GateResult, ...]:
@@ -208,7 +215,8 @@ class Checks:
         Only figures the report embeds are made (the report tags each with its stem as
         ``data-figure``): the overall predictive check, the between-group variance of the
         mean outcome per grouping, the LOO-PIT, the variance shares, the effects and the
-        general dominance. The per-group category shares, the LOO comparison and the prior
+        general dominance, and the raters (severities, agreement beside Krippendorff's alpha)
+        of a rater-model run. The per-group category shares, the LOO comparison and the prior
         sensitivity are tables in the report, so no figure of them is written.
         A figure that fails is left out and recorded in ``errors`` (``figure <key>``).
         """
@@ -220,6 +228,8 @@ class Checks:
             makers["effects"] = lambda: plot_effects(self.effects, prob=prob)
         if self.dominance is not None:
             makers["dominance"] = lambda: plot_dominance(self.dominance, prob=prob)
+        if self.raters is not None:
+            makers["raters"] = lambda: plot_raters(self.raters, prob=prob)
         out = {}
         if self.ppc is not None:
             try:
@@ -271,6 +281,8 @@ class Checks:
             "dominance": None if self.dominance is None else record(
                 "dominance", lambda: self.dominance.to_dict(prob=prob)),
             "submodels": self.submodels,
+            "raters": None if self.raters is None else record(
+                "raters", lambda: self.raters.to_dict(prob=prob)),
         }
         out["skipped"] = dict(self.skipped)
         out["errors"] = dict(self.errors)  # last: records that failed above are in it
@@ -280,7 +292,8 @@ class Checks:
         """Return the per-draw arrays of the checks in one tree (``checks/draws.nc``).
 
         Groups ``decomposition``, ``effects``, ``verdict`` (the share difference),
-        ``dominance``, ``ppc/...`` and ``sensitivity/...``, each present when its part is.
+        ``dominance``, ``ppc/...``, ``sensitivity/...`` and ``raters``, each present when its
+        part is.
         """
         groups: dict[str, xr.Dataset] = {}
         if self.decomposition is not None:
@@ -306,6 +319,8 @@ class Checks:
             groups["sensitivity/sensitivity"] = self.sensitivity.sensitivity
             if self.sensitivity.verdict is not None:
                 groups["sensitivity/verdict"] = self.sensitivity.verdict
+        if self.raters is not None:
+            groups["raters"] = self.raters.draws
         return xr.DataTree.from_dict(groups)
 
     @classmethod
@@ -344,6 +359,7 @@ class Checks:
             settings=dict(record.get("settings") or {}),
             submodels=dict(record.get("submodels") or {}),
             gates=gates or DEFAULT_GATES,
+            raters=RaterAgreement.from_record(record.get("raters"), group("raters")),
         )
 
     def __str__(self) -> str:
@@ -366,7 +382,7 @@ class Checks:
                 lines.append(f"  {str(c):<28} {_number(row.sel(stat='mean'), '+.3f')} "
                              f"[{_number(row.sel(stat='lower'), '+.3f')}, "
                              f"{_number(row.sel(stat='upper'), '+.3f')}]")
-        for part in (self.dominance, self.loo, self.ppc, self.sensitivity):
+        for part in (self.raters, self.dominance, self.loo, self.ppc, self.sensitivity):
             if part is not None:
                 lines += ["", str(part)]
         if self.skipped or self.errors:
@@ -678,8 +694,13 @@ def _as_run(run, survey=None, config=None):
     if config is None:
         spec = ModelSpec.from_dict(json.loads(tree.attrs["spec"]), "the fit's spec")
         posterior = tree["posterior"]
-        # tuning steps are not recorded in the fit: the sub-models take FitOptions' default
-        sampling = FitOptions(chains=posterior.sizes["chain"], draws=posterior.sizes["draw"],
+        # the settings asked for (the sampling record's; an extended fit kept more draws),
+        # else the posterior's size and FitOptions' default tuning
+        asked = json.loads(tree.attrs.get("sampling") or "{}").get("asked") or {}
+        sampling = FitOptions(chains=posterior.sizes["chain"],
+                              draws=int(asked.get("draws", posterior.sizes["draw"])),
+                              tune=int(asked.get("tune", FitOptions.tune)),
+                              target_accept=float(asked.get("target_accept", FitOptions.target_accept)),
                               seed=int(tree.attrs.get("seed", 0)),
                               sampler=str(tree.attrs.get("sampler", FitOptions.sampler)))
         config = RunConfig(spec=spec, sampling=sampling)
@@ -698,6 +719,7 @@ def check_run(
     sensitivity: bool = True,
     ppc: bool = True,
     workers: int | None = None,
+    scheduler: str | None = None,
     seed: int | None = None,
     gates: tuple[Gate, ...] = DEFAULT_GATES,
     prob: float | None = None,
@@ -716,8 +738,9 @@ def check_run(
         parts are skipped, saying so).
     config : models.RunConfig, optional
         With a fit held in memory: its spec and sampling options, used by the sub-model
-        fits. Default: the spec stored in the fit, its chains, draws, seed and sampler, and
-        :class:`models.FitOptions`' default tuning steps (the fit does not record them).
+        fits. Default: the spec stored in the fit, its seed and sampler, and the chains,
+        draws, tuning steps and target acceptance asked for (its ``sampling`` record; a fit
+        without one: its chains and draws, :class:`models.FitOptions`' default tuning).
     rope : float, default 0.05
         Half-width of the region of practical equivalence of the share difference.
     prob_threshold : float, default 0.95
@@ -728,6 +751,9 @@ def check_run(
         predictive checks.
     workers : int, optional
         Parallel processes for the sub-model fits (default ``min(cpu_count, fits)``).
+    scheduler : str, optional
+        Address of a Dask scheduler: the sub-model fits run on its cluster instead of local
+        processes (:func:`models.jobs.open_executor`); the same seeds give the same results.
     seed : int, optional
         Base seed of the sub-model fits and of LOO-PIT; default the run's seed.
     gates : tuple of Gate
@@ -883,7 +909,7 @@ def check_run(
     if requests:
         started = time.perf_counter()
         fits = attempt("sub-model fits", lambda: fit_submodels(
-            run, requests, seed=seed, workers=workers, progress=say,
+            run, requests, seed=seed, workers=workers, scheduler=scheduler, progress=say,
             log_likelihood=[f"loo:{name}" for name in loo_models])) or {}
         settings["submodel_fits"] = len({v.conditions for v in fits.values()})
         settings["submodel_seconds"] = round(time.perf_counter() - started, 1)
@@ -910,11 +936,15 @@ def check_run(
                                "seconds": round(fitted.seconds, 1), "passed": not failed,
                                "failed_gates": failed}
 
+    raters_result = None
+    if "rater_severity" in tree["posterior"]:  # the rater model: severities and agreement
+        raters_result = attempt("raters", lambda: rater_agreement(tree, run.survey))
+
     return Checks(verdict=verdict, diagnostics=diagnostics, decomposition=decomposition,
                   effects=effects, ppc=ppc_result, loo=loo_result,
                   sensitivity=sensitivity_result, dominance=dominance_result, skipped=skipped,
                   errors=errors, settings=settings, submodels=submodels, gates=tuple(gates),
-                  tree=tree)
+                  tree=tree, raters=raters_result)
 
 
 def _sides_of(tree: xr.DataTree) -> dict[str, int]:

@@ -31,6 +31,7 @@ import xarray as xr
 
 from .build import initial_values, model_from_design, start_data
 from .design import ModelDesign, make_design
+from .extend import DEFAULT_BUDGET, Attempt, Budget, sample_until_trusted, with_record
 from .predictive import (
     PREDICTIVE_DRAWS,
     log_likelihood,
@@ -111,7 +112,9 @@ def compiled_model(model: pm.Model, design: ModelDesign):
 def fit(spec: ModelSpec, survey, *, chains: int = 4, draws: int = 2000, tune: int = 1000,
         seed: int = 0, sampler: str = "nutpie", target_accept: float = 0.8,
         progressbar: bool = True, predictive: bool = True, active_conditions=None,
-        cores: int | None = None, predictive_draws: int | None = PREDICTIVE_DRAWS) -> xr.DataTree:
+        cores: int | None = None, predictive_draws: int | None = PREDICTIVE_DRAWS,
+        extension: Budget | None = DEFAULT_BUDGET,
+        design: ModelDesign | None = None) -> xr.DataTree:
     """Fit the model of ``spec`` to ``survey``.
 
     Parameters
@@ -147,6 +150,14 @@ def fit(spec: ModelSpec, survey, *, chains: int = 4, draws: int = 2000, tune: in
         ``ceil(chains * draws / predictive_draws)``-th draw of each chain
         (:func:`models.predictive.thinning`). None: every draw. The root attrs record
         ``predictive_draws`` (kept) and ``predictive_thinning`` (the step).
+    extension : models.extend.Budget or None
+        When the diagnostic gates are missed narrowly, sample again, longer, within this
+        budget (:mod:`models.extend`); the draws kept are the last run's. None: sample once
+        as asked. The root attr ``sampling`` (JSON) records every run and why.
+    design : ModelDesign, optional
+        A design already made from ``spec`` and ``survey`` (default: :func:`make_design`);
+        for instance an alliance-level outcome's observed-means design
+        (:func:`models.macro.macro_design`), which validation studies compare.
 
     Returns
     -------
@@ -163,30 +174,38 @@ def fit(spec: ModelSpec, survey, *, chains: int = 4, draws: int = 2000, tune: in
     problems = options.problems()
     if problems:
         raise SpecError("fit", problems)
-    design = make_design(spec, survey)
+    design = make_design(spec, survey) if design is None else design
     if active_conditions is not None:
         design = design.with_active_conditions(active_conditions)
     model = model_from_design(design)
     cores = min(chains, os.cpu_count() or 1) if cores is None else max(1, int(cores))
     sample_seed, prior_seed, posterior_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(3))
 
-    if sampler == "nutpie":
-        import nutpie
+    compiled = compiled_model(model, design) if sampler == "nutpie" else None
 
-        compiled = compiled_model(model, design)
-        tree = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains,
-                             cores=cores, seed=sample_seed,
-                             progress_bar=progressbar, save_warmup=False,
-                             target_accept=target_accept)
-    else:
-        tree = pm.sample(draws=draws, tune=tune, chains=chains, random_seed=sample_seed,
-                         nuts_sampler="pymc", progressbar=progressbar, model=model,
-                         target_accept=target_accept, compute_convergence_checks=False,
-                         cores=cores,
-                         initvals=initial_values(design) or None)
-    posterior = tree["posterior"].to_dataset()
+    def sample(attempt: Attempt) -> xr.DataTree:  # one run of the sampler (models.extend may ask again)
+        if compiled is not None:
+            import nutpie
+
+            tree = nutpie.sample(compiled, draws=attempt.draws, tune=attempt.tune, chains=chains,
+                                 cores=cores, seed=attempt.seed,
+                                 progress_bar=progressbar, save_warmup=False,
+                                 target_accept=attempt.target_accept)
+        else:
+            tree = pm.sample(draws=attempt.draws, tune=attempt.tune, chains=chains, random_seed=attempt.seed,
+                             nuts_sampler="pymc", progressbar=progressbar, model=model,
+                             target_accept=attempt.target_accept, compute_convergence_checks=False,
+                             cores=cores,
+                             initvals=initial_values(design) or None)
+        return xr.DataTree.from_dict({"posterior": tree["posterior"].to_dataset(),
+                                      "sample_stats": _clean_stats(tree["sample_stats"].to_dataset())})
+
+    sampled, sampling = sample_until_trusted(sample, Attempt(draws, tune, target_accept, sample_seed),
+                                             chains=chains, budget=extension, seed=seed)
+    draws = sampling["attempts"][-1]["draws"]  # the kept run's (more where it was extended)
+    posterior = sampled["posterior"].to_dataset()
     groups = {"posterior": _with_labels(posterior, design),
-              "sample_stats": _clean_stats(tree["sample_stats"].to_dataset())}
+              "sample_stats": sampled["sample_stats"].to_dataset()}
     step = thinning(chains, draws, predictive_draws)
     if predictive:
         prior_draws = draws if predictive_draws is None else min(draws, predictive_draws)
@@ -209,6 +228,7 @@ def fit(spec: ModelSpec, survey, *, chains: int = 4, draws: int = 2000, tune: in
     groups["constant_data"] = design_dataset(design)
     result = xr.DataTree.from_dict(groups)
     result.attrs.update(run_attrs(design, survey, seed=seed, sampler=sampler))
+    with_record(result, sampling)
     if predictive:
         result.attrs.update(predictive_draws=int(result["posterior_predictive"].sizes["chain"]
                                                  * result["posterior_predictive"].sizes["draw"]),
@@ -284,7 +304,8 @@ def design_dataset(design: ModelDesign) -> xr.Dataset:
         values = matrix.copy()
         rows, cols, _ = design.missing[level]
         values[rows, cols] = np.nan
-        data[f"X_{level}"] = ((level, f"{level}_condition"), values)
+        row_dim = "individual" if design.macro is not None else level  # macro: rows are the units
+        data[f"X_{level}"] = ((row_dim, f"{level}_condition"), values)
     for level, idx in design.index.items():
         data[f"idx_{level}"] = (("individual",), idx)
     conditions = list(design.conditions)
@@ -293,6 +314,8 @@ def design_dataset(design: ModelDesign) -> xr.Dataset:
     if design.trials is not None:
         data["trials"] = (("individual",), design.trials)
     data["condition_active"] = (("condition",), design.mask.astype(bool))
+    if design.macro is not None:  # its X rows are alliance means, not the level's units
+        data["condition_raw_sd"] = (("condition",), [design.raw_sd[c] for c in conditions])
     if design.raters is not None:  # which rater coded which condition; rater overlap
         data["rater_coded"] = (("rater_condition", "rater"), design.raters.coded_mask)
         data["rater_overlap_components"] = (
@@ -324,6 +347,8 @@ def run_attrs(design: ModelDesign, survey, *, seed: int, sampler: str) -> dict:
         "active_conditions": json.dumps(list(design.active_conditions)),
         # "raters" (the rater model), the rule that collapsed a coding sheet, or "observed"
         "measurement": "raters" if design.raters is not None else getattr(survey, "measurement", "observed"),
+        # an alliance-level outcome's member-level conditions: latent or observed alliance means
+        **({"aggregation": design.macro.aggregation} if design.macro is not None else {}),
         "versions": json.dumps(package_versions(), sort_keys=True),
     }
 

@@ -69,6 +69,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 logger = logging.getLogger(__name__)
 
@@ -355,34 +356,78 @@ def summarize_raters(tree, stats) -> dict:
     return out
 
 
+def rater_draws(tree) -> xr.Dataset:
+    """The measurement part of a fit per draw: severities, discriminations and agreement.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``severity`` (chain, draw, rater_condition, rater; 0 where the rater did not code the
+        condition), ``discrimination`` (chain, draw, rater_condition, rater: the slope of
+        each rater's codes on the true score; one per condition, repeated over its raters,
+        unless the fit has a discrimination per rater), ``agreement`` (chain, draw,
+        rater_condition; see below) and, without sample dims, ``rater_coded`` (int8, 1
+        where the rater coded the condition) and ``overlap_components`` (components of the
+        rater-unit graph per condition, :func:`check_overlap`).
+
+    Notes
+    -----
+    ``agreement`` is the model-implied intra-class correlation of two raters' latent codes
+    of the same unit (absolute agreement, logit scale): the share of a code's latent
+    variance that is the true score, disagreement coming from the raters' severities, their
+    discriminations and the logistic noise, as in Krippendorff's alpha. For a code
+    ``y*_r = lambda_r (T - s_r) + e`` (``Var T = 1``, ``Var e = pi^2/3``) of a rater drawn
+    from the condition's raters::
+
+        agreement = mean_{r != r'} lambda_r lambda_r' / (mean_r lambda_r^2 + var_r(lambda_r s_r) + pi^2/3)
+
+    which is ``lambda^2 / (lambda^2 (1 + var_r s_r) + pi^2/3)`` with one discrimination per
+    condition. A condition with one rater gets the reliability of that rater's code
+    (numerator ``lambda^2``).
+    """
+    posterior, constant = tree["posterior"], tree["constant_data"]
+    coded = constant["rater_coded"].astype(bool)
+    severity = posterior["rater_severity"]
+    if "rater_slope" in posterior:  # a discrimination per rater (models.build)
+        slope = posterior["rater_slope"]
+    else:
+        slope = posterior["rater_discrimination"].broadcast_like(coded)
+    slope = slope.where(coded, 0.0)
+    n = coded.sum("rater")
+    s1, s2 = slope.sum("rater"), (slope**2).sum("rater")
+    together = xr.where(n >= 2, (s1**2 - s2) / (n * (n - 1)).clip(min=1), s2)
+    shift = slope * severity  # 0 where not coded
+    spread = (shift**2).sum("rater") / n - (shift.sum("rater") / n) ** 2
+    agreement = together / (s2 / n + spread + np.pi**2 / 3)
+    drop = [c for c in ("condition_level", "condition_side") if c in severity.coords]
+    order = ("chain", "draw", ...)
+    out = xr.Dataset({"severity": severity.drop_vars(drop).transpose(*order, "rater"),
+                      "discrimination": slope.drop_vars(drop).transpose(*order, "rater"),
+                      "agreement": agreement.drop_vars(drop, errors="ignore").transpose(*order),
+                      "rater_coded": coded.astype(np.int8)})
+    if "rater_overlap_components" in constant:
+        out["overlap_components"] = constant["rater_overlap_components"].astype(np.int64)
+    return out
+
+
 def summarize_measurement(tree, stats) -> dict:
     """The ``rater_model`` block of summary.json.
 
-    ``conditions`` (rater-modelled), ``discrimination`` and ``agreement``
-    per condition (posterior absolute-agreement intra-class correlation of two raters'
-    latent codes, to set beside Krippendorff's alpha), and
-    ``overlap`` (components of the rater-unit graph per condition).
+    ``conditions`` (rater-modelled), ``discrimination`` per condition, ``agreement``
+    per condition (the posterior model-implied agreement of two raters, :func:`rater_draws`,
+    to set beside Krippendorff's alpha), and ``overlap`` (components of the rater-unit graph
+    per condition).
     """
     posterior, constant = tree["posterior"], tree["constant_data"]
+    conditions = [str(c) for c in posterior["rater_condition"].values]
     out = {
-        "conditions": [str(c) for c in posterior["rater_condition"].values],
+        "conditions": conditions,
         "severity_scale": "true-score SDs; positive: codes lower than the other raters'",
-        "discrimination": {str(c): stats(posterior["rater_discrimination"].sel(rater_condition=c))
-                           for c in posterior["rater_condition"].values},
+        "discrimination": {c: stats(posterior["rater_discrimination"].sel(rater_condition=c))
+                           for c in conditions},
     }
-    # Agreement of two raters' latent codes (absolute-agreement intra-class correlation on
-    # the logit scale): lambda^2 / (lambda^2 (1 + v) + pi^2 / 3), with v the variance of the
-    # condition's severities over its raters: the share of a code's latent variance that is
-    # the true score, disagreement coming from severity and from noise, as in
-    # Krippendorff's alpha.
-    severity = posterior["rater_severity"]
-    coded = constant["rater_coded"].astype(bool)
-    n_raters = coded.sum("rater")
-    spread = (severity**2).where(coded, 0.0).sum("rater") / n_raters
-    lam2 = posterior["rater_discrimination"] ** 2
-    agreement = lam2 / (lam2 * (1 + spread) + np.pi**2 / 3)
-    out["agreement"] = {str(c): stats(agreement.sel(rater_condition=c))
-                        for c in posterior["rater_condition"].values}
+    draws = rater_draws(tree)
+    out["agreement"] = {c: stats(draws["agreement"].sel(rater_condition=c)) for c in conditions}
     if "rater_overlap_components" in constant:
         out["overlap"] = {str(c): {"components": int(n), "connected": bool(n <= 1)}
                           for c, n in zip(constant["rater_condition"].values,
