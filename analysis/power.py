@@ -49,7 +49,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,7 +101,8 @@ class PowerStudy:
     codebook : data.Codebook
         Names, levels, sides and scales of the design's conditions and outcome.
     spec : models.ModelSpec
-        The model fitted to each simulated survey (checked against it in the job).
+        The model fitted to each simulated survey; completed by :func:`models.check_spec` on
+        a survey simulated from the design (:meth:`trial_survey`), before any fit.
     sampling : models.FitOptions
         Chains, draws, tuning, sampler; its ``seed`` is the study's base seed, from which
         every simulation's seed comes (:meth:`seed_of`).
@@ -650,12 +651,33 @@ def run_power_study(
 
 
 def _run_on(executor: Executor, jobs: list[SimulationJob], keep: Callable[[dict], None]) -> None:
-    """Submit every job, store each record as it finishes; on any error cancel the rest."""
-    futures = [executor.submit(run_simulation, job) for job in jobs]
+    """Run the jobs on ``executor``, storing each record as soon as it finishes.
+
+    Only a few jobs are in flight at a time (twice the executor's workers), so an executor
+    that runs a job when it is submitted (in this process) stores each record before the
+    next fit starts, and an interruption loses at most the fits in flight.
+    """
+    window = 2 * _workers_of(executor)
+    waiting = iter(jobs)
+    running: set = set()
     try:
-        for future in as_completed(futures):
-            keep(future.result())
+        while True:
+            while len(running) < window and (job := next(waiting, None)) is not None:
+                running.add(executor.submit(run_simulation, job))
+            if not running:
+                return
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                keep(future.result())
     except BaseException:
-        for future in futures:
+        for future in running:
             future.cancel()
         raise
+
+
+def _workers_of(executor: Executor) -> int:
+    """How many jobs ``executor`` runs at once (a Dask executor: the cluster's threads)."""
+    client = getattr(executor, "_client", None)
+    if client is not None:
+        return max(1, sum(client.nthreads().values()))
+    return int(getattr(executor, "_max_workers", None) or 1)
