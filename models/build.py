@@ -40,18 +40,54 @@ multilevel models: the R2D2M2 prior. *Electronic Journal of Statistics* 17(1),
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from dataclasses import dataclass
 
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
-from pymc_extras.prior import Prior
+
 
 from .design import LEVELS, ModelDesign, make_design
 from .ordinal import cumulative_logit_logp_op, linear_predictor
 from .priors import OUTCOME_SCALED
 from .raters import RATER_PRIORS
 from .spec import ModelSpec
+
+
+def _defer_pymc_extras_init() -> None:
+    """Let ``pymc_extras.prior`` be imported without running ``pymc_extras/__init__`` first.
+
+    The package's ``__init__`` imports its statespace, inference, marginal and gp modules
+    (and with them arviz and arviz_plots): about 1.2 s of CPU, 40% of the imports of a `fit`
+    command, none of which a fit uses; :class:`~pymc_extras.prior.Prior` needs only
+    ``pymc_extras.deserialize``. So the package is registered without running its
+    ``__init__``, which then runs in full on the first use of any other name of the
+    package (``pymc_extras.fit_laplace``, ``from pymc_extras import marginal``, ...).
+    Submodule imports (``pymc_extras.distributions``) work either way.
+    """
+    if "pymc_extras" in sys.modules:
+        return
+    spec = importlib.util.find_spec("pymc_extras")
+    if spec is None or spec.loader is None or not spec.submodule_search_locations:
+        return  # not installed as a regular package: import it the ordinary way
+    package = importlib.util.module_from_spec(spec)
+
+    def __getattr__(name: str):
+        # PEP 562: called only for names the package does not have yet
+        if name.startswith("__") and name not in ("__version__", "__all__"):
+            raise AttributeError(name)
+        del package.__getattr__
+        spec.loader.exec_module(package)  # the real __init__, once
+        return getattr(package, name)
+
+    package.__getattr__ = __getattr__
+    sys.modules["pymc_extras"] = package
+
+
+_defer_pymc_extras_init()
+from pymc_extras.prior import Prior  # noqa: E402  (after the deferral above)
 
 # Pseudo residual SD of the logit link for the horseshoe's global scale
 # (Piironen & Vehtari 2017, sec. 3.2: sigma^2 = 1 / (mu (1 - mu)) at mu = 1/2).
