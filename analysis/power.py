@@ -454,22 +454,27 @@ def plot_power(table: pd.DataFrame, *, target: float | None = None):
     left, right = fig.subplots(1, 2, width_ratios=[3, 2])
     x = table["alliances"].to_numpy(float)
     markers = {"correct": "o", "wrong_side": "s", "inconclusive": "^", "not_trustworthy": "x"}
-    for name in OUTCOMES:
+    # the four outcomes side by side at each design point, so that their intervals do not hide
+    step = 0.012 * (x.max() - x.min() if len(x) > 1 else max(x.max(), 1.0))
+    for i, name in enumerate(OUTCOMES):
         p = table[f"p_{name}"].to_numpy(float)
         err = np.vstack([p - table[f"p_{name}_lower"].to_numpy(float),
                          table[f"p_{name}_upper"].to_numpy(float) - p])
-        left.errorbar(x, p, yerr=err, marker=markers[name], capsize=3, label=OUTCOME_LABELS[name])
+        left.errorbar(x + (i - 1.5) * step, p, yerr=err, marker=markers[name], capsize=3,
+                      label=OUTCOME_LABELS[name])
     if target is not None:
         left.axhline(target, color="grey", linestyle="--", linewidth=1, label=f"target {target:g}")
     left.set_ylim(-0.02, 1.02)
     left.set_xlabel("alliances")
-    left.set_ylabel(f"proportion of simulations ({BINOMIAL_PROB:.0%} Wilson interval)")
+    left.set_ylabel("proportion of simulations")
+    left.set_title(f"verdicts ({BINOMIAL_PROB:.0%} Wilson intervals)", fontsize="medium")
     left.legend(fontsize="small", loc="best")
     left.set_xticks(x)
     se = table["width_se"].fillna(0).to_numpy(float)
     right.errorbar(x, table["width_mean"].to_numpy(float), yerr=2 * se, marker="o", capsize=3)
     right.set_xlabel("alliances")
-    right.set_ylabel("width of the share's interval (mean ± 2 MC SE)")
+    right.set_ylabel("interval width")
+    right.set_title("interpersonal share's interval\n(mean ± 2 Monte Carlo SE)", fontsize="medium")
     right.set_xticks(x)
     right.set_ylim(bottom=0)
     return fig
