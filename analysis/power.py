@@ -29,28 +29,28 @@ design points) fits only the jobs whose record is missing, and the table is comp
 records alone, so it comes out the same either way. Records of other settings in the same
 folder are kept and ignored.
 
-Jobs run on any :class:`concurrent.futures.Executor`; the same job gives the same record
-(timing aside) on any of them, since the simulation and the fit take their seeds from the
-job. ``DIR`` must be new, empty, or a folder this command wrote earlier (it holds the
+Jobs run on any :class:`concurrent.futures.Executor` (by default
+:func:`models.jobs.open_executor`: a local process pool, or a Dask cluster given its
+scheduler's address); the same job gives the same record (timing aside) on any of them,
+since the simulation and the fit take their seeds from the job, and each worker compiles a
+model once per array shapes. ``DIR`` must be new, empty, or a folder this command wrote earlier (it holds the
 toolkit's marker and ``power.json``); nothing else in it is deleted or overwritten.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import io
 import json
 import logging
 import math
-import multiprocessing
 import os
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
+from concurrent.futures import FIRST_COMPLETED, Executor, wait
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -191,8 +191,7 @@ class SimulationJob:
     """One simulation of a power study: a pure, picklable job for any Executor.
 
     ``sampling`` holds chains, draws, tune, sampler and target_accept (the fit's seed is
-    ``seed``); ``interval`` is the (probability, kind) of the share's interval. ``cores``
-    (chains sampled at once) does not change the draws and is not part of the key.
+    ``seed``); ``interval`` is the (probability, kind) of the share's interval.
     """
 
     alliances: int
@@ -205,7 +204,6 @@ class SimulationJob:
     rope: float
     threshold: float
     interval: tuple[float, str]
-    cores: int | None = field(default=None, compare=False)
 
     @property
     def key(self) -> str:
@@ -243,7 +241,8 @@ def run_simulation(job: SimulationJob) -> dict:
     ``alliance-learning run --form coded`` would); otherwise from the wide data.
     """
     from data import load_coded, simulate
-    from models import FitOptions, Run, RunConfig, check_spec, fit
+    from models import FitOptions, Run, RunConfig, check_spec
+    from models.jobs import FitJob, run_fit
 
     from .checks import check_run
 
@@ -258,9 +257,8 @@ def run_simulation(job: SimulationJob) -> dict:
         survey = sim.survey()
     spec = check_spec(job.spec, survey)
     sampling = FitOptions(seed=job.seed, **job.sampling)
-    tree = fit(spec, survey, chains=sampling.chains, draws=sampling.draws, tune=sampling.tune,
-               seed=job.seed, sampler=sampling.sampler, target_accept=sampling.target_accept,
-               progressbar=False, predictive=False, cores=job.cores)
+    # through models.jobs: one fit at a time per process, chains on the worker's cores
+    tree = run_fit(FitJob(spec, survey, job.seed, {**job.sampling, "predictive": False}))
     run = Run(config=RunConfig(spec, sampling), survey=survey, tree=tree, summary={})
     checks = check_run(run, rope=job.rope, prob_threshold=job.threshold, dominance=False, loo=False,
                        sensitivity=False, ppc=False, progress=logger.debug)
@@ -456,22 +454,27 @@ def plot_power(table: pd.DataFrame, *, target: float | None = None):
     left, right = fig.subplots(1, 2, width_ratios=[3, 2])
     x = table["alliances"].to_numpy(float)
     markers = {"correct": "o", "wrong_side": "s", "inconclusive": "^", "not_trustworthy": "x"}
-    for name in OUTCOMES:
+    # the four outcomes side by side at each design point, so that their intervals do not hide
+    step = 0.012 * (x.max() - x.min() if len(x) > 1 else max(x.max(), 1.0))
+    for i, name in enumerate(OUTCOMES):
         p = table[f"p_{name}"].to_numpy(float)
         err = np.vstack([p - table[f"p_{name}_lower"].to_numpy(float),
                          table[f"p_{name}_upper"].to_numpy(float) - p])
-        left.errorbar(x, p, yerr=err, marker=markers[name], capsize=3, label=OUTCOME_LABELS[name])
+        left.errorbar(x + (i - 1.5) * step, p, yerr=err, marker=markers[name], capsize=3,
+                      label=OUTCOME_LABELS[name])
     if target is not None:
         left.axhline(target, color="grey", linestyle="--", linewidth=1, label=f"target {target:g}")
     left.set_ylim(-0.02, 1.02)
     left.set_xlabel("alliances")
-    left.set_ylabel(f"proportion of simulations ({BINOMIAL_PROB:.0%} Wilson interval)")
+    left.set_ylabel("proportion of simulations")
+    left.set_title(f"verdicts ({BINOMIAL_PROB:.0%} Wilson intervals)", fontsize="medium")
     left.legend(fontsize="small", loc="best")
     left.set_xticks(x)
     se = table["width_se"].fillna(0).to_numpy(float)
     right.errorbar(x, table["width_mean"].to_numpy(float), yerr=2 * se, marker="o", capsize=3)
     right.set_xlabel("alliances")
-    right.set_ylabel("width of the share's interval (mean ± 2 MC SE)")
+    right.set_ylabel("interval width")
+    right.set_title("interpersonal share's interval\n(mean ± 2 Monte Carlo SE)", fontsize="medium")
     right.set_xticks(x)
     right.set_ylim(bottom=0)
     return fig
@@ -547,29 +550,6 @@ class PowerResult:
     paths: dict[str, Path]
 
 
-@contextlib.contextmanager
-def open_executor(workers: int | None = None, scheduler: str | None = None):
-    """The executor of the simulations.
-
-    The one place to switch to ``models.jobs.open_executor`` (local pool whose workers die
-    with the parent, or Dask) once it is on main.
-    """
-    if scheduler is not None:
-        raise ValueError("--scheduler: running on a Dask cluster needs models.jobs, which this "
-                         "version of the toolkit does not have yet")
-    from .submodels import _stop_pool
-
-    context = multiprocessing.get_context(
-        "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
-    try:
-        yield pool
-    except BaseException:
-        _stop_pool(pool)  # an interrupt or a failed simulation: do not wait for the others
-        raise
-    pool.shutdown()
-
-
 def run_power_study(
     study: PowerStudy,
     out: str | os.PathLike,
@@ -590,8 +570,9 @@ def run_power_study(
         The study's folder (:func:`open_study_dir`): ``simulations/`` (one record per
         simulation), ``power.json`` (the settings), ``power.csv`` and ``power.png``.
     executor : concurrent.futures.Executor, optional
-        Runs the missing simulations. Default: ``workers == 1`` runs them here, one after
-        the other; otherwise :func:`open_executor` (``workers``, ``scheduler``).
+        Runs the missing simulations. Default: :func:`models.jobs.open_executor` with
+        ``workers`` and ``scheduler`` (a local pool, one worker per CPU by default, 1 runs
+        them here one after the other; or the Dask cluster at ``scheduler``).
     target : float
         Target P(correct decisive verdict) of :func:`what_it_takes` and the figure.
     on_start : callable, optional
@@ -627,15 +608,13 @@ def run_power_study(
         if on_result is not None:
             on_result(record, True)
 
-    if missing:
-        if executor is None and workers == 1 and scheduler is None:
-            for job in missing:
-                keep(run_simulation(job))
-        elif executor is None:
-            with open_executor(workers, scheduler) as pool:
-                _run_on(pool, missing, keep)
-        else:
-            _run_on(executor, missing, keep)
+    if missing and executor is None:
+        from models.jobs import open_executor
+
+        with open_executor(workers, scheduler) as opened:
+            _run_on(opened, missing, keep)
+    elif missing:
+        _run_on(executor, missing, keep)
 
     ordered = [records[job.key] for job in jobs]
     table = power_table(ordered, study.alliances)
@@ -657,7 +636,9 @@ def _run_on(executor: Executor, jobs: list[SimulationJob], keep: Callable[[dict]
     that runs a job when it is submitted (in this process) stores each record before the
     next fit starts, and an interruption loses at most the fits in flight.
     """
-    window = 2 * _workers_of(executor)
+    from models.jobs import worker_count
+
+    window = 2 * worker_count(executor)
     waiting = iter(jobs)
     running: set = set()
     try:
@@ -673,11 +654,3 @@ def _run_on(executor: Executor, jobs: list[SimulationJob], keep: Callable[[dict]
         for future in running:
             future.cancel()
         raise
-
-
-def _workers_of(executor: Executor) -> int:
-    """How many jobs ``executor`` runs at once (a Dask executor: the cluster's threads)."""
-    client = getattr(executor, "_client", None)
-    if client is not None:
-        return max(1, sum(client.nthreads().values()))
-    return int(getattr(executor, "_max_workers", None) or 1)

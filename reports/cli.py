@@ -794,6 +794,10 @@ def power(
         raise ValueError(f"--sims must be at least 1, got {sims}")
     if not 0.5 < threshold <= 1:
         raise ValueError(f"--threshold must lie in (0.5, 1], got {threshold}")
+    if scheduler is not None:  # a wrong address before any work
+        from models.jobs import check_scheduler
+
+        check_scheduler(scheduler)
     run_config = load_config(config) if config is not None else None
     the_design = load_design(design if design is not None else example_design_path())
     the_codebook = load_codebook(codebook)

@@ -1,8 +1,9 @@
-"""``alliance-learning power``: end to end, killed and resumed, on a pool, and its errors.
+"""``alliance-learning power``: end to end, killed and resumed, on a pool and on Dask, and its errors.
 
 The design is tiny (a few dozen respondents, fixed sizes, no missing codes: one compilation
 per design point) and the fits short (2 chains x 100 draws), so most verdicts are "not
-trustworthy"; the tests check the machinery, not the power of a real design.
+trustworthy"; the tests check the machinery, not the power of a real design. The local
+pool (which forks this process) runs before the Dask cluster's threads start.
 """
 
 from __future__ import annotations
@@ -121,3 +122,26 @@ def test_usage_errors_are_one_line_and_touch_nothing(design, tmp_path):
     one_sided.write_text(TINY_DESIGN.replace(', "receptivity", "expected_payoff"', ""))
     result = power("--design", one_sided, "--out", tmp_path / "b", *SMALL)
     assert result.exit_code == 2 and "no interorganisational condition" in result.output
+
+
+@pytest.fixture(scope="module")
+def scheduler():
+    """A Dask LocalCluster on loopback; its one worker runs in this process (its compilations)."""
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp://",
+                      host="127.0.0.1", dashboard_address=None) as cluster:
+        yield cluster.scheduler_address
+
+
+def test_a_dask_cluster_gives_the_local_pools_table(reference, design, scheduler, tmp_path):
+    result = power("--design", design, "--out", tmp_path / "dask", "--scheduler", scheduler, *SMALL)
+    assert result.exit_code == 0, result.output
+    assert "4 simulation(s) fitted, 0 reused" in result.output
+    assert (tmp_path / "dask" / "power.csv").read_bytes() == (reference / "power.csv").read_bytes()
+
+
+def test_a_scheduler_that_does_not_answer_is_named_before_any_work(design, tmp_path):
+    result = power("--design", design, "--out", tmp_path / "x", "--scheduler", "tcp://127.0.0.1:9", *SMALL)
+    assert result.exit_code == 2 and "--scheduler tcp://127.0.0.1:9" in result.output
+    assert not (tmp_path / "x").exists()
