@@ -81,6 +81,10 @@ def build_model(spec: ModelSpec, survey, design: ModelDesign | None = None) -> p
 
 def model_from_design(design: ModelDesign) -> pm.Model:
     """Build the PyMC model from a :class:`ModelDesign` (see :func:`build_model`)."""
+    if design.macro is not None:  # an alliance-level outcome (models.macro)
+        from .macro import model_from_design as macro_model
+
+        return macro_model(design)
     spec = design.spec
     with pm.Model(coords=design.coords) as model:
         data = {name: pm.Data(name, value, dims=_data_dims(name, design))

@@ -410,9 +410,13 @@ def check_spec(spec: ModelSpec, survey, source: str | None = None) -> ModelSpec:
         problems.append(f"outcome {spec.outcome!r} is not an outcome in the data (outcomes: {known})")
     else:
         scale = outcome.scale
-        if outcome.level != "individual":
+        if outcome.level == "alliance":  # the micro-macro model (models.macro)
+            from .macro import spec_problems
+
+            problems.extend(spec_problems(spec, survey))
+        elif outcome.level != "individual":
             problems.append(f"outcome {spec.outcome!r} is measured at the {outcome.level} level; "
-                            "only individual-level outcomes are modelled so far")
+                            "only individual- and alliance-level outcomes are modelled")
         if family is None:
             family = DEFAULT_FAMILY.get(scale.kind)
             if family is None:
@@ -422,8 +426,9 @@ def check_spec(spec: ModelSpec, survey, source: str | None = None) -> ModelSpec:
             fits = ", ".join(FAMILIES[family].scales)
             problems.append(f"family {family!r} does not fit outcome {spec.outcome!r} on the "
                             f"{scale.name} scale ({family} fits {fits} outcomes)")
-        if spec.outcome in survey.individuals:
-            values = survey.individuals[spec.outcome].dropna()
+        table = survey.table(outcome.level) if outcome.level in survey.codebook.levels else survey.individuals
+        if spec.outcome in table:
+            values = table[spec.outcome].dropna()
             if values.empty:
                 problems.append(f"outcome {spec.outcome!r} has no observed value")
             elif values.nunique() < 2:
@@ -465,6 +470,8 @@ def check_spec(spec: ModelSpec, survey, source: str | None = None) -> ModelSpec:
 
     # group effects and slopes
     group_effects = spec.group_effects if spec.group_effects is not None else group_levels
+    if outcome is not None and outcome.level == "alliance":
+        group_effects = ()  # one value per alliance: no group intercepts (models.macro)
     if spec.group_effects is None:  # by default a level with a single group has no group effect
         single = [lvl for lvl in group_effects if len(survey.ids(lvl)) < 2]
         for level in single:

@@ -131,8 +131,15 @@ class ReportContext:
     check_errors, check_skipped : mapping of str to str, optional
         Every part of the checks that failed (or gave NaN) and every part not computed,
         with the reason (``Checks.errors``, ``Checks.skipped``); shown under the verdict.
+    alliance_note : str, optional
+        For an alliance-level outcome (:mod:`models.macro`): what the shares are shares of
+        and how wide they are with the survey's number of alliances; shown with the shares.
     ci_prob : float, default ArviZ's ``stats.ci_prob`` (0.89)
         Probability of the intervals in tables and figures.
+    sampling : mapping, optional
+        The fit's sampling record (``summary.json``'s ``sampling`` block,
+        :mod:`models.extend`): each run of the sampler, and why a narrow gate miss was
+        extended; shown under the diagnostics, in words and as a table.
     """
 
     title: str = "Alliance learning report"
@@ -165,8 +172,11 @@ class ReportContext:
     unavailable: Mapping[str, str] | None = None
     check_errors: Mapping[str, str] | None = None
     check_skipped: Mapping[str, str] | None = None
+    # an alliance-level outcome's note under the shares: over how many alliances, how wide
+    alliance_note: str | None = None
     # the interval setting of data.intervals (ArviZ's stats.ci_prob) when the context is made
     ci_prob: float = field(default_factory=lambda: interval_setting()[0])
+    sampling: Mapping[str, Any] | None = None
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> ReportContext:
@@ -335,7 +345,30 @@ def _diagnostics_section(ctx: ReportContext, verdict: dict | None) -> dict:
                  "passed": bool(g["passed"]), "source": g.get("source", "")} for g in gates]
     stats = _pairs(ctx.diagnostics) if ctx.diagnostics else None
     return {"gates": rows, "all_passed": rows is not None and all(r["passed"] for r in rows),
-            "statistics": stats}
+            "statistics": stats, **_sampling_section(ctx.sampling)}
+
+
+def _sampling_section(record: Mapping | None) -> dict:
+    """What the sampler did (models.extend's record): a sentence, and a table when it ran more than once."""
+    if not record or not record.get("attempts"):
+        return {"sampling_note": None, "sampling_runs": None}
+    from models.extend import sampling_note  # (loads the models package only for a report)
+
+    runs = record["attempts"]
+    frame = pd.DataFrame({
+        "run": [("asked" if i == 0 else f"extension {i}") for i in range(len(runs))],
+        "draws": [r["draws"] for r in runs],
+        "tuning steps": [r["tune"] for r in runs],
+        "target accept": [r["target_accept"] for r in runs],
+        "max R-hat": [(r.get("diagnostics") or {}).get("max_rhat") for r in runs],
+        "min bulk ESS": [(r.get("diagnostics") or {}).get("min_ess_bulk") for r in runs],
+        "min tail ESS": [(r.get("diagnostics") or {}).get("min_ess_tail") for r in runs],
+        "divergences": [(r.get("diagnostics") or {}).get("divergences") for r in runs],
+        "failed gates": [", ".join(f["gate"] for f in r.get("failed") or []) or "none" for r in runs],
+        "seconds": [r.get("seconds") for r in runs],
+    })
+    return {"sampling_note": sampling_note(record),
+            "sampling_runs": table(frame) if len(runs) > 1 or runs[0].get("failed") else None}
 
 
 def _headline(verdict: dict) -> str:
@@ -467,7 +500,7 @@ def _shares_section(ctx: ReportContext) -> dict | None:
                           "variance shares"),
                    "Variance shares by level and side", key="shares")
     return {"table": table(pd.DataFrame(rows).round(SUMMARY_DECIMALS)) if rows else None,
-            "image": image}
+            "image": image, "note": ctx.alliance_note}
 
 
 def _parameters_section(ctx: ReportContext) -> dict | None:
