@@ -195,7 +195,9 @@ def _conditions_with_imputation(design: ModelDesign, data: dict, spec: ModelSpec
 def _rater_measurement(design: ModelDesign, data: dict, latents: dict) -> None:
     """The raters' codes as cumulative-logit observations of the latent true scores.
 
-    See :mod:`models.raters`: ``P(code <= k) = logistic(kappa_ck - lambda_c (T - s_cr))``.
+    See :mod:`models.raters`: ``P(code <= k) = logistic(kappa_ck - lambda_c (T - s_cr))``,
+    with ``spec.rater_discrimination`` each rater's codes are ``a_cr`` times as sharp:
+    ``logistic(a_cr (kappa_ck - lambda_c (T - s_cr)))``.
     The codes enter as a potential, so that the model's observed variable (and its
     pointwise log-likelihood, hence LOO) stays the outcome.
     """
@@ -221,10 +223,25 @@ def _rater_measurement(design: ModelDesign, data: dict, latents: dict) -> None:
     pm.Deterministic("rater_severity", matrix, dims=("rater_condition", "rater"))
 
     condition = data["rater_condition_index"]
-    eta = discrimination[condition] * (true[data["rater_true"]] - pair_severity[data["rater_pair_index"]])
+    slope = discrimination[condition]
     flat = cutpoints.flatten()
-    bottom, top = pt.gt(data["rater_bottom"], 0), pt.gt(data["rater_top"], 0)
     upper, lower = flat[data["rater_upper"]], flat[data["rater_lower"]]
+    if design.spec.rater_discrimination:
+        # a discrimination per rater and condition: the rater's codes are a_cr times as sharp,
+        # P(code <= k) = logistic(a_cr (kappa_ck - lambda_c (T - s_cr))), so its slope on the
+        # true score is lambda_c a_cr; log a_cr sums to zero over the condition's raters (the
+        # severities' basis): lambda_c stays the raters' geometric mean, identified
+        log_sigma = priors["rater_log_discrimination"]["kwargs"]["sigma"]
+        z_log = pm.Normal("rater_log_discrimination_z", 0.0, 1.0, dims="rater_severity_free")
+        sharpness = pt.exp(log_sigma * pt.dot(data["rater_basis"], z_log))
+        pm.Deterministic("rater_slope", pt.set_subtensor(
+            pt.zeros((n_conditions, len(raters.raters)))[pair_condition, data["rater_pair_rater"]],
+            discrimination[pair_condition] * sharpness), dims=("rater_condition", "rater"))
+        code_sharpness = sharpness[data["rater_pair_index"]]
+        slope = slope * code_sharpness
+        upper, lower = code_sharpness * upper, code_sharpness * lower
+    eta = slope * (true[data["rater_true"]] - pair_severity[data["rater_pair_index"]])
+    bottom, top = pt.gt(data["rater_bottom"], 0), pt.gt(data["rater_top"], 0)
     # log P(code = k) = log sigmoid(c_k - eta) + log sigmoid(eta - c_{k-1}) + log(1 - exp(c_{k-1} - c_k))
     # (terms absent at the bottom and top categories; placeholders keep gradients finite)
     logp = (pt.switch(top, 0.0, -pt.softplus(eta - upper))
