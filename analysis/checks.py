@@ -721,6 +721,7 @@ def check_run(
     sensitivity: bool = True,
     ppc: bool = True,
     workers: int | None = None,
+    scheduler: str | None = None,
     seed: int | None = None,
     gates: tuple[Gate, ...] = DEFAULT_GATES,
     prob: float | None = None,
@@ -754,6 +755,9 @@ def check_run(
         Parallel processes for the sub-model fits. Default: ``min(cpu_count, fits)`` with
         the dominance analysis; without it (the predictive comparison's 3 fits only) 1,
         i.e. the fits one after the other in this process, each with every core.
+    scheduler : str, optional
+        Address of a Dask scheduler: the sub-model fits run on its cluster instead of local
+        processes (:func:`models.jobs.open_executor`); the same seeds give the same results.
     seed : int, optional
         Base seed of the sub-model fits and of LOO-PIT; default the run's seed.
     gates : tuple of Gate
@@ -931,7 +935,7 @@ def check_run(
             # README.md) and 3 fits on 2 cores gain nothing from running 2 at a time.
             workers = 1
         fits = attempt("sub-model fits", lambda: fit_submodels(
-            run, requests, seed=seed, workers=workers, progress=say,
+            run, requests, seed=seed, workers=workers, scheduler=scheduler, progress=say,
             log_likelihood=[f"loo:{name}" for name in loo_models])) or {}
         settings["submodel_fits"] = len({v.conditions for v in fits.values()})
         settings["submodel_seconds"] = round(time.perf_counter() - started, 1)

@@ -31,6 +31,7 @@ import pytensor
 import xarray as xr
 
 from .build import initial_values, model_from_design, start_data
+from .compiled import compile_model
 from .design import ModelDesign, make_design
 from .extend import DEFAULT_BUDGET, Attempt, Budget, sample_until_trusted, with_record
 from .predictive import (
@@ -92,8 +93,6 @@ def compiled_model(model: pm.Model, design: ModelDesign):
     too, so the sampler starts, and draws, exactly as after a fresh compilation: the same
     seed gives the same draws whatever was fitted before in the session.
     """
-    import nutpie
-
     key = design.structure_key()
     if key in _COMPILED:
         _COMPILED.move_to_end(key)
@@ -102,8 +101,8 @@ def compiled_model(model: pm.Model, design: ModelDesign):
         pm.set_data({**design.data(), **start_data(design)}, model=first_model)
         return compiled.with_data(**design.data())
     logger.info("compiling the model with nutpie (once per model structure)")
-    with exact_floats():
-        compiled = nutpie.compile_pymc_model(model, initial_points=initial_values(design, model))
+    with exact_floats():  # nutpie's model, its entry points cached on disk (models.compiled)
+        compiled = compile_model(model, initial_points=initial_values(design, model))
     _COMPILED[key] = (model, compiled)
     while len(_COMPILED) > _CACHE_SIZE:
         _COMPILED.popitem(last=False)
@@ -341,6 +340,8 @@ def design_dataset(design: ModelDesign) -> xr.Dataset:
     if design.trials is not None:
         data["trials"] = (("individual",), design.trials)
     data["condition_active"] = (("condition",), design.mask.astype(bool))
+    if design.macro is not None:  # its X rows are alliance means, not the level's units
+        data["condition_raw_sd"] = (("condition",), [design.raw_sd[c] for c in conditions])
     if design.raters is not None:  # which rater coded which condition; rater overlap
         data["rater_coded"] = (("rater_condition", "rater"), design.raters.coded_mask)
         data["rater_overlap_components"] = (

@@ -67,6 +67,10 @@ SensitivityOption = Annotated[bool, typer.Option(
     "--sensitivity/--no-sensitivity", help="Power-scaling prior sensitivity.")]
 WorkersOption = Annotated[Optional[int], typer.Option(
     help="Parallel processes for the sub-model fits (default: one per CPU).")]
+# executor: the sub-model fits on a Dask cluster instead of local processes (models.jobs)
+SchedulerOption = Annotated[Optional[str], typer.Option(
+    help="Address of a Dask scheduler (tcp://host:8786) to run the sub-model fits on instead "
+         "of local processes; same seeds, same results.")]
 ProgressOption = Annotated[bool, typer.Option("--progress/--no-progress",
                                               help="Show the sampler's progress bar.")]
 
@@ -395,9 +399,26 @@ def _print_verdict(checks) -> None:
                       highlight=False, soft_wrap=True)
 
 
+def _print_raters(checks) -> None:
+    """The rater model's agreement per condition beside Krippendorff's alpha, and overlap."""
+    if checks.raters is None:
+        return
+    table = checks.raters.agreement_table()
+    alpha = table.get("Krippendorff's alpha")
+    console.print("rater agreement (model, Krippendorff's alpha): " + ", ".join(
+        f"{escape(c)} {row['agreement mean']:.2f} [{row['agreement lower']:.2f}, "
+        f"{row['agreement upper']:.2f}]" + ("" if alpha is None else f" alpha {_number(row[alpha.name], '.2f')}")
+        for c, row in table.iterrows()), highlight=False, soft_wrap=True)
+    split = checks.raters.split_conditions()
+    if split:
+        console.print(f"[bold red]raters do not overlap[/] on {escape(', '.join(split))}: their "
+                      "severities are compared through the prior only", soft_wrap=True)
+
+
 def _print_result(result) -> None:
     checks = result.checks
     console.rule("[bold]result", align="left")
+    _print_raters(checks)
     _print_verdict(checks)
     _print_sampling(result.run.summary.get("sampling"))
     if not checks.trustworthy:
@@ -500,6 +521,7 @@ def run_command(
     loo: LooOption = True,
     sensitivity: SensitivityOption = True,
     workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
     progress: ProgressOption = True,
 ):
     """Validate, fit, check and report a case survey: the whole job in one command.
@@ -512,7 +534,7 @@ def run_command(
 
     _inputs(codebook=codebook, config=config)
     check_options = _check_options(rope=rope, threshold=threshold, dominance=dominance, loo=loo,
-                                   sensitivity=sensitivity, workers=workers)
+                                   sensitivity=sensitivity, workers=workers, scheduler=scheduler)
     command = command_line("run", data_file, out=out, codebook=codebook, sheet=sheet,
                            encoding=encoding, sep=sep, config=config,
                            form=None if form == "wide" else form,
@@ -547,6 +569,7 @@ def demo(
     loo: LooOption = True,
     sensitivity: SensitivityOption = True,
     workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
     progress: ProgressOption = True,
 ):
     """Run the whole job on the shipped, simulated example survey.
@@ -563,7 +586,7 @@ def demo(
     _inputs(config=config)
     check_options = {**DEMO_CHECKS, **_check_options(
         rope=rope, threshold=threshold, dominance=dominance, loo=loo, sensitivity=sensitivity,
-        workers=workers)}
+        workers=workers, scheduler=scheduler)}
     command = command_line("demo", out=out, config=config, outcome=outcome, family=family,
                            chains=chains, draws=draws, tune=tune, seed=seed, sampler=sampler,
                            force=force, **_check_flags(check_options, dominance_default=False))
@@ -575,7 +598,7 @@ def demo(
 
 
 def _check_options(*, rope: float, threshold: float, dominance: bool, loo: bool,
-                   sensitivity: bool, workers: int | None) -> dict:
+                   sensitivity: bool, workers: int | None, scheduler: str | None = None) -> dict:
     """The keyword arguments of analysis.check_run from the check options, checked first."""
     if not 0.5 < threshold <= 1:
         raise ValueError(f"--threshold must lie in (0.5, 1], got {threshold}")
@@ -583,15 +606,20 @@ def _check_options(*, rope: float, threshold: float, dominance: bool, loo: bool,
         raise ValueError(f"--rope must be >= 0, got {rope}")
     if workers is not None and workers < 1:
         raise ValueError(f"--workers must be at least 1, got {workers}")
+    if scheduler is not None:  # a wrong address before any work, not after the fit
+        from models.jobs import check_scheduler
+
+        check_scheduler(scheduler)
     return {"rope": rope, "prob_threshold": threshold, "dominance": dominance, "loo": loo,
-            "sensitivity": sensitivity, "workers": workers}
+            "sensitivity": sensitivity, "workers": workers, "scheduler": scheduler}
 
 
 def _check_flags(options: dict, *, dominance_default: bool) -> dict:
     """The check options that differ from their defaults, as command_line() flags."""
     flags = {"rope": None if options["rope"] == 0.05 else options["rope"],
              "threshold": None if options["prob_threshold"] == 0.95 else options["prob_threshold"],
-             "workers": options["workers"], "no_loo": not options["loo"],
+             "workers": options["workers"], "scheduler": options.get("scheduler"),
+             "no_loo": not options["loo"],
              "no_sensitivity": not options["sensitivity"]}
     if options["dominance"] != dominance_default:
         flags["dominance" if options["dominance"] else "no_dominance"] = True
@@ -609,6 +637,7 @@ def check(
     loo: LooOption = True,
     sensitivity: SensitivityOption = True,
     workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed of the sub-model fits (default: the run's).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace the run's earlier checks.")] = False,
 ):
@@ -630,7 +659,7 @@ def check(
     from models import load_run
 
     options = _check_options(rope=rope, threshold=threshold, dominance=dominance, loo=loo,
-                             sensitivity=sensitivity, workers=workers)
+                             sensitivity=sensitivity, workers=workers, scheduler=scheduler)
     run = load_run(run_dir)
     check_checks_target(run_dir, force=force)  # before the long step, not after it
     if not os.access(run_dir, os.W_OK | os.X_OK):
@@ -678,6 +707,7 @@ def check(
     if checks.loo is not None:
         console.print(f"PSIS-LOO: best model {checks.loo.best}"
                       + ("" if checks.loo.reliable else " (high Pareto k: unreliable)"), highlight=False)
+    _print_raters(checks)
     for name, why in checks.skipped.items():
         console.print(f"{name}: skipped ({escape(why)})", highlight=False, soft_wrap=True)
     for name, error in checks.errors.items():
@@ -764,6 +794,10 @@ def power(
         raise ValueError(f"--sims must be at least 1, got {sims}")
     if not 0.5 < threshold <= 1:
         raise ValueError(f"--threshold must lie in (0.5, 1], got {threshold}")
+    if scheduler is not None:  # a wrong address before any work
+        from models.jobs import check_scheduler
+
+        check_scheduler(scheduler)
     run_config = load_config(config) if config is not None else None
     the_design = load_design(design if design is not None else example_design_path())
     the_codebook = load_codebook(codebook)

@@ -43,7 +43,7 @@ def pair(tmp_path_factory):
     survey = make_survey()
     spec = check_spec(ModelSpec(**SPEC), survey)
     config = RunConfig(spec, FitOptions(**SAMPLING))
-    # extension=None: sampled once as asked (the draws the thinning below counts on)
+    # sampled once as asked (no extension on a narrow gate miss): the test counts the draws
     options = {"chains": SAMPLING["chains"], "draws": SAMPLING["draws"], "tune": SAMPLING["tune"],
                "seed": SAMPLING["seed"], "progressbar": False, "extension": None}
     everything = fit(spec, survey, predictive_draws=None, **options)

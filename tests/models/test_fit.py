@@ -64,6 +64,8 @@ def test_same_seed_same_draws_other_seed_other_draws(fits, survey):
 
 
 def test_new_data_of_the_same_structure_reuses_the_compiled_model(fits, monkeypatch):
+    import importlib
+
     import nutpie
 
     fits("bernoulli")  # compiled once for this structure
@@ -72,6 +74,7 @@ def test_new_data_of_the_same_structure_reuses_the_compiled_model(fits, monkeypa
         raise AssertionError("the model was compiled again")
 
     monkeypatch.setattr(nutpie, "compile_pymc_model", refuse)
+    monkeypatch.setattr(importlib.import_module("models.fit"), "compile_model", refuse)
     new = make_survey(seed=11)
     tree = fit(ModelSpec(**FIT_SPECS["bernoulli"]), new, **{**FIT_OPTIONS, "predictive": False})
     # the new data are used, with their own labels
