@@ -909,7 +909,7 @@ def check_run(
     if requests:
         started = time.perf_counter()
         fits = attempt("sub-model fits", lambda: fit_submodels(
-            run, requests, seed=seed, workers=workers, scheduler=scheduler, progress=say,
+            run, requests, seed=seed, workers=workers, scheduler=scheduler, progress=say, full_r2=full_r2,
             log_likelihood=[f"loo:{name}" for name in loo_models])) or {}
         settings["submodel_fits"] = len({v.conditions for v in fits.values()})
         settings["submodel_seconds"] = round(time.perf_counter() - started, 1)
