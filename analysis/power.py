@@ -29,28 +29,28 @@ design points) fits only the jobs whose record is missing, and the table is comp
 records alone, so it comes out the same either way. Records of other settings in the same
 folder are kept and ignored.
 
-Jobs run on any :class:`concurrent.futures.Executor`; the same job gives the same record
-(timing aside) on any of them, since the simulation and the fit take their seeds from the
-job. ``DIR`` must be new, empty, or a folder this command wrote earlier (it holds the
+Jobs run on any :class:`concurrent.futures.Executor` (by default
+:func:`models.jobs.open_executor`: a local process pool, or a Dask cluster given its
+scheduler's address); the same job gives the same record (timing aside) on any of them,
+since the simulation and the fit take their seeds from the job, and each worker compiles a
+model once per array shapes. ``DIR`` must be new, empty, or a folder this command wrote earlier (it holds the
 toolkit's marker and ``power.json``); nothing else in it is deleted or overwritten.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import io
 import json
 import logging
 import math
-import multiprocessing
 import os
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from concurrent.futures import FIRST_COMPLETED, Executor, wait
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -101,7 +101,8 @@ class PowerStudy:
     codebook : data.Codebook
         Names, levels, sides and scales of the design's conditions and outcome.
     spec : models.ModelSpec
-        The model fitted to each simulated survey (checked against it in the job).
+        The model fitted to each simulated survey; completed by :func:`models.check_spec` on
+        a survey simulated from the design (:meth:`trial_survey`), before any fit.
     sampling : models.FitOptions
         Chains, draws, tuning, sampler; its ``seed`` is the study's base seed, from which
         every simulation's seed comes (:meth:`seed_of`).
@@ -190,8 +191,7 @@ class SimulationJob:
     """One simulation of a power study: a pure, picklable job for any Executor.
 
     ``sampling`` holds chains, draws, tune, sampler and target_accept (the fit's seed is
-    ``seed``); ``interval`` is the (probability, kind) of the share's interval. ``cores``
-    (chains sampled at once) does not change the draws and is not part of the key.
+    ``seed``); ``interval`` is the (probability, kind) of the share's interval.
     """
 
     alliances: int
@@ -204,7 +204,6 @@ class SimulationJob:
     rope: float
     threshold: float
     interval: tuple[float, str]
-    cores: int | None = field(default=None, compare=False)
 
     @property
     def key(self) -> str:
@@ -242,7 +241,8 @@ def run_simulation(job: SimulationJob) -> dict:
     ``alliance-learning run --form coded`` would); otherwise from the wide data.
     """
     from data import load_coded, simulate
-    from models import FitOptions, Run, RunConfig, check_spec, fit
+    from models import FitOptions, Run, RunConfig, check_spec
+    from models.jobs import FitJob, run_fit
 
     from .checks import check_run
 
@@ -257,9 +257,8 @@ def run_simulation(job: SimulationJob) -> dict:
         survey = sim.survey()
     spec = check_spec(job.spec, survey)
     sampling = FitOptions(seed=job.seed, **job.sampling)
-    tree = fit(spec, survey, chains=sampling.chains, draws=sampling.draws, tune=sampling.tune,
-               seed=job.seed, sampler=sampling.sampler, target_accept=sampling.target_accept,
-               progressbar=False, predictive=False, cores=job.cores)
+    # through models.jobs: one fit at a time per process, chains on the worker's cores
+    tree = run_fit(FitJob(spec, survey, job.seed, {**job.sampling, "predictive": False}))
     run = Run(config=RunConfig(spec, sampling), survey=survey, tree=tree, summary={})
     checks = check_run(run, rope=job.rope, prob_threshold=job.threshold, dominance=False, loo=False,
                        sensitivity=False, ppc=False, progress=logger.debug)
@@ -455,22 +454,27 @@ def plot_power(table: pd.DataFrame, *, target: float | None = None):
     left, right = fig.subplots(1, 2, width_ratios=[3, 2])
     x = table["alliances"].to_numpy(float)
     markers = {"correct": "o", "wrong_side": "s", "inconclusive": "^", "not_trustworthy": "x"}
-    for name in OUTCOMES:
+    # the four outcomes side by side at each design point, so that their intervals do not hide
+    step = 0.012 * (x.max() - x.min() if len(x) > 1 else max(x.max(), 1.0))
+    for i, name in enumerate(OUTCOMES):
         p = table[f"p_{name}"].to_numpy(float)
         err = np.vstack([p - table[f"p_{name}_lower"].to_numpy(float),
                          table[f"p_{name}_upper"].to_numpy(float) - p])
-        left.errorbar(x, p, yerr=err, marker=markers[name], capsize=3, label=OUTCOME_LABELS[name])
+        left.errorbar(x + (i - 1.5) * step, p, yerr=err, marker=markers[name], capsize=3,
+                      label=OUTCOME_LABELS[name])
     if target is not None:
         left.axhline(target, color="grey", linestyle="--", linewidth=1, label=f"target {target:g}")
     left.set_ylim(-0.02, 1.02)
     left.set_xlabel("alliances")
-    left.set_ylabel(f"proportion of simulations ({BINOMIAL_PROB:.0%} Wilson interval)")
+    left.set_ylabel("proportion of simulations")
+    left.set_title(f"verdicts ({BINOMIAL_PROB:.0%} Wilson intervals)", fontsize="medium")
     left.legend(fontsize="small", loc="best")
     left.set_xticks(x)
     se = table["width_se"].fillna(0).to_numpy(float)
     right.errorbar(x, table["width_mean"].to_numpy(float), yerr=2 * se, marker="o", capsize=3)
     right.set_xlabel("alliances")
-    right.set_ylabel("width of the share's interval (mean ± 2 MC SE)")
+    right.set_ylabel("interval width")
+    right.set_title("interpersonal share's interval\n(mean ± 2 Monte Carlo SE)", fontsize="medium")
     right.set_xticks(x)
     right.set_ylim(bottom=0)
     return fig
@@ -546,29 +550,6 @@ class PowerResult:
     paths: dict[str, Path]
 
 
-@contextlib.contextmanager
-def open_executor(workers: int | None = None, scheduler: str | None = None):
-    """The executor of the simulations.
-
-    The one place to switch to ``models.jobs.open_executor`` (local pool whose workers die
-    with the parent, or Dask) once it is on main.
-    """
-    if scheduler is not None:
-        raise ValueError("--scheduler: running on a Dask cluster needs models.jobs, which this "
-                         "version of the toolkit does not have yet")
-    from .submodels import _stop_pool
-
-    context = multiprocessing.get_context(
-        "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
-    try:
-        yield pool
-    except BaseException:
-        _stop_pool(pool)  # an interrupt or a failed simulation: do not wait for the others
-        raise
-    pool.shutdown()
-
-
 def run_power_study(
     study: PowerStudy,
     out: str | os.PathLike,
@@ -589,8 +570,9 @@ def run_power_study(
         The study's folder (:func:`open_study_dir`): ``simulations/`` (one record per
         simulation), ``power.json`` (the settings), ``power.csv`` and ``power.png``.
     executor : concurrent.futures.Executor, optional
-        Runs the missing simulations. Default: ``workers == 1`` runs them here, one after
-        the other; otherwise :func:`open_executor` (``workers``, ``scheduler``).
+        Runs the missing simulations. Default: :func:`models.jobs.open_executor` with
+        ``workers`` and ``scheduler`` (a local pool, one worker per CPU by default, 1 runs
+        them here one after the other; or the Dask cluster at ``scheduler``).
     target : float
         Target P(correct decisive verdict) of :func:`what_it_takes` and the figure.
     on_start : callable, optional
@@ -626,15 +608,13 @@ def run_power_study(
         if on_result is not None:
             on_result(record, True)
 
-    if missing:
-        if executor is None and workers == 1 and scheduler is None:
-            for job in missing:
-                keep(run_simulation(job))
-        elif executor is None:
-            with open_executor(workers, scheduler) as pool:
-                _run_on(pool, missing, keep)
-        else:
-            _run_on(executor, missing, keep)
+    if missing and executor is None:
+        from models.jobs import open_executor
+
+        with open_executor(workers, scheduler) as opened:
+            _run_on(opened, missing, keep)
+    elif missing:
+        _run_on(executor, missing, keep)
 
     ordered = [records[job.key] for job in jobs]
     table = power_table(ordered, study.alliances)
@@ -650,12 +630,27 @@ def run_power_study(
 
 
 def _run_on(executor: Executor, jobs: list[SimulationJob], keep: Callable[[dict], None]) -> None:
-    """Submit every job, store each record as it finishes; on any error cancel the rest."""
-    futures = [executor.submit(run_simulation, job) for job in jobs]
+    """Run the jobs on ``executor``, storing each record as soon as it finishes.
+
+    Only a few jobs are in flight at a time (twice the executor's workers), so an executor
+    that runs a job when it is submitted (in this process) stores each record before the
+    next fit starts, and an interruption loses at most the fits in flight.
+    """
+    from models.jobs import worker_count
+
+    window = 2 * worker_count(executor)
+    waiting = iter(jobs)
+    running: set = set()
     try:
-        for future in as_completed(futures):
-            keep(future.result())
+        while True:
+            while len(running) < window and (job := next(waiting, None)) is not None:
+                running.add(executor.submit(run_simulation, job))
+            if not running:
+                return
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                keep(future.result())
     except BaseException:
-        for future in futures:
+        for future in running:
             future.cancel()
         raise

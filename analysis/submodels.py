@@ -93,14 +93,18 @@ class SubmodelFit:
         The conditions in its linear predictor (empty: group effects only).
     tree : xarray.DataTree
         The fit, reduced: ``posterior`` (with only ``b``, ``x_missing_*``, ``sd_*`` and
-        ``sigma`` unless the log-likelihood was asked for), ``sample_stats``,
-        ``constant_data``, ``observed_data`` and, when asked for, ``log_likelihood``.
+        ``sigma``), ``sample_stats``, ``constant_data`` and ``observed_data``.
     diagnostics : dict
         :func:`analysis.sampling_diagnostics` of every variable for a fit with the
         log-likelihood; :func:`r2_diagnostics` otherwise (see the module docstring).
     seed : int
     seconds : float
-        Wall time of the fit.
+        Wall time of the fit (with its PSIS-LOO).
+    loo : arviz_stats.ELPDDataLOO or None
+        When the log-likelihood was asked for: the fit's PSIS-LOO with pointwise elpd and
+        Pareto k, computed in the worker chunk by chunk of individuals
+        (:func:`analysis.loo.summarise_log_likelihood`), so that draws x individuals is
+        neither held whole nor sent back.
     """
 
     conditions: tuple[str, ...]
@@ -108,6 +112,7 @@ class SubmodelFit:
     diagnostics: dict
     seed: int
     seconds: float
+    loo: object | None = None
 
 
 # At most this many tuning steps per sub-model: nutpie's adaptation settles well within it on
@@ -187,8 +192,7 @@ def fit_submodels(
         Base seed; each sub-model's seed comes from it and its conditions
         (:func:`submodel_seed`).
     log_likelihood : collection of str
-        Names whose fits also need the pointwise log-likelihood (for PSIS-LOO); these are
-        fitted with the prior and posterior predictive draws too.
+        Names whose fits also need PSIS-LOO (``SubmodelFit.loo``, computed in the worker).
     workers : int, optional
         Local pool: parallel processes; default ``min(cpu_count, number of fits)``. 1 fits
         in this process, one after the other.
@@ -260,7 +264,7 @@ def submodel_jobs(run, tasks: Mapping[tuple[str, ...], bool], seed: int,
         else:
             sampling[False] = {**submodel_sampling(run, r2=True, full_r2=full_r2), "extension": None}
     return {key: (FitJob(run.spec, run.survey, submodel_seed(seed, key),
-                         {**sampling[predictive], "active_conditions": key, "predictive": predictive}),
+                         {**sampling[predictive], "active_conditions": key, "predictive": False}),
                   predictive)
             for key, predictive in tasks.items()}
 
@@ -305,22 +309,29 @@ def _fit_one(job, predictive: bool) -> SubmodelFit:
     tree = run_fit(job)
     # gated on what the sub-model is used for: all of it, or its R^2 (module docstring)
     diagnostics = sampling_diagnostics(tree) if predictive else r2_diagnostics(tree)
+    loo = _loo_of(tree, job.spec, job.survey) if predictive else None
     return SubmodelFit(conditions=tuple(job.options["active_conditions"]),
-                       tree=_reduced(tree, predictive), diagnostics=diagnostics, seed=job.seed,
-                       seconds=time.perf_counter() - started)
+                       tree=_reduced(tree), diagnostics=diagnostics, seed=job.seed,
+                       seconds=time.perf_counter() - started, loo=loo)
 
 
-def _reduced(tree: xr.DataTree, keep_log_likelihood: bool) -> xr.DataTree:
+def _loo_of(tree: xr.DataTree, spec, survey):
+    """PSIS-LOO of a sub-model's fit, its log-likelihood computed chunk by chunk of individuals."""
+    from models import log_likelihood_chunks
+
+    from .loo import relative_ess, summarise_log_likelihood
+
+    chunks = log_likelihood_chunks(tree, spec, survey)
+    return summarise_log_likelihood(chunks, reff=relative_ess(tree["posterior"].to_dataset())).loo
+
+
+def _reduced(tree: xr.DataTree) -> xr.DataTree:
     """Keep the groups and variables the analyses read from a sub-model."""
     posterior = tree["posterior"].to_dataset()
-    if not keep_log_likelihood:
-        keep = [name for name in posterior.data_vars
-                if name in _R2_VARIABLES or name.startswith(_R2_PREFIXES)]
-        posterior = posterior[keep]
-    groups = {"posterior": posterior}
+    keep = [name for name in posterior.data_vars
+            if name in _R2_VARIABLES or name.startswith(_R2_PREFIXES)]
+    groups = {"posterior": posterior[keep]}
     names = ["sample_stats", "constant_data", "observed_data"]
-    if keep_log_likelihood:
-        names.append("log_likelihood")
     for name in names:
         if name in tree.children:
             groups[name] = tree[name].to_dataset()

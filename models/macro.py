@@ -10,8 +10,16 @@ PyMC model with the alliance regression:
 - **member-level conditions** (individual and network level): each alliance a has a latent
   mean ``mu_ac`` of condition c (on the condition's standardised scale), and every observed
   member value (a respondent's, or a network's) is ``z_ic ~ Normal(mu_{a(i)c}, sigma_w_c)``;
-  the means are ``mu_ac ~ Normal(m_c, tau_c)`` (hierarchical, centred), so each alliance's
-  mean is estimated from its members with its sampling error and shrunk by its reliability.
+  the means are ``mu_ac ~ Normal(m_c, tau_c)`` (hierarchical), so each alliance's mean is
+  estimated from its members with its sampling error and shrunk by its reliability.
+  The members enter through their sufficient statistics (count, mean, within sum of
+  squares), and each mean is sampled relative to its conditional posterior given the
+  members: ``mu_ac = pm_ac + ps_ac z_ac`` with ``z_ac ~ N(0, 1)``, where ``ps_ac^-2 = tau_c^-2 +
+  n_ac / sigma_w_c^2`` and ``pm_ac = ps_ac^2 (m_c / tau_c^2 + n_ac xbar_ac / sigma_w_c^2)``; the
+  members' density is then ``N(xbar_ac | m_c, tau_c^2 + sigma_w_c^2 / n_ac)`` times the
+  within-alliance term. This is the same joint model, written so that the sampler sees no
+  funnel whether an alliance has 3 members (networks) or 30 (respondents), and whether or not
+  the outcome informs the mean (a dominance sub-model that leaves the condition out).
   Missing member values are absent from the measurement (missing at random; integrating
   them out). Binary and ordinal codes get the same Normal measurement model: its ``mu_ac`` is
   the alliance's expected standardised code (for a binary condition, its proportion), a
@@ -34,9 +42,10 @@ and ``constant_data``'s ``X_<level>`` are (alliance x condition) with the latent
 listed as the level's missing values, whose draws are ``x_missing_<level>`` (row-major:
 alliance by alliance). The variance shares are therefore shares of the explained variance
 *between alliances*. The measurement's own parameters are ``macro_mean_<level>`` (``m_c``),
-``macro_between_sd_<level>`` (``tau_c``) and ``macro_within_sd_<level>`` (``sigma_w_c``),
-and the member values enter as the potential ``macro_members_<level>`` (so that LOO and the
-predictive checks stay those of the outcome: LOO leaves out whole alliances' outcomes).
+``macro_between_sd_<level>`` (``tau_c``), ``macro_within_sd_<level>`` (``sigma_w_c``) and
+``z_macro_<level>`` (``z_ac``), and the member values enter as the potential
+``macro_members_<level>`` (so that LOO and the predictive checks stay those of the outcome:
+LOO leaves out whole alliances' outcomes).
 
 ``aggregation="observed"`` (:func:`macro_design`) gives the shortcut the validation
 compares against: member-level conditions as the alliances' observed means, treated as exact.
@@ -116,27 +125,27 @@ class MacroDesign:
     aggregation : {"latent", "observed"}
     latent_levels : tuple of str
         Member levels whose alliance means are latent (``latent``) — empty for ``observed``.
-    members : dict of str to (values, alliance, column)
-        Per latent level: every observed member value (standardised), the position of its
-        alliance and of its condition in the level's conditions.
     n_members : dict of str to ndarray
-        Per member level: observed members per (alliance, condition).
+        Per member level: observed members (standardised values) per (alliance, condition).
     observed_means : dict of str to ndarray
         Per member level: the alliances' observed member means (NaN where none observed).
+    within_ss : dict of str to ndarray
+        Per member level: the sum of squared deviations from the alliance's observed mean.
     """
 
     aggregation: str
     latent_levels: tuple[str, ...]
-    members: dict
     n_members: dict
     observed_means: dict
+    within_ss: dict
 
     def data(self) -> dict[str, np.ndarray]:
+        """The members' sufficient statistics of every latent level (the model's containers)."""
         out = {}
-        for level, (values, alliance, column) in self.members.items():
-            out[f"member_value_{level}"] = values
-            out[f"member_alliance_{level}"] = alliance
-            out[f"member_condition_{level}"] = column
+        for level in self.latent_levels:
+            out[f"member_n_{level}"] = self.n_members[level]
+            out[f"member_mean_{level}"] = np.nan_to_num(self.observed_means[level])
+            out[f"member_ss_{level}"] = self.within_ss[level]
         return out
 
 
@@ -196,7 +205,7 @@ def macro_design(spec, survey, aggregation: str = "latent"):
         partners = people[["organisation", "alliance"]].drop_duplicates()
 
     center, scale, raw_sd, X, missing = {}, {}, {}, {}, {}
-    members, n_members, observed_means = {}, {}, {}
+    n_members, observed_means, within_ss = {}, {}, {}
     n = len(alliances)
     for level in levels_needed:
         names = list(level_conditions[level])
@@ -222,11 +231,12 @@ def macro_design(spec, survey, aggregation: str = "latent"):
                 np.add.at(sums[:, j], rows[seen[:, j]], values[seen[:, j], j])
             with np.errstate(invalid="ignore", divide="ignore"):
                 means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
-            n_members[level], observed_means[level] = counts, means
+            squares = np.zeros((n, len(names)))
+            for j in range(len(names)):
+                deviation = values[seen[:, j], j] - means[rows[seen[:, j]], j]
+                np.add.at(squares[:, j], rows[seen[:, j]], deviation**2)
+            n_members[level], observed_means[level], within_ss[level] = counts, means, squares
             if aggregation == "latent":
-                member_rows, member_cols = np.nonzero(seen)
-                members[level] = (values[member_rows, member_cols].astype(float),
-                                  rows[member_rows].astype(np.int64), member_cols.astype(np.int64))
                 matrix = np.full((n, len(names)), np.nan)  # every alliance mean is latent
             else:
                 matrix = means
@@ -273,8 +283,8 @@ def macro_design(spec, survey, aggregation: str = "latent"):
         coords["cutpoint"] = [f"{k}|{k + 1}" for k in range(1, n_categories)]
 
     latent_levels = tuple(lvl for lvl in levels_needed if lvl in MEMBER_LEVELS) if aggregation == "latent" else ()
-    macro = MacroDesign(aggregation=aggregation, latent_levels=latent_levels, members=members,
-                        n_members=n_members, observed_means=observed_means)
+    macro = MacroDesign(aggregation=aggregation, latent_levels=latent_levels,
+                        n_members=n_members, observed_means=observed_means, within_ss=within_ss)
     return ModelDesign(spec=spec, family=family, conditions=conditions,
                        condition_level=condition_level, condition_side=condition_side,
                        center=center, scale=scale, raw_sd=raw_sd, level_conditions=level_conditions,
@@ -332,15 +342,27 @@ def model_from_design(design):
                 mean = _prior("macro_mean", f"macro_mean_{level}", dims)
                 between = _prior("macro_between_sd", f"macro_between_sd_{level}", dims)
                 within = _prior("macro_within_sd", f"macro_within_sd_{level}", dims)
-                column = data[f"missing_col_{level}"]
-                # centred: with tens of members per alliance the data pin each mean down
-                latent = pm.Normal(f"x_missing_{level}", mean[column], between[column],
-                                   dims=f"{level}_missing")
-                matrix = pt.set_subtensor(matrix[data[f"missing_row_{level}"], column], latent)
-                condition = data[f"member_condition_{level}"]
-                mu = matrix[data[f"member_alliance_{level}"], condition]
-                logp = pm.logp(pm.Normal.dist(mu, within[condition]), data[f"member_value_{level}"])
-                pm.Potential(f"macro_members_{level}", logp.sum())
+                row, column = data[f"missing_row_{level}"], data[f"missing_col_{level}"]
+                count = data[f"member_n_{level}"]        # (alliance, condition)
+                xbar = data[f"member_mean_{level}"]
+                squares = data[f"member_ss_{level}"]
+                tau2, sw2 = between**2, within**2          # (condition,)
+                # the mean's conditional posterior given its members, and z relative to it
+                precision = 1.0 / tau2 + count / sw2
+                post_sd = 1.0 / pt.sqrt(precision)
+                post_mean = (mean / tau2 + count * xbar / sw2) / precision
+                z = pm.Normal(f"z_macro_{level}", 0.0, 1.0, dims=f"{level}_missing")
+                latent = pm.Deterministic(f"x_missing_{level}",
+                                          post_mean[row, column] + post_sd[row, column] * z,
+                                          dims=f"{level}_missing")
+                matrix = pt.set_subtensor(matrix[row, column], latent)
+                # the members' density with the means integrated out: N(xbar | m, tau^2 +
+                # sw^2 / n) for each (alliance, condition) with members, and the within part
+                seen = pt.gt(count, 0)
+                spread = pt.sqrt(tau2 + sw2 / pt.maximum(count, 1.0))
+                between_part = pt.switch(seen, pm.logp(pm.Normal.dist(mean, spread), xbar), 0.0)
+                within_part = -(pt.maximum(count - 1.0, 0.0) * pt.log(within)) - squares / (2.0 * sw2)
+                pm.Potential(f"macro_members_{level}", between_part.sum() + within_part.sum())
             elif len(design.missing[level][0]):
                 raw, _ = spec.prior("imputation")
                 raw["dims"] = (f"{level}_missing",)

@@ -37,8 +37,9 @@ from data.constants import SAMPLE_DIMS
 NUMPY_MODE = Mode(linker="py", optimizer="fast_run").excluding("fusion")
 # values per output array and call: bounds the memory of a call (32 MB of float64)
 _CHUNK_VALUES = 2**22
-# values per chunk of individuals of the log-likelihood at every draw (128 MB of float64)
-_INDIVIDUAL_CHUNK_VALUES = 2**24
+# values per chunk of individuals of the log-likelihood at every draw (64 MB of float64;
+# PSIS holds a few arrays of that size while it smooths the chunk)
+_INDIVIDUAL_CHUNK_VALUES = 2**23
 # posterior predictive draws a fit keeps for the checks (see :func:`thinning`)
 PREDICTIVE_DRAWS = 1000
 
@@ -109,8 +110,8 @@ def log_likelihood_by_individuals(model: pm.Model, posterior: xr.Dataset, *,
     """Pointwise log-likelihood at every posterior draw, one chunk of individuals at a time.
 
     Yields ``(start, stop, dataset)`` for consecutive chunks of the ``dim`` axis, each
-    dataset (float64, dims chain, draw, ``dim``) holding about ``values`` numbers (2^24,
-    128 MB): draws x all individuals is never held, so PSIS-LOO of a million respondents
+    dataset (float64, dims chain, draw, ``dim``) holding about ``values`` numbers (2^23,
+    64 MB): draws x all individuals is never held, so PSIS-LOO of a million respondents
     needs the memory of one chunk. The graph is built and compiled once; each chunk sets
     the per-individual data containers (outcome, trials, group positions,
     individual-level conditions and the positions of their missing codes) to its rows,

@@ -128,8 +128,9 @@ def _stats(da: xr.DataArray) -> dict[str, float | None]:
 def diagnostics(tree: xr.DataTree, *, var_names=None) -> dict:
     """Convergence diagnostics of a fit (computed with arviz-stats).
 
-    The one place they are computed: ``summary.json`` and the analysis gates
-    (:func:`analysis.verdict.sampling_diagnostics`) both use it.
+    The one place they are computed: ``summary.json``, the analysis gates
+    (:func:`analysis.verdict.sampling_diagnostics`) and the fit's own check for a narrow
+    gate miss (:func:`models.extend.gate_statistics`) all use it.
 
     Parameters
     ----------
@@ -261,6 +262,8 @@ def raw_sd(constant: xr.Dataset, condition: str, scale: float) -> float:
     ``constant`` is a fit's ``constant_data`` (standardised values, NaN where missing) and
     ``scale`` the condition's standardisation scale.
     """
+    if "condition_raw_sd" in constant:  # a macro fit (models.macro): its X rows are alliance means
+        return float(constant["condition_raw_sd"].sel(condition=condition))
     level = str(constant["condition_level"].sel(condition=condition).values)
     z = constant[f"X_{level}"].sel({f"{level}_condition": condition}).values
     sd = float(np.nanstd(z * scale, ddof=1))

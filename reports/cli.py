@@ -399,9 +399,26 @@ def _print_verdict(checks) -> None:
                       highlight=False, soft_wrap=True)
 
 
+def _print_raters(checks) -> None:
+    """The rater model's agreement per condition beside Krippendorff's alpha, and overlap."""
+    if checks.raters is None:
+        return
+    table = checks.raters.agreement_table()
+    alpha = table.get("Krippendorff's alpha")
+    console.print("rater agreement (model, Krippendorff's alpha): " + ", ".join(
+        f"{escape(c)} {row['agreement mean']:.2f} [{row['agreement lower']:.2f}, "
+        f"{row['agreement upper']:.2f}]" + ("" if alpha is None else f" alpha {_number(row[alpha.name], '.2f')}")
+        for c, row in table.iterrows()), highlight=False, soft_wrap=True)
+    split = checks.raters.split_conditions()
+    if split:
+        console.print(f"[bold red]raters do not overlap[/] on {escape(', '.join(split))}: their "
+                      "severities are compared through the prior only", soft_wrap=True)
+
+
 def _print_result(result) -> None:
     checks = result.checks
     console.rule("[bold]result", align="left")
+    _print_raters(checks)
     _print_verdict(checks)
     _print_sampling(result.run.summary.get("sampling"))
     if not checks.trustworthy:
@@ -690,6 +707,7 @@ def check(
     if checks.loo is not None:
         console.print(f"PSIS-LOO: best model {checks.loo.best}"
                       + ("" if checks.loo.reliable else " (high Pareto k: unreliable)"), highlight=False)
+    _print_raters(checks)
     for name, why in checks.skipped.items():
         console.print(f"{name}: skipped ({escape(why)})", highlight=False, soft_wrap=True)
     for name, error in checks.errors.items():
@@ -776,6 +794,10 @@ def power(
         raise ValueError(f"--sims must be at least 1, got {sims}")
     if not 0.5 < threshold <= 1:
         raise ValueError(f"--threshold must lie in (0.5, 1], got {threshold}")
+    if scheduler is not None:  # a wrong address before any work
+        from models.jobs import check_scheduler
+
+        check_scheduler(scheduler)
     run_config = load_config(config) if config is not None else None
     the_design = load_design(design if design is not None else example_design_path())
     the_codebook = load_codebook(codebook)

@@ -112,6 +112,8 @@ def example_truth_table(run, decomposition: xr.Dataset | None = None, *,
     if not is_example_data(run):
         return None
     truth = json.loads(example_data_path().with_suffix(".truth.json").read_text(encoding="utf-8"))
+    if truth.get("outcome") != run.spec.outcome:  # e.g. the alliance outcome: another model's truth
+        return None
     lower, upper = f"{ci_prob:.0%} lower", f"{ci_prob:.0%} upper"
     rows = []
 
@@ -275,7 +277,37 @@ def model_description(run) -> dict[str, Any]:
                                    "(see Sampling diagnostics)")
     if spec.trials is not None:
         description["trials"] = spec.trials
+    if run.tree.attrs.get("aggregation"):  # an alliance-level outcome (models.macro)
+        from models.macro import ORGANISATION_RULE
+
+        description.pop("individuals left out (missing outcome)")
+        description["unit of the outcome"] = (f"the alliance ({run.tree['constant_data'].sizes['individual']} "
+                                              "alliances; micro-macro model)")
+        description["alliances left out (missing outcome)"] = summary.get("data", {}).get("n_missing_outcome", 0)
+        description["individual- and network-level conditions"] = (
+            f"{run.tree.attrs['aggregation']} alliance means"
+            + (" estimated from the members with their sampling error (Croon & van Veldhoven 2007)"
+               if run.tree.attrs["aggregation"] == "latent" else " treated as exact"))
+        description["organisation-level conditions"] = ORGANISATION_RULE
     return description
+
+
+def alliance_note(run, decomposition, ci_prob: float) -> str | None:
+    """For an alliance-level outcome: the shares are between alliances, and how wide they are."""
+    from analysis import posterior_summary
+
+    if not run.tree.attrs.get("aggregation"):
+        return None
+    n = run.tree["constant_data"].sizes["individual"]
+    note = (f"The outcome {run.spec.outcome} is measured once per alliance: these are shares of the "
+            f"variance explained between the {n} alliances.")
+    if decomposition is not None and "side_share" in decomposition:
+        s = posterior_summary(decomposition["side_share"].sel(side="interpersonal"), prob=ci_prob)
+        lo, hi = float(s.sel(stat="lower")), float(s.sel(stat="upper"))
+        note += (f" With {n} alliances they are uncertain: the interpersonal share's {ci_prob:.0%} "
+                 f"interval runs from {lo:.2f} to {hi:.2f}, {hi - lo:.2f} wide"
+                 + (" (more than half the 0-1 range)." if hi - lo > 0.5 else "."))
+    return note
 
 
 # -- draws: effects and variance shares ----------------------------------------------------------
@@ -586,6 +618,7 @@ def build_context(
         measurement=run.summary.get("measurement"),
         unavailable=unavailable,
         check_errors=dict(record.get("errors") or {}),
+        alliance_note=alliance_note(run, None if checks is None else checks.decomposition, ci_prob),
         check_skipped=dict(record.get("skipped") or {}),
         ci_prob=ci_prob,
     )

@@ -131,6 +131,9 @@ class ReportContext:
     check_errors, check_skipped : mapping of str to str, optional
         Every part of the checks that failed (or gave NaN) and every part not computed,
         with the reason (``Checks.errors``, ``Checks.skipped``); shown under the verdict.
+    alliance_note : str, optional
+        For an alliance-level outcome (:mod:`models.macro`): what the shares are shares of
+        and how wide they are with the survey's number of alliances; shown with the shares.
     ci_prob : float, default ArviZ's ``stats.ci_prob`` (0.89)
         Probability of the intervals in tables and figures.
     sampling : mapping, optional
@@ -169,6 +172,8 @@ class ReportContext:
     unavailable: Mapping[str, str] | None = None
     check_errors: Mapping[str, str] | None = None
     check_skipped: Mapping[str, str] | None = None
+    # an alliance-level outcome's note under the shares: over how many alliances, how wide
+    alliance_note: str | None = None
     # the interval setting of data.intervals (ArviZ's stats.ci_prob) when the context is made
     ci_prob: float = field(default_factory=lambda: interval_setting()[0])
     sampling: Mapping[str, Any] | None = None
@@ -495,7 +500,7 @@ def _shares_section(ctx: ReportContext) -> dict | None:
                           "variance shares"),
                    "Variance shares by level and side", key="shares")
     return {"table": table(pd.DataFrame(rows).round(SUMMARY_DECIMALS)) if rows else None,
-            "image": image}
+            "image": image, "note": ctx.alliance_note}
 
 
 def _parameters_section(ctx: ReportContext) -> dict | None:
@@ -669,6 +674,7 @@ def _raters_section(ctx: ReportContext) -> dict | None:
         "agreement": table(agreement.round(SUMMARY_DECIMALS)),
         "severity": table(severity.round(SUMMARY_DECIMALS)),
         "split": result.split_conditions(),
+        "per_rater": result.discrimination_per_rater,
         "image": None if figure is None else _image(
             figure, "Rater severities, and the agreement per condition beside Krippendorff's alpha",
             key="raters"),

@@ -69,7 +69,8 @@ def test_dominance_sub_models_sample_for_their_r2_and_loo_sub_models_for_everyth
     assert r2_only.options["extension"] is None
     assert loo.options["draws"] == draws and "extension" not in loo.options  # the run's: ESS too low
     assert r2_only.options["tune"] == loo.options["tune"] == SUBMODEL_TUNE
-    assert r2_only.options["active_conditions"] == ("a",) and loo.options["predictive"]
+    assert r2_only.options["active_conditions"] == ("a",)
+    assert jobs[("a", "b")][1] and not jobs[("a",)][1]  # PSIS-LOO in the worker for the LOO one only
     assert r2_only.seed != loo.seed
 
 
