@@ -395,6 +395,7 @@ def dominance_analysis(
     *,
     seed: int | None = None,
     workers: int | None = None,
+    scheduler: str | None = None,
     fits: Mapping | None = None,
     gates: tuple[Gate, ...] = DEFAULT_GATES,
     progress: Callable[[str], None] | None = None,
@@ -414,6 +415,8 @@ def dominance_analysis(
         Base seed of the sub-model fits; default the run's seed.
     workers : int, optional
         Parallel processes (see :func:`analysis.submodels.fit_submodels`).
+    scheduler : str, optional
+        Address of a Dask scheduler to fit the sub-models on instead.
     fits : mapping of str to SubmodelFit, optional
         Sub-models already fitted, keyed by subset label (as :func:`dominance_requests`);
         only the missing ones are fitted.
@@ -441,7 +444,8 @@ def dominance_analysis(
     seed = int(run.config.sampling.seed if seed is None else seed)
     started = time.perf_counter()
     if wanted:
-        fits.update(fit_submodels(run, wanted, seed=seed, workers=workers, progress=progress))
+        fits.update(fit_submodels(run, wanted, seed=seed, workers=workers,
+                                   scheduler=scheduler, progress=progress))
     seconds = time.perf_counter() - started
 
     full = subset_label(list(groups), list(groups))

@@ -8,10 +8,14 @@ back by :func:`analysis.load_checks`: the same object either way, so the page is
   when the run was fitted to a raters' coding sheet, Krippendorff's alpha per condition
   (``reliability.csv`` in the run directory, written by :func:`save_reliability`);
 - the model and its priors (the run's config, defaults resolved);
-- the diagnostics and the verdict, the effects (per raw unit, per SD, and as a change in a
+- the diagnostics and what the sampler did (``summary.json``'s ``sampling`` block: a fit
+  that missed a gate narrowly was sampled again, longer, :mod:`models.extend`) and the
+  verdict, the effects (per raw unit, per SD, and as a change in a
   probability), the variance shares, the posterior predictive draws;
 - the model's other parameters (group SDs, sigma, cutpoints, intercept: ``summary.json``'s
   numbers) and the variance partition (each level's ICC, computed per posterior draw);
+- for a rater-model run, each rater's severity and the model-implied agreement per condition
+  beside Krippendorff's alpha of the codes (the checks' :mod:`analysis.raters`);
 - the Bayesian dominance analysis of the level groups, the per-group posterior predictive
   checks and LOO-PIT, the LOO comparison and the prior sensitivity tables of the checks (or
   why the checks skipped a part or failed in it), and every part that failed;
@@ -42,6 +46,7 @@ from analysis import Checks, posterior_summary, sides_and_levels
 from data.constants import SAMPLE_DIMS
 from data.files import restore, write_csv
 from models import DEFAULT_PRIORS, get_family
+from models.extend import sampling_record
 from models.priors import OUTCOME_SCALED
 from models.run import raw_sd
 
@@ -264,6 +269,12 @@ def model_description(run) -> dict[str, Any]:
         "sampler": f"{sampling.sampler}: {sampling.chains} chains × {sampling.draws} draws "
                    f"after {sampling.tune} tuning steps, target accept {sampling.target_accept:g}",
     }
+    runs = (summary.get("sampling") or {}).get("attempts") or []
+    if len(runs) > 1:  # a narrow gate miss was extended (models.extend): say what was kept
+        kept = runs[-1]
+        description["sampler"] += (f"; extended to {kept['draws']} draws after {kept['tune']} "
+                                   f"tuning steps, target accept {kept['target_accept']:g} "
+                                   "(see Sampling diagnostics)")
     if spec.trials is not None:
         description["trials"] = spec.trials
     if run.tree.attrs.get("aggregation"):  # an alliance-level outcome (models.macro)
@@ -602,8 +613,11 @@ def build_context(
         sensitivity=_table_or_why(_sensitivity_frame(record.get("sensitivity")), checks,
                                   "sensitivity"),
         provenance=prov,
+        sampling=run.summary.get("sampling") or sampling_record(tree),
         dominance_analysis=None if checks is None else checks.dominance,
         ppc_checks=None if checks is None else checks.ppc,
+        raters=None if checks is None else checks.raters,
+        measurement=run.summary.get("measurement"),
         unavailable=unavailable,
         check_errors=dict(record.get("errors") or {}),
         alliance_note=alliance_note(run, None if checks is None else checks.decomposition, ci_prob),
