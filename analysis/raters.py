@@ -114,25 +114,55 @@ class RaterAgreement:
         frame.attrs.update(ci_prob=stats.attrs.get("ci_prob"), interval=stats.attrs.get("interval"))
         return frame
 
+    @property
+    def discrimination_per_rater(self) -> bool:
+        """Whether each rater has its own discrimination (``ModelSpec.rater_discrimination``)."""
+        return bool(self.draws.attrs.get("discrimination_per_rater", 0))
+
+    def overall_discrimination(self) -> xr.DataArray:
+        """Each rater's geometric-mean discrimination over the conditions it coded, per draw."""
+        coded = self.coded
+        log = np.log(self.draws["discrimination"].where(coded))
+        return np.exp(log.sum("rater_condition") / coded.sum("rater_condition")).rename("discrimination")
+
     def severity_table(self, prob: float | None = None) -> pd.DataFrame:
         """Per rater: its mean severity over its conditions, then per condition (long form).
 
         Columns ``rater``, ``condition`` (``all coded`` for the mean over them), ``mean``,
-        ``sd``, ``lower``, ``upper``; a condition a rater did not code has no row.
+        ``sd``, ``lower``, ``upper``; a condition a rater did not code has no row. With a
+        discrimination per rater, also ``discrimination`` (mean; geometric mean over the
+        conditions on the ``all coded`` row) and its ``discrimination lower`` / ``upper``.
         """
+        stat = ("mean", "sd", "lower", "upper")
         overall = posterior_summary(self.overall_severity(), prob=prob)
         by = posterior_summary(self.draws["severity"], prob=prob)
+        slopes = self.discrimination_per_rater
+        if slopes:
+            overall_slope = posterior_summary(self.overall_discrimination(), prob=prob)
+            by_slope = posterior_summary(self.draws["discrimination"], prob=prob)
         coded = self.coded
         rows = []
+
+        def slope_cells(table, **where):
+            if not slopes:
+                return {}
+            return {"discrimination": float(table.sel(stat="mean", **where)),
+                    "discrimination lower": float(table.sel(stat="lower", **where)),
+                    "discrimination upper": float(table.sel(stat="upper", **where))}
+
         for rater in self.raters:
             rows.append({"rater": rater, "condition": "all coded",
-                         **{s: float(overall.sel(rater=rater, stat=s)) for s in ("mean", "sd", "lower", "upper")}})
+                         **{s: float(overall.sel(rater=rater, stat=s)) for s in stat},
+                         **(slope_cells(overall_slope, rater=rater) if slopes else {})})
             for c in self.conditions:
                 if bool(coded.sel(rater_condition=c, rater=rater)):
                     rows.append({"rater": rater, "condition": c,
-                                 **{s: float(by.sel(rater=rater, rater_condition=c, stat=s))
-                                    for s in ("mean", "sd", "lower", "upper")}})
-        frame = pd.DataFrame(rows, columns=["rater", "condition", "mean", "sd", "lower", "upper"])
+                                 **{s: float(by.sel(rater=rater, rater_condition=c, stat=s)) for s in stat},
+                                 **(slope_cells(by_slope, rater=rater, rater_condition=c) if slopes else {})})
+        columns = ["rater", "condition", *stat]
+        if slopes:
+            columns += ["discrimination", "discrimination lower", "discrimination upper"]
+        frame = pd.DataFrame(rows, columns=columns)
         frame.attrs.update(ci_prob=overall.attrs.get("ci_prob"), interval=overall.attrs.get("interval"))
         return frame
 
@@ -152,9 +182,17 @@ class RaterAgreement:
             "severity": {r: {row["condition"]: {s: json_scalar(row[s]) for s in stat}
                              for _, row in severity[severity["rater"] == r].iterrows()}
                          for r in self.raters},
+            "discrimination_per_rater": self.discrimination_per_rater,
             "overlap": {c: ok for c, ok in self.connected().items()},
             "alpha": None,
         }
+        if self.discrimination_per_rater:
+            out["discrimination"] = {
+                r: {row["condition"]: {"mean": json_scalar(row["discrimination"]),
+                                       "lower": json_scalar(row["discrimination lower"]),
+                                       "upper": json_scalar(row["discrimination upper"])}
+                    for _, row in severity[severity["rater"] == r].iterrows()}
+                for r in self.raters}
         if self.alpha is not None:
             out["alpha"] = {str(c): {k: json_scalar(row[k]) if k != "note" else str(row[k])
                                      for k in ALPHA_COLUMNS if k in row}

@@ -386,8 +386,12 @@ def plot_ranks(ranks: pd.DataFrame, max_rank: int, path=None, *, title: str | No
 
     u = normalised_ranks(ranks, max_rank, seed=seed)
     ds = xr.Dataset({name: (("chain", "draw"), u[name].to_numpy()[None, :]) for name in u.columns})
+    columns = min(4, max(1, len(u.columns)))
+    rows = -(-len(u.columns) // columns)
     collection = plot_ecdf_pit(xr.DataTree.from_dict({"prior_sbc": ds}), backend="matplotlib",
-                               col_wrap=min(4, max(1, len(u.columns))))
+                               col_wrap=columns,
+                               figure_kwargs={"figsize": (3.6 * columns, 2.6 * rows + 0.6),
+                                              "layout": "constrained"})
     figure = collection.viz["figure"].item() if hasattr(collection.viz["figure"], "item") else None
     if title and figure is not None:
         figure.suptitle(title)

@@ -151,7 +151,7 @@ def classify(result: GateResult, *, chains: int, draws: int, budget: Budget = DE
     if gate.statistic in _DIVERGENCES:
         most = math.floor(budget.divergences_narrow * chains * draws)
         return Miss(result, value <= max(1, most), f"narrow: <= {max(1, most)}")
-    return Miss(result, False, "more sampling does not fix it")
+    return Miss(result, False, "never extended: more draws do not change the geometry")
 
 
 def decide(results, attempts: list[Attempt], *, chains: int, budget: Budget = DEFAULT_BUDGET,
@@ -170,7 +170,7 @@ def decide(results, attempts: list[Attempt], *, chains: int, budget: Budget = DE
     misses = tuple(classify(r, chains=chains, draws=last.draws, budget=budget) for r in failed)
     far = [m for m in misses if not m.narrow]
     if far:
-        return Decision("refuse", misses, why="missed by more than more sampling can fix: "
+        return Decision("refuse", misses, why="too far from the gate to extend: "
                         + "; ".join(m.describe() for m in far))
     if len(attempts) > budget.extensions:
         return Decision("refuse", misses, why=f"the budget is spent ({budget.describe()})")

@@ -81,6 +81,9 @@ MACRO_PRIORS = {
     "macro_between_sd": {"dist": "HalfNormal", "kwargs": {"sigma": 1.0}},
     "macro_within_sd": {"dist": "HalfNormal", "kwargs": {"sigma": 1.0}},
 }
+MEASUREMENT_PRIORS = ("alliance means Normal(m, tau) per condition, m ~ Normal(0, 1), "
+                      "tau ~ HalfNormal(1); members Normal(alliance mean, sigma_w), sigma_w ~ "
+                      "HalfNormal(1) (standardised scale)")
 ORGANISATION_RULE = ("mean over the alliance's partner organisations (each once) of their "
                      "standardised values")
 

@@ -128,8 +128,9 @@ def _stats(da: xr.DataArray) -> dict[str, float | None]:
 def diagnostics(tree: xr.DataTree, *, var_names=None) -> dict:
     """Convergence diagnostics of a fit (computed with arviz-stats).
 
-    The one place they are computed: ``summary.json`` and the analysis gates
-    (:func:`analysis.verdict.sampling_diagnostics`) both use it.
+    The one place they are computed: ``summary.json``, the analysis gates
+    (:func:`analysis.verdict.sampling_diagnostics`) and the fit's own check for a narrow
+    gate miss (:func:`models.extend.gate_statistics`) all use it.
 
     Parameters
     ----------

@@ -19,6 +19,7 @@ Run config (TOML)
     standardize = true
     shrinkage = "horseshoe"            # or "r2d2m2"; default: none
     centered = ["alliance"]            # group levels with centred effects (default none)
+    rater_discrimination = true        # rater model: a discrimination per rater (default false)
     # trials = 10                      # binomial only: a number, or an outcome column
 
     [model.shrinkage_options]
@@ -119,6 +120,10 @@ class ModelSpec:
     trials : int or str, optional
         Binomial family only: the number of trials, or the name of the outcome column
         holding it.
+    rater_discrimination : bool
+        With the rater model (a coding sheet, :mod:`models.raters`): give each rater its
+        own discrimination on each condition it coded (how closely its codes follow the true
+        score), not one per condition shared by the raters. Ignored without the rater model.
     """
 
     outcome: str
@@ -132,6 +137,7 @@ class ModelSpec:
     shrinkage_options: dict = field(default_factory=dict)
     centered: tuple[str, ...] = ()
     trials: int | str | None = None
+    rater_discrimination: bool = False
 
     def __post_init__(self):
         # Normalise without judging: problems() and check_spec() say what is wrong.
@@ -187,6 +193,8 @@ class ModelSpec:
                     out.append(f"centered: {level!r} has no group effect in this model")
         if not isinstance(self.standardize, bool):
             out.append(f"standardize must be true or false, got {self.standardize!r}")
+        if not isinstance(self.rater_discrimination, bool):
+            out.append(f"rater_discrimination must be true or false, got {self.rater_discrimination!r}")
         if self.shrinkage is not None and self.shrinkage not in SHRINKAGE_OPTIONS:
             out.append(f"unknown shrinkage {self.shrinkage!r} (use {', '.join(SHRINKAGE_OPTIONS)})")
         if self.shrinkage_options and self.shrinkage is None:

@@ -674,6 +674,7 @@ def _raters_section(ctx: ReportContext) -> dict | None:
         "agreement": table(agreement.round(SUMMARY_DECIMALS)),
         "severity": table(severity.round(SUMMARY_DECIMALS)),
         "split": result.split_conditions(),
+        "per_rater": result.discrimination_per_rater,
         "image": None if figure is None else _image(
             figure, "Rater severities, and the agreement per condition beside Krippendorff's alpha",
             key="raters"),

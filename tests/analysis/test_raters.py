@@ -77,22 +77,26 @@ def test_agreement_is_the_icc_of_two_raters_latent_codes():
 
 
 def test_agreement_with_a_discrimination_per_rater():
-    # slopes (per condition, rater): 2 and 1 for two raters with no severity gives
-    # 2*1 / ((4 + 1)/2 + var(0) + pi^2/3); a rater with a slope of 0 would add only noise
-    slopes = np.array([[2.0, 1.0, 1.0], [2.0, 1.0, 0.0], [1.5, 0.0, 0.0]])
+    # slopes lambda_c a_r: with lambda_c = 1.5 on every condition, raters of sharpness a
+    # have latent codes T - s_r + e / a_r, so agreement = lambda^2 / (lambda^2 (1 + var s)
+    # + pi^2/3 mean(a^-2))
+    slopes = 1.5 * np.array([[2.0, 1.0, 0.5], [2.0, 0.5, 0.0], [1.5, 0.0, 0.0]])
     tree = _tree(slopes=slopes)
+    tree["posterior"]["rater_discrimination"] = xr.full_like(tree["posterior"]["rater_discrimination"], 1.5)
     tree["posterior"]["rater_severity"] = tree["posterior"]["rater_severity"] * 0.0
     agreement = rater_agreement(tree).draws["agreement"].isel(chain=0, draw=0).values
-    three = ((2 + 1 + 1) ** 2 - (4 + 1 + 1)) / 6 / ((4 + 1 + 1) / 3 + np.pi**2 / 3)
-    assert agreement == pytest.approx([three, 2.0 / (2.5 + np.pi**2 / 3),
-                                       2.25 / (2.25 + np.pi**2 / 3)])
-    # with severities, the spread of lambda_r * s_r over the raters lowers it
+    noise = np.pi**2 / 3
+    expected = [2.25 / (2.25 + noise * np.mean([1 / 4, 1, 4])),
+                2.25 / (2.25 + noise * np.mean([1 / 4, 4])),
+                2.25 / (2.25 + noise / 1.5**2)]  # one rater: its code's reliability
+    assert agreement == pytest.approx(expected)
+    # with severities, their spread over the raters lowers it
     tree["posterior"]["rater_severity"] = xr.full_like(tree["posterior"]["rater_severity"], 0.0) + \
         xr.DataArray(np.array([[0.5, -0.5, 0.0], [0.5, -0.5, 0.0], [0.0, 0.0, 0.0]]),
                      dims=("rater_condition", "rater"))
     lower = rater_agreement(tree).draws["agreement"].isel(chain=0, draw=0).values
-    shift = np.array([1.0, -0.5])  # shared_interests: lambda * s = 2 * 0.5, 1 * -0.5
-    assert lower[1] == pytest.approx(2.0 / (2.5 + shift.var() + np.pi**2 / 3))
+    assert lower[1] == pytest.approx(2.25 / (2.25 * (1 + 0.25) + noise * np.mean([1 / 4, 4])))
+    assert lower[0] == pytest.approx(2.25 / (2.25 * (1 + 1 / 6) + noise * np.mean([1 / 4, 1, 4])))
 
 
 def test_tables_and_alpha_beside_the_agreement():
@@ -142,3 +146,37 @@ def test_a_run_without_the_rater_model_has_no_rater_check():
     with pytest.raises(ValueError, match="no rater model"):
         rater_agreement(tree)
     assert RaterAgreement.from_record(None, None) is None
+
+
+def test_severity_table_gives_each_raters_discrimination_when_the_model_has_one(tmp_path):
+    slopes = np.array([[2.0, 1.0, 0.5], [2.0, 1.0, 0.0], [1.5, 0.0, 0.0]])
+    result = rater_agreement(_tree(slopes=slopes))
+    assert result.discrimination_per_rater
+    table = result.severity_table().set_index(["rater", "condition"])
+    # ann: geometric mean of 2, 2, 1.5 on her all-coded row; per condition as given
+    assert table.loc[("ann", "all coded"), "discrimination"] == pytest.approx((2 * 2 * 1.5) ** (1 / 3))
+    assert table.loc[("cy", "personal_contact"), "discrimination"] == pytest.approx(0.5)
+    checks = Checks(verdict=None, diagnostics={}, decomposition=None, raters=result,
+                    settings={"ci_prob": 0.89})
+    save_checks(checks, tmp_path, figures=False)
+    loaded = load_checks(tmp_path).raters
+    assert loaded.discrimination_per_rater
+    assert loaded.to_dict()["discrimination"]["bob"]["shared_interests"]["mean"] == pytest.approx(1.0)
+    # without the option the table has no discrimination columns
+    assert "discrimination" not in rater_agreement(_tree()).severity_table().columns
+
+
+def test_the_report_names_conditions_whose_raters_do_not_overlap():
+    import re
+
+    from reports.html import render_html
+
+    page = render_html({"raters": rater_agreement(_tree(), _survey()), "measurement": "raters"})
+    section = re.search(r'<section id="raters">(.*?)</section>', page, flags=re.S).group(1)
+    split = re.search(r'<p class="fail" id="raters-split">(.*?)</p>', section, flags=re.S).group(1)
+    assert "shared_interests" in split and "personal_contact" not in split
+    assert 'data-figure="raters"' in section
+    # a run without the rater model says why it has none
+    wide = render_html({"measurement": "observed"})
+    assert "not a raters&#39; coding sheet" in re.search(
+        r'<section id="raters">(.*?)</section>', wide, flags=re.S).group(1)

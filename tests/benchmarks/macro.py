@@ -47,7 +47,8 @@ respondents) and no missing codes, so each method compiles once.
 Run::
 
     nice -n 10 .venv/bin/python tests/benchmarks/macro.py [--studies 20] [--alliances 60]
-        [--chains 2] [--draws 500] [--tune 500] [--seed 3000] [--out macro.json]
+        [--chains 2] [--draws 500] [--tune 500] [--seed 3000] [--icc 0.3] [--rho 0.3]
+        [--out macro.json]
 """
 
 from __future__ import annotations
@@ -185,7 +186,7 @@ def interpersonal_share(tree):
 def one_study(seed: int, args) -> list[dict]:
     from models import diagnostics
 
-    survey, truth = simulate_macro(seed, alliances=args.alliances)
+    survey, truth = simulate_macro(seed, alliances=args.alliances, icc=args.icc, rho=args.rho)
     rows = []
     lo, hi = (1 - INTERVAL) / 2, (1 + INTERVAL) / 2
     for method in METHODS:
@@ -248,6 +249,19 @@ def report(rows: list[dict]) -> str:
             + f" {sum(f['divergences'] or 0 for f in fits):4d} {np.mean([f['seconds'] for f in fits]):6.1f}")
         if method == "latent":
             met = (covered.mean(), 0.85 <= covered.mean() <= 0.95)
+    lines.append("per quantity: true value, mean estimate, ratio, 90% coverage, mean interval width")
+    quantities = list(dict.fromkeys(r["quantity"] for r in rows))
+    for method in METHODS:
+        for quantity in quantities:
+            mine = [r for r in rows if r["method"] == method and r["quantity"] == quantity]
+            if not mine:
+                continue
+            true = np.mean([r["true"] for r in mine])
+            estimate = np.mean([r["estimate"] for r in mine])
+            lines.append(f"  {method:8s} {quantity:20s} {mine[0]['level']:12s} true {true:6.3f} "
+                         f"estimate {estimate:6.3f} ratio {estimate / true:6.3f} "
+                         f"covered {sum(r['covered'] for r in mine):2d}/{len(mine)} "
+                         f"width {np.mean([r['high'] - r['low'] for r in mine]):5.2f}")
     n = len([r for r in rows if r["method"] == METHODS[0] and r["level"] != "share"])
     lines.append(f"(binomial SE of a 90% coverage over {n} pairs: {math.sqrt(0.09 / max(1, n)):.1%}; "
                  "pairs of one study share its data, so they are not independent)")
@@ -267,6 +281,10 @@ def main(argv=None) -> None:
     parser.add_argument("--draws", type=int, default=500)
     parser.add_argument("--tune", type=int, default=500)
     parser.add_argument("--seed", type=int, default=3000, help="first study's seed (then +1, +2...)")
+    parser.add_argument("--icc", type=float, default=0.3,
+                        help="share of a unit's latent value that is its alliance's (member levels)")
+    parser.add_argument("--rho", type=float, default=0.3,
+                        help="correlation between the conditions' alliance components")
     parser.add_argument("--out", type=Path, help="write every (study, method, quantity) row as JSON")
     parser.add_argument("--from-json", type=Path, help="only print the table of rows written by --out")
     args = parser.parse_args(argv)

@@ -133,3 +133,17 @@ def test_cli_run_fits_checks_and_reports_the_alliance_outcome(study, fitted, tmp
     assert "interpersonal share" in shares and "wide" in shares
     model = re.search(r'<section id="model">(.*?)</section>', page, flags=re.S).group(1)
     assert "latent alliance means" in model and "partner organisations" in model
+
+
+def test_gaussian_family_builds_the_same_measurement_model(study):
+    """Another family on the same design: the outcome's likelihood changes, nothing else."""
+    from models.build import model_from_design
+
+    survey, _ = study
+    design = make_design(ModelSpec(outcome=OUTCOME, family="gaussian"), survey)
+    model = model_from_design(design)
+    assert {"sigma", "intercept", "b", "x_missing_individual", "x_missing_network",
+            "macro_within_sd_network"} <= set(model.named_vars)
+    assert "normal" in str(model["y"].owner.op).lower()
+    assert np.isfinite(model.compile_logp()(model.initial_point()))
+    assert design.y.dtype.kind == "f" and model["y_observed"].get_value().shape == (len(survey.ids("alliance")),)

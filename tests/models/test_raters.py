@@ -371,3 +371,63 @@ def test_unbalanced_raters_through_run(unbalanced):
     assert "rater agreement (model, Krippendorff's alpha)" in unbalanced["output"]
     section = _section(unbalanced["report"], "raters")
     assert 'data-figure="raters"' in section and "rater4" in section
+
+
+# -- a discrimination per rater (ModelSpec.rater_discrimination) ------------------------------
+def test_a_discrimination_per_rater_finds_the_noisy_rater(tmp_path):
+    """One study coded twice, by sharp raters (noise SD 0.3) and noisy ones (1.5): rater3's
+    codes come from the noisy coding. The model with a discrimination per rater must find
+    rater3 less discriminating, with the slopes' geometric mean the condition's."""
+    from data import load_coded
+    from models import check_spec, fit
+
+    base = dict(alliances=8, organisations=(3, 3), networks=(2, 2), people=(9, 9),
+                respondents_per_organisation=(3, 3), conditions=CONDITIONS,
+                effects=dict(TRUE_EFFECTS), missing_rate=0.0)
+    sharp = simulate(Design(**base, raters={"n": 3, "bias_sd": 0.3, "noise_sd": 0.3}), seed=31)
+    noisy = simulate(Design(**base, raters={"n": 3, "bias_sd": 0.3, "noise_sd": 1.5}), seed=31)
+    pd.testing.assert_frame_equal(sharp.data, noisy.data)  # the same study: only the coding differs
+    sheet = pd.concat([sharp.coded[sharp.coded["rater"] != "rater3"],
+                       noisy.coded[noisy.coded["rater"] == "rater3"]])
+    sheet.to_csv(tmp_path / "sheet.csv", index=False)
+    (tmp_path / "codebook.toml").write_text(tomli_w.dumps(sharp.codebook.to_dict()))
+    survey = load_coded(tmp_path / "sheet.csv", tmp_path / "codebook.toml").with_raters()
+    spec = check_spec(ModelSpec(outcome="individual_learning", rater_discrimination=True), survey)
+    tree = fit(spec, survey, chains=2, draws=300, tune=300, seed=4, progressbar=False)
+    posterior = tree["posterior"]
+    slope = posterior["rater_slope"]
+    # identified: the log slopes of a condition's raters sum to zero around its discrimination
+    np.testing.assert_allclose(np.exp(np.log(slope).mean("rater")).values,
+                               posterior["rater_discrimination"].values, rtol=1e-6)
+    # 144 respondents coded by each rater: the noisy rater's 90% interval lies below both others'
+    pc = slope.sel(rater_condition="personal_contact")
+    upper = float(pc.sel(rater="rater3").quantile(0.95))
+    lower = min(float(pc.sel(rater=r).quantile(0.05)) for r in ("rater1", "rater2"))
+    assert upper < lower, (upper, lower)
+    # 16 networks: less to go on, the posterior means still ordered
+    si = slope.sel(rater_condition="shared_interests").mean(("chain", "draw"))
+    assert float(si.sel(rater="rater3")) < min(float(si.sel(rater="rater1")), float(si.sel(rater="rater2")))
+    import arviz_stats as azs
+
+    assert float(azs.rhat(posterior.to_dataset()[["rater_slope"]])["rater_slope"].max()) < 1.1
+    # the rater check and the summary carry them
+    from analysis.raters import rater_agreement
+    from models.run import summarize
+
+    table = rater_agreement(tree, survey).severity_table().set_index(["rater", "condition"])
+    assert table.loc[("rater3", "all coded"), "discrimination"] < table.loc[("rater1", "all coded"), "discrimination"]
+    summary = summarize(tree, survey)
+    assert summary["rater_model"]["discrimination_per_rater"] is True
+    own = {r: summary["raters"][r]["discrimination"]["mean"] for r in summary["raters"]}
+    assert own["rater3"] == pytest.approx(table.loc[("rater3", "all coded"), "discrimination"], rel=1e-9)
+    assert set(summary["raters"]["rater3"]["discrimination_by_condition"]) == set(CONDITIONS)
+
+
+def test_rater_discrimination_is_a_model_option():
+    from models import SpecError
+
+    spec = ModelSpec.from_dict({"outcome": "individual_learning", "rater_discrimination": True})
+    assert spec.rater_discrimination and ModelSpec.from_dict(spec.to_dict()) == spec
+    assert ModelSpec(outcome="individual_learning").rater_discrimination is False  # off by default
+    with pytest.raises(SpecError, match="rater_discrimination must be true or false"):
+        ModelSpec.from_dict({"outcome": "individual_learning", "rater_discrimination": "yes"})
