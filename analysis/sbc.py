@@ -395,7 +395,7 @@ def plot_ranks(ranks: pd.DataFrame, max_rank: int, path=None, *, title: str | No
     rows = -(-len(u.columns) // columns)
     collection = plot_ecdf_pit(xr.DataTree.from_dict({"prior_sbc": ds}), backend="matplotlib",
                                col_wrap=columns,
-                               figure_kwargs={"figsize": (3.6 * columns, 2.6 * rows + 0.6),
+                               figure_kwargs={"figsize": (3.6 * columns, 2.6 * rows + 0.6), "sharey": False,
                                               "layout": "constrained"})
     figure = collection.viz["figure"].item() if hasattr(collection.viz["figure"], "item") else None
     if title and figure is not None:
