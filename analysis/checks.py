@@ -14,7 +14,9 @@
    ("both") and null (group effects only) models (:func:`analysis.predictive_comparison`);
 7. power-scaling prior sensitivity of the shares and of the verdict
    (:func:`analysis.prior_sensitivity`);
-8. the Bayesian dominance analysis of the level groups (:mod:`analysis.dominance`).
+8. the Bayesian dominance analysis of the level groups (:mod:`analysis.dominance`);
+9. for a rater-model run, the raters' severities and the model-implied agreement per
+   condition beside Krippendorff's alpha of the codes (:mod:`analysis.raters`).
 
 The contributions of the conditions to the linear predictor (draws x individuals x levels,
 the costly part at large n) are rebuilt from the posterior once (:mod:`models.contributions`)
@@ -81,6 +83,7 @@ from .ppc import (
     groups_from_constant_data,
     posterior_predictive_checks,
 )
+from .raters import RaterAgreement, plot_raters, rater_agreement
 from .sensitivity import PriorSensitivity, prior_sensitivity
 from .submodels import fit_submodels
 from .verdict import (
@@ -147,6 +150,9 @@ class Checks:
         The diagnostic gates checked.
     tree : xarray.DataTree
         The run's fit (kept for the figures; None when read back).
+    raters : RaterAgreement or None
+        Rater severities and agreement (:func:`analysis.raters.rater_agreement`); None when
+        the run has no rater model.
     """
 
     verdict: DominanceVerdict | None
@@ -163,6 +169,7 @@ class Checks:
     submodels: dict = field(default_factory=dict)
     gates: tuple[Gate, ...] = DEFAULT_GATES
     tree: xr.DataTree | None = field(default=None, repr=False, compare=False)
+    raters: RaterAgreement | None = None
 
     @property
     def gate_results(self) -> tuple[GateResult, ...]:
@@ -208,7 +215,8 @@ class Checks:
         Only figures the report embeds are made (the report tags each with its stem as
         ``data-figure``): the overall predictive check, the between-group variance of the
         mean outcome per grouping, the LOO-PIT, the variance shares, the effects and the
-        general dominance. The per-group category shares, the LOO comparison and the prior
+        general dominance, and the raters (severities, agreement beside Krippendorff's alpha)
+        of a rater-model run. The per-group category shares, the LOO comparison and the prior
         sensitivity are tables in the report, so no figure of them is written.
         A figure that fails is left out and recorded in ``errors`` (``figure <key>``).
         """
@@ -220,6 +228,8 @@ class Checks:
             makers["effects"] = lambda: plot_effects(self.effects, prob=prob)
         if self.dominance is not None:
             makers["dominance"] = lambda: plot_dominance(self.dominance, prob=prob)
+        if self.raters is not None:
+            makers["raters"] = lambda: plot_raters(self.raters, prob=prob)
         out = {}
         if self.ppc is not None:
             try:
@@ -271,6 +281,8 @@ class Checks:
             "dominance": None if self.dominance is None else record(
                 "dominance", lambda: self.dominance.to_dict(prob=prob)),
             "submodels": self.submodels,
+            "raters": None if self.raters is None else record(
+                "raters", lambda: self.raters.to_dict(prob=prob)),
         }
         out["skipped"] = dict(self.skipped)
         out["errors"] = dict(self.errors)  # last: records that failed above are in it
@@ -280,7 +292,8 @@ class Checks:
         """Return the per-draw arrays of the checks in one tree (``checks/draws.nc``).
 
         Groups ``decomposition``, ``effects``, ``verdict`` (the share difference),
-        ``dominance``, ``ppc/...`` and ``sensitivity/...``, each present when its part is.
+        ``dominance``, ``ppc/...``, ``sensitivity/...`` and ``raters``, each present when its
+        part is.
         """
         groups: dict[str, xr.Dataset] = {}
         if self.decomposition is not None:
@@ -306,6 +319,8 @@ class Checks:
             groups["sensitivity/sensitivity"] = self.sensitivity.sensitivity
             if self.sensitivity.verdict is not None:
                 groups["sensitivity/verdict"] = self.sensitivity.verdict
+        if self.raters is not None:
+            groups["raters"] = self.raters.draws
         return xr.DataTree.from_dict(groups)
 
     @classmethod
@@ -344,6 +359,7 @@ class Checks:
             settings=dict(record.get("settings") or {}),
             submodels=dict(record.get("submodels") or {}),
             gates=gates or DEFAULT_GATES,
+            raters=RaterAgreement.from_record(record.get("raters"), group("raters")),
         )
 
     def __str__(self) -> str:
@@ -366,7 +382,7 @@ class Checks:
                 lines.append(f"  {str(c):<28} {_number(row.sel(stat='mean'), '+.3f')} "
                              f"[{_number(row.sel(stat='lower'), '+.3f')}, "
                              f"{_number(row.sel(stat='upper'), '+.3f')}]")
-        for part in (self.dominance, self.loo, self.ppc, self.sensitivity):
+        for part in (self.raters, self.dominance, self.loo, self.ppc, self.sensitivity):
             if part is not None:
                 lines += ["", str(part)]
         if self.skipped or self.errors:
@@ -489,8 +505,10 @@ def _ppc_from_record(record: dict, draws: xr.DataTree) -> PosteriorPredictiveChe
         loo_pit = LooPitCheck(values=_array(draws["ppc/loo_pit"].to_dataset()),
                               p_value=_nan(pit["uniformity_p_value"]), method=pit["method"],
                               randomised=pit["randomised"], seed=pit["seed"])
+    # the kind (category shares or a continuous outcome's statistics) names the tables' rows
     return PosteriorPredictiveChecks(proportions=proportions, group_statistics=statistics,
-                                     loo_pit=loo_pit, p_extreme=record["p_extreme"])
+                                     loo_pit=loo_pit, p_extreme=record["p_extreme"],
+                                     kind=record.get("kind", "categories"))
 
 
 def _loo_from_record(record: dict) -> PredictiveComparison:
@@ -678,8 +696,13 @@ def _as_run(run, survey=None, config=None):
     if config is None:
         spec = ModelSpec.from_dict(json.loads(tree.attrs["spec"]), "the fit's spec")
         posterior = tree["posterior"]
-        # tuning steps are not recorded in the fit: the sub-models take FitOptions' default
-        sampling = FitOptions(chains=posterior.sizes["chain"], draws=posterior.sizes["draw"],
+        # the settings asked for (the sampling record's; an extended fit kept more draws),
+        # else the posterior's size and FitOptions' default tuning
+        asked = json.loads(tree.attrs.get("sampling") or "{}").get("asked") or {}
+        sampling = FitOptions(chains=posterior.sizes["chain"],
+                              draws=int(asked.get("draws", posterior.sizes["draw"])),
+                              tune=int(asked.get("tune", FitOptions.tune)),
+                              target_accept=float(asked.get("target_accept", FitOptions.target_accept)),
                               seed=int(tree.attrs.get("seed", 0)),
                               sampler=str(tree.attrs.get("sampler", FitOptions.sampler)))
         config = RunConfig(spec=spec, sampling=sampling)
@@ -698,6 +721,7 @@ def check_run(
     sensitivity: bool = True,
     ppc: bool = True,
     workers: int | None = None,
+    scheduler: str | None = None,
     seed: int | None = None,
     gates: tuple[Gate, ...] = DEFAULT_GATES,
     prob: float | None = None,
@@ -716,8 +740,9 @@ def check_run(
         parts are skipped, saying so).
     config : models.RunConfig, optional
         With a fit held in memory: its spec and sampling options, used by the sub-model
-        fits. Default: the spec stored in the fit, its chains, draws, seed and sampler, and
-        :class:`models.FitOptions`' default tuning steps (the fit does not record them).
+        fits. Default: the spec stored in the fit, its seed and sampler, and the chains,
+        draws, tuning steps and target acceptance asked for (its ``sampling`` record; a fit
+        without one: its chains and draws, :class:`models.FitOptions`' default tuning).
     rope : float, default 0.05
         Half-width of the region of practical equivalence of the share difference.
     prob_threshold : float, default 0.95
@@ -727,7 +752,12 @@ def check_run(
         predictive comparison (3 sub-model fits), the prior sensitivity, the posterior
         predictive checks.
     workers : int, optional
-        Parallel processes for the sub-model fits (default ``min(cpu_count, fits)``).
+        Parallel processes for the sub-model fits. Default: ``min(cpu_count, fits)`` with
+        the dominance analysis; without it (the predictive comparison's 3 fits only) 1,
+        i.e. the fits one after the other in this process, each with every core.
+    scheduler : str, optional
+        Address of a Dask scheduler: the sub-model fits run on its cluster instead of local
+        processes (:func:`models.jobs.open_executor`); the same seeds give the same results.
     seed : int, optional
         Base seed of the sub-model fits and of LOO-PIT; default the run's seed.
     gates : tuple of Gate
@@ -750,11 +780,6 @@ def check_run(
     seed = int(run.config.sampling.seed if seed is None else seed)
     prob = arviz_base.rcParams["stats.ci_prob"] if prob is None else prob
     family = family_of(tree)
-    if (loo or sensitivity or ppc) and run.survey is not None:
-        # a saved run's log-likelihood is recomputed, not stored
-        from models import with_log_likelihood
-
-        tree = with_log_likelihood(tree, run.spec, run.survey)
     settings = {"run": None if run.path is None else str(run.path), "outcome": tree.attrs.get("outcome"),
                 "family": family.name, "rope": rope, "prob_threshold": prob_threshold, "seed": seed,
                 "ci_prob": prob, "gates": [g.label for g in gates],
@@ -814,6 +839,17 @@ def check_run(
             skipped[part] = verdict.reason
     trustworthy = all(g.check(diagnostics.get(g.statistic)) for g in gates)
 
+    # the pointwise log-likelihood: one pass over chunks of individuals gives what LOO (its
+    # pointwise elpd and Pareto k), the likelihood's power-scaling (its sum per draw) and
+    # LOO-PIT (its values at the kept predictive draws) use; draws x individuals is never held
+    log_lik, no_log_lik = None, _no_log_likelihood(tree, run)
+    if no_log_lik is None and (loo or sensitivity or ppc):
+        say("pointwise log-likelihood (PSIS-LOO, chunks of individuals)")
+        log_lik = attempt("log-likelihood", lambda: _log_likelihood_summary(
+            tree, run, totals=sensitivity, keep=_predictive_draws(tree) if ppc else None))
+        if log_lik is None:
+            no_log_lik = f"the log-likelihood failed ({errors.get('log-likelihood')})"
+
     ppc_result = None
     if not ppc:
         skipped["ppc"] = "not asked for"
@@ -822,13 +858,21 @@ def check_run(
     elif "posterior_predictive" not in tree.children:
         skipped["ppc"] = "the run has no posterior predictive draws (fitted with predictive=False)"
     else:
-        ppc_result = attempt("ppc", lambda: _ppc(tree, seed))
+        if log_lik is None and "log_likelihood" in tree.children:  # not the whole array
+            ppc_tree = tree.drop_nodes("log_likelihood")
+        else:
+            ppc_tree = _with_group(tree, "log_likelihood", None if log_lik is None else log_lik.kept)
+        if log_lik is None:
+            logger.info("LOO-PIT skipped: %s", no_log_lik)
+        ppc_result = attempt("ppc", lambda: _ppc(ppc_tree, seed))
 
     sensitivity_result = None
     if not sensitivity:
         skipped["sensitivity"] = "not asked for"
-    elif not {"log_prior", "log_likelihood"} <= set(tree.children):
-        skipped["sensitivity"] = "the run has no log_prior / log_likelihood groups"
+    elif "log_prior" not in tree.children:
+        skipped["sensitivity"] = "the run has no log_prior group (fitted with predictive=False)"
+    elif log_lik is None:
+        skipped["sensitivity"] = no_log_lik
     elif decomposition is None:
         skipped["sensitivity"] = "no variance decomposition to assess"
     elif verdict is not None and not verdict.applicable and len(level_groups(tree)) < 2:
@@ -839,8 +883,11 @@ def check_run(
         applicable = verdict is not None and verdict.applicable
         if verdict is not None and not applicable:  # one side's share is 1 in every draw
             del quantities["side_share"]
+        # power-scaling the likelihood uses its sum over the individuals per draw only
+        totals = xr.Dataset({"y": log_lik.total})
         sensitivity_result = attempt("sensitivity", lambda: prior_sensitivity(
-            tree, quantities, verdict=verdict if applicable else None,
+            _with_group(tree, "log_likelihood", totals), quantities,
+            verdict=verdict if applicable else None,
             prior_var_names=posterior.user_prior_terms(tree)))
         if sensitivity_result is not None:
             table = sensitivity_result.table
@@ -871,10 +918,10 @@ def check_run(
         skipped["loo"] = "not asked for"
     elif not trustworthy:
         skipped["loo"] = refused
-    elif "log_likelihood" not in tree.children:
-        skipped["loo"] = "the run has no log_likelihood group (fitted with predictive=False)"
     elif run.survey is None:
         skipped["loo"] = no_data
+    elif log_lik is None:
+        skipped["loo"] = no_log_lik
     else:
         loo_models = _side_models(tree)
         requests.update({f"loo:{name}": conditions for name, conditions in loo_models.items()})
@@ -882,8 +929,13 @@ def check_run(
     fits = {}
     if requests:
         started = time.perf_counter()
+        if workers is None and not any(not name.startswith("loo:") for name in requests):
+            # LOO's 3 fits alone: in this process, one after the other, each on every core.
+            # A worker process costs ~0.4 GiB more (7,062 respondents, tests/benchmarks/
+            # README.md) and 3 fits on 2 cores gain nothing from running 2 at a time.
+            workers = 1
         fits = attempt("sub-model fits", lambda: fit_submodels(
-            run, requests, seed=seed, workers=workers, progress=say,
+            run, requests, seed=seed, workers=workers, scheduler=scheduler, progress=say, full_r2=full_r2,
             log_likelihood=[f"loo:{name}" for name in loo_models])) or {}
         settings["submodel_fits"] = len({v.conditions for v in fits.values()})
         settings["submodel_seconds"] = round(time.perf_counter() - started, 1)
@@ -900,9 +952,11 @@ def check_run(
     loo_result = None
     submodels = {}
     if loo and "loo" not in skipped:
-        trees = {name: fits[f"loo:{name}"].tree for name in loo_models}
+        # each sub-model's PSIS-LOO was computed in its worker (pointwise elpd and k only)
+        results = {name: fits[f"loo:{name}"].loo for name in loo_models}
         loo_result = attempt("loo", lambda: predictive_comparison(
-            {**{k: v for k, v in trees.items() if k != "null"}, "both": tree, "null": trees["null"]}))
+            {**{k: v for k, v in results.items() if k != "null"}, "both": log_lik.loo,
+             "null": results["null"]}))
         for name in loo_models:
             fitted = fits[f"loo:{name}"]
             failed = [g.label for g in gates if not g.check(fitted.diagnostics.get(g.statistic))]
@@ -910,11 +964,82 @@ def check_run(
                                "seconds": round(fitted.seconds, 1), "passed": not failed,
                                "failed_gates": failed}
 
+    raters_result = None
+    if "rater_severity" in tree["posterior"]:  # the rater model: severities and agreement
+        raters_result = attempt("raters", lambda: rater_agreement(tree, run.survey))
+
     return Checks(verdict=verdict, diagnostics=diagnostics, decomposition=decomposition,
                   effects=effects, ppc=ppc_result, loo=loo_result,
                   sensitivity=sensitivity_result, dominance=dominance_result, skipped=skipped,
                   errors=errors, settings=settings, submodels=submodels, gates=tuple(gates),
-                  tree=tree)
+                  tree=tree, raters=raters_result)
+
+
+def _no_log_likelihood(tree: xr.DataTree, run) -> str | None:
+    """Why the run's pointwise log-likelihood cannot be had (None: it can)."""
+    from models.fit import LOG_LIKELIHOOD_ATTR, LOG_LIKELIHOOD_ON_DEMAND
+
+    if "log_likelihood" in tree.children:
+        return None
+    if tree.attrs.get(LOG_LIKELIHOOD_ATTR) != LOG_LIKELIHOOD_ON_DEMAND:
+        return "the run has no log-likelihood (fitted with predictive=False)"
+    if run.survey is None:
+        return ("the run's data were not given (check_run(fit, survey=...)): its log-likelihood "
+                "cannot be computed")
+    return None
+
+
+# values per chunk of individuals of a log-likelihood group held whole (16 MB of float32)
+_LOG_LIK_CHUNK_VALUES = 2**22
+
+
+def _log_likelihood_summary(tree: xr.DataTree, run, *, totals: bool, keep):
+    """:func:`analysis.loo.summarise_log_likelihood` of the run, chunk by chunk of individuals.
+
+    From the tree's ``log_likelihood`` group where it has one (a fit built by hand or given
+    :func:`models.with_log_likelihood`), else recomputed from the posterior
+    (:func:`models.log_likelihood_chunks`). ArviZ's warnings are logged (the comparison
+    records the Pareto k one).
+    """
+    import warnings
+
+    from .loo import relative_ess, summarise_log_likelihood
+
+    if "log_likelihood" in tree.children:
+        log_lik = tree["log_likelihood"].to_dataset()[["y"]]
+        dim = next(d for d in log_lik["y"].dims if d not in ("chain", "draw"))
+        step = max(1, _LOG_LIK_CHUNK_VALUES // (log_lik.sizes["chain"] * log_lik.sizes["draw"]))
+        chunks = (log_lik.isel({dim: slice(a, a + step)})
+                  for a in range(0, log_lik.sizes[dim], step))
+    else:
+        from models import log_likelihood_chunks
+
+        chunks = log_likelihood_chunks(tree, run.spec, run.survey)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        summary = summarise_log_likelihood(chunks, reff=relative_ess(tree["posterior"].to_dataset()),
+                                           totals=totals, keep=keep)
+    for w in caught:
+        logger.info("log-likelihood: %s", w.message)
+    return summary
+
+
+def _predictive_draws(tree: xr.DataTree) -> dict | None:
+    """Labels of the draws the posterior predictive kept (LOO-PIT uses those), None without it."""
+    if "posterior_predictive" not in tree.children:
+        return None
+    kept = tree["posterior_predictive"]
+    return {dim: kept[dim].values for dim in ("chain", "draw") if dim in kept.coords}
+
+
+def _with_group(tree: xr.DataTree, name: str, ds: xr.Dataset | None) -> xr.DataTree:
+    """``tree`` (shallow copy) with group ``name`` set to ``ds`` (left out when None)."""
+    out = tree.copy()
+    if name in out.children:
+        out = out.drop_nodes(name)
+    if ds is not None:
+        out[name] = xr.DataTree(ds)
+    return out
 
 
 def _sides_of(tree: xr.DataTree) -> dict[str, int]:

@@ -175,23 +175,32 @@ def _record(caught, name: str) -> list[str]:
 def _problems(fits: Mapping[str, xr.DataTree], var_name: str) -> list[str]:
     problems = []
     if not isinstance(fits, Mapping) or len(fits) < 2:
-        return ["fits must be a mapping of at least two model names to DataTrees"]
+        return ["fits must be a mapping of at least two model names to DataTrees "
+                "(or PSIS-LOO results)"]
     reference = None
     for name, tree in fits.items():
-        if not isinstance(tree, xr.DataTree):
-            problems.append(f"model {name!r}: not a DataTree ({type(tree).__name__})")
+        if isinstance(tree, azs.ELPDData):
+            if tree.elpd_i is None or tree.pareto_k is None:
+                problems.append(f"model {name!r}: its PSIS-LOO result is not pointwise")
+                continue
+            obs = tree.elpd_i
+        elif not isinstance(tree, xr.DataTree):
+            problems.append(f"model {name!r}: not a DataTree ({type(tree).__name__}) "
+                            "nor a PSIS-LOO result")
             continue
-        if "log_likelihood" not in tree.children:
+        elif "log_likelihood" not in tree.children:
             problems.append(f"model {name!r}: no log_likelihood group")
             continue
-        log_lik = tree["log_likelihood"].to_dataset()
-        if var_name not in log_lik:
-            problems.append(
-                f"model {name!r}: log_likelihood has no {var_name!r} "
-                f"(it has {', '.join(map(str, log_lik.data_vars)) or 'nothing'})"
-            )
-            continue
-        obs = log_lik[var_name].drop_vars(list(SAMPLE_DIMS), errors="ignore")
+        else:
+            log_lik = tree["log_likelihood"].to_dataset()
+            if var_name not in log_lik:
+                problems.append(
+                    f"model {name!r}: log_likelihood has no {var_name!r} "
+                    f"(it has {', '.join(map(str, log_lik.data_vars)) or 'nothing'})"
+                )
+                continue
+            obs = log_lik[var_name]
+        obs = obs.drop_vars(list(SAMPLE_DIMS), errors="ignore")
         obs_coords = {d: obs[d].values for d in obs.dims if d not in SAMPLE_DIMS}
         if reference is None:
             reference = (name, obs_coords)
@@ -221,9 +230,11 @@ def predictive_comparison(
 
     Parameters
     ----------
-    fits : mapping of str to xarray.DataTree
+    fits : mapping of str to xarray.DataTree or arviz_stats.ELPDData
         Model name to fit, each with a ``log_likelihood`` group holding ``var_name`` over
-        the same observations. The standard names are :data:`STANDARD_MODELS`.
+        the same observations, or to its pointwise PSIS-LOO result computed already
+        (:func:`summarise_log_likelihood`, which never holds draws x observations). The
+        standard names are :data:`STANDARD_MODELS`.
     var_name : str, default "y"
         The pointwise log-likelihood variable.
     method : {"stacking", "BB-pseudo-BMA", "pseudo-BMA"}, default "stacking"
@@ -267,13 +278,21 @@ def predictive_comparison(
     k_rows = {}
     flagged = {}
     for name, tree in fits.items():
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            result = azs.loo(tree, pointwise=True, var_name=var_name)
-        messages += _record(caught, name)
-        # the smoothed log weights are draws x observations in float64 (452 MB for 7,000
-        # respondents x 8,000 draws); the comparison needs only the pointwise elpd and k
-        result.log_weights = None
+        if isinstance(tree, azs.ELPDData):  # computed already (summarise_log_likelihood)
+            result = tree
+            if result.warning:  # ArviZ's warning, raised where the result was computed
+                note = (f"{name}: Estimated shape parameter of Pareto distribution is greater "
+                        f"than {result.good_k:.2f} for one or more samples")
+                logger.warning(note)
+                messages.append(note)
+        else:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                result = azs.loo(tree, pointwise=True, var_name=var_name)
+            messages += _record(caught, name)
+            # the smoothed log weights are draws x observations in float64 (452 MB for 7,000
+            # respondents x 8,000 draws); the comparison needs only the pointwise elpd and k
+            result.log_weights = None
         elpd[name] = result
         k = result.pareto_k
         k_rows[name] = {
@@ -302,6 +321,116 @@ def predictive_comparison(
         var_name=var_name,
         elpd=elpd,
     )
+
+
+# -- PSIS-LOO one chunk of observations at a time ---------------------------------------------
+def relative_ess(posterior: xr.Dataset) -> float:
+    """Relative efficiency of the draws for PSIS (``arviz_stats.loo``'s default ``reff``).
+
+    The mean ESS (``method="mean"``) over every posterior value, divided by the number of
+    draws; 1 for one chain. Constant values (a sub-model's left-out effects, stored as 0)
+    have no ESS and are skipped.
+    """
+    chains, draws = (posterior.sizes[d] for d in SAMPLE_DIMS)
+    if chains == 1:
+        return 1.0
+    ess = azs.ess(posterior, method="mean")
+    values = np.hstack([np.ravel(ess[name].values) for name in ess.data_vars])
+    return float(np.nanmean(values) / (chains * draws))
+
+
+@dataclass(frozen=True)
+class LogLikelihoodSummary:
+    """What the checks need of the pointwise log-likelihood, gathered chunk by chunk.
+
+    Attributes
+    ----------
+    loo : arviz_stats.ELPDDataLOO
+        PSIS-LOO with pointwise ``elpd_i`` and ``pareto_k`` (no smoothed weights).
+    total : xarray.DataArray or None
+        The log-likelihood summed over the observations, per draw (chain, draw): all that
+        power-scaling the likelihood uses (``arviz_stats.psense`` sums it so).
+    kept : xarray.Dataset or None
+        The log-likelihood (float32) at the draws asked for (those the posterior predictive
+        kept, for LOO-PIT).
+    """
+
+    loo: object
+    total: xr.DataArray | None = None
+    kept: xr.Dataset | None = None
+
+
+def summarise_log_likelihood(chunks, *, reff: float, var_name: str = "y", totals: bool = False,
+                             keep: Mapping | None = None) -> LogLikelihoodSummary:
+    """PSIS-LOO (and, if asked, per-draw totals and some draws) from chunks of observations.
+
+    Parameters
+    ----------
+    chunks : iterable
+        ``(start, stop, dataset)`` or datasets, each holding ``var_name`` over every draw
+        (chain, draw) and a chunk of the observations
+        (:func:`models.log_likelihood_chunks`); they are read one at a time.
+    reff : float
+        Relative efficiency of the draws (:func:`relative_ess` of the posterior).
+    totals : bool
+        Also sum the log-likelihood over the observations per draw.
+    keep : mapping, optional
+        ``{"chain": labels, "draw": labels}``: also keep the log-likelihood at those draws.
+
+    PSIS smooths each observation's importance ratios on their own, so the pointwise
+    ``elpd_i`` and ``pareto_k`` are those of ``arviz_stats.loo`` on the whole array (test:
+    tests/analysis/test_loo.py); elpd, its SE and p_loo are summed from them as ArviZ does
+    (``loo_summary``). A Pareto k above ArviZ's sample-size-dependent threshold raises
+    ArviZ's warning once.
+    """
+    elpds, ks, ps, kept = [], [], [], []
+    total = None
+    obs_dim = None
+    messages: dict[str, type] = {}
+    n_samples = 0
+    for chunk in chunks:
+        ds = chunk[-1] if isinstance(chunk, tuple) else chunk
+        da = ds[var_name]
+        obs = [d for d in da.dims if d not in SAMPLE_DIMS]
+        if len(obs) != 1:
+            raise ValueError(f"the log-likelihood {var_name!r} must have one observation dim "
+                             f"besides chain and draw, it has {obs}")
+        obs_dim = obs[0]
+        n_samples = da.sizes["chain"] * da.sizes["draw"]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            elpd_i, k, p_i = da.azstats.loo(sample_dims=list(SAMPLE_DIMS), r_eff=reff)
+        for w in caught:
+            messages.setdefault(str(w.message), w.category)
+        elpds.append(elpd_i)
+        ks.append(k)
+        ps.append(p_i)
+        if totals:
+            part = da.sum(obs_dim, dtype=np.float64)
+            total = part if total is None else total + part
+        if keep is not None:
+            kept.append(ds[[var_name]].sel(keep).astype(np.float32))
+    if obs_dim is None:
+        raise ValueError("no log-likelihood to summarise (no chunks)")
+    for message, category in messages.items():  # once, not once per chunk
+        warnings.warn(message, category, stacklevel=2)
+    elpd_i = xr.concat(elpds, dim=obs_dim).rename("elpd_i")
+    pareto_k = xr.concat(ks, dim=obs_dim).rename("pareto_k")
+    p_loo_i = xr.concat(ps, dim=obs_dim)
+    elpd, se, p, _ = elpd_i.azstats.loo_summary(p_loo_i)
+    # ArviZ's threshold (arviz_stats.loo): min(1 - 1 / log10(S), 0.7)
+    good_k = min(1 - 1 / np.log10(n_samples), 0.7) if n_samples > 1 else 0.7
+    warning = bool((pareto_k > good_k).any())
+    if warning:
+        warnings.warn(f"Estimated shape parameter of Pareto distribution is greater than "
+                      f"{good_k:.2f} for {int((pareto_k > good_k).sum())} observation(s): "
+                      "PSIS-LOO is unreliable for them", UserWarning, stacklevel=2)
+    result = azs.ELPDDataLOO(elpd=float(elpd), se=float(se), p=float(p), n_samples=n_samples,
+                             n_data_points=int(elpd_i.size), scale="log", warning=warning,
+                             good_k=good_k, elpd_i=elpd_i, pareto_k=pareto_k)
+    return LogLikelihoodSummary(
+        loo=result, total=None if total is None else total.rename(var_name),
+        kept=xr.concat(kept, dim=obs_dim) if keep is not None else None)
 
 
 def plot_comparison(result: PredictiveComparison) -> Figure:

@@ -11,34 +11,47 @@ are then drawn from their priors, informed by nothing); with a shrinkage prior
 (horseshoe, R2D2M2) the sub-model keeps the run's joint prior over all conditions, whose
 global scale was set for the full set.
 
-Parallel fits run on a local process pool (:class:`concurrent.futures.ProcessPoolExecutor`).
-Where the platform can fork (Linux), the model is compiled once in the parent before the
-pool starts and every worker inherits that compilation; elsewhere each worker compiles once
-on its first sub-model. Each fit gets ``cores = max(1, cpu_count // workers)`` threads for
-its chains, so the machine is not oversubscribed.
+Each sub-model is one :class:`models.jobs.FitJob` (spec, data, sampling options, seed), so
+any :class:`concurrent.futures.Executor` fits them: the local process pool of
+:func:`models.jobs.open_executor` by default (workers that die with the parent, one
+compilation per worker; where the platform can fork, the model is compiled here before the
+workers start and every worker inherits it), or a Dask cluster (``scheduler``: the
+address of its scheduler; ``check --scheduler``). A sub-model's seed comes from the run's
+seed and its conditions (:func:`submodel_seed`), so the same sub-model gets the same draws
+whichever executor fits it and in whatever order.
 
-Workers end with their parent, however it ends: each asks the kernel to kill it when the
-parent dies (``prctl(PR_SET_PDEATHSIG)`` on Linux) and watches its parent's pid as a
-fallback elsewhere; an interrupt or error in the parent terminates the pool's workers
-instead of waiting for their fits. Workers ignore Ctrl-C (the terminal sends it to the
-whole process group): the parent handles it.
+The worker reduces each fit to what the analyses read (:func:`_fit_one`) before sending it
+back.
 
-A Dask cluster is not supported: dask is not a dependency of the toolkit.
+How long each sub-model samples (:func:`submodel_sampling`): the run's chains and sampler,
+at most :data:`SUBMODEL_TUNE` tuning steps, and only as many draws as the sub-model's own
+ESS gates need, estimated from the run's ESS per draw (of the same variables) with a
+margin (:data:`ESS_MARGIN`; a sub-model has the run's group structure and fewer
+conditions). Which variables a sub-model's gates are judged on follows from its use:
+
+- a sub-model of the predictive comparison (``log_likelihood``) is used whole: its gates
+  are the run's, on every variable, and :func:`models.fit` extends it when it misses one
+  narrowly (:mod:`models.extend`), as it does a run;
+- a sub-model of the dominance analysis gives one quantity, its R^2 of the fixed part
+  (:func:`analysis.dominance.fixed_r2`): its R-hat and ESS gates are judged on the draws of
+  that R^2, with divergences and E-BFMI of the whole fit (:func:`r2_diagnostics`), and it
+  is not extended (its gates are reported with the analysis, not enforced). Its group SDs,
+  which its R^2 does not use, mix slowest: on the example survey the run's ESS per draw
+  was 0.12 for the slowest variable (a group SD) and 0.62 for the R^2, so the R^2 needs
+  about a fifth of the draws.
+
+The dominance analysis pairs draws after thinning every fit to a common size
+(:func:`analysis.dominance.paired_draws`).
 """
 
 from __future__ import annotations
 
-import ctypes
 import logging
-import multiprocessing
 import os
-import signal
-import sys
-import threading
 import time
 import zlib
 from collections.abc import Callable, Collection, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor, as_completed
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,6 +67,22 @@ _R2_VARIABLES = ("b", "sigma")
 _R2_PREFIXES = ("x_missing_", "sd_")
 
 
+def r2_diagnostics(tree: xr.DataTree, r2: xr.DataArray | None = None) -> dict:
+    """:func:`analysis.sampling_diagnostics` of a fit's R^2 of the fixed part.
+
+    R-hat and ESS of the draws of :func:`analysis.dominance.fixed_r2` (the one quantity a
+    dominance sub-model gives; ``r2`` when already computed), divergences and E-BFMI of the
+    whole fit.
+    """
+    from .dominance import fixed_r2
+
+    r2 = fixed_r2(tree) if r2 is None else r2
+    gated = {"posterior": r2.to_dataset(name="r2")}
+    if "sample_stats" in tree.children:
+        gated["sample_stats"] = tree["sample_stats"].to_dataset()
+    return sampling_diagnostics(xr.DataTree.from_dict(gated))
+
+
 @dataclass(frozen=True)
 class SubmodelFit:
     """One fitted sub-model.
@@ -64,13 +93,18 @@ class SubmodelFit:
         The conditions in its linear predictor (empty: group effects only).
     tree : xarray.DataTree
         The fit, reduced: ``posterior`` (with only ``b``, ``x_missing_*``, ``sd_*`` and
-        ``sigma`` unless the log-likelihood was asked for), ``sample_stats``,
-        ``constant_data``, ``observed_data`` and, when asked for, ``log_likelihood``.
+        ``sigma``), ``sample_stats``, ``constant_data`` and ``observed_data``.
     diagnostics : dict
-        :func:`analysis.sampling_diagnostics` of the full posterior.
+        :func:`analysis.sampling_diagnostics` of every variable for a fit with the
+        log-likelihood; :func:`r2_diagnostics` otherwise (see the module docstring).
     seed : int
     seconds : float
-        Wall time of the fit.
+        Wall time of the fit (with its PSIS-LOO).
+    loo : arviz_stats.ELPDDataLOO or None
+        When the log-likelihood was asked for: the fit's PSIS-LOO with pointwise elpd and
+        Pareto k, computed in the worker chunk by chunk of individuals
+        (:func:`analysis.loo.summarise_log_likelihood`), so that draws x individuals is
+        neither held whole nor sent back.
     """
 
     conditions: tuple[str, ...]
@@ -78,6 +112,49 @@ class SubmodelFit:
     diagnostics: dict
     seed: int
     seconds: float
+    loo: object | None = None
+
+
+# At most this many tuning steps per sub-model: nutpie's adaptation settles well within it on
+# the example survey (tests/benchmarks/throughput.py); the run's own tuning is the default 1000.
+SUBMODEL_TUNE = 400
+# Sub-model draws aim at this multiple of the ESS gate, from the run's ESS per draw: the
+# dominance sub-models' smallest ESS per draw ranged 0.5-1.5x the run's on the example survey.
+ESS_MARGIN = 2.0
+# and never fewer draws per chain than this
+MIN_SUBMODEL_DRAWS = 200
+
+
+def submodel_sampling(run, gates=None, *, r2: bool = False, full_r2: xr.DataArray | None = None) -> dict:
+    """Sampling options of a run's sub-model fits: ``chains``, ``draws``, ``tune``, ...
+
+    Draws per chain: enough for ``ESS_MARGIN`` times the largest ESS gate at the run's
+    efficiency (its smallest bulk or tail ESS over its draws: of every variable, or with
+    ``r2`` of its R^2 of the fixed part), between :data:`MIN_SUBMODEL_DRAWS` and the run's
+    draws; tuning: the run's, at most :data:`SUBMODEL_TUNE`. Chains, sampler and target
+    acceptance are the run's. A run whose ESS is unknown gives its sub-models its own draws.
+    ``full_r2``: the run's :func:`analysis.dominance.fixed_r2` when already computed.
+    """
+    from .verdict import DEFAULT_GATES, sampling_diagnostics
+
+    sampling = run.config.sampling
+    options = {"chains": sampling.chains, "draws": sampling.draws,
+               "tune": min(sampling.tune, SUBMODEL_TUNE), "sampler": sampling.sampler,
+               "target_accept": sampling.target_accept}
+    gates = DEFAULT_GATES if gates is None else gates
+    targets = [g.threshold * (sampling.chains if g.statistic.endswith("_per_chain") else 1)
+               for g in gates if g.statistic.startswith(("min_ess_bulk", "min_ess_tail"))]
+    if r2:
+        diagnostics = r2_diagnostics(run.tree, full_r2)
+    else:
+        diagnostics = (getattr(run, "summary", None) or {}).get("diagnostics") or sampling_diagnostics(run.tree)
+    ess = [diagnostics.get(k) for k in ("min_ess_bulk", "min_ess_tail")]
+    kept = run.tree["posterior"].sizes["chain"] * run.tree["posterior"].sizes["draw"]
+    if targets and all(e is not None and np.isfinite(e) and e > 0 for e in ess):
+        per_draw = min(ess) / kept
+        needed = int(np.ceil(ESS_MARGIN * max(targets) / per_draw / sampling.chains))
+        options["draws"] = int(min(sampling.draws, max(MIN_SUBMODEL_DRAWS, needed)))
+    return options
 
 
 def submodel_seed(seed: int, conditions: Sequence[str]) -> int:
@@ -97,7 +174,10 @@ def fit_submodels(
     seed: int,
     log_likelihood: Collection[str] = (),
     workers: int | None = None,
+    scheduler: str | None = None,
+    executor: Executor | None = None,
     progress: Callable[[str], None] | None = None,
+    full_r2: xr.DataArray | None = None,
 ) -> dict[str, SubmodelFit]:
     """Fit sub-models of a run, each with a subset of its conditions, in parallel.
 
@@ -112,20 +192,28 @@ def fit_submodels(
         Base seed; each sub-model's seed comes from it and its conditions
         (:func:`submodel_seed`).
     log_likelihood : collection of str
-        Names whose fits also need the pointwise log-likelihood (for PSIS-LOO); these are
-        fitted with the prior and posterior predictive draws too.
+        Names whose fits also need PSIS-LOO (``SubmodelFit.loo``, computed in the worker).
     workers : int, optional
-        Parallel processes; default ``min(cpu_count, number of fits)``. 1 fits in this
-        process, one after the other.
+        Local pool: parallel processes; default ``min(cpu_count, number of fits)``. 1 fits
+        in this process, one after the other.
+    scheduler : str, optional
+        Address of a Dask scheduler: fit on its cluster instead (``workers`` is ignored).
+    executor : concurrent.futures.Executor, optional
+        Fit with this executor (:func:`models.jobs.open_executor`) instead of opening one;
+        ``workers`` and ``scheduler`` are then ignored.
     progress : callable, optional
         Called with one line per finished fit (default: logged at INFO level).
+    full_r2 : xarray.DataArray, optional
+        The run's :func:`analysis.dominance.fixed_r2`, when already computed (it sets the
+        draws of the sub-models fitted for their R^2 only).
 
     Returns
     -------
     dict of str to SubmodelFit
         Keyed by the requested names.
     """
-    say = progress or logger.info
+    from models.jobs import open_executor
+
     spec = run.spec
     known = set(spec.conditions or ())
     problems = [f"sub-model {name!r}: unknown condition(s) {sorted(set(c) - known)}"
@@ -144,47 +232,14 @@ def fit_submodels(
         tasks[key] = tasks.get(key, False) or name in log_likelihood
     if not tasks:
         return {}
-    cpu = os.cpu_count() or 1
-    workers = min(cpu, len(tasks)) if workers is None else max(1, min(int(workers), len(tasks)))
-    cores = max(1, cpu // workers)
-    sampling = run.config.sampling
-    options = {"chains": sampling.chains, "draws": sampling.draws, "tune": sampling.tune,
-               "sampler": sampling.sampler, "target_accept": sampling.target_accept,
-               "cores": cores}
-    say(f"fitting {len(tasks)} sub-model(s) with {workers} worker(s), "
-        f"{sampling.chains} chains x {sampling.draws} draws each")
-
-    started = time.perf_counter()
-    fitted: dict[tuple[str, ...], SubmodelFit] = {}
-
-    def record(result: SubmodelFit) -> None:
-        fitted[result.conditions] = result
-        label = ", ".join(result.conditions) if result.conditions else "group effects only"
-        say(f"  sub-model {len(fitted)}/{len(tasks)} done in {result.seconds:.0f} s "
-            f"({len(result.conditions)} condition(s): {_shorten(label)})")
-
-    jobs = [(key, predictive, submodel_seed(seed, key)) for key, predictive in tasks.items()]
-    if workers == 1:
-        _init_worker(spec, run.survey, options)
-        for job in jobs:
-            record(_fit_one(*job))
+    if executor is None:
+        if workers is None and not scheduler:
+            workers = min(os.cpu_count() or 1, len(tasks))
+        with open_executor(workers=None if workers is None else max(1, min(int(workers), len(tasks))),
+                           scheduler=scheduler) as executor:
+            fitted = _fit_tasks(run, tasks, seed, executor, progress, full_r2)
     else:
-        if sampling.sampler == "nutpie" and _can_fork():
-            _compile_in_parent(spec, run.survey)  # inherited by the forked workers
-        context = multiprocessing.get_context("fork" if _can_fork() else "spawn")
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                                   initializer=_start_worker,
-                                   initargs=(os.getpid(), spec, run.survey, options))
-        try:
-            futures = [pool.submit(_fit_one, *job) for job in jobs]
-            for future in as_completed(futures):
-                record(future.result())
-        except BaseException:
-            _stop_pool(pool)  # an interrupt or a failed fit: do not wait for the other fits
-            raise
-        pool.shutdown()
-    say(f"sub-models fitted in {time.perf_counter() - started:.0f} s")
-
+        fitted = _fit_tasks(run, tasks, seed, executor, progress, full_r2)
     out = {}
     for name, conditions in requests.items():
         key = tuple(c for c in order if c in set(conditions))
@@ -192,100 +247,91 @@ def fit_submodels(
     return out
 
 
+def submodel_jobs(run, tasks: Mapping[tuple[str, ...], bool], seed: int,
+                  full_r2: xr.DataArray | None = None) -> dict:
+    """The fit job of each sub-model: conditions -> (:class:`models.jobs.FitJob`, predictive).
+
+    A sub-model with the log-likelihood (``predictive``) samples as
+    :func:`submodel_sampling` gives for every variable and may be extended; one for its R^2
+    only, as it gives for the R^2, without extension (module docstring).
+    """
+    from models.jobs import FitJob
+
+    sampling = {}
+    for predictive in sorted(set(tasks.values())):
+        if predictive:
+            sampling[True] = submodel_sampling(run)
+        else:
+            sampling[False] = {**submodel_sampling(run, r2=True, full_r2=full_r2), "extension": None}
+    return {key: (FitJob(run.spec, run.survey, submodel_seed(seed, key),
+                         {**sampling[predictive], "active_conditions": key, "predictive": False}),
+                  predictive)
+            for key, predictive in tasks.items()}
+
+
+def _fit_tasks(run, tasks, seed: int, executor: Executor, progress,
+               full_r2=None) -> dict[tuple[str, ...], SubmodelFit]:
+    """Fit each distinct condition set with ``executor``; results keyed by the conditions."""
+    from models.jobs import compile_model, inherits_compilations, worker_count
+
+    say = progress or logger.info
+    jobs = submodel_jobs(run, tasks, seed, full_r2)
+    sizes = sorted({(job.options["chains"], job.options["draws"], job.options["tune"])
+                    for job, _ in jobs.values()})
+    say(f"fitting {len(jobs)} sub-model(s) with {min(worker_count(executor), len(jobs))} "
+        f"worker(s), " + " or ".join(f"{c} chains x {d} draws after {t} tuning steps"
+                                     for c, d, t in sizes))
+    if run.config.sampling.sampler == "nutpie" and inherits_compilations(executor):
+        compile_model(run.spec, run.survey)  # forked workers start with it compiled
+    started = time.perf_counter()
+    fitted: dict[tuple[str, ...], SubmodelFit] = {}
+    futures = [executor.submit(_fit_one, job, predictive) for job, predictive in jobs.values()]
+    for future in as_completed(futures):
+        result = future.result()
+        fitted[result.conditions] = result
+        label = ", ".join(result.conditions) if result.conditions else "group effects only"
+        say(f"  sub-model {len(fitted)}/{len(jobs)} done in {result.seconds:.0f} s "
+            f"({len(result.conditions)} condition(s): {_shorten(label)})")
+    say(f"sub-models fitted in {time.perf_counter() - started:.0f} s")
+    return fitted
+
+
 def _shorten(text: str, width: int = 70) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-def _can_fork() -> bool:
-    return "fork" in multiprocessing.get_all_start_methods()
-
-
-def _compile_in_parent(spec, survey) -> None:
-    """Compile the run's model (or find it compiled) before the pool forks."""
-    from models import make_design
-    from models.build import model_from_design
-    from models.fit import compiled_model
-
-    design = make_design(spec, survey)
-    compiled_model(model_from_design(design), design)
-
-
-def _stop_pool(pool: ProcessPoolExecutor, timeout: float = 10.0) -> None:
-    """Terminate a pool's workers now (their fits are lost) and reap them."""
-    processes = list((getattr(pool, "_processes", None) or {}).values())
-    for process in processes:
-        if process.is_alive():
-            process.terminate()
-    pool.shutdown(wait=False, cancel_futures=True)
-    deadline = time.monotonic() + timeout
-    for process in processes:
-        process.join(max(0.0, deadline - time.monotonic()))
-        if process.is_alive():
-            process.kill()
-            process.join(1.0)
-
-
 # -- the worker side ------------------------------------------------------------------------
-_WORKER: dict = {}
-_PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
-def _start_worker(parent: int, spec, survey, options: dict) -> None:
-    """Pool initializer: tie the worker's life to its parent's, then keep the fit's inputs."""
-    _die_with_parent(parent)
-    _init_worker(spec, survey, options)
-
-
-def _die_with_parent(parent: int) -> None:
-    """End this worker process when process ``parent`` ends (even by ``kill -9``)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and ends us
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's inherited handler
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        except (OSError, AttributeError):  # no usable libc: the watchdog below still works
-            pass
-    if os.getppid() != parent:  # the parent died before the request above took effect
-        os._exit(1)
-    threading.Thread(target=_watch_parent, args=(parent,), name="parent-watchdog", daemon=True).start()
-
-
-def _watch_parent(parent: int, interval: float = 1.0) -> None:
-    # an orphan is re-parented (to init or a subreaper), so its parent pid changes
-    while os.getppid() == parent:
-        time.sleep(interval)
-    os._exit(1)
-
-
-def _init_worker(spec, survey, options: dict) -> None:
-    _WORKER.update(spec=spec, survey=survey, options=options)
-
-
-def _fit_one(conditions: tuple[str, ...], predictive: bool, seed: int) -> SubmodelFit:
+def _fit_one(job, predictive: bool) -> SubmodelFit:
     """Fit one sub-model in a worker (or in this process); return it reduced."""
-    from models import fit
+    from models.jobs import run_fit
 
     started = time.perf_counter()
-    tree = fit(_WORKER["spec"], _WORKER["survey"], seed=seed, progressbar=False,
-               predictive=predictive, active_conditions=conditions, **_WORKER["options"])
-    diagnostics = sampling_diagnostics(tree)
-    return SubmodelFit(conditions=tuple(conditions), tree=_reduced(tree, predictive),
-                       diagnostics=diagnostics, seed=seed,
-                       seconds=time.perf_counter() - started)
+    tree = run_fit(job)
+    # gated on what the sub-model is used for: all of it, or its R^2 (module docstring)
+    diagnostics = sampling_diagnostics(tree) if predictive else r2_diagnostics(tree)
+    loo = _loo_of(tree, job.spec, job.survey) if predictive else None
+    return SubmodelFit(conditions=tuple(job.options["active_conditions"]),
+                       tree=_reduced(tree), diagnostics=diagnostics, seed=job.seed,
+                       seconds=time.perf_counter() - started, loo=loo)
 
 
-def _reduced(tree: xr.DataTree, keep_log_likelihood: bool) -> xr.DataTree:
+def _loo_of(tree: xr.DataTree, spec, survey):
+    """PSIS-LOO of a sub-model's fit, its log-likelihood computed chunk by chunk of individuals."""
+    from models import log_likelihood_chunks
+
+    from .loo import relative_ess, summarise_log_likelihood
+
+    chunks = log_likelihood_chunks(tree, spec, survey)
+    return summarise_log_likelihood(chunks, reff=relative_ess(tree["posterior"].to_dataset())).loo
+
+
+def _reduced(tree: xr.DataTree) -> xr.DataTree:
     """Keep the groups and variables the analyses read from a sub-model."""
     posterior = tree["posterior"].to_dataset()
-    if not keep_log_likelihood:
-        keep = [name for name in posterior.data_vars
-                if name in _R2_VARIABLES or name.startswith(_R2_PREFIXES)]
-        posterior = posterior[keep]
-    groups = {"posterior": posterior}
+    keep = [name for name in posterior.data_vars
+            if name in _R2_VARIABLES or name.startswith(_R2_PREFIXES)]
+    groups = {"posterior": posterior[keep]}
     names = ["sample_stats", "constant_data", "observed_data"]
-    if keep_log_likelihood:
-        names.append("log_likelihood")
     for name in names:
         if name in tree.children:
             groups[name] = tree[name].to_dataset()

@@ -20,21 +20,22 @@ When the Pratt shares of the fixed part are used (they sum to one), ``d = 2 s_I 
 the default ``rope=0.05`` is an interpersonal share within 0.475..0.525.
 
 The gates are data (:data:`DEFAULT_GATES`), one row per check, so a study can change a
-threshold or add a check without touching the rule.
+threshold or add a check without touching the rule. Their home is :mod:`data.gates`
+(the fit reads them too: :mod:`models.extend` samples longer when one is missed narrowly).
 """
 
 from __future__ import annotations
 
 import logging
-import operator
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import numpy as np
 import xarray as xr
 
 from data.codebook import SIDES
 from data.constants import SAMPLE_DIMS
+# the gates' one home is data.gates (the fit reads them too); re-exported here
+from data.gates import _COMPARISONS, DEFAULT_GATES, PER_CHAIN_ESS_GATES, Gate, GateResult, check_gates
 
 logger = logging.getLogger(__name__)
 
@@ -47,90 +48,21 @@ VERDICTS = (
     "not applicable",
 )
 NOT_APPLICABLE = "not applicable"
-_COMPARISONS = {"<=": operator.le, ">=": operator.ge}
-
-
-@dataclass(frozen=True)
-class Gate:
-    """One diagnostic check: the fit passes when ``statistic passes_if threshold``.
-
-    ``statistic`` is a key of the diagnostics mapping (see :func:`sampling_diagnostics`;
-    the names match ``summary.json``'s ``diagnostics``).
-    """
-
-    label: str
-    statistic: str
-    passes_if: str
-    threshold: float
-    source: str
-
-    def check(self, value) -> bool:
-        """Whether ``value`` passes; a missing or non-finite value fails."""
-        if value is None or not np.isfinite(value):
-            return False
-        return _COMPARISONS[self.passes_if](value, self.threshold)
-
-
-_VEHTARI = "Vehtari et al. (2021), doi:10.1214/20-BA1221"
-DEFAULT_GATES: tuple[Gate, ...] = (
-    Gate("R-hat", "max_rhat", "<=", 1.01, _VEHTARI),
-    # 400 in total: 100 per chain for the usual 4 chains (Vehtari et al. 2021, sec. 4).
-    Gate("bulk ESS", "min_ess_bulk", ">=", 400, _VEHTARI),
-    Gate("tail ESS", "min_ess_tail", ">=", 400, _VEHTARI),
-    Gate("divergences", "divergences", "<=", 0, "Betancourt (2017), arXiv:1701.02434"),
-    Gate("E-BFMI", "min_bfmi", ">=", 0.3, "Betancourt (2016), arXiv:1604.00695"),
-)
-# Same checks with ESS per chain (for runs with other than 4 chains).
-PER_CHAIN_ESS_GATES: tuple[Gate, ...] = (
-    DEFAULT_GATES[0],
-    Gate("bulk ESS per chain", "min_ess_bulk_per_chain", ">=", 100, _VEHTARI),
-    Gate("tail ESS per chain", "min_ess_tail_per_chain", ">=", 100, _VEHTARI),
-    *DEFAULT_GATES[3:],
-)
-
-
-@dataclass(frozen=True)
-class GateResult:
-    """A gate and the value it was checked against."""
-
-    gate: Gate
-    value: float | None
-    passed: bool
-
-    def __str__(self) -> str:
-        """One line: label, value, threshold, ok or FAILED."""
-        g = self.gate
-        if self.value is None or not np.isfinite(self.value):
-            shown = "not available"
-        else:
-            shown = f"{self.value:.4g}"
-        status = "ok" if self.passed else "FAILED"
-        return f"{g.label}: {shown} (needs {g.passes_if} {g.threshold:g}) {status}"
+__all__ = ["DEFAULT_GATES", "INTERORGANISATIONAL", "INTERPERSONAL", "NOT_APPLICABLE",
+           "PER_CHAIN_ESS_GATES", "VERDICTS", "DominanceVerdict", "Gate", "GateResult",
+           "dominance_verdict", "sampling_diagnostics"]
 
 
 def sampling_diagnostics(data: xr.DataTree, *, var_names=None) -> dict[str, float | None]:
-    """The statistics the gates check: :func:`models.diagnostics` and the ESS per chain.
+    """The statistics the gates check (:func:`models.extend.gate_statistics`).
 
-    ``data`` and ``var_names`` are as in :func:`models.diagnostics`. Returns its mapping
-    with ``min_ess_bulk_per_chain`` and ``min_ess_tail_per_chain`` added; a statistic the
-    fit cannot give is None, and its gate fails.
-
-    References
-    ----------
-    .. [1] Vehtari, A., Gelman, A., Simpson, D., Carpenter, B., & Bürkner, P.-C. (2021).
-       Rank-normalization, folding, and localization: An improved R-hat for assessing
-       convergence of MCMC. *Bayesian Analysis*, 16(2), 667-718.
-       https://doi.org/10.1214/20-BA1221
+    ``data`` and ``var_names`` are as in :func:`models.diagnostics`: its mapping with
+    ``min_ess_bulk_per_chain`` and ``min_ess_tail_per_chain`` added; a statistic the fit
+    cannot give is None, and its gate fails.
     """
-    from models.run import diagnostics  # PyMC is loaded only when a fit is checked
+    from models.extend import gate_statistics  # PyMC is loaded only when a fit is checked
 
-    stats = diagnostics(data, var_names=var_names)
-    ess = ("min_ess_bulk", "min_ess_tail")
-    per_chain = {f"{name}_per_chain": None if stats[name] is None else stats[name] / stats["chains"]
-                 for name in ess}
-    first = ("max_rhat", *ess)  # the per-chain ESS listed right after the totals
-    return {**{k: stats[k] for k in first}, **per_chain,
-            **{k: v for k, v in stats.items() if k not in first}}
+    return gate_statistics(data, var_names=var_names)
 
 
 @dataclass(frozen=True)
@@ -295,10 +227,7 @@ def dominance_verdict(
         diagnostics = sampling_diagnostics(diagnostics)
     if not isinstance(diagnostics, Mapping):
         raise TypeError("diagnostics must be a mapping of statistics or a DataTree")
-    results = tuple(
-        GateResult(g, diagnostics.get(g.statistic), g.check(diagnostics.get(g.statistic)))
-        for g in gates
-    )
+    results = check_gates(diagnostics, gates)
 
     if sides is None:
         sides = {s: int(bool((shares.sel(side=s) != 0).any())) for s in SIDES}

@@ -6,7 +6,7 @@ Public API::
     DEFAULT_PRIORS, FAMILIES, Family, get_family, family_of
     make_design, ModelDesign, build_model, fit, contributions
     save_run, load_run, Run, RunExistsError, RunError, summarize, diagnostics,
-    with_log_likelihood
+    with_log_likelihood, log_likelihood_chunks
 
 Everything else (constants, the compiled-model cache, run-directory helpers) is imported
 from its submodule.
@@ -25,7 +25,7 @@ from .build import build_model  # noqa: E402
 from .contributions import contributions  # noqa: E402
 from .design import ModelDesign, make_design  # noqa: E402
 from .families import FAMILIES, Family, family_of, get_family  # noqa: E402
-from .fit import fit, with_log_likelihood  # noqa: E402
+from .fit import fit, log_likelihood_chunks, with_log_likelihood  # noqa: E402
 from .priors import DEFAULT_PRIORS  # noqa: E402
 from .run import (  # noqa: E402
     Run,
@@ -69,5 +69,6 @@ __all__ = [
     "make_design",
     "save_run",
     "summarize",
+    "log_likelihood_chunks",
     "with_log_likelihood",
 ]

@@ -40,18 +40,54 @@ multilevel models: the R2D2M2 prior. *Electronic Journal of Statistics* 17(1),
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from dataclasses import dataclass
 
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
-from pymc_extras.prior import Prior
+
 
 from .design import LEVELS, ModelDesign, make_design
 from .ordinal import cumulative_logit_logp_op, linear_predictor
 from .priors import OUTCOME_SCALED
 from .raters import RATER_PRIORS
 from .spec import ModelSpec
+
+
+def _defer_pymc_extras_init() -> None:
+    """Let ``pymc_extras.prior`` be imported without running ``pymc_extras/__init__`` first.
+
+    The package's ``__init__`` imports its statespace, inference, marginal and gp modules
+    (and with them arviz and arviz_plots): about 1.2 s of CPU, 40% of the imports of a `fit`
+    command, none of which a fit uses; :class:`~pymc_extras.prior.Prior` needs only
+    ``pymc_extras.deserialize``. So the package is registered without running its
+    ``__init__``, which then runs in full on the first use of any other name of the
+    package (``pymc_extras.fit_laplace``, ``from pymc_extras import marginal``, ...).
+    Submodule imports (``pymc_extras.distributions``) work either way.
+    """
+    if "pymc_extras" in sys.modules:
+        return
+    spec = importlib.util.find_spec("pymc_extras")
+    if spec is None or spec.loader is None or not spec.submodule_search_locations:
+        return  # not installed as a regular package: import it the ordinary way
+    package = importlib.util.module_from_spec(spec)
+
+    def __getattr__(name: str):
+        # PEP 562: called only for names the package does not have yet
+        if name.startswith("__") and name not in ("__version__", "__all__"):
+            raise AttributeError(name)
+        del package.__getattr__
+        spec.loader.exec_module(package)  # the real __init__, once
+        return getattr(package, name)
+
+    package.__getattr__ = __getattr__
+    sys.modules["pymc_extras"] = package
+
+
+_defer_pymc_extras_init()
+from pymc_extras.prior import Prior  # noqa: E402  (after the deferral above)
 
 # Pseudo residual SD of the logit link for the horseshoe's global scale
 # (Piironen & Vehtari 2017, sec. 3.2: sigma^2 = 1 / (mu (1 - mu)) at mu = 1/2).
@@ -81,6 +117,10 @@ def build_model(spec: ModelSpec, survey, design: ModelDesign | None = None) -> p
 
 def model_from_design(design: ModelDesign) -> pm.Model:
     """Build the PyMC model from a :class:`ModelDesign` (see :func:`build_model`)."""
+    if design.macro is not None:  # an alliance-level outcome (models.macro)
+        from .macro import model_from_design as macro_model
+
+        return macro_model(design)
     spec = design.spec
     with pm.Model(coords=design.coords) as model:
         data = {name: pm.Data(name, value, dims=_data_dims(name, design))
@@ -155,7 +195,9 @@ def _conditions_with_imputation(design: ModelDesign, data: dict, spec: ModelSpec
 def _rater_measurement(design: ModelDesign, data: dict, latents: dict) -> None:
     """The raters' codes as cumulative-logit observations of the latent true scores.
 
-    See :mod:`models.raters`: ``P(code <= k) = logistic(kappa_ck - lambda_c (T - s_cr))``.
+    See :mod:`models.raters`: ``P(code <= k) = logistic(kappa_ck - lambda_c (T - s_cr))``,
+    with ``spec.rater_discrimination`` each rater's codes are ``a_cr`` times as sharp:
+    ``logistic(a_cr (kappa_ck - lambda_c (T - s_cr)))``.
     The codes enter as a potential, so that the model's observed variable (and its
     pointwise log-likelihood, hence LOO) stays the outcome.
     """
@@ -181,10 +223,25 @@ def _rater_measurement(design: ModelDesign, data: dict, latents: dict) -> None:
     pm.Deterministic("rater_severity", matrix, dims=("rater_condition", "rater"))
 
     condition = data["rater_condition_index"]
-    eta = discrimination[condition] * (true[data["rater_true"]] - pair_severity[data["rater_pair_index"]])
+    slope = discrimination[condition]
     flat = cutpoints.flatten()
-    bottom, top = pt.gt(data["rater_bottom"], 0), pt.gt(data["rater_top"], 0)
     upper, lower = flat[data["rater_upper"]], flat[data["rater_lower"]]
+    if design.spec.rater_discrimination:
+        # a discrimination per rater and condition: the rater's codes are a_cr times as sharp,
+        # P(code <= k) = logistic(a_cr (kappa_ck - lambda_c (T - s_cr))), so its slope on the
+        # true score is lambda_c a_cr; log a_cr sums to zero over the condition's raters (the
+        # severities' basis): lambda_c stays the raters' geometric mean, identified
+        log_sigma = priors["rater_log_discrimination"]["kwargs"]["sigma"]
+        z_log = pm.Normal("rater_log_discrimination_z", 0.0, 1.0, dims="rater_severity_free")
+        sharpness = pt.exp(log_sigma * pt.dot(data["rater_basis"], z_log))
+        pm.Deterministic("rater_slope", pt.set_subtensor(
+            pt.zeros((n_conditions, len(raters.raters)))[pair_condition, data["rater_pair_rater"]],
+            discrimination[pair_condition] * sharpness), dims=("rater_condition", "rater"))
+        code_sharpness = sharpness[data["rater_pair_index"]]
+        slope = slope * code_sharpness
+        upper, lower = code_sharpness * upper, code_sharpness * lower
+    eta = slope * (true[data["rater_true"]] - pair_severity[data["rater_pair_index"]])
+    bottom, top = pt.gt(data["rater_bottom"], 0), pt.gt(data["rater_top"], 0)
     # log P(code = k) = log sigmoid(c_k - eta) + log sigmoid(eta - c_{k-1}) + log(1 - exp(c_{k-1} - c_k))
     # (terms absent at the bottom and top categories; placeholders keep gradients finite)
     logp = (pt.switch(top, 0.0, -pt.softplus(eta - upper))

@@ -75,7 +75,7 @@ def contributions(tree: xr.DataTree, *, by: str = "condition", group: str = "pos
         effect = b.sel(condition=names).rename(condition=cond_dim).assign_coords({cond_dim: names})
         effect = effect.drop_vars([c for c in ("condition_level", "condition_side") if c in effect.coords])
         part = full * effect
-        if level != "individual":
+        if level in X.dims and level != "individual":  # (a macro fit's rows are already its units)
             idx = constant[f"idx_{level}"]
             part = part.isel({level: xr.DataArray(idx.values, dims="individual")})
             part = part.drop_vars(level, errors="ignore").assign_coords(individual=constant["individual"].values)
@@ -126,7 +126,7 @@ def condition_values(tree: xr.DataTree, condition: str) -> xr.DataArray:
     if len(rows):
         latent = posterior[f"x_missing_{level}"].transpose(*SAMPLE_DIMS, ...).values
         full[:, :, rows[cols == j]] = latent[:, :, cols == j]
-    if level != "individual":
+    if level in X.dims and level != "individual":
         full = full[:, :, constant[f"idx_{level}"].values]
     return xr.DataArray(full, dims=(*SAMPLE_DIMS, UNIT_DIM),
                         coords={d: posterior[d].values for d in SAMPLE_DIMS}

@@ -20,6 +20,7 @@ import pandas as pd
 from data.codebook import LEVELS
 
 from .families import FAMILIES, Family
+from .macro import MacroDesign, is_alliance_outcome, macro_design
 from .raters import RaterDesign, overlap_problems, rater_conditions, rater_design
 from .spec import ModelSpec, check_spec
 
@@ -81,6 +82,10 @@ class ModelDesign:
         The rater model's arrays (:mod:`models.raters`) when the survey carries raters'
         codes: the rater-modelled conditions are latent true scores (every unit of them is
         listed in ``missing``), measured by the codes.
+    macro : MacroDesign or None
+        An alliance-level outcome's measurement arrays (:mod:`models.macro`): the units
+        (``y``, the ``individual`` dim) are then the alliances and ``X`` holds one row per
+        alliance at every level.
     """
 
     spec: ModelSpec
@@ -104,6 +109,7 @@ class ModelDesign:
     n_missing_outcome: int = 0
     condition_mask: np.ndarray | None = None
     raters: RaterDesign | None = None
+    macro: MacroDesign | None = None
 
     @property
     def n(self) -> int:
@@ -136,6 +142,8 @@ class ModelDesign:
             out[f"idx_{level}"] = idx
         if self.raters is not None:
             out.update(self.raters.data())
+        if self.macro is not None:
+            out.update(self.macro.data())
         return out
 
     @property
@@ -208,7 +216,11 @@ def make_design(spec: ModelSpec, survey) -> ModelDesign:
     recorded in ``n_missing_outcome`` and logged. Missing condition codes stay in the
     design and are imputed inside the model, one latent value per missing code at the
     condition's own level (a network whose size is unknown gets one latent size).
+
+    An outcome at the alliance level gets the micro-macro design of :mod:`models.macro`.
     """
+    if is_alliance_outcome(spec, survey.codebook):
+        return macro_design(spec, survey)
     spec = check_spec(spec, survey)
     codebook = survey.codebook
     family = FAMILIES[spec.family]

@@ -9,10 +9,11 @@ the draws, :mod:`models.predictive`), the observed data and the design
 What a run keeps (DESIGN.md §3, §6): the posterior and its log prior at every draw; the
 posterior predictive draws only at :data:`~models.predictive.PREDICTIVE_DRAWS` (1,000)
 draws evenly spaced over the chains (:func:`~models.predictive.thinning`), which is what
-the posterior predictive checks use, and the prior predictive at that many draws; the
-pointwise log-likelihood in float32 at every draw. A saved run leaves the log-likelihood
-out (it is as large as the data times the draws) and :func:`with_log_likelihood`
-recomputes it from the posterior, chunk by chunk, when a check needs it.
+the posterior predictive checks use, and the prior predictive at that many draws. The
+pointwise log-likelihood (as large as the data times the draws: 6 GB of float32 for
+190,000 respondents x 8,000 draws) is neither kept nor saved: the checks recompute it from
+the posterior one chunk of individuals at a time (:func:`log_likelihood_chunks`), and
+:func:`with_log_likelihood` adds it whole (float32) where a small fit needs it as a group.
 """
 
 from __future__ import annotations
@@ -30,10 +31,13 @@ import pytensor
 import xarray as xr
 
 from .build import initial_values, model_from_design, start_data
+from .compiled import compile_model
 from .design import ModelDesign, make_design
+from .extend import DEFAULT_BUDGET, Attempt, Budget, sample_until_trusted, with_record
 from .predictive import (
     PREDICTIVE_DRAWS,
     log_likelihood,
+    log_likelihood_by_individuals,
     log_prior,
     posterior_predictive,
     prior_predictive,
@@ -89,8 +93,6 @@ def compiled_model(model: pm.Model, design: ModelDesign):
     too, so the sampler starts, and draws, exactly as after a fresh compilation: the same
     seed gives the same draws whatever was fitted before in the session.
     """
-    import nutpie
-
     key = design.structure_key()
     if key in _COMPILED:
         _COMPILED.move_to_end(key)
@@ -99,8 +101,8 @@ def compiled_model(model: pm.Model, design: ModelDesign):
         pm.set_data({**design.data(), **start_data(design)}, model=first_model)
         return compiled.with_data(**design.data())
     logger.info("compiling the model with nutpie (once per model structure)")
-    with exact_floats():
-        compiled = nutpie.compile_pymc_model(model, initial_points=initial_values(design, model))
+    with exact_floats():  # nutpie's model, its entry points cached on disk (models.compiled)
+        compiled = compile_model(model, initial_points=initial_values(design, model))
     _COMPILED[key] = (model, compiled)
     while len(_COMPILED) > _CACHE_SIZE:
         _COMPILED.popitem(last=False)
@@ -111,7 +113,9 @@ def compiled_model(model: pm.Model, design: ModelDesign):
 def fit(spec: ModelSpec, survey, *, chains: int = 4, draws: int = 2000, tune: int = 1000,
         seed: int = 0, sampler: str = "nutpie", target_accept: float = 0.8,
         progressbar: bool = True, predictive: bool = True, active_conditions=None,
-        cores: int | None = None, predictive_draws: int | None = PREDICTIVE_DRAWS) -> xr.DataTree:
+        cores: int | None = None, predictive_draws: int | None = PREDICTIVE_DRAWS,
+        extension: Budget | None = DEFAULT_BUDGET,
+        design: ModelDesign | None = None) -> xr.DataTree:
     """Fit the model of ``spec`` to ``survey``.
 
     Parameters
@@ -131,8 +135,9 @@ def fit(spec: ModelSpec, survey, *, chains: int = 4, draws: int = 2000, tune: in
     progressbar : bool
         Show the sampler's progress.
     predictive : bool
-        Also draw the prior and posterior predictive and compute the pointwise
-        log-likelihood and log-prior (turn off inside large simulation studies).
+        Also draw the prior and posterior predictive and compute the pointwise log-prior
+        (turn off inside large simulation studies); the log-likelihood is computed on
+        demand (:func:`log_likelihood_chunks`, :func:`with_log_likelihood`).
     active_conditions : sequence of str, optional
         Fit the sub-model in which only these of the spec's conditions enter the linear
         predictor (an empty sequence: group effects only). It is the spec's graph with the
@@ -147,13 +152,22 @@ def fit(spec: ModelSpec, survey, *, chains: int = 4, draws: int = 2000, tune: in
         ``ceil(chains * draws / predictive_draws)``-th draw of each chain
         (:func:`models.predictive.thinning`). None: every draw. The root attrs record
         ``predictive_draws`` (kept) and ``predictive_thinning`` (the step).
+    extension : models.extend.Budget or None
+        When the diagnostic gates are missed narrowly, sample again, longer, within this
+        budget (:mod:`models.extend`); the draws kept are the last run's. None: sample once
+        as asked. The root attr ``sampling`` (JSON) records every run and why.
+    design : ModelDesign, optional
+        A design already made from ``spec`` and ``survey`` (default: :func:`make_design`);
+        for instance an alliance-level outcome's observed-means design
+        (:func:`models.macro.macro_design`), which validation studies compare.
 
     Returns
     -------
     xarray.DataTree
         Groups ``posterior``, ``sample_stats``, ``observed_data``, ``constant_data``
         and, with ``predictive``, ``prior``, ``prior_predictive``,
-        ``posterior_predictive``, ``log_likelihood``, ``log_prior``. The outcome ``y`` is in
+        ``posterior_predictive``, ``log_prior`` (no ``log_likelihood``: see
+        :func:`with_log_likelihood`). The outcome ``y`` is in
         the codebook's codes (ordinal categories 1..K). ``b`` carries the coordinates
         ``condition_level`` and ``condition_side``; the root's attrs hold the spec, the
         seed and the data's hash.
@@ -163,30 +177,38 @@ def fit(spec: ModelSpec, survey, *, chains: int = 4, draws: int = 2000, tune: in
     problems = options.problems()
     if problems:
         raise SpecError("fit", problems)
-    design = make_design(spec, survey)
+    design = make_design(spec, survey) if design is None else design
     if active_conditions is not None:
         design = design.with_active_conditions(active_conditions)
     model = model_from_design(design)
     cores = min(chains, os.cpu_count() or 1) if cores is None else max(1, int(cores))
     sample_seed, prior_seed, posterior_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(3))
 
-    if sampler == "nutpie":
-        import nutpie
+    compiled = compiled_model(model, design) if sampler == "nutpie" else None
 
-        compiled = compiled_model(model, design)
-        tree = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains,
-                             cores=cores, seed=sample_seed,
-                             progress_bar=progressbar, save_warmup=False,
-                             target_accept=target_accept)
-    else:
-        tree = pm.sample(draws=draws, tune=tune, chains=chains, random_seed=sample_seed,
-                         nuts_sampler="pymc", progressbar=progressbar, model=model,
-                         target_accept=target_accept, compute_convergence_checks=False,
-                         cores=cores,
-                         initvals=initial_values(design) or None)
-    posterior = tree["posterior"].to_dataset()
+    def sample(attempt: Attempt) -> xr.DataTree:  # one run of the sampler (models.extend may ask again)
+        if compiled is not None:
+            import nutpie
+
+            tree = nutpie.sample(compiled, draws=attempt.draws, tune=attempt.tune, chains=chains,
+                                 cores=cores, seed=attempt.seed,
+                                 progress_bar=progressbar, save_warmup=False,
+                                 target_accept=attempt.target_accept)
+        else:
+            tree = pm.sample(draws=attempt.draws, tune=attempt.tune, chains=chains, random_seed=attempt.seed,
+                             nuts_sampler="pymc", progressbar=progressbar, model=model,
+                             target_accept=attempt.target_accept, compute_convergence_checks=False,
+                             cores=cores,
+                             initvals=initial_values(design) or None)
+        return xr.DataTree.from_dict({"posterior": tree["posterior"].to_dataset(),
+                                      "sample_stats": _clean_stats(tree["sample_stats"].to_dataset())})
+
+    sampled, sampling = sample_until_trusted(sample, Attempt(draws, tune, target_accept, sample_seed),
+                                             chains=chains, budget=extension, seed=seed)
+    draws = sampling["attempts"][-1]["draws"]  # the kept run's (more where it was extended)
+    posterior = sampled["posterior"].to_dataset()
     groups = {"posterior": _with_labels(posterior, design),
-              "sample_stats": _clean_stats(tree["sample_stats"].to_dataset())}
+              "sample_stats": sampled["sample_stats"].to_dataset()}
     step = thinning(chains, draws, predictive_draws)
     if predictive:
         prior_draws = draws if predictive_draws is None else min(draws, predictive_draws)
@@ -198,8 +220,6 @@ def fit(spec: ModelSpec, survey, *, chains: int = 4, draws: int = 2000, tune: in
             posterior_predictive(model, kept, seed=posterior_seed), design)
         for name in ("prior_predictive", "posterior_predictive"):
             groups[name] = _single_precision(groups[name])
-        groups["log_likelihood"] = _relabel(
-            log_likelihood(model, posterior, dtype=LOG_LIKELIHOOD_DTYPE), design)
         groups["log_prior"] = _relabel(log_prior(model, posterior), design)
     if design.condition_mask is not None:
         for name in ("posterior", "prior"):
@@ -209,6 +229,7 @@ def fit(spec: ModelSpec, survey, *, chains: int = 4, draws: int = 2000, tune: in
     groups["constant_data"] = design_dataset(design)
     result = xr.DataTree.from_dict(groups)
     result.attrs.update(run_attrs(design, survey, seed=seed, sampler=sampler))
+    with_record(result, sampling)
     if predictive:
         result.attrs.update(predictive_draws=int(result["posterior_predictive"].sizes["chain"]
                                                  * result["posterior_predictive"].sizes["draw"]),
@@ -219,7 +240,8 @@ def fit(spec: ModelSpec, survey, *, chains: int = 4, draws: int = 2000, tune: in
 
 # -- storage ------------------------------------------------------------------------------
 def for_storage(tree: xr.DataTree) -> xr.DataTree:
-    """The part of a fit a run directory saves: all but a recomputable log-likelihood."""
+    """The part of a fit a run directory saves: all but a recomputable log-likelihood
+    (one added by :func:`with_log_likelihood`)."""
     if tree.attrs.get(LOG_LIKELIHOOD_ATTR) == LOG_LIKELIHOOD_ON_DEMAND and "log_likelihood" in tree.children:
         return tree.drop_nodes("log_likelihood")
     return tree
@@ -257,6 +279,35 @@ def with_log_likelihood(tree: xr.DataTree, spec: ModelSpec, survey) -> xr.DataTr
     """
     if "log_likelihood" in tree.children or tree.attrs.get(LOG_LIKELIHOOD_ATTR) != LOG_LIKELIHOOD_ON_DEMAND:
         return tree
+    model, design = _model_of(tree, spec, survey)
+    posterior = tree["posterior"].to_dataset()
+    values = _relabel(log_likelihood(model, posterior, dtype=LOG_LIKELIHOOD_DTYPE), design)
+    out = tree.copy()
+    out["log_likelihood"] = xr.DataTree(values)
+    return out
+
+
+def log_likelihood_chunks(tree: xr.DataTree, spec: ModelSpec, survey, *, values: int | None = None):
+    """The pointwise log-likelihood of a fit at every draw, one chunk of individuals at a time.
+
+    Yields ``(start, stop, dataset)`` (:func:`models.predictive.log_likelihood_by_individuals`:
+    float64, dims chain, draw, individual; about ``values`` numbers per chunk, default
+    2^22): what PSIS-LOO, LOO-PIT and the likelihood's power-scaling need, without ever
+    holding draws x individuals. The model is rebuilt from ``spec`` and ``survey`` (with the
+    fit's active conditions, for a sub-model) as in :func:`with_log_likelihood`.
+
+    Raises
+    ------
+    ValueError
+        When ``survey`` is not the data the tree was fitted to.
+    """
+    model, _ = _model_of(tree, spec, survey)
+    options = {} if values is None else {"values": values}
+    yield from log_likelihood_by_individuals(model, tree["posterior"].to_dataset(), **options)
+
+
+def _model_of(tree: xr.DataTree, spec: ModelSpec, survey):
+    """The PyMC model (and design) a fit came from: its spec, its data, its active conditions."""
     fitted = tree.attrs.get("data_fingerprint")
     if fitted and hasattr(survey, "fingerprint") and survey.fingerprint() != fitted:
         raise ValueError("cannot recompute the log-likelihood: the survey is not the data the "
@@ -265,12 +316,7 @@ def with_log_likelihood(tree: xr.DataTree, spec: ModelSpec, survey) -> xr.DataTr
     active = json.loads(tree.attrs.get("active_conditions", "null"))
     if active is not None and list(active) != list(design.active_conditions):
         design = design.with_active_conditions(active)
-    model = model_from_design(design)
-    posterior = tree["posterior"].to_dataset()
-    values = _relabel(log_likelihood(model, posterior, dtype=LOG_LIKELIHOOD_DTYPE), design)
-    out = tree.copy()
-    out["log_likelihood"] = xr.DataTree(values)
-    return out
+    return model_from_design(design), design
 
 
 def design_dataset(design: ModelDesign) -> xr.Dataset:
@@ -284,7 +330,8 @@ def design_dataset(design: ModelDesign) -> xr.Dataset:
         values = matrix.copy()
         rows, cols, _ = design.missing[level]
         values[rows, cols] = np.nan
-        data[f"X_{level}"] = ((level, f"{level}_condition"), values)
+        row_dim = "individual" if design.macro is not None else level  # macro: rows are the units
+        data[f"X_{level}"] = ((row_dim, f"{level}_condition"), values)
     for level, idx in design.index.items():
         data[f"idx_{level}"] = (("individual",), idx)
     conditions = list(design.conditions)
@@ -293,6 +340,8 @@ def design_dataset(design: ModelDesign) -> xr.Dataset:
     if design.trials is not None:
         data["trials"] = (("individual",), design.trials)
     data["condition_active"] = (("condition",), design.mask.astype(bool))
+    if design.macro is not None:  # its X rows are alliance means, not the level's units
+        data["condition_raw_sd"] = (("condition",), [design.raw_sd[c] for c in conditions])
     if design.raters is not None:  # which rater coded which condition; rater overlap
         data["rater_coded"] = (("rater_condition", "rater"), design.raters.coded_mask)
         data["rater_overlap_components"] = (
@@ -324,6 +373,8 @@ def run_attrs(design: ModelDesign, survey, *, seed: int, sampler: str) -> dict:
         "active_conditions": json.dumps(list(design.active_conditions)),
         # "raters" (the rater model), the rule that collapsed a coding sheet, or "observed"
         "measurement": "raters" if design.raters is not None else getattr(survey, "measurement", "observed"),
+        # an alliance-level outcome's member-level conditions: latent or observed alliance means
+        **({"aggregation": design.macro.aggregation} if design.macro is not None else {}),
         "versions": json.dumps(package_versions(), sort_keys=True),
     }
 

@@ -37,6 +37,9 @@ from data.constants import SAMPLE_DIMS
 NUMPY_MODE = Mode(linker="py", optimizer="fast_run").excluding("fusion")
 # values per output array and call: bounds the memory of a call (32 MB of float64)
 _CHUNK_VALUES = 2**22
+# values per chunk of individuals of the log-likelihood at every draw (32 MB of float64;
+# PSIS holds a few arrays of that size while it smooths the chunk)
+_INDIVIDUAL_CHUNK_VALUES = 2**22
 # posterior predictive draws a fit keeps for the checks (see :func:`thinning`)
 PREDICTIVE_DRAWS = 1000
 
@@ -59,13 +62,13 @@ def over_draw_chunks(tree: xr.DataTree, compute, *, values_per_draw: int, group:
 
     For a per-draw computation whose intermediate arrays hold ``values_per_draw`` numbers
     per chain and draw (e.g. individuals x terms): each call sees ``tree`` with ``group``
-    cut to a chunk of draws, sized so that an array of the chunk holds about 2^23 numbers
-    (64 MB of float64), not chains x draws x individuals x terms at once. ``compute`` must
+    cut to a chunk of draws, sized so that an array of the chunk holds about 2^22 numbers
+    (32 MB of float64), not chains x draws x individuals x terms at once. ``compute`` must
     treat draws independently; its results (DataArray or Dataset) are concatenated along
     ``draw`` (variables without it are taken from the first chunk).
     """
     draws = tree[group].sizes["draw"]
-    step = max(1, _CHUNK_VALUES * 2 // max(1, tree[group].sizes["chain"] * values_per_draw))
+    step = max(1, _CHUNK_VALUES // max(1, tree[group].sizes["chain"] * values_per_draw))
     if step >= draws:
         return compute(tree)
     parts = []
@@ -100,6 +103,58 @@ def log_likelihood(model: pm.Model, posterior: xr.Dataset, *, dtype=None) -> xr.
     full array is never held in float64.
     """
     return _log_density(model, posterior, "observed_RVs", dtype=dtype)
+
+
+def log_likelihood_by_individuals(model: pm.Model, posterior: xr.Dataset, *,
+                                  values: int = _INDIVIDUAL_CHUNK_VALUES, dim: str = "individual"):
+    """Pointwise log-likelihood at every posterior draw, one chunk of individuals at a time.
+
+    Yields ``(start, stop, dataset)`` for consecutive chunks of the ``dim`` axis, each
+    dataset (float64, dims chain, draw, ``dim``) holding about ``values`` numbers (2^22,
+    32 MB): draws x all individuals is never held, so PSIS-LOO of a million respondents
+    needs the memory of one chunk. The graph is built and compiled once; each chunk sets
+    the per-individual data containers (outcome, trials, group positions,
+    individual-level conditions and the positions of their missing codes) to its rows,
+    and takes the posterior's latent individual-level codes of those rows. The values equal
+    :func:`log_likelihood`'s (tests/models/test_predictive.py).
+    """
+    untransformed = remove_value_transforms(model)
+    variables = untransformed.observed_RVs
+    inputs, batched = _batched(untransformed.value_vars)
+    outputs = vectorize_graph(untransformed.logp(vars=variables, sum=False),
+                              replace=dict(zip(inputs, batched)))
+    names = [variable.name for variable in variables]
+    function = _compile(batched, outputs)
+    # the copies of the data containers in the untransformed model (changed here only)
+    dims = untransformed.named_vars_to_dims
+    rows = {name: untransformed[name] for name, var_dims in dims.items()
+            if var_dims and var_dims[0] == dim and name in untransformed.named_vars
+            and hasattr(untransformed[name], "set_value")}
+    whole = {name: shared.get_value() for name, shared in rows.items()}
+    # missing individual-level codes: their positions, and the posterior's latent values
+    missing_row, missing_col = f"missing_row_{dim}", f"missing_col_{dim}"
+    latent = f"x_missing_{dim}"
+    cells = {}
+    if missing_row in untransformed.named_vars:
+        cells = {"row": untransformed[missing_row].get_value(),
+                 "col": untransformed[missing_col].get_value()}
+    values_of = _input_values(posterior, inputs)
+    chains, draws = (posterior.sizes[d] for d in SAMPLE_DIMS)
+    n = len(next(iter(whole.values())))
+    step = max(1, values // max(1, chains * draws))
+    for start in range(0, n, step):
+        stop = min(n, start + step)
+        for name, shared in rows.items():
+            shared.set_value(whole[name][start:stop])
+        chunk_values = list(values_of)
+        if cells:
+            inside = (cells["row"] >= start) & (cells["row"] < stop)
+            untransformed[missing_row].set_value(cells["row"][inside] - start)
+            untransformed[missing_col].set_value(cells["col"][inside])
+            position = [variable.name for variable in inputs].index(latent)
+            chunk_values[position] = values_of[position][..., inside]
+        arrays = _evaluate_values(function, chunk_values, chains, draws)
+        yield start, stop, _dataset(model, names, arrays, posterior, rows={dim: slice(start, stop)})
 
 
 def log_prior(model: pm.Model, posterior: xr.Dataset) -> xr.Dataset:
@@ -148,6 +203,12 @@ def _compile(inputs, outputs, **kwargs):
                                 on_unused_input="ignore", **kwargs)
 
 
+def _input_values(posterior: xr.Dataset, inputs) -> list[np.ndarray]:
+    """The posterior's draws of each input, (chain, draw, ...), in the input's dtype."""
+    return [posterior[variable.name].transpose(*SAMPLE_DIMS, ...).values.astype(variable.type.dtype)
+            for variable in inputs]
+
+
 def _evaluate(function, posterior: xr.Dataset, inputs, *, dtype=None) -> list[np.ndarray]:
     """Call ``function`` on every draw of ``posterior``, chain by chain, chunk by chunk.
 
@@ -156,9 +217,12 @@ def _evaluate(function, posterior: xr.Dataset, inputs, *, dtype=None) -> list[np
     sizes the chunks; draws are taken in order, so random draws do not depend on the
     chunking.
     """
-    values = [posterior[variable.name].transpose(*SAMPLE_DIMS, ...).values.astype(variable.type.dtype)
-              for variable in inputs]
     chains, draws = (posterior.sizes[dim] for dim in SAMPLE_DIMS)
+    return _evaluate_values(function, _input_values(posterior, inputs), chains, draws, dtype=dtype)
+
+
+def _evaluate_values(function, values, chains: int, draws: int, *, dtype=None) -> list[np.ndarray]:
+    """:func:`_evaluate` on the inputs' draws already taken out of the posterior."""
     results, step = None, 1
     for chain in range(chains):
         start = 0
@@ -175,14 +239,17 @@ def _evaluate(function, posterior: xr.Dataset, inputs, *, dtype=None) -> list[np
     return results
 
 
-def _dataset(model: pm.Model, names, arrays, posterior: xr.Dataset) -> xr.Dataset:
-    """Name the arrays' dims after the model's (``<name>_dim_<i>`` where it has none)."""
+def _dataset(model: pm.Model, names, arrays, posterior: xr.Dataset, rows=None) -> xr.Dataset:
+    """Name the arrays' dims after the model's (``<name>_dim_<i>`` where it has none).
+
+    ``rows``: dim to the slice of the model's labels the arrays hold (a chunk of individuals).
+    """
     variables = {}
     for name, array in zip(names, arrays):
         dims = model.named_vars_to_dims.get(name) or tuple(
             f"{name}_dim_{i}" for i in range(array.ndim - len(SAMPLE_DIMS)))
         variables[name] = ((*SAMPLE_DIMS, *dims), array)
     dataset = xr.Dataset(variables, coords={dim: posterior[dim].values for dim in SAMPLE_DIMS})
-    coords = {dim: list(labels) for dim, labels in model.coords.items()
-              if dim in dataset.dims and labels is not None}
+    coords = {dim: list(labels)[(rows or {}).get(dim, slice(None))]
+              for dim, labels in model.coords.items() if dim in dataset.dims and labels is not None}
     return dataset.assign_coords(coords)

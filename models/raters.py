@@ -31,9 +31,20 @@ Choices, and why
   informed, and it slowed the sampler, so the scale is fixed. Severities are per rater
   *and* condition (a rater can be lenient on trust and strict on commitment); the
   summary's severity per rater is their mean over the conditions the rater coded.
-- **Discrimination per condition, not per rater.** The rater model's main job is the
-  reliability of each condition; a discrimination per rater would need many codes per
-  rater and condition and is left out.
+- **Discrimination per condition; per rater on request.** The rater model's main job is the
+  reliability of each condition, so by default the raters of a condition share one
+  discrimination. With ``ModelSpec.rater_discrimination`` (``[model] rater_discrimination
+  = true``) each rater gets its own on each condition it coded: its codes are ``a_cr``
+  times as sharp, ``P(code <= k) = logistic(a_cr (kappa_ck - lambda_c (T - s_cr)))``, so
+  its slope on the true score is ``lambda_c a_cr`` (``rater_slope``). The sharpness
+  multiplies the cutpoints too: a rater who codes with more noise around the same category
+  boundaries both follows the true score less and spreads its codes wider (a slope alone
+  with shared cutpoints reads a noisy rater's wider codes as a *higher* slope, which a
+  first version did on simulated raters). The ``log a_cr`` sum to zero over the
+  condition's raters (the severities' basis), so ``lambda_c`` stays the raters' geometric
+  mean and the scale of the true score (N(0, 1)) identifies the rest; each has prior SD
+  0.75 (a rater twice or half as sharp as the others is one SD out). It needs many codes
+  per rater and condition, hence off by default.
 - **Ordinal and binary scales only.** Count and continuous conditions are left collapsed
   (their codes are not categories); :func:`rater_conditions` says which.
 - **Outcomes stay collapsed.** The outcome is the model's ``y``; when raters coded it,
@@ -69,6 +80,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +91,8 @@ RATER_PRIORS = {
     "rater_cutpoints": {"dist": "Normal", "kwargs": {"mu": 0.0, "sigma": 3.0}},
     "rater_discrimination": {"dist": "HalfNormal", "kwargs": {"sigma": 3.0}},
     "rater_severity": {"dist": "Normal", "kwargs": {"mu": 0.0, "sigma": 1.0}},
+    # a rater's log discrimination relative to its condition's (ModelSpec.rater_discrimination)
+    "rater_log_discrimination": {"dist": "Normal", "kwargs": {"mu": 0.0, "sigma": 0.75}},
 }
 
 
@@ -339,50 +353,105 @@ def summarize_raters(tree, stats) -> dict:
     """The ``raters`` block of summary.json: severity per rater, overall and by condition.
 
     ``stats`` turns a DataArray of draws into ``{mean, sd, lower, upper}``. A rater's
-    overall severity is the mean of its severities over the conditions it coded.
+    overall severity is the mean of its severities over the conditions it coded. With a
+    discrimination per rater (``rater_slope``), each rater also gets ``discrimination``
+    (the geometric mean of its slopes over its conditions) and ``discrimination_by_condition``.
     """
     severity = tree["posterior"]["rater_severity"]
+    slope = tree["posterior"].get("rater_slope")
     mask = tree["constant_data"]["rater_coded"]
     out = {}
     for rater in severity["rater"].values:
-        coded = mask.sel(rater=rater).values.astype(bool)
-        mine = severity.sel(rater=rater).isel(rater_condition=np.flatnonzero(coded))
+        coded = np.flatnonzero(mask.sel(rater=rater).values.astype(bool))
+        mine = severity.sel(rater=rater).isel(rater_condition=coded)
         out[str(rater)] = {
             "severity": stats(mine.mean("rater_condition")),
             "by_condition": {str(c): stats(mine.sel(rater_condition=c))
                              for c in mine["rater_condition"].values},
         }
+        if slope is not None:
+            own = slope.sel(rater=rater).isel(rater_condition=coded)
+            out[str(rater)]["discrimination"] = stats(np.exp(np.log(own).mean("rater_condition")))
+            out[str(rater)]["discrimination_by_condition"] = {
+                str(c): stats(own.sel(rater_condition=c)) for c in own["rater_condition"].values}
+    return out
+
+
+def rater_draws(tree) -> xr.Dataset:
+    """The measurement part of a fit per draw: severities, discriminations and agreement.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``severity`` (chain, draw, rater_condition, rater; 0 where the rater did not code the
+        condition), ``discrimination`` (chain, draw, rater_condition, rater: the slope of
+        each rater's codes on the true score; one per condition, repeated over its raters,
+        unless the fit has a discrimination per rater), ``agreement`` (chain, draw,
+        rater_condition; see below) and, without sample dims, ``rater_coded`` (int8, 1
+        where the rater coded the condition) and ``overlap_components`` (components of the
+        rater-unit graph per condition, :func:`check_overlap`).
+
+    Notes
+    -----
+    ``agreement`` is the model-implied intra-class correlation of two raters' latent codes
+    of the same unit (absolute agreement, on the scale of the condition's cutpoints): the
+    share of a code's latent variance that is the true score, disagreement coming from the
+    raters' severities and from the logistic noise, as in Krippendorff's alpha. Rater r's
+    latent code is ``y*_r = lambda (T - s_r) + e_r / a_r`` (``Var T = 1``, ``Var e = pi^2/3``;
+    ``a_r`` its sharpness, 1 without a discrimination per rater, whose slope on the true
+    score is then ``lambda a_r``), so for raters drawn from the condition's raters::
+
+        agreement = lambda^2 / (lambda^2 (1 + var_r s_r) + pi^2/3 mean_r a_r^-2)
+
+    (``lambda^2 / (lambda^2 (1 + var_r s_r) + pi^2/3)`` with one discrimination per
+    condition). A condition with one rater gets the reliability of that rater's code.
+    """
+    posterior, constant = tree["posterior"], tree["constant_data"]
+    coded = constant["rater_coded"].astype(bool)
+    severity = posterior["rater_severity"]
+    lam = posterior["rater_discrimination"]
+    if "rater_slope" in posterior:  # a discrimination per rater (models.build)
+        slope = posterior["rater_slope"].where(coded, 0.0)
+    else:
+        slope = (lam * coded).where(coded, 0.0)
+    n = coded.sum("rater")
+    sharpness = (slope / lam).where(coded)
+    noise = (np.pi**2 / 3) * (sharpness**-2).sum("rater") / n
+    s = severity.where(coded, 0.0)
+    spread = (s**2).sum("rater") / n - (s.sum("rater") / n) ** 2
+    agreement = lam**2 / (lam**2 * (1 + spread) + noise)
+    drop = [c for c in ("condition_level", "condition_side") if c in severity.coords]
+    order = ("chain", "draw", ...)
+    out = xr.Dataset({"severity": severity.drop_vars(drop).transpose(*order, "rater"),
+                      "discrimination": slope.drop_vars(drop, errors="ignore").transpose(*order, "rater"),
+                      "agreement": agreement.drop_vars(drop, errors="ignore").transpose(*order),
+                      "rater_coded": coded.astype(np.int8)})
+    if "rater_overlap_components" in constant:
+        out["overlap_components"] = constant["rater_overlap_components"].astype(np.int64)
+    out.attrs["discrimination_per_rater"] = int("rater_slope" in posterior)
     return out
 
 
 def summarize_measurement(tree, stats) -> dict:
     """The ``rater_model`` block of summary.json.
 
-    ``conditions`` (rater-modelled), ``discrimination`` and ``agreement``
-    per condition (posterior absolute-agreement intra-class correlation of two raters'
-    latent codes, to set beside Krippendorff's alpha), and
-    ``overlap`` (components of the rater-unit graph per condition).
+    ``conditions`` (rater-modelled), ``discrimination`` per condition, ``agreement``
+    per condition (the posterior model-implied agreement of two raters, :func:`rater_draws`,
+    to set beside Krippendorff's alpha), and ``overlap`` (components of the rater-unit graph
+    per condition).
     """
     posterior, constant = tree["posterior"], tree["constant_data"]
+    conditions = [str(c) for c in posterior["rater_condition"].values]
     out = {
-        "conditions": [str(c) for c in posterior["rater_condition"].values],
+        "conditions": conditions,
         "severity_scale": "true-score SDs; positive: codes lower than the other raters'",
-        "discrimination": {str(c): stats(posterior["rater_discrimination"].sel(rater_condition=c))
-                           for c in posterior["rater_condition"].values},
+        "discrimination": {c: stats(posterior["rater_discrimination"].sel(rater_condition=c))
+                           for c in conditions},
+        # ModelSpec.rater_discrimination: each rater's own (in ``raters``), around the above
+        "discrimination_per_rater": "rater_slope" in posterior,
     }
-    # Agreement of two raters' latent codes (absolute-agreement intra-class correlation on
-    # the logit scale): lambda^2 / (lambda^2 (1 + v) + pi^2 / 3), with v the variance of the
-    # condition's severities over its raters: the share of a code's latent variance that is
-    # the true score, disagreement coming from severity and from noise, as in
-    # Krippendorff's alpha.
-    severity = posterior["rater_severity"]
-    coded = constant["rater_coded"].astype(bool)
-    n_raters = coded.sum("rater")
-    spread = (severity**2).where(coded, 0.0).sum("rater") / n_raters
-    lam2 = posterior["rater_discrimination"] ** 2
-    agreement = lam2 / (lam2 * (1 + spread) + np.pi**2 / 3)
-    out["agreement"] = {str(c): stats(agreement.sel(rater_condition=c))
-                        for c in posterior["rater_condition"].values}
+    draws = rater_draws(tree)
+    out["agreement"] = {c: stats(draws["agreement"].sel(rater_condition=c)) for c in conditions}
     if "rater_overlap_components" in constant:
         out["overlap"] = {str(c): {"components": int(n), "connected": bool(n <= 1)}
                           for c, n in zip(constant["rater_condition"].values,

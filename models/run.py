@@ -34,10 +34,12 @@ equal-tailed interval; ``interval`` names it).
 ``slope_sd``: keyed by condition, SD between alliances of the varying slopes (if any).
 ``intercept``, ``cutpoints`` (keyed ``"1|2"``...) or ``sigma``, where the family has them.
 ``diagnostics``: ``max_rhat``, ``min_ess_bulk``, ``min_ess_tail``, ``divergences``,
-``min_bfmi``, ``chains``, ``draws``. ``data``: counts per level, missing codes per
-condition, individuals left out for a missing outcome. ``provenance``: data source, its
-SHA-256 and a content fingerprint, the config, seed, sampler, package versions, schema
-version, command line and time of writing.
+``min_bfmi``, ``chains``, ``draws`` (of the kept run). ``sampling``: the runs of the
+sampler, the first with the settings asked for and any extension after a narrow gate miss,
+each with its settings, gate statistics, failed gates and why (:mod:`models.extend`).
+``data``: counts per level, missing codes per condition, individuals left out for a missing
+outcome. ``provenance``: data source, its SHA-256 and a content fingerprint, the config,
+seed, sampler, package versions, schema version, command line and time of writing.
 """
 
 from __future__ import annotations
@@ -126,8 +128,9 @@ def _stats(da: xr.DataArray) -> dict[str, float | None]:
 def diagnostics(tree: xr.DataTree, *, var_names=None) -> dict:
     """Convergence diagnostics of a fit (computed with arviz-stats).
 
-    The one place they are computed: ``summary.json`` and the analysis gates
-    (:func:`analysis.verdict.sampling_diagnostics`) both use it.
+    The one place they are computed: ``summary.json``, the analysis gates
+    (:func:`analysis.verdict.sampling_diagnostics`) and the fit's own check for a narrow
+    gate miss (:func:`models.extend.gate_statistics`) all use it.
 
     Parameters
     ----------
@@ -232,6 +235,8 @@ def summarize(tree: xr.DataTree, survey=None, *, config: RunConfig | None = None
         out["raters"] = summarize_raters(tree, _stats)
         out["rater_model"] = summarize_measurement(tree, _stats)
     out["diagnostics"] = diagnostics(tree)
+    if attrs.get("sampling"):  # the runs of the sampler, and why (models.extend)
+        out["sampling"] = json.loads(attrs["sampling"])
     out["data"] = {"n_missing_outcome": int(attrs.get("n_missing_outcome", 0))}
     if survey is not None:
         out["data"]["counts"] = {k: int(v) for k, v in survey.counts().items()}
@@ -257,6 +262,8 @@ def raw_sd(constant: xr.Dataset, condition: str, scale: float) -> float:
     ``constant`` is a fit's ``constant_data`` (standardised values, NaN where missing) and
     ``scale`` the condition's standardisation scale.
     """
+    if "condition_raw_sd" in constant:  # a macro fit (models.macro): its X rows are alliance means
+        return float(constant["condition_raw_sd"].sel(condition=condition))
     level = str(constant["condition_level"].sel(condition=condition).values)
     z = constant[f"X_{level}"].sel({f"{level}_condition": condition}).values
     sd = float(np.nanstd(z * scale, ddof=1))

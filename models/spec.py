@@ -19,6 +19,7 @@ Run config (TOML)
     standardize = true
     shrinkage = "horseshoe"            # or "r2d2m2"; default: none
     centered = ["alliance"]            # group levels with centred effects (default none)
+    rater_discrimination = true        # rater model: a discrimination per rater (default false)
     # trials = 10                      # binomial only: a number, or an outcome column
 
     [model.shrinkage_options]
@@ -119,6 +120,10 @@ class ModelSpec:
     trials : int or str, optional
         Binomial family only: the number of trials, or the name of the outcome column
         holding it.
+    rater_discrimination : bool
+        With the rater model (a coding sheet, :mod:`models.raters`): give each rater its
+        own discrimination on each condition it coded (how closely its codes follow the true
+        score), not one per condition shared by the raters. Ignored without the rater model.
     """
 
     outcome: str
@@ -132,6 +137,7 @@ class ModelSpec:
     shrinkage_options: dict = field(default_factory=dict)
     centered: tuple[str, ...] = ()
     trials: int | str | None = None
+    rater_discrimination: bool = False
 
     def __post_init__(self):
         # Normalise without judging: problems() and check_spec() say what is wrong.
@@ -187,6 +193,8 @@ class ModelSpec:
                     out.append(f"centered: {level!r} has no group effect in this model")
         if not isinstance(self.standardize, bool):
             out.append(f"standardize must be true or false, got {self.standardize!r}")
+        if not isinstance(self.rater_discrimination, bool):
+            out.append(f"rater_discrimination must be true or false, got {self.rater_discrimination!r}")
         if self.shrinkage is not None and self.shrinkage not in SHRINKAGE_OPTIONS:
             out.append(f"unknown shrinkage {self.shrinkage!r} (use {', '.join(SHRINKAGE_OPTIONS)})")
         if self.shrinkage_options and self.shrinkage is None:
@@ -402,9 +410,13 @@ def check_spec(spec: ModelSpec, survey, source: str | None = None) -> ModelSpec:
         problems.append(f"outcome {spec.outcome!r} is not an outcome in the data (outcomes: {known})")
     else:
         scale = outcome.scale
-        if outcome.level != "individual":
+        if outcome.level == "alliance":  # the micro-macro model (models.macro)
+            from .macro import spec_problems
+
+            problems.extend(spec_problems(spec, survey))
+        elif outcome.level != "individual":
             problems.append(f"outcome {spec.outcome!r} is measured at the {outcome.level} level; "
-                            "only individual-level outcomes are modelled so far")
+                            "only individual- and alliance-level outcomes are modelled")
         if family is None:
             family = DEFAULT_FAMILY.get(scale.kind)
             if family is None:
@@ -414,8 +426,9 @@ def check_spec(spec: ModelSpec, survey, source: str | None = None) -> ModelSpec:
             fits = ", ".join(FAMILIES[family].scales)
             problems.append(f"family {family!r} does not fit outcome {spec.outcome!r} on the "
                             f"{scale.name} scale ({family} fits {fits} outcomes)")
-        if spec.outcome in survey.individuals:
-            values = survey.individuals[spec.outcome].dropna()
+        table = survey.table(outcome.level) if outcome.level in survey.codebook.levels else survey.individuals
+        if spec.outcome in table:
+            values = table[spec.outcome].dropna()
             if values.empty:
                 problems.append(f"outcome {spec.outcome!r} has no observed value")
             elif values.nunique() < 2:
@@ -457,6 +470,8 @@ def check_spec(spec: ModelSpec, survey, source: str | None = None) -> ModelSpec:
 
     # group effects and slopes
     group_effects = spec.group_effects if spec.group_effects is not None else group_levels
+    if outcome is not None and outcome.level == "alliance":
+        group_effects = ()  # one value per alliance: no group intercepts (models.macro)
     if spec.group_effects is None:  # by default a level with a single group has no group effect
         single = [lvl for lvl in group_effects if len(survey.ids(lvl)) < 2]
         for level in single:

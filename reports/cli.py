@@ -67,6 +67,10 @@ SensitivityOption = Annotated[bool, typer.Option(
     "--sensitivity/--no-sensitivity", help="Power-scaling prior sensitivity.")]
 WorkersOption = Annotated[Optional[int], typer.Option(
     help="Parallel processes for the sub-model fits (default: one per CPU).")]
+# executor: the sub-model fits on a Dask cluster instead of local processes (models.jobs)
+SchedulerOption = Annotated[Optional[str], typer.Option(
+    help="Address of a Dask scheduler (tcp://host:8786) to run the sub-model fits on instead "
+         "of local processes; same seeds, same results.")]
 ProgressOption = Annotated[bool, typer.Option("--progress/--no-progress",
                                               help="Show the sampler's progress bar.")]
 
@@ -325,7 +329,17 @@ def fit(
     console.print(f"diagnostics: max R-hat {d['max_rhat']:.3f}, min bulk ESS {d['min_ess_bulk']:.0f}, "
                   f"min tail ESS {d['min_ess_tail']:.0f}, {d['divergences']} divergences, "
                   f"min E-BFMI {bfmi}", highlight=False)
+    _print_sampling(summary.get("sampling"), always=True)
     console.print(f"run written to {escape(str(out))}", highlight=False, soft_wrap=True)
+
+
+def _print_sampling(record, *, always: bool = False) -> None:
+    """What the sampler did (models.extend): every time, or only when a gate was missed."""
+    from models.extend import PASSED, sampling_note
+
+    note = sampling_note(record)
+    if note and (always or record.get("outcome") != PASSED):
+        console.print(f"sampling: {escape(note)}", highlight=False, soft_wrap=True)
 
 
 # -- report, run, demo: the main job (reports.pipeline) ----------------------------------------
@@ -385,10 +399,28 @@ def _print_verdict(checks) -> None:
                       highlight=False, soft_wrap=True)
 
 
+def _print_raters(checks) -> None:
+    """The rater model's agreement per condition beside Krippendorff's alpha, and overlap."""
+    if checks.raters is None:
+        return
+    table = checks.raters.agreement_table()
+    alpha = table.get("Krippendorff's alpha")
+    console.print("rater agreement (model, Krippendorff's alpha): " + ", ".join(
+        f"{escape(c)} {row['agreement mean']:.2f} [{row['agreement lower']:.2f}, "
+        f"{row['agreement upper']:.2f}]" + ("" if alpha is None else f" alpha {_number(row[alpha.name], '.2f')}")
+        for c, row in table.iterrows()), highlight=False, soft_wrap=True)
+    split = checks.raters.split_conditions()
+    if split:
+        console.print(f"[bold red]raters do not overlap[/] on {escape(', '.join(split))}: their "
+                      "severities are compared through the prior only", soft_wrap=True)
+
+
 def _print_result(result) -> None:
     checks = result.checks
     console.rule("[bold]result", align="left")
+    _print_raters(checks)
     _print_verdict(checks)
+    _print_sampling(result.run.summary.get("sampling"))
     if not checks.trustworthy:
         failed = ", ".join(r.gate.label for r in checks.gate_results if not r.passed)
         console.print(f"  failed diagnostic gate(s): {escape(failed)}; refit with more --tune/--draws "
@@ -489,6 +521,7 @@ def run_command(
     loo: LooOption = True,
     sensitivity: SensitivityOption = True,
     workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
     progress: ProgressOption = True,
 ):
     """Validate, fit, check and report a case survey: the whole job in one command.
@@ -501,7 +534,7 @@ def run_command(
 
     _inputs(codebook=codebook, config=config)
     check_options = _check_options(rope=rope, threshold=threshold, dominance=dominance, loo=loo,
-                                   sensitivity=sensitivity, workers=workers)
+                                   sensitivity=sensitivity, workers=workers, scheduler=scheduler)
     command = command_line("run", data_file, out=out, codebook=codebook, sheet=sheet,
                            encoding=encoding, sep=sep, config=config,
                            form=None if form == "wide" else form,
@@ -536,6 +569,7 @@ def demo(
     loo: LooOption = True,
     sensitivity: SensitivityOption = True,
     workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
     progress: ProgressOption = True,
 ):
     """Run the whole job on the shipped, simulated example survey.
@@ -552,7 +586,7 @@ def demo(
     _inputs(config=config)
     check_options = {**DEMO_CHECKS, **_check_options(
         rope=rope, threshold=threshold, dominance=dominance, loo=loo, sensitivity=sensitivity,
-        workers=workers)}
+        workers=workers, scheduler=scheduler)}
     command = command_line("demo", out=out, config=config, outcome=outcome, family=family,
                            chains=chains, draws=draws, tune=tune, seed=seed, sampler=sampler,
                            force=force, **_check_flags(check_options, dominance_default=False))
@@ -564,7 +598,7 @@ def demo(
 
 
 def _check_options(*, rope: float, threshold: float, dominance: bool, loo: bool,
-                   sensitivity: bool, workers: int | None) -> dict:
+                   sensitivity: bool, workers: int | None, scheduler: str | None = None) -> dict:
     """The keyword arguments of analysis.check_run from the check options, checked first."""
     if not 0.5 < threshold <= 1:
         raise ValueError(f"--threshold must lie in (0.5, 1], got {threshold}")
@@ -572,15 +606,20 @@ def _check_options(*, rope: float, threshold: float, dominance: bool, loo: bool,
         raise ValueError(f"--rope must be >= 0, got {rope}")
     if workers is not None and workers < 1:
         raise ValueError(f"--workers must be at least 1, got {workers}")
+    if scheduler is not None:  # a wrong address before any work, not after the fit
+        from models.jobs import check_scheduler
+
+        check_scheduler(scheduler)
     return {"rope": rope, "prob_threshold": threshold, "dominance": dominance, "loo": loo,
-            "sensitivity": sensitivity, "workers": workers}
+            "sensitivity": sensitivity, "workers": workers, "scheduler": scheduler}
 
 
 def _check_flags(options: dict, *, dominance_default: bool) -> dict:
     """The check options that differ from their defaults, as command_line() flags."""
     flags = {"rope": None if options["rope"] == 0.05 else options["rope"],
              "threshold": None if options["prob_threshold"] == 0.95 else options["prob_threshold"],
-             "workers": options["workers"], "no_loo": not options["loo"],
+             "workers": options["workers"], "scheduler": options.get("scheduler"),
+             "no_loo": not options["loo"],
              "no_sensitivity": not options["sensitivity"]}
     if options["dominance"] != dominance_default:
         flags["dominance" if options["dominance"] else "no_dominance"] = True
@@ -598,6 +637,7 @@ def check(
     loo: LooOption = True,
     sensitivity: SensitivityOption = True,
     workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed of the sub-model fits (default: the run's).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace the run's earlier checks.")] = False,
 ):
@@ -619,7 +659,7 @@ def check(
     from models import load_run
 
     options = _check_options(rope=rope, threshold=threshold, dominance=dominance, loo=loo,
-                             sensitivity=sensitivity, workers=workers)
+                             sensitivity=sensitivity, workers=workers, scheduler=scheduler)
     run = load_run(run_dir)
     check_checks_target(run_dir, force=force)  # before the long step, not after it
     if not os.access(run_dir, os.W_OK | os.X_OK):
@@ -667,6 +707,7 @@ def check(
     if checks.loo is not None:
         console.print(f"PSIS-LOO: best model {checks.loo.best}"
                       + ("" if checks.loo.reliable else " (high Pareto k: unreliable)"), highlight=False)
+    _print_raters(checks)
     for name, why in checks.skipped.items():
         console.print(f"{name}: skipped ({escape(why)})", highlight=False, soft_wrap=True)
     for name, error in checks.errors.items():
@@ -674,9 +715,134 @@ def check(
     if checks.errors:
         console.print("  (run with -v for the tracebacks)", highlight=False)
     _print_verdict(checks)
+    _print_sampling(run.summary.get("sampling"))
     if not checks.trustworthy:
         failed = ", ".join(str(r) for r in checks.gate_results if not r.passed)
         console.print(f"  failed gate(s): {escape(failed)}; refit with more --tune/--draws",
                       highlight=False, soft_wrap=True)
     console.print(f"checks written to {escape(str(where))}", highlight=False, soft_wrap=True)
     raise typer.Exit(code=checks.exit_code)
+
+
+# -- power: design analysis of a planned case survey (analysis.power) --------------------------
+@app.command(epilog=_example("alliance-learning power --design design.toml --out power/study "
+                             "--alliances 20,30,50,80 --sims 50 --workers 4"))
+@user_errors
+def power(
+    out: Annotated[Path, typer.Option(
+        "--out", "-o", help="Study folder: created, or a folder of an earlier power study, which is "
+                            "resumed (only missing simulations are fitted).")],
+    design: Annotated[Optional[Path], typer.Option(
+        "--design", "-d", help="Design TOML of the planned study and its truth (default: the "
+                               "shipped example study's design).")] = None,
+    alliances: Annotated[str, typer.Option(
+        help="Design points: numbers of alliances, comma-separated.")] = "20,30,50,80",
+    sims: Annotated[int, typer.Option(help="Simulated surveys per design point.")] = 50,
+    target: Annotated[float, typer.Option(
+        help="Target P(correct decisive verdict) of 'what would it take'.")] = 0.8,
+    codebook: CodebookOption = None,
+    config: ConfigOption = None,
+    chains: ChainsOption = None,
+    draws: DrawsOption = None,
+    tune: TuneOption = None,
+    seed: Annotated[Optional[int], typer.Option(
+        help="Base seed of the simulations and fits (default 0).")] = None,
+    sampler: SamplerOption = None,
+    rope: RopeOption = 0.05,
+    threshold: ThresholdOption = 0.95,
+    workers: Annotated[Optional[int], typer.Option(
+        help="Parallel processes (default: one per CPU); 1 fits in this process.")] = None,
+    scheduler: Annotated[Optional[str], typer.Option(
+        help="Address of a Dask scheduler (e.g. tcp://10.0.0.5:8786) to run the fits on.")] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress",
+                                           help="Show progress bars.")] = True,
+):
+    """Plan a study: how often would the verdict be right with this design?
+
+    For each number of alliances, simulates surveys from the design's truth, fits and
+    checks each one, and writes DIR/power.csv (the proportion of correct, wrong-side,
+    inconclusive and not trustworthy verdicts with 95% Wilson intervals, and the width of
+    the share's interval), DIR/power.png and DIR/power.html, and prints the smallest number
+    of alliances reaching --target. Every simulation is stored in DIR/simulations under a
+    key of its inputs: rerun the same command to resume, or with more --sims or design
+    points to add to it.
+    """
+    import sys
+
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+
+    from analysis.power import BINOMIAL_PROB, OUTCOME_LABELS, OUTCOMES, PowerStudy, run_power_study
+    from data import load_codebook, load_design
+    from data.simulate import example_design_path
+    from models import FitOptions, ModelSpec, load_config
+    from reports.pipeline import resolve_config
+    from reports.power import PAGE_FILE, render_power_page
+
+    _inputs(design=design, codebook=codebook, config=config)
+    try:
+        points = [int(a) for a in alliances.split(",") if a.strip()]
+    except ValueError:
+        raise ValueError(f"--alliances must be whole numbers separated by commas, got {alliances!r}") from None
+    if not points:
+        raise ValueError("--alliances: give at least one number of alliances")
+    if not 0 < target < 1:
+        raise ValueError(f"--target must lie in (0, 1), got {target}")
+    if workers is not None and workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {workers}")
+    if sims < 1:
+        raise ValueError(f"--sims must be at least 1, got {sims}")
+    if not 0.5 < threshold <= 1:
+        raise ValueError(f"--threshold must lie in (0.5, 1], got {threshold}")
+    if scheduler is not None:  # a wrong address before any work
+        from models.jobs import check_scheduler
+
+        check_scheduler(scheduler)
+    run_config = load_config(config) if config is not None else None
+    the_design = load_design(design if design is not None else example_design_path())
+    the_codebook = load_codebook(codebook)
+    the_design.check(the_codebook)
+    # the model and the sampling options checked on one simulated survey, before any fit
+    trial = PowerStudy(design=the_design, alliances=tuple(points), sims=sims,
+                       codebook=the_codebook, spec=ModelSpec(outcome=the_design.outcome),
+                       sampling=FitOptions(), rope=rope, threshold=threshold).trial_survey()
+    run_config = resolve_config(trial, config=run_config,
+                                outcome=the_design.outcome if run_config is None else None,
+                                chains=chains, draws=draws, tune=tune, seed=seed, sampler=sampler,
+                                source=str(config) if config is not None else str(design or "the design"))
+    study = PowerStudy(design=the_design, alliances=tuple(points), sims=sims, codebook=the_codebook,
+                       spec=run_config.spec, sampling=run_config.sampling, rope=rope,
+                       threshold=threshold)
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, disable=not progress) as bars:
+        tasks = {a: bars.add_task(f"{a} alliances", total=study.sims) for a in study.alliances}
+
+        def started(stored: int, to_fit: int) -> None:
+            console.print(f"{stored} simulation(s) stored in {escape(str(out))} already, {to_fit} to "
+                          f"fit ({study.sampling.chains} chains x {study.sampling.draws} draws each)",
+                          highlight=False, soft_wrap=True)
+
+        def done(record: dict, fitted: bool) -> None:
+            bars.advance(tasks[record["alliances"]])
+
+        result = run_power_study(study, out, workers=workers, scheduler=scheduler, target=target,
+                                 on_start=started, on_result=done)
+    page = render_power_page(result, result.paths["table"].parent / PAGE_FILE,
+                             command=" ".join(["alliance-learning", *sys.argv[1:]]))
+
+    console.print(f"Power by design point ({BINOMIAL_PROB:.0%} Wilson intervals):", highlight=False)
+    for row in result.table.itertuples(index=False):
+        rates = ", ".join(
+            f"{OUTCOME_LABELS[name]} {getattr(row, 'p_' + name):.2f} "
+            f"[{getattr(row, f'p_{name}_lower'):.2f}, {getattr(row, f'p_{name}_upper'):.2f}]"
+            for name in OUTCOMES)
+        console.print(f"  {row.alliances} alliances ({row.sims} simulations; truth: {escape(row.truth)}): "
+                      f"{rates}; share interval width {_number(row.width_mean)}",
+                      highlight=False, soft_wrap=True)
+    console.print(f"what would it take: {escape(result.answer.text)}", highlight=False, soft_wrap=True)
+    console.print(f"{result.fitted} simulation(s) fitted, {result.reused} reused, in "
+                  f"{result.seconds:.0f} s; wrote {escape(str(result.paths['table']))}, "
+                  f"{escape(str(result.paths['figure']))} and {escape(str(page))}",
+                  highlight=False, soft_wrap=True)

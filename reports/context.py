@@ -8,10 +8,14 @@ back by :func:`analysis.load_checks`: the same object either way, so the page is
   when the run was fitted to a raters' coding sheet, Krippendorff's alpha per condition
   (``reliability.csv`` in the run directory, written by :func:`save_reliability`);
 - the model and its priors (the run's config, defaults resolved);
-- the diagnostics and the verdict, the effects (per raw unit, per SD, and as a change in a
+- the diagnostics and what the sampler did (``summary.json``'s ``sampling`` block: a fit
+  that missed a gate narrowly was sampled again, longer, :mod:`models.extend`) and the
+  verdict, the effects (per raw unit, per SD, and as a change in a
   probability), the variance shares, the posterior predictive draws;
 - the model's other parameters (group SDs, sigma, cutpoints, intercept: ``summary.json``'s
   numbers) and the variance partition (each level's ICC, computed per posterior draw);
+- for a rater-model run, each rater's severity and the model-implied agreement per condition
+  beside Krippendorff's alpha of the codes (the checks' :mod:`analysis.raters`);
 - the Bayesian dominance analysis of the level groups, the per-group posterior predictive
   checks and LOO-PIT, the LOO comparison and the prior sensitivity tables of the checks (or
   why the checks skipped a part or failed in it), and every part that failed;
@@ -42,6 +46,7 @@ from analysis import Checks, posterior_summary, sides_and_levels
 from data.constants import SAMPLE_DIMS
 from data.files import restore, write_csv
 from models import DEFAULT_PRIORS, get_family
+from models.extend import sampling_record
 from models.priors import OUTCOME_SCALED
 from models.run import raw_sd
 
@@ -107,6 +112,8 @@ def example_truth_table(run, decomposition: xr.Dataset | None = None, *,
     if not is_example_data(run):
         return None
     truth = json.loads(example_data_path().with_suffix(".truth.json").read_text(encoding="utf-8"))
+    if truth.get("outcome") != run.spec.outcome:  # e.g. the alliance outcome: another model's truth
+        return None
     lower, upper = f"{ci_prob:.0%} lower", f"{ci_prob:.0%} upper"
     rows = []
 
@@ -262,9 +269,47 @@ def model_description(run) -> dict[str, Any]:
         "sampler": f"{sampling.sampler}: {sampling.chains} chains × {sampling.draws} draws "
                    f"after {sampling.tune} tuning steps, target accept {sampling.target_accept:g}",
     }
+    runs = (summary.get("sampling") or {}).get("attempts") or []
+    if len(runs) > 1:  # a narrow gate miss was extended (models.extend): say what was kept
+        kept = runs[-1]
+        description["sampler"] += (f"; extended to {kept['draws']} draws after {kept['tune']} "
+                                   f"tuning steps, target accept {kept['target_accept']:g} "
+                                   "(see Sampling diagnostics)")
     if spec.trials is not None:
         description["trials"] = spec.trials
+    if run.tree.attrs.get("aggregation"):  # an alliance-level outcome (models.macro)
+        from models.macro import MEASUREMENT_PRIORS, ORGANISATION_RULE
+
+        description.pop("individuals left out (missing outcome)")
+        description["unit of the outcome"] = (f"the alliance ({run.tree['constant_data'].sizes['individual']} "
+                                              "alliances; micro-macro model)")
+        description["alliances left out (missing outcome)"] = summary.get("data", {}).get("n_missing_outcome", 0)
+        description["individual- and network-level conditions"] = (
+            f"{run.tree.attrs['aggregation']} alliance means"
+            + (" estimated from the members with their sampling error (Croon & van Veldhoven 2007)"
+               if run.tree.attrs["aggregation"] == "latent" else " treated as exact"))
+        description["organisation-level conditions"] = ORGANISATION_RULE
+        if run.tree.attrs["aggregation"] == "latent":
+            description["measurement priors (fixed)"] = MEASUREMENT_PRIORS
     return description
+
+
+def alliance_note(run, decomposition, ci_prob: float) -> str | None:
+    """For an alliance-level outcome: the shares are between alliances, and how wide they are."""
+    from analysis import posterior_summary
+
+    if not run.tree.attrs.get("aggregation"):
+        return None
+    n = run.tree["constant_data"].sizes["individual"]
+    note = (f"The outcome {run.spec.outcome} is measured once per alliance: these are shares of the "
+            f"variance explained between the {n} alliances.")
+    if decomposition is not None and "side_share" in decomposition:
+        s = posterior_summary(decomposition["side_share"].sel(side="interpersonal"), prob=ci_prob)
+        lo, hi = float(s.sel(stat="lower")), float(s.sel(stat="upper"))
+        note += (f" With {n} alliances they are uncertain: the interpersonal share's {ci_prob:.0%} "
+                 f"interval runs from {lo:.2f} to {hi:.2f}, {hi - lo:.2f} wide"
+                 + (" (more than half the 0-1 range)." if hi - lo > 0.5 else "."))
+    return note
 
 
 # -- draws: effects and variance shares ----------------------------------------------------------
@@ -568,10 +613,14 @@ def build_context(
         sensitivity=_table_or_why(_sensitivity_frame(record.get("sensitivity")), checks,
                                   "sensitivity"),
         provenance=prov,
+        sampling=run.summary.get("sampling") or sampling_record(tree),
         dominance_analysis=None if checks is None else checks.dominance,
         ppc_checks=None if checks is None else checks.ppc,
+        raters=None if checks is None else checks.raters,
+        measurement=run.summary.get("measurement"),
         unavailable=unavailable,
         check_errors=dict(record.get("errors") or {}),
+        alliance_note=alliance_note(run, None if checks is None else checks.decomposition, ci_prob),
         check_skipped=dict(record.get("skipped") or {}),
         ci_prob=ci_prob,
     )

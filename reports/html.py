@@ -120,14 +120,26 @@ class ReportContext:
         The Bayesian dominance analysis of the level groups.
     ppc_checks : analysis.PosteriorPredictiveChecks, optional
         The per-group posterior predictive checks and LOO-PIT.
+    raters : analysis.raters.RaterAgreement, optional
+        A rater-model run's rater severities and agreement beside Krippendorff's alpha.
+    measurement : str, optional
+        How the conditions were measured (``summary.json``'s ``measurement``: ``raters``, a
+        collapse rule or ``observed``); says why a run has no rater section.
     unavailable : mapping of str to str, optional
         Why a part of the checks is missing (``"dominance"``, ``"ppc"``, ``"verdict"``,
         ``"checks"``), e.g. ``"skipped: not asked for"``; shown in its section.
     check_errors, check_skipped : mapping of str to str, optional
         Every part of the checks that failed (or gave NaN) and every part not computed,
         with the reason (``Checks.errors``, ``Checks.skipped``); shown under the verdict.
+    alliance_note : str, optional
+        For an alliance-level outcome (:mod:`models.macro`): what the shares are shares of
+        and how wide they are with the survey's number of alliances; shown with the shares.
     ci_prob : float, default ArviZ's ``stats.ci_prob`` (0.89)
         Probability of the intervals in tables and figures.
+    sampling : mapping, optional
+        The fit's sampling record (``summary.json``'s ``sampling`` block,
+        :mod:`models.extend`): each run of the sampler, and why a narrow gate miss was
+        extended; shown under the diagnostics, in words and as a table.
     """
 
     title: str = "Alliance learning report"
@@ -155,11 +167,16 @@ class ReportContext:
     truth: pd.DataFrame | None = None
     dominance_analysis: Any = None
     ppc_checks: Any = None
+    raters: Any = None
+    measurement: str | None = None
     unavailable: Mapping[str, str] | None = None
     check_errors: Mapping[str, str] | None = None
     check_skipped: Mapping[str, str] | None = None
+    # an alliance-level outcome's note under the shares: over how many alliances, how wide
+    alliance_note: str | None = None
     # the interval setting of data.intervals (ArviZ's stats.ci_prob) when the context is made
     ci_prob: float = field(default_factory=lambda: interval_setting()[0])
+    sampling: Mapping[str, Any] | None = None
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> ReportContext:
@@ -328,7 +345,30 @@ def _diagnostics_section(ctx: ReportContext, verdict: dict | None) -> dict:
                  "passed": bool(g["passed"]), "source": g.get("source", "")} for g in gates]
     stats = _pairs(ctx.diagnostics) if ctx.diagnostics else None
     return {"gates": rows, "all_passed": rows is not None and all(r["passed"] for r in rows),
-            "statistics": stats}
+            "statistics": stats, **_sampling_section(ctx.sampling)}
+
+
+def _sampling_section(record: Mapping | None) -> dict:
+    """What the sampler did (models.extend's record): a sentence, and a table when it ran more than once."""
+    if not record or not record.get("attempts"):
+        return {"sampling_note": None, "sampling_runs": None}
+    from models.extend import sampling_note  # (loads the models package only for a report)
+
+    runs = record["attempts"]
+    frame = pd.DataFrame({
+        "run": [("asked" if i == 0 else f"extension {i}") for i in range(len(runs))],
+        "draws": [r["draws"] for r in runs],
+        "tuning steps": [r["tune"] for r in runs],
+        "target accept": [r["target_accept"] for r in runs],
+        "max R-hat": [(r.get("diagnostics") or {}).get("max_rhat") for r in runs],
+        "min bulk ESS": [(r.get("diagnostics") or {}).get("min_ess_bulk") for r in runs],
+        "min tail ESS": [(r.get("diagnostics") or {}).get("min_ess_tail") for r in runs],
+        "divergences": [(r.get("diagnostics") or {}).get("divergences") for r in runs],
+        "failed gates": [", ".join(f["gate"] for f in r.get("failed") or []) or "none" for r in runs],
+        "seconds": [r.get("seconds") for r in runs],
+    })
+    return {"sampling_note": sampling_note(record),
+            "sampling_runs": table(frame) if len(runs) > 1 or runs[0].get("failed") else None}
 
 
 def _headline(verdict: dict) -> str:
@@ -460,7 +500,7 @@ def _shares_section(ctx: ReportContext) -> dict | None:
                           "variance shares"),
                    "Variance shares by level and side", key="shares")
     return {"table": table(pd.DataFrame(rows).round(SUMMARY_DECIMALS)) if rows else None,
-            "image": image}
+            "image": image, "note": ctx.alliance_note}
 
 
 def _parameters_section(ctx: ReportContext) -> dict | None:
@@ -615,6 +655,32 @@ def _ppc_checks_section(ctx: ReportContext) -> dict | None:
     }
 
 
+def _raters_section(ctx: ReportContext) -> dict | None:
+    """Rater severities and the model-implied agreement beside Krippendorff's alpha."""
+    result = ctx.raters
+    if result is None:
+        return None
+    from analysis.raters import plot_raters
+
+    agreement = result.agreement_table(prob=ctx.ci_prob)
+    interval = f"{ctx.ci_prob:.0%}"
+    agreement = agreement.rename(columns={"agreement lower": f"agreement {interval} lower",
+                                          "agreement upper": f"agreement {interval} upper"})
+    severity = result.severity_table(prob=ctx.ci_prob).rename(
+        columns={"lower": f"{interval} lower", "upper": f"{interval} upper"})
+    figure = _drawn(lambda: plot_raters(result, prob=ctx.ci_prob), "raters")
+    return {
+        "interval": interval,
+        "agreement": table(agreement.round(SUMMARY_DECIMALS)),
+        "severity": table(severity.round(SUMMARY_DECIMALS)),
+        "split": result.split_conditions(),
+        "per_rater": result.discrimination_per_rater,
+        "image": None if figure is None else _image(
+            figure, "Rater severities, and the agreement per condition beside Krippendorff's alpha",
+            key="raters"),
+    }
+
+
 def _provenance_section(ctx: ReportContext) -> dict | None:
     if ctx.provenance is None:
         return None
@@ -689,6 +755,8 @@ def _page(ctx: ReportContext) -> dict:
         "ppc": _ppc_section(ctx),
         "dominance_analysis": _dominance_analysis_section(ctx),
         "ppc_checks": _ppc_checks_section(ctx),
+        "raters": _raters_section(ctx),
+        "measurement": ctx.measurement,
         "unavailable": dict(ctx.unavailable or {}),
         "check_errors": dict(ctx.check_errors or {}),
         "check_skipped": dict(ctx.check_skipped or {}),

@@ -242,7 +242,8 @@ def run_pipeline(
     title, notice : str, optional
         The report's title and a banner under it.
     check_options : dict, optional
-        Keyword arguments of :func:`analysis.check_run` (e.g. ``{"dominance": False}``).
+        Keyword arguments of :func:`analysis.check_run` (e.g. ``{"dominance": False}``, or
+        ``{"scheduler": "tcp://host:8786"}`` to fit the sub-models on a Dask cluster).
     read_options : dict, optional
         How the file is read: ``sheet``, ``encoding`` and ``sep`` of :func:`data.load_survey`.
     step : callable, optional
@@ -301,6 +302,10 @@ def run_pipeline(
     d = run.summary["diagnostics"]
     say(f"fitted {spec.outcome} ({spec.family}): max R-hat {d['max_rhat']:.3f}, "
         f"min bulk ESS {d['min_ess_bulk']:.0f}, {d['divergences']} divergences")
+    runs = (run.summary.get("sampling") or {}).get("attempts") or []
+    if len(runs) > 1:  # a narrow gate miss was extended (models.extend)
+        say(f"sampling extended {len(runs) - 1} time(s): {runs[-1]['draws']} draws per chain kept "
+            f"({run.summary['sampling']['outcome']})")
 
     started = time.perf_counter()
     with step(3, "check"):

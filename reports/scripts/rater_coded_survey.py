@@ -25,8 +25,12 @@ Rater model (``models/raters.py``): each rater-coded ordinal or binary condition
 true score of its unit, measured by the raters' codes with a severity per rater, inside the
 same model as the learning regression; so coding error neither attenuates the effects nor
 vanishes from the verdict's uncertainty (the run's summary.json lists each rater's severity
-under ``raters``). With ``COLLAPSE`` set, the collapsed codes are treated as measured without
-error, and low alpha then means attenuated effects: read the reliability table first.
+under ``raters``). The checks add the rater check (``checks.raters``, :mod:`analysis.raters`),
+which the report shows in its *Raters* section: each rater's severity with its interval, and
+per condition the model-implied agreement of two raters beside Krippendorff's alpha of the
+codes; a condition whose raters share no coded unit is named there (their severities then
+rest on the prior). With ``COLLAPSE`` set, the collapsed codes are treated as measured
+without error, and low alpha then means attenuated effects: read the reliability table first.
 
 The script does, with the public Python API: coding sheet -> validation and reliability ->
 survey with the raters' codes (or collapsed) -> fit -> run directory (with
@@ -112,10 +116,14 @@ def main(argv: list[str] | None = None) -> Path:
     save_reliability(coded.reliability, args.out)
     print(run)
 
-    # 4. posterior checks and 5. the report (its data section shows the reliability)
+    # 4. posterior checks (with the rater model: severities, agreement beside alpha) and
+    # 5. the report (its data section shows the reliability, its Raters section the rest)
     checks = check_run(run, **CHECKS)
     save_checks(checks, args.out, force=True)
     print(checks)
+    if checks.raters is not None and checks.raters.split_conditions():
+        print(f"raters do not overlap on {', '.join(checks.raters.split_conditions())}: "
+              "have some units coded by raters of both groups")
     notice = NOTICE if CODED_SHEET is None else None
     report = render_report(build_context(run, checks, title=TITLE, notice=notice),
                            args.out / "report.html", overwrite=True)

@@ -24,7 +24,7 @@ from analysis import (
 )
 from analysis.checks import CHECKS_FILE
 from analysis.dominance import fixed_r2
-from models import FitOptions, ModelSpec, RunConfig, check_spec, fit, save_run
+from models import FitOptions, ModelSpec, RunConfig, check_spec, fit, save_run, with_log_likelihood
 
 from ..models.conftest import make_survey
 
@@ -119,7 +119,7 @@ def test_save_checks_writes_json_and_figures_and_never_overwrites(checks, run):
 
 def test_linear_predictor_reproduces_the_models_log_likelihood(run):
     """Eta (conditions, imputed codes, group intercepts, varying slopes) gives the loglik."""
-    tree = run.tree
+    tree = with_log_likelihood(run.tree, run.spec, run.survey)
     eta = linear_predictor(tree)
     cut = tree["posterior"]["cutpoints"]
     y = tree["observed_data"]["y"]  # categories 1..K
@@ -269,14 +269,16 @@ def test_the_contributions_are_rebuilt_once_per_check_run(run, monkeypatch):
 
 
 def test_check_run_takes_a_fit_held_in_memory(run, checks):
-    in_memory = check_run(run.tree, gates=LENIENT, dominance=False, loo=False)
+    in_memory = check_run(run.tree, survey=run.survey, gates=LENIENT, dominance=False, loo=False)
     assert in_memory.settings["run"] is None
     # the same numbers as the saved run's checks
     for part in ("verdict", "shares", "effects", "ppc", "sensitivity"):
         assert in_memory.to_dict()[part] == checks.to_dict()[part], part
     # without its data, the parts that refit sub-models say what they need
-    alone = check_run(run.tree, gates=LENIENT, ppc=False, sensitivity=False)
+    alone = check_run(run.tree, gates=LENIENT, ppc=False)
     assert "survey=" in alone.skipped["dominance"] and "survey=" in alone.skipped["loo"]
+    # and the log-likelihood (recomputed from the data) that the prior sensitivity needs
+    assert "survey=" in alone.skipped["sensitivity"]
 
 
 def test_draws_file_keeps_an_unnamed_array(tmp_path):

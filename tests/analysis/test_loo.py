@@ -118,3 +118,37 @@ def test_comparison_figure(fits, tmp_path):
 
 def test_standard_names():
     assert STANDARD_MODELS == ("interpersonal", "interorganisational", "both", "null")
+
+
+def test_loo_by_chunks_of_observations_equals_arvizs(fits):
+    """PSIS smooths each observation alone: chunks of 7 observations give ArviZ's pointwise
+    elpd and Pareto k, its elpd, SE and p_loo; the comparison takes the results as they are."""
+    import arviz_stats as azs
+
+    from analysis.loo import relative_ess, summarise_log_likelihood
+
+    results = {}
+    for name, tree in fits.items():
+        whole = azs.loo(tree, pointwise=True, var_name="y")
+        log_lik = tree["log_likelihood"].to_dataset()
+        chunks = (log_lik.isel(individual=slice(a, a + 7)) for a in range(0, N, 7))
+        keep = {"chain": [0, 1], "draw": list(range(0, 500, 5))}
+        summary = summarise_log_likelihood(chunks, reff=relative_ess(tree["posterior"].to_dataset()),
+                                           totals=True, keep=keep)
+        got = summary.loo
+        np.testing.assert_allclose(got.elpd_i.values, whole.elpd_i.values, rtol=1e-12)
+        np.testing.assert_allclose(got.pareto_k.values, whole.pareto_k.values, rtol=1e-12)
+        for attr in ("elpd", "se", "p", "good_k"):
+            assert getattr(got, attr) == pytest.approx(getattr(whole, attr), rel=1e-12), attr
+        assert got.n_samples == whole.n_samples and got.n_data_points == whole.n_data_points
+        np.testing.assert_allclose(summary.total.values,
+                                   log_lik["y"].sum("individual").transpose(*summary.total.dims).values)
+        assert summary.kept["y"].dtype == np.float32 and summary.kept.sizes == {
+            "chain": 2, "draw": 100, "individual": N}
+        results[name] = got
+    from_results = predictive_comparison(results)
+    from_trees = predictive_comparison(fits)
+    pd_cols = ["elpd", "se", "p", "elpd_diff", "dse", "weight"]
+    np.testing.assert_allclose(from_results.table[pd_cols].to_numpy(float),
+                               from_trees.table[pd_cols].to_numpy(float), rtol=1e-9)
+    assert from_results.pareto_k.equals(from_trees.pareto_k)

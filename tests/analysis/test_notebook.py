@@ -41,5 +41,8 @@ def test_walkthrough_notebook_runs(tmp_path, monkeypatch):
     assert "Verdict:" in text
     assert (tmp_path / "out" / "run" / "report.html").is_file()
     assert (tmp_path / "out" / "run" / "checks" / "checks.json").is_file()
+    # the rater model on a coding sheet: its run, the rater check and the report
+    assert "measurement: raters" in text and "Krippendorff's alpha" in text
+    assert (tmp_path / "out" / "rater_run" / "report.html").is_file()
     errors = [o for cell in notebook.cells for o in cell.get("outputs", []) if o.get("output_type") == "error"]
     assert errors == []

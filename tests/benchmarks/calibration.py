@@ -56,6 +56,7 @@ from scipy.stats import beta
 from analysis import check_run, dominance_analysis
 from data import Design, load_survey, simulate
 from models import FitOptions, ModelSpec, Run, RunConfig, check_spec, fit
+from models.extend import sampling_record
 
 SCENARIOS = {"interpersonal": 0.7, "equal": 0.5, "interorganisational": 0.3}
 TARGETS = {  # scenario: (verdicts counted, comparison, rate)
@@ -109,6 +110,8 @@ def one_simulation(scenario: str, index: int, args) -> dict:
         "max_rhat": checks.diagnostics["max_rhat"], "min_ess_bulk": checks.diagnostics["min_ess_bulk"],
         "divergences": checks.diagnostics["divergences"],
         "chains": args.chains, "draws": args.draws, "tune": args.tune,
+        # the runs of the sampler: more than one where a narrow gate miss was extended
+        "sampling": sampling_record(tree),
         "seconds": round(time.perf_counter() - started, 1),
     }
 

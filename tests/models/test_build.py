@@ -256,3 +256,21 @@ def test_cumulative_logit_draws_follow_the_category_probabilities():
     probabilities = np.diff(np.concatenate([[0.0], below, [1.0]]))
     counts = np.bincount(draws, minlength=5)
     assert stats.chisquare(counts, probabilities * draws.size).pvalue > 0.01
+
+
+def test_pymc_extras_runs_its_init_only_when_used():
+    """models imports pymc_extras.prior without pymc_extras' heavy __init__ (a fit never
+    needs it), and the package still works in full when a user's code asks for more."""
+    import subprocess
+    import sys
+
+    code = ("import sys, models\n"
+            "assert 'pymc_extras.inference' not in sys.modules, 'the full __init__ ran'\n"
+            "import pymc_extras\n"
+            "from pymc_extras.prior import Prior\n"
+            "assert Prior is sys.modules['models.build'].Prior\n"
+            "assert callable(pymc_extras.fit_laplace) and pymc_extras.__version__\n"
+            "from pymc_extras import marginal, statespace\n"
+            "assert 'pymc_extras.inference' in sys.modules\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models import ModelSpec, fit
+from models import ModelSpec, fit, with_log_likelihood
 
 from .conftest import FIT_OPTIONS, FIT_SPECS, make_survey
 
+# the log-likelihood is computed on demand (models.log_likelihood_chunks, with_log_likelihood)
 GROUPS = {"posterior", "sample_stats", "prior", "prior_predictive", "posterior_predictive",
-          "log_likelihood", "log_prior", "observed_data", "constant_data"}
+          "log_prior", "observed_data", "constant_data"}
 
 
 @pytest.mark.parametrize("family", sorted(FIT_SPECS))
@@ -24,6 +25,8 @@ def test_fit_has_every_group_with_named_dims(family, fits, survey):
     assert list(posterior["condition"].values) == list(conditions)
     assert set(posterior["condition_level"].values) <= {"individual", "network", "organisation", "alliance"}
     n = len(survey.individuals) - int(survey.individuals[FIT_SPECS[family]["outcome"]].isna().sum())
+    assert "log_likelihood" not in tree.children
+    tree = with_log_likelihood(tree, ModelSpec(**FIT_SPECS[family]), survey)
     for group in ("observed_data", "posterior_predictive", "log_likelihood", "prior_predictive"):
         assert tree[group]["y"].sizes["individual"] == n
     assert np.isfinite(tree["log_likelihood"]["y"].values).all()
@@ -61,6 +64,8 @@ def test_same_seed_same_draws_other_seed_other_draws(fits, survey):
 
 
 def test_new_data_of_the_same_structure_reuses_the_compiled_model(fits, monkeypatch):
+    import importlib
+
     import nutpie
 
     fits("bernoulli")  # compiled once for this structure
@@ -69,6 +74,7 @@ def test_new_data_of_the_same_structure_reuses_the_compiled_model(fits, monkeypa
         raise AssertionError("the model was compiled again")
 
     monkeypatch.setattr(nutpie, "compile_pymc_model", refuse)
+    monkeypatch.setattr(importlib.import_module("models.fit"), "compile_model", refuse)
     new = make_survey(seed=11)
     tree = fit(ModelSpec(**FIT_SPECS["bernoulli"]), new, **{**FIT_OPTIONS, "predictive": False})
     # the new data are used, with their own labels

@@ -99,3 +99,22 @@ def test_shrinkage_priors_log_densities_equal_pymcs(spec, survey):
                            pm.stats.compute_log_prior(tree, model=model, **PYMC_OPTIONS))
     _assert_same_densities(predictive.log_likelihood(model, posterior),
                            pm.stats.compute_log_likelihood(tree, model=model, **PYMC_OPTIONS))
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_log_likelihood_by_individuals_equals_the_whole(family, fits, survey):
+    """Chunks of 7 individuals (the last shorter): the same values as all at once, with
+    the individual-level missing codes of each chunk's rows (ordinal, gaussian, bernoulli)."""
+    model = build_model(ModelSpec(**FIT_SPECS[family]), survey)
+    posterior = _posterior(fits, family)
+    whole = predictive.log_likelihood(model, posterior)["y"]
+    chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
+    chunks = list(predictive.log_likelihood_by_individuals(model, posterior, values=7 * chains * draws))
+    n = whole.sizes["individual"]
+    assert [(a, b) for a, b, _ in chunks] == [(a, min(n, a + 7)) for a in range(0, n, 7)]
+    joined = xr.concat([ds["y"] for _, _, ds in chunks], dim="individual")
+    assert list(joined["individual"].values) == list(whole["individual"].values)
+    np.testing.assert_allclose(joined.transpose(*whole.dims).values, whole.values, rtol=1e-12, atol=1e-12)
+    # the model's own data containers are left as they were
+    again = predictive.log_likelihood(model, posterior)["y"]
+    np.testing.assert_array_equal(again.values, whole.values)

@@ -138,6 +138,7 @@ def fixture_context(*, evil: str | None = None, seed: int = 20240101) -> dict:
     }
     dominance = fixture_dominance(rng, conditions, shape, level_name=tag("level_group", "alliance"))
     ppc_checks = fixture_ppc_checks(rng, shape, group_id=tag("group_id", "A1-N2"))
+    raters = fixture_raters(rng, shape, names[:2], rater=tag("rater_id", "R1"))
     per_sd = beta
     raw = beta / xr.DataArray(rng.uniform(0.8, 1.6, len(names)), dims="condition",
                               coords={"condition": names})
@@ -169,7 +170,32 @@ def fixture_context(*, evil: str | None = None, seed: int = 20240101) -> dict:
         "provenance": provenance,
         "dominance_analysis": dominance,
         "ppc_checks": ppc_checks,
+        "raters": raters,
+        "measurement": "raters",
     }
+
+
+def fixture_raters(rng, shape, conditions, *, rater="R1"):
+    """A made-up rater check: three raters, the third coding the first condition only."""
+    from analysis.raters import RaterAgreement
+
+    raters = [rater, "R2", "R3"]
+    coded = np.ones((len(conditions), 3), dtype=np.int8)
+    coded[1:, 2] = 0
+    severity = rng.normal(0.0, 0.3, (*shape, len(conditions), 3)) * coded
+    dims = ("chain", "draw", "rater_condition", "rater")
+    coords = {"rater_condition": conditions, "rater": raters}
+    draws = xr.Dataset({
+        "severity": (dims, severity),
+        "discrimination": (dims, rng.gamma(20.0, 0.1, (*shape, len(conditions), 3)) * coded),
+        "agreement": (dims[:3], rng.beta(30.0, 20.0, (*shape, len(conditions)))),
+        "rater_coded": (dims[2:], coded),
+        "overlap_components": (("rater_condition",), np.ones(len(conditions), dtype=np.int64)),
+    }, coords=coords)
+    alpha = pd.DataFrame({"units": [24, 24], "raters": [3, 2], "pairable": [70, 46],
+                          "alpha": [0.58, 0.71], "note": ["", ""]},
+                         index=pd.Index(conditions, name="condition"))
+    return RaterAgreement(draws=draws, alpha=alpha)
 
 
 # The sub-model of this subset fails a diagnostic gate in the fixture (the report must say so).

@@ -25,11 +25,11 @@ PLACES = [
     "effect_title", "model_name", "diagnosis", "command", "run_id", "config_key", "config_value",
     "level_group", "group_id",
 ]
-SECTIONS = ["data", "model", "diagnostics", "effects", "shares", "dominance", "dominance-analysis",
+SECTIONS = ["data", "raters", "model", "diagnostics", "effects", "shares", "dominance", "dominance-analysis",
             "ppc", "loo", "sensitivity", "provenance"]
 # forest plot, shares, share difference, predictive check; general dominance; the between-group
-# variance per grouping (alliance, network); LOO-PIT
-N_IMAGES = 8
+# variance per grouping (alliance, network); LOO-PIT; raters
+N_IMAGES = 9
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +106,7 @@ def test_hostile_strings_in_the_new_sections(evil_html):
     dominance = _section(evil_html, "dominance-analysis")
     assert f"{ESCAPED}level_group" in dominance and f"{ESCAPED}condition" in dominance
     assert f"{ESCAPED}group_id" in _section(evil_html, "ppc")
+    assert f"{ESCAPED}rater_id" in _section(evil_html, "raters")  # a rater's ID in its tables
 
 
 def test_hostile_condition_name_alone():

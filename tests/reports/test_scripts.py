@@ -62,3 +62,8 @@ def test_rater_coded_survey(demo_run, tmp_path, monkeypatch, capsys, cheap_check
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "rater-coded case survey" in page
     assert "Not available: coding reliability" not in page
+    # the rater model (the script's default): severities and agreement beside alpha
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["measurement"] == "raters" and set(summary["raters"]) == {"rater1", "rater2"}
+    assert "beside Krippendorff's alpha of the codes" in printed  # the checks' rater part
+    assert 'id="rater-agreement"' in page and 'id="rater-severity"' in page
