@@ -172,3 +172,16 @@ def test_missing_outcome_and_member_values_are_counted_not_imputed_away(study):
     assert design.macro.n_members["individual"][row, column] == \
         full.macro.n_members["individual"][row + 1, column] - 4
     assert design.missing["alliance"][2] == [f"{second}:prior_cooperation"]
+
+
+def test_report_of_an_alliance_outcome_names_its_unit_and_share_width():
+    from reports.context import _loo_frame
+    from reports.html import ReportContext, render_html
+
+    loo = _loo_frame({"method": "stacking", "khat_threshold": 0.7, "models": [
+        {"model": "both", "rank": 0, "elpd": -10.0, "se": 1.0, "elpd_diff": 0.0, "dse": 0.0,
+         "p": 3.0, "weight": 1.0, "pareto_k": {"n_k_over_threshold": 0}}]})
+    individual = render_html(ReportContext(loo=loo))
+    alliance = render_html(ReportContext(loo=loo, alliance_note="between the 30 alliances"))
+    assert "fitted to the same individuals" in individual and "for a new individual" in individual
+    assert "fitted to the same alliances" in alliance and "for a new alliance" in alliance
