@@ -292,7 +292,7 @@ def log_likelihood_chunks(tree: xr.DataTree, spec: ModelSpec, survey, *, values:
 
     Yields ``(start, stop, dataset)`` (:func:`models.predictive.log_likelihood_by_individuals`:
     float64, dims chain, draw, individual; about ``values`` numbers per chunk, default
-    2^23): what PSIS-LOO, LOO-PIT and the likelihood's power-scaling need, without ever
+    2^22): what PSIS-LOO, LOO-PIT and the likelihood's power-scaling need, without ever
     holding draws x individuals. The model is rebuilt from ``spec`` and ``survey`` (with the
     fit's active conditions, for a sub-model) as in :func:`with_log_likelihood`.
 
