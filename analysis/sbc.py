@@ -141,7 +141,7 @@ def _labelled(ds: xr.Dataset, design) -> xr.Dataset:
     return ds
 
 
-def _tree(draws: xr.Dataset, design, sample_stats: xr.Dataset | None = None) -> xr.DataTree:
+def fit_tree(draws: xr.Dataset, design, sample_stats: xr.Dataset | None = None) -> xr.DataTree:
     """A fit-shaped tree of ``draws`` (as ``posterior``) that the decomposition reads."""
     from models.fit import design_dataset
 
@@ -184,7 +184,7 @@ def prior_jobs(design, n: int, *, seed: int = 0, generating_design=None, chains:
     source = design if generating_design is None else generating_design
     prior_seed, fit_seed = np.random.SeedSequence(seed).generate_state(2)
     prior = prior_predictive(model_from_design(source), draws=n, seed=int(prior_seed))
-    truth = quantities(_tree(prior["prior"].to_dataset(), source))
+    truth = quantities(fit_tree(prior["prior"].to_dataset(), source))
     y = prior["prior_predictive"]["y"].transpose(*SAMPLE_DIMS, ...).values.reshape(n, -1)
     seeds = np.random.SeedSequence(int(fit_seed)).generate_state(n)
     return [SBCJob(design=design, y=y[i].astype(design.y.dtype), truth={k: float(v[i]) for k, v in truth.items()},
@@ -225,12 +225,12 @@ def sbc_fit(job: SBCJob) -> SBCFit:
         stats = trace["sample_stats"].to_dataset()
         if "diverging" not in stats and "divergences" in stats:
             stats = stats.rename(divergences="diverging")
-        tree = _tree(posterior, design, stats[["diverging"]] if "diverging" in stats else None)
+        tree = fit_tree(posterior, design, stats[["diverging"]] if "diverging" in stats else None)
         names = [n for n in ("b", *(f"sd_{lvl}" for lvl in GROUP_LEVELS)) if n in posterior]
         diagnostics = sampling_diagnostics(tree, var_names=names)
         stacked = posterior.stack(sample=SAMPLE_DIMS)
         picks = np.linspace(0, stacked.sizes["sample"] - 1, job.kept).round().astype(int)
-        kept = _tree(stacked.isel(sample=picks).drop_vars(["sample", *SAMPLE_DIMS])
+        kept = fit_tree(stacked.isel(sample=picks).drop_vars(["sample", *SAMPLE_DIMS])
                      .rename(sample="draw").expand_dims(chain=1).assign_coords(draw=np.arange(job.kept)),
                      design)
         draws = quantities(kept)
@@ -258,6 +258,9 @@ class SBCResult:
         The errors of failed fits (left out of the ranks).
     seconds : float
         Total fitting time (summed over the fits).
+    truth : pandas.DataFrame or None
+        The prior draw of each successful simulation (rows as in ``ranks``), e.g. to see
+        where sampling problems (``diagnostics``) occur.
     """
 
     ranks: pd.DataFrame
@@ -265,6 +268,7 @@ class SBCResult:
     diagnostics: pd.DataFrame
     errors: list
     seconds: float = 0.0
+    truth: pd.DataFrame | None = None
 
     def uniformity(self, *, bins: int | None = None, seed: int = 0) -> pd.DataFrame:
         """Uniformity tests per quantity (see :func:`uniformity`)."""
@@ -309,14 +313,15 @@ def run_sbc(design, n: int, *, executor: Executor | None = None, seed: int = 0,
             results.append(future.result())
             if progress:
                 progress(len(results))
-    done = [r for r in results if r.ranks is not None]
+    done = [(job, r) for job, r in zip(jobs, results, strict=True) if r.ranks is not None]
     errors = [r.error for r in results if r.ranks is None]
     if errors:
         logger.warning("%d of %d SBC fits failed (left out): %s", len(errors), n, errors[0])
-    return SBCResult(ranks=pd.DataFrame([r.ranks for r in done]),
+    return SBCResult(ranks=pd.DataFrame([r.ranks for _, r in done]),
                      max_rank=jobs[0].kept if jobs else 0,
-                     diagnostics=pd.DataFrame([r.diagnostics for r in done]),
-                     errors=errors, seconds=float(sum(r.seconds for r in results)))
+                     diagnostics=pd.DataFrame([r.diagnostics for _, r in done]),
+                     errors=errors, seconds=float(sum(r.seconds for r in results)),
+                     truth=pd.DataFrame([job.truth for job, _ in done]))
 
 
 # -- uniformity ------------------------------------------------------------------------------
@@ -390,7 +395,7 @@ def plot_ranks(ranks: pd.DataFrame, max_rank: int, path=None, *, title: str | No
     rows = -(-len(u.columns) // columns)
     collection = plot_ecdf_pit(xr.DataTree.from_dict({"prior_sbc": ds}), backend="matplotlib",
                                col_wrap=columns,
-                               figure_kwargs={"figsize": (3.6 * columns, 2.6 * rows + 0.6),
+                               figure_kwargs={"figsize": (3.6 * columns, 2.6 * rows + 0.6), "sharey": False,
                                               "layout": "constrained"})
     figure = collection.viz["figure"].item() if hasattr(collection.viz["figure"], "item") else None
     if title and figure is not None:
