@@ -752,7 +752,9 @@ def check_run(
         predictive comparison (3 sub-model fits), the prior sensitivity, the posterior
         predictive checks.
     workers : int, optional
-        Parallel processes for the sub-model fits (default ``min(cpu_count, fits)``).
+        Parallel processes for the sub-model fits. Default: ``min(cpu_count, fits)`` with
+        the dominance analysis; without it (the predictive comparison's 3 fits only) 1,
+        i.e. the fits one after the other in this process, each with every core.
     scheduler : str, optional
         Address of a Dask scheduler: the sub-model fits run on its cluster instead of local
         processes (:func:`models.jobs.open_executor`); the same seeds give the same results.
@@ -927,6 +929,11 @@ def check_run(
     fits = {}
     if requests:
         started = time.perf_counter()
+        if workers is None and not any(not name.startswith("loo:") for name in requests):
+            # LOO's 3 fits alone: in this process, one after the other, each on every core.
+            # A worker process costs ~0.4 GiB more (7,062 respondents, tests/benchmarks/
+            # README.md) and 3 fits on 2 cores gain nothing from running 2 at a time.
+            workers = 1
         fits = attempt("sub-model fits", lambda: fit_submodels(
             run, requests, seed=seed, workers=workers, scheduler=scheduler, progress=say, full_r2=full_r2,
             log_likelihood=[f"loo:{name}" for name in loo_models])) or {}
@@ -982,8 +989,8 @@ def _no_log_likelihood(tree: xr.DataTree, run) -> str | None:
     return None
 
 
-# values per chunk of individuals of a log-likelihood group held whole (32 MB of float32)
-_LOG_LIK_CHUNK_VALUES = 2**23
+# values per chunk of individuals of a log-likelihood group held whole (16 MB of float32)
+_LOG_LIK_CHUNK_VALUES = 2**22
 
 
 def _log_likelihood_summary(tree: xr.DataTree, run, *, totals: bool, keep):

@@ -292,7 +292,7 @@ def log_likelihood_chunks(tree: xr.DataTree, spec: ModelSpec, survey, *, values:
 
     Yields ``(start, stop, dataset)`` (:func:`models.predictive.log_likelihood_by_individuals`:
     float64, dims chain, draw, individual; about ``values`` numbers per chunk, default
-    2^23): what PSIS-LOO, LOO-PIT and the likelihood's power-scaling need, without ever
+    2^22): what PSIS-LOO, LOO-PIT and the likelihood's power-scaling need, without ever
     holding draws x individuals. The model is rebuilt from ``spec`` and ``survey`` (with the
     fit's active conditions, for a sub-model) as in :func:`with_log_likelihood`.
 
@@ -301,7 +301,12 @@ def log_likelihood_chunks(tree: xr.DataTree, spec: ModelSpec, survey, *, values:
     ValueError
         When ``survey`` is not the data the tree was fitted to.
     """
-    model, _ = _model_of(tree, spec, survey)
+    model, design = _model_of(tree, spec, survey)
+    if design.macro is not None:
+        # one value per alliance, and every latent alliance mean comes from all alliances'
+        # members: one chunk (draws x alliances is small)
+        yield 0, design.n, log_likelihood(model, tree["posterior"].to_dataset())
+        return
     options = {} if values is None else {"values": values}
     yield from log_likelihood_by_individuals(model, tree["posterior"].to_dataset(), **options)
 

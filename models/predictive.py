@@ -37,9 +37,9 @@ from data.constants import SAMPLE_DIMS
 NUMPY_MODE = Mode(linker="py", optimizer="fast_run").excluding("fusion")
 # values per output array and call: bounds the memory of a call (32 MB of float64)
 _CHUNK_VALUES = 2**22
-# values per chunk of individuals of the log-likelihood at every draw (64 MB of float64;
+# values per chunk of individuals of the log-likelihood at every draw (32 MB of float64;
 # PSIS holds a few arrays of that size while it smooths the chunk)
-_INDIVIDUAL_CHUNK_VALUES = 2**23
+_INDIVIDUAL_CHUNK_VALUES = 2**22
 # posterior predictive draws a fit keeps for the checks (see :func:`thinning`)
 PREDICTIVE_DRAWS = 1000
 
@@ -62,13 +62,13 @@ def over_draw_chunks(tree: xr.DataTree, compute, *, values_per_draw: int, group:
 
     For a per-draw computation whose intermediate arrays hold ``values_per_draw`` numbers
     per chain and draw (e.g. individuals x terms): each call sees ``tree`` with ``group``
-    cut to a chunk of draws, sized so that an array of the chunk holds about 2^23 numbers
-    (64 MB of float64), not chains x draws x individuals x terms at once. ``compute`` must
+    cut to a chunk of draws, sized so that an array of the chunk holds about 2^22 numbers
+    (32 MB of float64), not chains x draws x individuals x terms at once. ``compute`` must
     treat draws independently; its results (DataArray or Dataset) are concatenated along
     ``draw`` (variables without it are taken from the first chunk).
     """
     draws = tree[group].sizes["draw"]
-    step = max(1, _CHUNK_VALUES * 2 // max(1, tree[group].sizes["chain"] * values_per_draw))
+    step = max(1, _CHUNK_VALUES // max(1, tree[group].sizes["chain"] * values_per_draw))
     if step >= draws:
         return compute(tree)
     parts = []
@@ -110,8 +110,8 @@ def log_likelihood_by_individuals(model: pm.Model, posterior: xr.Dataset, *,
     """Pointwise log-likelihood at every posterior draw, one chunk of individuals at a time.
 
     Yields ``(start, stop, dataset)`` for consecutive chunks of the ``dim`` axis, each
-    dataset (float64, dims chain, draw, ``dim``) holding about ``values`` numbers (2^23,
-    64 MB): draws x all individuals is never held, so PSIS-LOO of a million respondents
+    dataset (float64, dims chain, draw, ``dim``) holding about ``values`` numbers (2^22,
+    32 MB): draws x all individuals is never held, so PSIS-LOO of a million respondents
     needs the memory of one chunk. The graph is built and compiled once; each chunk sets
     the per-individual data containers (outcome, trials, group positions,
     individual-level conditions and the positions of their missing codes) to its rows,

@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 from scipy import special, stats
 
-from analysis.sbc import coverage, plot_ranks, run_sbc, uniformity
+from analysis.sbc import SHARE, coverage, fit_tree, plot_ranks, quantities, run_sbc, uniformity
+from data import simulate
 from data.simulate import OUTCOME_DRAWS, Design
 
 from ..models.conftest import benchmark_script
@@ -135,3 +136,25 @@ def test_simulated_outcomes_of_the_other_families_follow_their_likelihood(family
         if wanted[-1] == 0:
             observed, wanted = observed[:-1], wanted[:-1]
         assert stats.chisquare(observed, wanted).pvalue > 0.001
+
+
+@pytest.mark.parametrize("share", [0.5, 0.8])
+def test_the_simulators_true_share_is_the_models_decomposition_at_the_true_effects(share):
+    # the doubt of issue 17: is the simulator's "share" the share the model's decomposition
+    # estimates? At the true effects, on the model's own design of the simulated survey
+    # (no missing codes, so the model standardises with the simulator's means and SDs),
+    # the toolkit's decomposition gives the simulator's truth.
+    import xarray as xr
+
+    from models import ModelSpec, make_design
+
+    design = Design(alliances=8, interpersonal_share=share, missing_rate=0.0, alliance_outcome=None)
+    sim = simulate(design, seed=4)
+    spec = ModelSpec(outcome=design.outcome, conditions=design.conditions)
+    model_design = make_design(spec, sim.survey())
+    effects = [sim.truth["effects"][c] for c in model_design.conditions]
+    draws = xr.Dataset({"b": (("chain", "draw", "condition"), [[effects]])},
+                       coords={"chain": [0], "draw": [0], "condition": list(model_design.conditions)})
+    model_share = quantities(fit_tree(draws, model_design))[SHARE][0]
+    assert sim.truth["shares"]["side"]["interpersonal"] == pytest.approx(share, abs=1e-9)
+    assert model_share == pytest.approx(share, abs=1e-9)

@@ -153,7 +153,7 @@ def test_per_draw_computations_in_chunks_of_draws_equal_the_whole(pair, monkeypa
 
         def chunked_by_300(tree, compute, *, values_per_draw, group="posterior"):
             monkeypatch.setattr(models.predictive, "_CHUNK_VALUES",
-                                300 * tree[group].sizes["chain"] * values_per_draw // 2)
+                                300 * tree[group].sizes["chain"] * values_per_draw)
             return real(tree, lambda t: calls.append(t[group].sizes["draw"]) or compute(t),
                         values_per_draw=values_per_draw, group=group)
 
