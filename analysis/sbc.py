@@ -78,8 +78,9 @@ class SBCJob:
     kept : int
         Posterior draws the ranks are taken among (``L``), evenly spaced over the chains.
     seed : int
-    cores : int
-        Threads for the chains of this one fit (parallelism comes from the executor).
+    cores : int or None
+        Chains sampled at once in this fit; None: what the worker has
+        (:func:`models.jobs.worker_cores`, 1 outside a pool).
     """
 
     design: object
@@ -90,7 +91,7 @@ class SBCJob:
     tune: int = 200
     kept: int = 99
     seed: int = 0
-    cores: int = 1
+    cores: int | None = None
 
 
 @dataclass(frozen=True)
@@ -155,7 +156,8 @@ def fit_tree(draws: xr.Dataset, design, sample_stats: xr.Dataset | None = None) 
 
 # -- prior draws -----------------------------------------------------------------------------
 def prior_jobs(design, n: int, *, seed: int = 0, generating_design=None, chains: int = 2,
-               draws: int = 200, tune: int = 200, kept: int = 99, cores: int = 1) -> list[SBCJob]:
+               draws: int = 200, tune: int = 200, kept: int = 99,
+               cores: int | None = None) -> list[SBCJob]:
     """Draw ``n`` parameter sets and outcomes from the model's prior: one job each.
 
     Parameters
@@ -207,6 +209,7 @@ def sbc_fit(job: SBCJob) -> SBCFit:
 
     from models.build import model_from_design
     from models.fit import compiled_model, exact_floats
+    from models.jobs import worker_cores
 
     from .verdict import sampling_diagnostics
 
@@ -219,8 +222,8 @@ def sbc_fit(job: SBCJob) -> SBCFit:
         with exact_floats():
             compiled = compiled_model(_MODELS[key], design)
             trace = nutpie.sample(compiled, draws=job.draws, tune=job.tune, chains=job.chains,
-                                  cores=job.cores, seed=job.seed, progress_bar=False,
-                                  save_warmup=False)
+                                  cores=job.cores or worker_cores() or 1, seed=job.seed,
+                                  progress_bar=False, save_warmup=False)
         posterior = trace["posterior"].to_dataset()
         stats = trace["sample_stats"].to_dataset()
         if "diverging" not in stats and "divergences" in stats:
@@ -231,7 +234,8 @@ def sbc_fit(job: SBCJob) -> SBCFit:
         stacked = posterior.stack(sample=SAMPLE_DIMS)
         picks = np.linspace(0, stacked.sizes["sample"] - 1, job.kept).round().astype(int)
         kept = fit_tree(stacked.isel(sample=picks).drop_vars(["sample", *SAMPLE_DIMS])
-                     .rename(sample="draw").expand_dims(chain=1).assign_coords(draw=np.arange(job.kept)),
+                     .rename(sample="draw").expand_dims(chain=1)
+                     .assign_coords(chain=[0], draw=np.arange(job.kept)),
                      design)
         draws = quantities(kept)
         ranks = {name: int(np.sum(draws[name] < value)) for name, value in job.truth.items()}
@@ -289,8 +293,9 @@ def run_sbc(design, n: int, *, executor: Executor | None = None, seed: int = 0,
     design : models.ModelDesign
     n : int
     executor : concurrent.futures.Executor, optional
-        Runs the fits (e.g. a ``ProcessPoolExecutor``); None fits one after the other in
-        this process. The result does not depend on the executor.
+        Runs the fits (e.g. :func:`models.jobs.open_executor`'s local pool or Dask
+        executor); None fits one after the other in this process. The result does not
+        depend on the executor.
     seed : int
     generating_design : models.ModelDesign, optional
         See :func:`prior_jobs` (a deliberately miscalibrated study).

@@ -19,12 +19,18 @@ Run::
 
     nice -n 10 .venv/bin/python tests/benchmarks/sbc.py [--families ordinal gaussian]
         [--sims 100] [--chains 2] [--draws 200] [--tune 200] [--kept 99] [--workers 1]
-        [--seed 17] [--out /tmp/sbc]
+        [--seed 17] [--out /tmp/sbc] [--scheduler tcp://host:8786]
+
+The fits run on :func:`models.jobs.open_executor` (``--workers`` local processes, or the
+Dask cluster at ``--scheduler``); the ranks do not depend on which.
 
 ``--example-seed N`` adds an ordinal study on the survey of issue 17's doubt: the shipped
 example design at interpersonal share 0.5, simulated with seed N (104: 967 respondents,
 30 alliances, 14 conditions, 3% missing codes, which the model imputes and SBC draws from
-their prior too); only its outcome is replaced by the prior draws.
+their prior too); only its outcome is replaced by the prior draws. ``--example-effect-sd S``
+fits (and draws) the effects with a Normal(0, S) prior instead of the default Normal(0, 1),
+so that effects of the example's size (0.16-0.26 per SD) are typical prior draws: SBC in
+the regime of the doubt (small effects, 30 alliances).
 
 ``--equal-shares SEED [SEED ...]`` (no SBC) checks the simulator against the model at the
 doubt's design: for each seed it simulates the example design at share 0.5 (with and
@@ -43,12 +49,12 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from analysis.sbc import LEVEL, run_sbc, plot_ranks
 from data import Codebook, Design, load_codebook, simulate
 from models import FAMILIES, ModelSpec, make_design
+from models.jobs import open_executor
 
 CONDITIONS = ("personal_contact", "voluntary_participation", "shared_interests", "receptivity",
               "prior_cooperation")
@@ -73,21 +79,25 @@ def sbc_codebook() -> Codebook:
 
 
 def sbc_design(family: str, codebook: Codebook | None = None, *, alliances: int = 6, seed: int = 1,
-               priors: dict | None = None):
-    """The model design SBC checks for ``family``: spec and small fixed-size survey."""
+               priors: dict | None = None, missing_rate: float = 0.0):
+    """The model design SBC checks for ``family``: spec and small fixed-size survey.
+
+    With ``missing_rate`` > 0 some condition codes are missing: the model imputes them,
+    and SBC draws them from their prior with the rest of the truth.
+    """
     codebook = codebook or sbc_codebook()
     outcome = OUTCOMES[family][0]
     design = Design(alliances=alliances, organisations=(2, 2), networks=(2, 2), people=(6, 6),
                     respondents_per_organisation=(3, 3), conditions=CONDITIONS,
                     condition_correlation=0.2, interpersonal_share=0.5, family=family,
-                    outcome=outcome, alliance_outcome=None, missing_rate=0.0, trials=TRIALS)
+                    outcome=outcome, alliance_outcome=None, missing_rate=missing_rate, trials=TRIALS)
     survey = simulate(design, codebook, seed=seed).survey()
     spec = ModelSpec(outcome=outcome, family=family, conditions=CONDITIONS,
                      trials=TRIALS if family == "binomial" else None, priors=priors or {})
     return make_design(spec, survey)
 
 
-def example_design(seed: int):
+def example_design(seed: int, effect_sd: float | None = None):
     """The model design of the example study at equal shares (the survey of the doubt)."""
     import dataclasses
 
@@ -95,7 +105,10 @@ def example_design(seed: int):
 
     design = dataclasses.replace(load_design(example_design_path()), interpersonal_share=0.5)
     sim = simulate(design, seed=seed)
-    spec = ModelSpec(outcome=design.outcome, family="ordinal", conditions=design.conditions)
+    priors = {} if effect_sd is None else {"effect": {"dist": "Normal",
+                                                       "kwargs": {"mu": 0.0, "sigma": effect_sd}}}
+    spec = ModelSpec(outcome=design.outcome, family="ordinal", conditions=design.conditions,
+                     priors=priors)
     return make_design(spec, sim.survey())
 
 
@@ -190,10 +203,12 @@ def main(argv=None) -> None:
     parser.add_argument("--tune", type=int, default=200)
     parser.add_argument("--kept", type=int, default=99)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--scheduler", default=None, help="address of a Dask scheduler")
     parser.add_argument("--seed", type=int, default=17)
     parser.add_argument("--out", type=Path, default=Path("/tmp/sbc"))
     parser.add_argument("--miscalibrated", action="store_true")
     parser.add_argument("--example-seed", type=int, default=None)
+    parser.add_argument("--example-effect-sd", type=float, default=None)
     parser.add_argument("--equal-shares", type=int, nargs="+", default=None, metavar="SEED")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -212,16 +227,16 @@ def main(argv=None) -> None:
     studies = [(family, sbc_design(family, codebook), None) for family in args.families]
     # each study its own seed, so the families' prior draws are independent
     if args.example_seed is not None:
-        studies.append((f"example (ordinal, share 0.5, seed {args.example_seed})",
-                        example_design(args.example_seed), None))
+        prior = "" if args.example_effect_sd is None else f", effects ~ Normal(0, {args.example_effect_sd})"
+        studies.append((f"example (ordinal, share 0.5, seed {args.example_seed}{prior})",
+                        example_design(args.example_seed, args.example_effect_sd), None))
     if args.miscalibrated:
         family = args.families[0] if args.families else "ordinal"
         studies.append((f"{family} (miscalibrated: effects drawn from Normal(1.5, 0.2))",
                         sbc_design(family, codebook),
                         sbc_design(family, codebook, priors=MISCALIBRATED_PRIOR)))
-    executor = ProcessPoolExecutor(args.workers) if args.workers > 1 else None
     summary = []
-    try:
+    with open_executor(args.workers, args.scheduler) as executor:
         for i, (name, design, generating) in enumerate(studies):
             start = time.perf_counter()
 
@@ -240,9 +255,6 @@ def main(argv=None) -> None:
             result.truth.join(result.diagnostics).to_csv(args.out / f"{stem}_truth.csv", index=False)
             plot_ranks(result.ranks, result.max_rank, args.out / f"{stem}_ranks.png", title=name)
             summary.append((name, result, seconds, generating is not None))
-    finally:
-        if executor is not None:
-            executor.shutdown()
     for name, result, seconds, miscalibrated in summary:
         family_p = result.family_p_value()
         if miscalibrated:

@@ -118,8 +118,11 @@ def test_cli_run_fits_checks_and_reports_the_alliance_outcome(study, fitted, tmp
     out = tmp_path / "run"
     result = CliRunner().invoke(app, ["run", str(data), "--outcome", OUTCOME, "--out", str(out),
                                       "--chains", "2", "--draws", "300", "--tune", "300", "--seed", "4",
-                                      "--no-dominance", "--no-loo", "--no-sensitivity", "--no-progress"])
+                                      "--no-dominance", "--no-loo", "--no-progress"])
     assert result.exit_code == 0, result.output
+    checks = json.loads((out / "checks" / "checks.json").read_text())
+    assert checks["errors"] == {}  # the log-likelihood (sensitivity, LOO-PIT) included
+    assert "sensitivity" not in checks["skipped"] and checks["sensitivity"]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["outcome"] == OUTCOME
     effects = summary["effects"]
