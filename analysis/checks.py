@@ -935,7 +935,7 @@ def check_run(
             # README.md) and 3 fits on 2 cores gain nothing from running 2 at a time.
             workers = 1
         fits = attempt("sub-model fits", lambda: fit_submodels(
-            run, requests, seed=seed, workers=workers, scheduler=scheduler, progress=say,
+            run, requests, seed=seed, workers=workers, scheduler=scheduler, progress=say, full_r2=full_r2,
             log_likelihood=[f"loo:{name}" for name in loo_models])) or {}
         settings["submodel_fits"] = len({v.conditions for v in fits.values()})
         settings["submodel_seconds"] = round(time.perf_counter() - started, 1)

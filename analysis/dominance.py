@@ -34,7 +34,10 @@ Pairing draws. The sub-models are separate fits, so their posteriors are indepen
 given the data and there is no joint posterior of ``R2(S)`` over subsets. Draws are paired
 by index (chain c, draw d of every fit), which makes every probability here a probability
 under the product of the sub-models' posteriors: the uncertainty of each R^2 is propagated,
-but not any dependence between them. This is the choice made here; an alternative would
+but not any dependence between them. The sub-models keep fewer draws than the run (as many
+as their own ESS gates need, :func:`analysis.submodels.submodel_sampling`), and a fit the
+sampler extended keeps more; every fit's draws are therefore thinned, evenly over each
+chain, to the fewest any fit kept before they are paired (:func:`paired_draws`). This is the choice made here; an alternative would
 compare posterior means with intervals only. Per-draw dominance statistics follow Wang,
 Duverger & Bansal (2013), who compute dominance relations on posterior draws.
 
@@ -80,8 +83,9 @@ logger = logging.getLogger(__name__)
 EMPTY = "none"
 JOIN = "+"
 GROUP_DIM, OTHER_DIM, SUBSET_DIM, ORDER_DIM = "level", "other_level", "subset", "order"
-PAIRING = ("draws of the separate sub-model fits paired by index (chain, draw): "
-           "probabilities are under the product of the sub-models' posteriors")
+PAIRING = ("draws of the separate sub-model fits paired by index (chain, draw), each fit "
+           "thinned evenly to the fewest draws any kept: probabilities are under the product "
+           "of the sub-models' posteriors")
 
 
 # -- subsets and labels -------------------------------------------------------------------
@@ -378,6 +382,29 @@ def dominance_statistics(r2: xr.DataArray, groups: Sequence[str]) -> DominanceAn
 
 
 # -- from a run -----------------------------------------------------------------------------
+def paired_draws(per_fit: Mapping[str, xr.DataArray]) -> dict[str, xr.DataArray]:
+    """Per-draw values of separate fits, thinned to a common size so that draws pair by index.
+
+    Each fit's draws are thinned evenly over each chain to the fewest draws per chain any
+    fit kept (draw ``floor(i * n / m)`` of ``n`` for i < m), and renumbered 0..m-1.
+
+    Raises
+    ------
+    ValueError
+        When the fits have different numbers of chains.
+    """
+    chains = {label: da.sizes["chain"] for label, da in per_fit.items()}
+    if len(set(chains.values())) > 1:
+        raise ValueError(f"the fits have different numbers of chains {chains}: draws cannot be paired")
+    fewest = min(da.sizes["draw"] for da in per_fit.values())
+    out = {}
+    for label, da in per_fit.items():
+        n = da.sizes["draw"]
+        kept = da.isel(draw=(np.arange(fewest) * n) // fewest) if n != fewest else da
+        out[label] = kept.assign_coords(chain=np.arange(da.sizes["chain"]), draw=np.arange(fewest))
+    return out
+
+
 def dominance_requests(tree: xr.DataTree) -> dict[str, tuple[str, ...]]:
     """Sub-models the analysis needs: every non-empty proper subset of the level groups.
 
@@ -442,31 +469,28 @@ def dominance_analysis(
     fits = dict(fits or {})
     wanted = {k: v for k, v in requests.items() if k not in fits}
     seed = int(run.config.sampling.seed if seed is None else seed)
+    full_r2 = fixed_r2(run.tree) if full_r2 is None else full_r2
     started = time.perf_counter()
     if wanted:
-        fits.update(fit_submodels(run, wanted, seed=seed, workers=workers,
-                                   scheduler=scheduler, progress=progress))
+        fits.update(fit_submodels(run, wanted, seed=seed, workers=workers, scheduler=scheduler,
+                                  progress=progress, full_r2=full_r2))
     seconds = time.perf_counter() - started
 
     full = subset_label(list(groups), list(groups))
-    full_r2 = fixed_r2(run.tree) if full_r2 is None else full_r2
-    parts = [full_r2.expand_dims({SUBSET_DIM: [full]})]
+    r2s = {full: full_r2, **{label: fixed_r2(fits[label].tree) for label in requests}}
     submodels = {}
     for label in requests:
         fitted = fits[label]
-        r2 = fixed_r2(fitted.tree)
-        if r2.sizes != parts[0].isel({SUBSET_DIM: 0}).sizes:
-            raise ValueError(f"sub-model {label!r} has {dict(r2.sizes)} draws, the run "
-                             f"{dict(parts[0].isel({SUBSET_DIM: 0}).sizes)}: draws cannot be paired")
-        parts.append(r2.assign_coords({d: parts[0][d].values for d in SAMPLE_DIMS})
-                     .expand_dims({SUBSET_DIM: [label]}))
         failed = [g.label for g in gates if not g.check(fitted.diagnostics.get(g.statistic))]
         submodels[label] = {"conditions": list(fitted.conditions), "seed": fitted.seed,
-                            "seconds": round(fitted.seconds, 1), "passed": not failed,
+                            "seconds": round(fitted.seconds, 1),
+                            "draws": int(fitted.tree["posterior"].sizes["draw"]),  # per chain
+                            "passed": not failed,
                             "failed_gates": failed,
                             "diagnostics": {k: json_scalar(v) for k, v in fitted.diagnostics.items()}}
         if failed:
             logger.warning("dominance sub-model %s failed gate(s): %s", label, ", ".join(failed))
-    r2 = xr.concat(parts, dim=SUBSET_DIM)
+    r2 = xr.concat([da.expand_dims({SUBSET_DIM: [label]}) for label, da in paired_draws(r2s).items()],
+                   dim=SUBSET_DIM)
     result = dominance_statistics(r2, list(groups))
     return replace(result, submodels=submodels, seconds=seconds if wanted else None)

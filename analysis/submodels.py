@@ -22,6 +22,29 @@ whichever executor fits it and in whatever order.
 
 The worker reduces each fit to what the analyses read (:func:`_fit_one`) before sending it
 back.
+
+How long each sub-model samples (:func:`submodel_sampling`): the run's chains and sampler,
+at most :data:`SUBMODEL_TUNE` tuning steps, and only as many draws as the sub-model's own
+ESS gates need, estimated from the run's ESS per draw (of the same variables) with a
+margin (:data:`ESS_MARGIN`; a sub-model has the run's group structure and fewer
+conditions). Which variables a sub-model's gates are judged on follows from its use:
+
+- a sub-model of the predictive comparison (``log_likelihood``) is used whole: its gates
+  are the run's, on every variable, and :func:`models.fit` extends it when it misses one
+  narrowly (:mod:`models.extend`), as it does a run;
+- a sub-model of the dominance analysis gives one quantity, its R^2 of the fixed part
+  (:func:`analysis.dominance.fixed_r2`): its R-hat and ESS gates are judged on the draws of
+  that R^2, with divergences and E-BFMI of the whole fit (:func:`r2_diagnostics`); when
+  its R^2 misses a gate narrowly the worker samples it again, longer, by the rule and
+  within the budget of :mod:`models.extend` (:func:`_until_r2_trusted`; its gates are then
+  reported with the analysis, not enforced). Its group SDs, which its R^2 does not use, mix
+  slowest: on the example survey the run's ESS per draw was 0.12 for the slowest variable
+  (a group SD) and 0.62 for the R^2, so the R^2 needs about a fifth of the draws; the R^2
+  of sub-models with the alliance conditions mixed about three times slower than the
+  run's (4 of 14 needed an extension).
+
+The dominance analysis pairs draws after thinning every fit to a common size
+(:func:`analysis.dominance.paired_draws`).
 """
 
 from __future__ import annotations
@@ -47,6 +70,22 @@ _R2_VARIABLES = ("b", "sigma")
 _R2_PREFIXES = ("x_missing_", "sd_")
 
 
+def r2_diagnostics(tree: xr.DataTree, r2: xr.DataArray | None = None) -> dict:
+    """:func:`analysis.sampling_diagnostics` of a fit's R^2 of the fixed part.
+
+    R-hat and ESS of the draws of :func:`analysis.dominance.fixed_r2` (the one quantity a
+    dominance sub-model gives; ``r2`` when already computed), divergences and E-BFMI of the
+    whole fit.
+    """
+    from .dominance import fixed_r2
+
+    r2 = fixed_r2(tree) if r2 is None else r2
+    gated = {"posterior": r2.to_dataset(name="r2")}
+    if "sample_stats" in tree.children:
+        gated["sample_stats"] = tree["sample_stats"].to_dataset()
+    return sampling_diagnostics(xr.DataTree.from_dict(gated))
+
+
 @dataclass(frozen=True)
 class SubmodelFit:
     """One fitted sub-model.
@@ -59,7 +98,8 @@ class SubmodelFit:
         The fit, reduced: ``posterior`` (with only ``b``, ``x_missing_*``, ``sd_*`` and
         ``sigma``), ``sample_stats``, ``constant_data`` and ``observed_data``.
     diagnostics : dict
-        :func:`analysis.sampling_diagnostics` of the full posterior.
+        :func:`analysis.sampling_diagnostics` of every variable for a fit with the
+        log-likelihood; :func:`r2_diagnostics` otherwise (see the module docstring).
     seed : int
     seconds : float
         Wall time of the fit (with its PSIS-LOO).
@@ -76,6 +116,48 @@ class SubmodelFit:
     seed: int
     seconds: float
     loo: object | None = None
+
+
+# At most this many tuning steps per sub-model: nutpie's adaptation settles well within it on
+# the example survey (tests/benchmarks/throughput.py); the run's own tuning is the default 1000.
+SUBMODEL_TUNE = 400
+# Sub-model draws aim at this multiple of the ESS gate, from the run's ESS per draw: the
+# dominance sub-models' smallest ESS per draw ranged 0.5-1.5x the run's on the example survey.
+ESS_MARGIN = 2.0
+# and never fewer draws per chain than this
+MIN_SUBMODEL_DRAWS = 200
+
+
+def submodel_sampling(run, gates=None, *, r2: bool = False, full_r2: xr.DataArray | None = None) -> dict:
+    """Sampling options of a run's sub-model fits: ``chains``, ``draws``, ``tune``, ...
+
+    Draws per chain: enough for ``ESS_MARGIN`` times the largest ESS gate at the run's
+    efficiency (its smallest bulk or tail ESS over its draws: of every variable, or with
+    ``r2`` of its R^2 of the fixed part), between :data:`MIN_SUBMODEL_DRAWS` and the run's
+    draws; tuning: the run's, at most :data:`SUBMODEL_TUNE`. Chains, sampler and target
+    acceptance are the run's. A run whose ESS is unknown gives its sub-models its own draws.
+    ``full_r2``: the run's :func:`analysis.dominance.fixed_r2` when already computed.
+    """
+    from .verdict import DEFAULT_GATES, sampling_diagnostics
+
+    sampling = run.config.sampling
+    options = {"chains": sampling.chains, "draws": sampling.draws,
+               "tune": min(sampling.tune, SUBMODEL_TUNE), "sampler": sampling.sampler,
+               "target_accept": sampling.target_accept}
+    gates = DEFAULT_GATES if gates is None else gates
+    targets = [g.threshold * (sampling.chains if g.statistic.endswith("_per_chain") else 1)
+               for g in gates if g.statistic.startswith(("min_ess_bulk", "min_ess_tail"))]
+    if r2:
+        diagnostics = r2_diagnostics(run.tree, full_r2)
+    else:
+        diagnostics = (getattr(run, "summary", None) or {}).get("diagnostics") or sampling_diagnostics(run.tree)
+    ess = [diagnostics.get(k) for k in ("min_ess_bulk", "min_ess_tail")]
+    kept = run.tree["posterior"].sizes["chain"] * run.tree["posterior"].sizes["draw"]
+    if targets and all(e is not None and np.isfinite(e) and e > 0 for e in ess):
+        per_draw = min(ess) / kept
+        needed = int(np.ceil(ESS_MARGIN * max(targets) / per_draw / sampling.chains))
+        options["draws"] = int(min(sampling.draws, max(MIN_SUBMODEL_DRAWS, needed)))
+    return options
 
 
 def submodel_seed(seed: int, conditions: Sequence[str]) -> int:
@@ -98,6 +180,7 @@ def fit_submodels(
     scheduler: str | None = None,
     executor: Executor | None = None,
     progress: Callable[[str], None] | None = None,
+    full_r2: xr.DataArray | None = None,
 ) -> dict[str, SubmodelFit]:
     """Fit sub-models of a run, each with a subset of its conditions, in parallel.
 
@@ -123,6 +206,9 @@ def fit_submodels(
         ``workers`` and ``scheduler`` are then ignored.
     progress : callable, optional
         Called with one line per finished fit (default: logged at INFO level).
+    full_r2 : xarray.DataArray, optional
+        The run's :func:`analysis.dominance.fixed_r2`, when already computed (it sets the
+        draws of the sub-models fitted for their R^2 only).
 
     Returns
     -------
@@ -154,9 +240,9 @@ def fit_submodels(
             workers = min(os.cpu_count() or 1, len(tasks))
         with open_executor(workers=None if workers is None else max(1, min(int(workers), len(tasks))),
                            scheduler=scheduler) as executor:
-            fitted = _fit_tasks(run, tasks, seed, executor, progress)
+            fitted = _fit_tasks(run, tasks, seed, executor, progress, full_r2)
     else:
-        fitted = _fit_tasks(run, tasks, seed, executor, progress)
+        fitted = _fit_tasks(run, tasks, seed, executor, progress, full_r2)
     out = {}
     for name, conditions in requests.items():
         key = tuple(c for c in order if c in set(conditions))
@@ -164,29 +250,41 @@ def fit_submodels(
     return out
 
 
-def submodel_jobs(run, tasks: Mapping[tuple[str, ...], bool], seed: int) -> dict:
-    """The fit job of each sub-model: conditions -> (:class:`models.jobs.FitJob`, predictive)."""
+def submodel_jobs(run, tasks: Mapping[tuple[str, ...], bool], seed: int,
+                  full_r2: xr.DataArray | None = None) -> dict:
+    """The fit job of each sub-model: conditions -> (:class:`models.jobs.FitJob`, predictive).
+
+    A sub-model with the log-likelihood (``predictive``) samples as
+    :func:`submodel_sampling` gives for every variable and may be extended; one for its R^2
+    only, as it gives for the R^2, without extension (module docstring).
+    """
     from models.jobs import FitJob
 
-    sampling = run.config.sampling
-    options = {"chains": sampling.chains, "draws": sampling.draws, "tune": sampling.tune,
-               "sampler": sampling.sampler, "target_accept": sampling.target_accept}
+    sampling = {}
+    for predictive in sorted(set(tasks.values())):
+        if predictive:
+            sampling[True] = submodel_sampling(run)
+        else:
+            sampling[False] = {**submodel_sampling(run, r2=True, full_r2=full_r2), "extension": None}
     return {key: (FitJob(run.spec, run.survey, submodel_seed(seed, key),
-                         {**options, "active_conditions": key, "predictive": False}),
+                         {**sampling[predictive], "active_conditions": key, "predictive": False}),
                   predictive)
             for key, predictive in tasks.items()}
 
 
-def _fit_tasks(run, tasks, seed: int, executor: Executor, progress) -> dict[tuple[str, ...], SubmodelFit]:
+def _fit_tasks(run, tasks, seed: int, executor: Executor, progress,
+               full_r2=None) -> dict[tuple[str, ...], SubmodelFit]:
     """Fit each distinct condition set with ``executor``; results keyed by the conditions."""
     from models.jobs import compile_model, inherits_compilations, worker_count
 
     say = progress or logger.info
-    sampling = run.config.sampling
-    jobs = submodel_jobs(run, tasks, seed)
+    jobs = submodel_jobs(run, tasks, seed, full_r2)
+    sizes = sorted({(job.options["chains"], job.options["draws"], job.options["tune"])
+                    for job, _ in jobs.values()})
     say(f"fitting {len(jobs)} sub-model(s) with {min(worker_count(executor), len(jobs))} "
-        f"worker(s), {sampling.chains} chains x {sampling.draws} draws each")
-    if sampling.sampler == "nutpie" and inherits_compilations(executor):
+        f"worker(s), " + " or ".join(f"{c} chains x {d} draws after {t} tuning steps"
+                                     for c, d, t in sizes))
+    if run.config.sampling.sampler == "nutpie" and inherits_compilations(executor):
         compile_model(run.spec, run.survey)  # forked workers start with it compiled
     started = time.perf_counter()
     fitted: dict[tuple[str, ...], SubmodelFit] = {}
@@ -212,11 +310,42 @@ def _fit_one(job, predictive: bool) -> SubmodelFit:
 
     started = time.perf_counter()
     tree = run_fit(job)
-    diagnostics = sampling_diagnostics(tree)
+    # gated on what the sub-model is used for: all of it, or its R^2 (module docstring)
+    if predictive:
+        diagnostics = sampling_diagnostics(tree)
+    else:
+        tree, diagnostics = _until_r2_trusted(job, tree)
     loo = _loo_of(tree, job.spec, job.survey) if predictive else None
     return SubmodelFit(conditions=tuple(job.options["active_conditions"]),
                        tree=_reduced(tree), diagnostics=diagnostics, seed=job.seed,
                        seconds=time.perf_counter() - started, loo=loo)
+
+
+def _until_r2_trusted(job, tree: xr.DataTree) -> tuple[xr.DataTree, dict]:
+    """Refit a dominance sub-model longer while its R^2 misses a gate narrowly.
+
+    :func:`models.extend.decide`'s rule and default budget on :func:`r2_diagnostics`; each
+    refit is a new job (its seed from the sub-model's), so the result is the same wherever
+    it runs. Returns the kept fit and its diagnostics.
+    """
+    from dataclasses import replace
+
+    from data.gates import DEFAULT_GATES, check_gates
+    from models.extend import Attempt, decide
+    from models.jobs import run_fit
+
+    options = dict(job.options)
+    attempts = [Attempt(options["draws"], options["tune"], options["target_accept"], job.seed)]
+    while True:
+        diagnostics = r2_diagnostics(tree)
+        decision = decide(check_gates(diagnostics, DEFAULT_GATES), attempts,
+                          chains=options["chains"], seed=job.seed)
+        if decision.action != "extend":
+            return tree, diagnostics
+        attempts.append(decision.next)
+        options.update(draws=decision.next.draws, tune=decision.next.tune,
+                       target_accept=decision.next.target_accept)
+        tree = run_fit(replace(job, seed=decision.next.seed, options=options))
 
 
 def _loo_of(tree: xr.DataTree, spec, survey):

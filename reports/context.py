@@ -278,7 +278,7 @@ def model_description(run) -> dict[str, Any]:
     if spec.trials is not None:
         description["trials"] = spec.trials
     if run.tree.attrs.get("aggregation"):  # an alliance-level outcome (models.macro)
-        from models.macro import ORGANISATION_RULE
+        from models.macro import MEASUREMENT_PRIORS, ORGANISATION_RULE
 
         description.pop("individuals left out (missing outcome)")
         description["unit of the outcome"] = (f"the alliance ({run.tree['constant_data'].sizes['individual']} "
@@ -289,6 +289,8 @@ def model_description(run) -> dict[str, Any]:
             + (" estimated from the members with their sampling error (Croon & van Veldhoven 2007)"
                if run.tree.attrs["aggregation"] == "latent" else " treated as exact"))
         description["organisation-level conditions"] = ORGANISATION_RULE
+        if run.tree.attrs["aggregation"] == "latent":
+            description["measurement priors (fixed)"] = MEASUREMENT_PRIORS
     return description
 
 

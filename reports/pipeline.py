@@ -242,7 +242,8 @@ def run_pipeline(
     title, notice : str, optional
         The report's title and a banner under it.
     check_options : dict, optional
-        Keyword arguments of :func:`analysis.check_run` (e.g. ``{"dominance": False}``).
+        Keyword arguments of :func:`analysis.check_run` (e.g. ``{"dominance": False}``, or
+        ``{"scheduler": "tcp://host:8786"}`` to fit the sub-models on a Dask cluster).
     read_options : dict, optional
         How the file is read: ``sheet``, ``encoding`` and ``sep`` of :func:`data.load_survey`.
     step : callable, optional

@@ -164,3 +164,19 @@ def test_severity_table_gives_each_raters_discrimination_when_the_model_has_one(
     assert loaded.to_dict()["discrimination"]["bob"]["shared_interests"]["mean"] == pytest.approx(1.0)
     # without the option the table has no discrimination columns
     assert "discrimination" not in rater_agreement(_tree()).severity_table().columns
+
+
+def test_the_report_names_conditions_whose_raters_do_not_overlap():
+    import re
+
+    from reports.html import render_html
+
+    page = render_html({"raters": rater_agreement(_tree(), _survey()), "measurement": "raters"})
+    section = re.search(r'<section id="raters">(.*?)</section>', page, flags=re.S).group(1)
+    split = re.search(r'<p class="fail" id="raters-split">(.*?)</p>', section, flags=re.S).group(1)
+    assert "shared_interests" in split and "personal_contact" not in split
+    assert 'data-figure="raters"' in section
+    # a run without the rater model says why it has none
+    wide = render_html({"measurement": "observed"})
+    assert "not a raters&#39; coding sheet" in re.search(
+        r'<section id="raters">(.*?)</section>', wide, flags=re.S).group(1)

@@ -8,7 +8,10 @@ twice through the toolkit's own path (the coding sheet written to CSV and read b
 :func:`data.load_coded`):
 
 - ``raters``: the rater model (:mod:`models.raters`), the default for a coding sheet;
-- ``median``: the raters collapsed by their median and treated as exact (``--collapse median``).
+- ``median``: the raters collapsed by their median and treated as exact (``--collapse median``);
+- ``slopes`` (only with ``--methods``): the rater model with a discrimination per rater
+  (``ModelSpec.rater_discrimination``), which the simulated raters (one noise SD) do not
+  need: it shows what the option costs when it is not needed.
 
 For every rater-coded condition it records the posterior mean and the central 90%
 interval (5% and 95% quantiles) of the per-SD effect, and prints per method:
@@ -36,6 +39,7 @@ Run::
 
     nice -n 10 .venv/bin/python tests/benchmarks/raters.py [--studies 20] [--chains 2]
         [--draws 400] [--tune 400] [--seed 2000] [--out raters.json]
+        [--methods raters,median,slopes]
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ import logging
 import math
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from statistics import NormalDist
 
@@ -64,6 +69,7 @@ EFFECTS = {
     "prior_cooperation": 0.4,       # alliance
 }
 METHODS = ("raters", "median")
+ALL_METHODS = (*METHODS, "slopes")  # slopes: the rater model with a discrimination per rater
 
 
 def design(bias_sd: float, noise_sd: float, alliances: int) -> Design:
@@ -81,17 +87,18 @@ def code_latent_correlation(k: int = 5, n: int = 400_000, seed: int = 0) -> floa
     return float(np.corrcoef(np.searchsorted(thresholds, latent), latent)[0, 1])
 
 
-def one_study(seed: int, sim_design: Design, args, folder: Path) -> list[dict]:
+def one_study(seed: int, sim_design: Design, args, folder: Path, methods=METHODS) -> list[dict]:
     sim = simulate(sim_design, seed=seed)
     sheet = folder / f"study{seed}.coded.csv"
     sim.coded.to_csv(sheet, index=False)
     coded = load_coded(sheet, sim.codebook, collapse="median")
     spec = ModelSpec(outcome="individual_learning", conditions=tuple(EFFECTS))
     rows = []
-    for method in METHODS:
-        survey = coded.with_raters() if method == "raters" else coded.survey
+    for method in methods:
+        survey = coded.survey if method == "median" else coded.with_raters()
         started = time.perf_counter()
-        tree = fit(spec, survey, chains=args.chains, draws=args.draws, tune=args.tune,
+        tree = fit(replace(spec, rater_discrimination=method == "slopes"), survey,
+                   chains=args.chains, draws=args.draws, tune=args.tune,
                    seed=seed, progressbar=False, predictive=False)
         seconds = time.perf_counter() - started
         b = tree["posterior"]["b"]
@@ -127,7 +134,7 @@ def report(rows: list[dict], rho: float) -> str:
               + " ".join(f"{lvl[:12]:>12s}" for lvl in levels)
               + f" {'coverage':>14s} {'max R-hat':>9s} {'min ESS':>8s} {'div':>4s} {'s/fit':>6s}")
     lines.append(header)
-    for method in METHODS:
+    for method in ALL_METHODS:
         mine = [r for r in rows if r["method"] == method]
         if not mine:
             continue
@@ -147,7 +154,7 @@ def report(rows: list[dict], rho: float) -> str:
                 + f" {max(f['max_rhat'] for f in fits):9.3f} {min(f['min_ess_bulk'] for f in fits):8.0f}"
                 + f" {sum(f['divergences'] or 0 for f in fits):4d}"
                 + f" {np.mean([f['seconds'] for f in fits]):6.1f}")
-    n = len([r for r in rows if r["method"] == METHODS[0]])
+    n = len([r for r in rows if r["method"] == rows[0]["method"]]) if rows else 0
     lines.append(f"(binomial SE of a 90% coverage over {n} pairs: {math.sqrt(0.09 / max(1, n)):.1%}; "
                  "pairs of one study are not independent)")
     return "\n".join(lines)
@@ -165,6 +172,8 @@ def main(argv=None) -> None:
                         help="alliances per study (each: 3 organisations, 2 networks of 9 respondents)")
     parser.add_argument("--bias-sd", type=float, default=0.5)
     parser.add_argument("--noise-sd", type=float, default=0.8)
+    parser.add_argument("--methods", default=",".join(METHODS),
+                        help=f"comma-separated, of {', '.join(ALL_METHODS)} (default: {','.join(METHODS)})")
     parser.add_argument("--out", type=Path, help="write every (study, method, condition) row as JSON")
     parser.add_argument("--from-json", type=Path, help="only print the table of rows written by --out")
     args = parser.parse_args(argv)
@@ -172,18 +181,22 @@ def main(argv=None) -> None:
         print(report(json.loads(args.from_json.read_text(encoding="utf-8")), code_latent_correlation()))
         return
 
+    methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+    unknown = sorted(set(methods) - set(ALL_METHODS))
+    if unknown:
+        parser.error(f"unknown method(s) {', '.join(unknown)}; use {', '.join(ALL_METHODS)}")
     sim_design = design(args.bias_sd, args.noise_sd, args.alliances)
     rho = code_latent_correlation()
     rows: list[dict] = []
     with tempfile.TemporaryDirectory() as folder:
         for i in range(args.studies):
             seed = args.seed + i
-            rows.extend(one_study(seed, sim_design, args, Path(folder)))
+            rows.extend(one_study(seed, sim_design, args, Path(folder), methods))
             done = [r for r in rows if r["study"] == seed]
             print(f"study {seed}: " + "; ".join(
                 f"{m} ratio {np.mean([r['ratio'] for r in done if r['method'] == m]):.2f} "
                 f"covered {sum(r['covered'] for r in done if r['method'] == m)}/{len(EFFECTS)}"
-                for m in METHODS), flush=True)
+                for m in methods), flush=True)
             if args.out:
                 args.out.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
     print(report(rows, rho), flush=True)

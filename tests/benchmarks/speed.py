@@ -23,7 +23,8 @@ Every fit runs in its own process, so that its peak memory (``ru_maxrss`` from
 ``NUMBA_CACHE_DIR``): the *first* run starts from an empty folder (a cold compile cache,
 as on a fresh install), the *later* run is a new process reusing that folder. nutpie
 itself keeps no cache on disk: it compiles the PyTensor graph (numba caches the pieces
-under ``base_compiledir/numba``) and then its own wrapper (``numba.cfunc``, never cached).
+under ``base_compiledir/numba``) and then its own wrapper (``numba.cfunc``, never cached);
+the toolkit writes that wrapper itself and caches it there too (:mod:`models.compiled`).
 The runs are interleaved (first runs of all peers, then later runs of the peers named by
 ``--later``), and the load average of the machine is printed at the start and end of each
 fit, because other work on the machine slows a fit down. Every peer samples on
@@ -48,6 +49,25 @@ See ``tests/benchmarks/README.md`` for every option and column.
 
 Targets (issue 3): toolkit >= 3x PyMC's own NUTS in min-ESS/s, and no slower than the
 default ``pm.sample()`` of the hand-written model.
+
+``--issue15`` runs issue 15's targets instead (items 5 and 3, full-model part) and prints
+them as ``TARGET | 15.5 | ...`` lines (RULES.md's benchmark protocol):
+
+item 5
+    at about 2,000 and 19,000 respondents (``--sizes``), for each seed (``--seeds``,
+    default 1,2): the whole ``alliance-learning fit`` command (a new process, timed from its
+    start to the run written: imports, validation, compile, sampling, predictive draws,
+    writing) against the default ``pm.sample()`` (nutpie) of :func:`handwritten_model`
+    timed in process (model building and ``pm.sample``, data in memory, imports not
+    counted), 4 chains x 1000 draws (1000 tune) each, first run (empty compile cache) and
+    later run (a new process with that cache). min-ESS/s is pooled over the seeds (the sum
+    of the min bulk ESS over the sum of the wall times). Targets: >= 2x, first and later
+    runs, at both sizes; >= 10x bambi (first runs, where bambi is installed);
+item 3 (full-model part)
+    ``alliance-learning demo`` with its defaults (no dominance analysis; 4 x 2000 draws,
+    LOO and sensitivity), process start to report written, run twice: the second with the
+    first's compile cache (warm). The issue's target, < 120 s, is for the whole job with the
+    dominance analysis, whose sub-models are another helper's part.
 """
 
 from __future__ import annotations
@@ -55,6 +75,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -315,11 +336,154 @@ def ratio_line(name: str, ours: dict, theirs: dict, target: float) -> None:
     print(f"  {name}: {ratio:.2f}x in min-ESS/s ({wall:.2f}x in wall time); target >= {target:g}x: {verdict}")
 
 
+# -- issue 15: items 5 and 3 (full-model part) --------------------------------------------
+ISSUE15_SIZES = {2000: 42, 19000: 400}  # respondents (about) -> alliances of the design
+ISSUE15_RUN = {"chains": 4, "draws": 1000, "tune": 1000}
+
+
+def _cache_env(cache: Path) -> dict:
+    cache.mkdir(parents=True, exist_ok=True)
+    return dict(os.environ, PYTENSOR_FLAGS=f"base_compiledir={cache / 'pytensor'}",
+                NUMBA_CACHE_DIR=str(cache / "numba"), PYTHONWARNINGS="ignore")
+
+
+def run_command(command: list[str], cache: Path, log: Path) -> tuple[float, int, list[float]]:
+    """Run ``command`` as a new process with its own compile cache; wall time from its start."""
+    load = [os.getloadavg()[0]]
+    started = time.perf_counter()
+    with open(log, "w") as handle:
+        done = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, env=_cache_env(cache))
+    wall = time.perf_counter() - started
+    return wall, done.returncode, load + [os.getloadavg()[0]]
+
+
+def toolkit_command(csv: Path, out: Path, seed: int, cache: Path, log: Path) -> dict:
+    """The whole ``alliance-learning fit`` command on ``csv``; min ESS from the run it wrote."""
+    import xarray as xr
+
+    cli = Path(sys.executable).with_name("alliance-learning")
+    command = [str(cli), "fit", str(csv), "--out", str(out), "--outcome", OUTCOME, "--seed", str(seed),
+               *[f"--{k}={v}" for k, v in ISSUE15_RUN.items()], "--no-progress", "--force"]
+    wall, code, load = run_command(command, cache, log)
+    if code != 0:
+        return {"error": f"exit {code}: " + " | ".join(log.read_text().strip().splitlines()[-3:])}
+    with xr.open_datatree(out / "posterior.nc", engine="h5netcdf") as tree:
+        posterior = tree["posterior"].to_dataset().load()
+        diverging = int(tree["sample_stats"]["diverging"].sum())
+    ess, worst = min_ess_bulk(posterior)
+    return {"wall_s": wall, "min_ess_bulk": ess, "worst": worst, "divergences": diverging, "load": load}
+
+
+def pooled(results: list[dict]) -> float | None:
+    """min-ESS/s pooled over seeds: the sum of the min ESS over the sum of the wall times."""
+    if not results or any("error" in r for r in results):
+        return None
+    return sum(r["min_ess_bulk"] for r in results) / sum(r["wall_s"] for r in results)
+
+
+def target_line(item: str, what: str, figure: str, target: str, met: bool) -> None:
+    print(f"TARGET | {item} | {what} | {figure} | {target} | {'met' if met else 'NOT met'}", flush=True)
+
+
+def issue15(args, workdir: Path) -> int:
+    """Issue 15 item 5 (and item 3's full-model part): print the TARGET lines."""
+    seeds = [int(s) for s in args.seeds.split(",") if s]
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    peers = ["toolkit", "handwritten"] + (["bambi"] if "bambi" not in args.skip else [])
+    if "bambi" in peers:
+        try:
+            import bambi  # noqa: F401
+        except ImportError:
+            print("bambi: skipped (not installed; `.venv/bin/pip install bambi`, benchmark only)")
+            peers.remove("bambi")
+    print(f"issue 15 item 5: {ISSUE15_RUN['chains']} chains x {ISSUE15_RUN['draws']} draws "
+          f"({ISSUE15_RUN['tune']} tune), seeds {seeds}; toolkit = the whole `alliance-learning fit` "
+          "command (process start to run written); pm.sample() = model building + pm.sample in "
+          "process (imports not counted); bambi = its fit in process; first = empty compile cache, "
+          f"later = a new process with it; {os.cpu_count()} CPUs; workdir {workdir}", flush=True)
+    print(f"  {'size':>7} {'seed':>4} {'peer':<12} {'run':<6} {'wall s':>8} {'minESS':>7} {'ESS/s':>7} "
+          f"{'div':>4}  load start->end  (worst)", flush=True)
+    results: dict = {}
+    for size in sizes:
+        alliances = ISSUE15_SIZES.get(size, max(1, round(size / 47.6)))
+        for seed in seeds:
+            sim = simulated(alliances, seed)
+            n = len(sim.data)
+            csv = workdir / f"survey-{size}-{seed}.csv"
+            sim.data.to_csv(csv, index=False)
+            del sim
+            for run in ("first", "later"):
+                for peer in peers:
+                    if peer == "bambi" and run == "later":
+                        continue
+                    cache = workdir / "cache" / f"{peer}-{size}-{seed}"
+                    if run == "first" and cache.exists():
+                        shutil.rmtree(cache)
+                    tag = f"{size}-{seed}-{run}"
+                    if peer == "toolkit":
+                        r = toolkit_command(csv, workdir / f"run-{tag}", seed, cache,
+                                            workdir / f"toolkit-{tag}.log")
+                    else:
+                        r = run_child(peer, cache, {"alliances": alliances, **ISSUE15_RUN}, seed,
+                                      workdir, tag)
+                    r["respondents"] = n
+                    results[(size, seed, peer, run)] = r
+                    if "error" in r:
+                        print(f"  {n:>7,} {seed:>4} {peer:<12} {run:<6} FAILED {r['error'][:200]}", flush=True)
+                        continue
+                    load = r["load"]
+                    print(f"  {n:>7,} {seed:>4} {peer:<12} {run:<6} {r['wall_s']:8.1f} {r['min_ess_bulk']:7.0f} "
+                          f"{r['min_ess_bulk'] / r['wall_s']:7.2f} {r['divergences']:4d}  "
+                          f"{load[0]:.2f}->{load[-1]:.2f}  ({r['worst']})", flush=True)
+
+    print()
+    for size in sizes:
+        n = [r["respondents"] for k, r in results.items() if k[0] == size]
+        label = f"{min(n):,}-{max(n):,}" if min(n) != max(n) else f"{n[0]:,}"
+        for run in ("first", "later"):
+            ours = pooled([results[(size, s, "toolkit", run)] for s in seeds])
+            theirs = pooled([results[(size, s, "handwritten", run)] for s in seeds])
+            ratio = ours / theirs if ours and theirs else None
+            target_line("15.5", f"min-ESS/s of the whole fit command vs default pm.sample() of the "
+                        f"hand-written model, {label} respondents, {run} runs, seeds "
+                        f"{','.join(map(str, seeds))} pooled",
+                        f"{ratio:.2f}x" if ratio else "not measured (a fit failed)", ">= 2x",
+                        bool(ratio and ratio >= 2))
+        ours = pooled([results[(size, s, "toolkit", "first")] for s in seeds])
+        if "bambi" in peers:
+            theirs = pooled([results[(size, s, "bambi", "first")] for s in seeds])
+            ratio = ours / theirs if ours and theirs else None
+            figure = f"{ratio:.2f}x" if ratio else "not measured (a fit failed)"
+        else:
+            ratio, figure = None, "not measured (bambi not installed or skipped)"
+        target_line("15.5", f"min-ESS/s of the whole fit command vs bambi's default fit, {label} "
+                    f"respondents, first runs, seeds {','.join(map(str, seeds))} pooled",
+                    figure, ">= 10x", bool(ratio and ratio >= 10))
+
+    if "demo" not in args.skip:
+        cli = Path(sys.executable).with_name("alliance-learning")
+        cache = workdir / "cache" / "demo"
+        walls = []
+        for run in ("first", "later"):
+            out = workdir / f"demo-{run}"
+            wall, code, load = run_command([str(cli), "demo", "--out", str(out), "--force", "--no-progress"],
+                                           cache, workdir / f"demo-{run}.log")
+            walls.append(wall if code == 0 else None)
+            print(f"  demo (defaults, no dominance) {run:<6} "
+                  + (f"{wall:8.1f} s" if code == 0 else f"FAILED (exit {code}, see demo-{run}.log)")
+                  + f"  load {load[0]:.2f}->{load[-1]:.2f}", flush=True)
+        warm = walls[1]
+        target_line("15.3", "demo's default job without dominance (full model + checks + report, warm "
+                    "cache); the target is the whole job with the dominance analysis",
+                    f"{warm:.0f} s" if warm else "not measured (failed)", "< 120 s", bool(warm and warm < 120))
+    return 0
+
+
 def main(argv=None) -> int:
     """Run the benchmark (or, with the hidden ``--child``, one fit of it)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller data and fewer draws (smoke run)")
-    parser.add_argument("--skip", action="append", default=[], choices=SKIPPABLE,
+    parser.add_argument("--skip", action="append", default=[], choices=(*SKIPPABLE, "demo"),
                         help="leave out a peer or the large-data fit (repeatable)")
     parser.add_argument("--later", default=",".join(PEERS),
                         help="peers to fit a second time with the compile cache of their first "
@@ -330,6 +494,11 @@ def main(argv=None) -> int:
     parser.add_argument("--alliances", type=int,
                         help="alliances of 5 networks (~50 respondents each); default 400 "
                              "(~20,000 respondents), 40 with --quick")
+    parser.add_argument("--issue15", action="store_true",
+                        help="issue 15's targets (item 5, item 3's full-model part) as TARGET lines")
+    parser.add_argument("--sizes", default="2000,19000",
+                        help="with --issue15: respondents, about (2000 and 19000: 42 and 400 alliances)")
+    parser.add_argument("--seeds", default="1,2", help="with --issue15: seeds, pooled")
     # used by the child processes
     parser.add_argument("--child", choices=(*PEERS, "large"), help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
@@ -341,6 +510,11 @@ def main(argv=None) -> int:
         result = child(args.child, args)
         args.result.write_text(json.dumps(result))
         return 0
+
+    if args.issue15:
+        workdir = args.workdir or Path(tempfile.mkdtemp(prefix="alliance-speed15-"))
+        workdir.mkdir(parents=True, exist_ok=True)
+        return issue15(args, workdir)
 
     sizes = dict(QUICK if args.quick else FULL)
     if args.alliances:
