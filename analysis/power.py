@@ -82,8 +82,9 @@ RECORDS = "simulations"
 STUDY_FILE = "power.json"
 TABLE_FILE = "power.csv"
 FIGURE_FILE = "power.png"
-# Version of a simulation record; part of the key, so a changed record format refits.
-RECORD_VERSION = 1
+# Version of a simulation record; part of the key, so a changed record format refits
+# (2: sampling extended within models.extend's budget, as `fit` does; sampler_runs).
+RECORD_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -165,7 +166,10 @@ class PowerStudy:
 
     def jobs(self) -> list[SimulationJob]:
         """Every simulation's job, round-robin over the design points (a partial run covers all)."""
+        from models.extend import DEFAULT_BUDGET
+
         prob, kind = interval_setting()
+        extension = dataclasses.asdict(DEFAULT_BUDGET)
         sampling = {k: getattr(self.sampling, k) for k in ("chains", "draws", "tune", "sampler",
                                                            "target_accept")}
         out = []
@@ -175,7 +179,7 @@ class PowerStudy:
                     alliances=alliances, index=index, seed=self.seed_of(alliances, index),
                     design=self.point(alliances), codebook=self.codebook, spec=self.spec,
                     sampling=sampling, rope=self.rope, threshold=self.threshold,
-                    interval=(prob, kind)))
+                    interval=(prob, kind), extension=extension))
         return out
 
     def to_dict(self) -> dict:
@@ -191,7 +195,9 @@ class SimulationJob:
     """One simulation of a power study: a pure, picklable job for any Executor.
 
     ``sampling`` holds chains, draws, tune, sampler and target_accept (the fit's seed is
-    ``seed``); ``interval`` is the (probability, kind) of the share's interval.
+    ``seed``); ``interval`` is the (probability, kind) of the share's interval;
+    ``extension`` the fields of the :class:`models.extend.Budget` within which a fit that
+    narrowly misses a gate is sampled longer, as ``fit`` and ``run`` do (None: never).
     """
 
     alliances: int
@@ -204,6 +210,7 @@ class SimulationJob:
     rope: float
     threshold: float
     interval: tuple[float, str]
+    extension: dict | None = None
 
     @property
     def key(self) -> str:
@@ -216,7 +223,8 @@ def simulation_key(job: SimulationJob) -> str:
 
     The design point (its truth included: shares or effects, group SDs, raters, missing
     rate), the codebook entries it uses, the model spec, the sampling options, the verdict's
-    rope, threshold and gates, the share's interval, and the seed.
+    rope, threshold and gates, the share's interval, the budget of sampling extensions, and
+    the seed.
     """
     used = [*job.design.conditions, job.design.outcome]
     content = {
@@ -225,6 +233,7 @@ def simulation_key(job: SimulationJob) -> str:
         "codebook": job.codebook.restrict(used).to_dict(),
         "model": job.spec.to_dict(),
         "sampling": dict(job.sampling),
+        "extension": job.extension,
         "checks": {"rope": job.rope, "threshold": job.threshold,
                    "gates": [dataclasses.astuple(g) for g in DEFAULT_GATES],
                    "interval": list(job.interval)},
@@ -242,6 +251,7 @@ def run_simulation(job: SimulationJob) -> dict:
     """
     from data import load_coded, simulate
     from models import FitOptions, Run, RunConfig, check_spec
+    from models.extend import SAMPLING_ATTR, Budget
     from models.jobs import FitJob, run_fit
 
     from .checks import check_run
@@ -258,7 +268,11 @@ def run_simulation(job: SimulationJob) -> dict:
     spec = check_spec(job.spec, survey)
     sampling = FitOptions(seed=job.seed, **job.sampling)
     # through models.jobs: one fit at a time per process, chains on the worker's cores
-    tree = run_fit(FitJob(spec, survey, job.seed, {**job.sampling, "predictive": False}))
+    extension = None if job.extension is None else Budget(
+        **{**job.extension, "target_accepts": tuple(job.extension["target_accepts"])})
+    tree = run_fit(FitJob(spec, survey, job.seed,
+                          {**job.sampling, "predictive": False, "extension": extension}))
+    runs = json.loads(tree.attrs.get(SAMPLING_ATTR, "{}")).get("attempts") or [None]
     run = Run(config=RunConfig(spec, sampling), survey=survey, tree=tree, summary={})
     checks = check_run(run, rope=job.rope, prob_threshold=job.threshold, dominance=False, loo=False,
                        sensitivity=False, ppc=False, progress=logger.debug)
@@ -284,6 +298,7 @@ def run_simulation(job: SimulationJob) -> dict:
         "share_upper": upper,
         "interval": interval_label(prob, kind),
         "failed_gates": [r.gate.label for r in verdict.gates if not r.passed],
+        "sampler_runs": len(runs),  # more than 1: extended (models.extend)
         "diagnostics": {k: checks.diagnostics.get(k) for k in (
             "max_rhat", "min_ess_bulk", "min_ess_tail", "divergences", "min_bfmi")},
         "sizes": sim.truth["sizes"],

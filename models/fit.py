@@ -301,7 +301,12 @@ def log_likelihood_chunks(tree: xr.DataTree, spec: ModelSpec, survey, *, values:
     ValueError
         When ``survey`` is not the data the tree was fitted to.
     """
-    model, _ = _model_of(tree, spec, survey)
+    model, design = _model_of(tree, spec, survey)
+    if design.macro is not None:
+        # one value per alliance, and every latent alliance mean comes from all alliances'
+        # members: one chunk (draws x alliances is small)
+        yield 0, design.n, log_likelihood(model, tree["posterior"].to_dataset())
+        return
     options = {} if values is None else {"values": values}
     yield from log_likelihood_by_individuals(model, tree["posterior"].to_dataset(), **options)
 
