@@ -212,7 +212,9 @@ def fit(spec: ModelSpec, survey, *, chains: int = 4, draws: int = 2000, tune: in
     step = thinning(chains, draws, predictive_draws)
     if predictive:
         prior_draws = draws if predictive_draws is None else min(draws, predictive_draws)
-        prior = prior_predictive(model, draws=prior_draws, seed=prior_seed)
+        # a continuous outcome's draws in float32 as they come (as _single_precision keeps them)
+        prior = prior_predictive(model, draws=prior_draws, seed=prior_seed,
+                                 dtype=None if design.family.discrete else np.float32)
         groups["prior"] = _with_labels(prior["prior"].to_dataset(), design)
         groups["prior_predictive"] = _outcome_codes(prior["prior_predictive"].to_dataset(), design)
         kept = posterior.isel(draw=slice(None, None, step))

@@ -5,7 +5,8 @@ PyMC's ``sample_posterior_predictive``, ``compute_log_likelihood`` and
 Here each graph is rewritten once over a leading dimension of draws (PyTensor's
 ``vectorize_graph``) and evaluated on chunks of draws with PyTensor's Python linker
 (:data:`NUMPY_MODE`): numpy does the work and nothing is compiled. The prior predictive
-keeps PyMC's ``sample_prior_predictive``, under the same mode. On the speed benchmark's
+takes the prior draws from PyMC's ``sample_prior_predictive``, under the same mode, and
+draws the outcome given them as the posterior predictive does. On the speed benchmark's
 model (19,037 respondents, 4 x 1000 draws; tests/benchmarks/README.md) the whole
 predictive step took 11.3 s on a first run (empty compile caches) and 8.4 s on a later
 one, against 27.7 s and 8.9 s with PyMC's functions.
@@ -37,9 +38,15 @@ from data.constants import SAMPLE_DIMS
 NUMPY_MODE = Mode(linker="py", optimizer="fast_run").excluding("fusion")
 # values per output array and call: bounds the memory of a call (32 MB of float64)
 _CHUNK_VALUES = 2**22
+# draws per chunk of over_draw_chunks where one draw nears _CHUNK_VALUES, within this many values
+_MIN_CHUNK_DRAWS = 8
+_MAX_CHUNK_VALUES = 2**25
 # values per chunk of individuals of the log-likelihood at every draw (32 MB of float64;
 # PSIS holds a few arrays of that size while it smooths the chunk)
 _INDIVIDUAL_CHUNK_VALUES = 2**22
+# draws per chunk of over_draw_chunks where one draw nears _CHUNK_VALUES, within this many values
+_MIN_CHUNK_DRAWS = 8
+_MAX_CHUNK_VALUES = 2**25
 # posterior predictive draws a fit keeps for the checks (see :func:`thinning`)
 PREDICTIVE_DRAWS = 1000
 
@@ -63,28 +70,72 @@ def over_draw_chunks(tree: xr.DataTree, compute, *, values_per_draw: int, group:
     For a per-draw computation whose intermediate arrays hold ``values_per_draw`` numbers
     per chain and draw (e.g. individuals x terms): each call sees ``tree`` with ``group``
     cut to a chunk of draws, sized so that an array of the chunk holds about 2^22 numbers
-    (32 MB of float64), not chains x draws x individuals x terms at once. ``compute`` must
-    treat draws independently; its results (DataArray or Dataset) are concatenated along
-    ``draw`` (variables without it are taken from the first chunk).
+    (32 MB of float64), not chains x draws x individuals x terms at once. Where one draw
+    alone nears that (large surveys) a chunk still takes up to 8 draws while its arrays
+    stay under 2^25 numbers (256 MB): each chunk costs ~0.1-0.2 s of fixed xarray work,
+    which at one draw per chunk took more time than the arithmetic (tests/benchmarks/README.md,
+    memory section). ``compute`` must treat draws independently; its results (DataArray or
+    Dataset) are joined along ``draw`` (variables without it are taken from the first chunk).
     """
     draws = tree[group].sizes["draw"]
-    step = max(1, _CHUNK_VALUES // max(1, tree[group].sizes["chain"] * values_per_draw))
+    step = chunk_draws(tree[group].sizes["chain"] * values_per_draw)
     if step >= draws:
         return compute(tree)
+    data = tree[group].to_dataset()
     parts = []
     for start in range(0, draws, step):
         chunk = tree.copy()
-        chunk[group] = xr.DataTree(tree[group].to_dataset().isel(draw=slice(start, start + step)))
+        chunk[group] = xr.DataTree(data.isel(draw=slice(start, start + step)))
         parts.append(compute(chunk))
-    if isinstance(parts[0], xr.Dataset):
-        return xr.concat(parts, dim="draw", data_vars="minimal", coords="minimal", compat="override")
-    return xr.concat(parts, dim="draw", coords="minimal", compat="override")
+    return _join_draws(parts)
 
 
-def prior_predictive(model: pm.Model, *, draws: int, seed: int) -> xr.DataTree:
-    """Prior and prior predictive draws (PyMC's ``sample_prior_predictive``, not compiled)."""
-    return pm.sample_prior_predictive(draws=draws, random_seed=seed, model=model,
-                                      compile_kwargs={"mode": NUMPY_MODE})
+def chunk_draws(values_per_draw: int) -> int:
+    """Draws per chunk of :func:`over_draw_chunks`, for arrays of ``values_per_draw`` per draw."""
+    per_draw = max(1, values_per_draw)
+    return max(1, _CHUNK_VALUES // per_draw, min(_MIN_CHUNK_DRAWS, _MAX_CHUNK_VALUES // per_draw))
+
+
+def _join_draws(parts):
+    """Concatenate the chunks' results along ``draw``, one ``np.concatenate`` per variable
+    (``xr.concat`` aligns every part: seconds for the thousands of chunks of a large fit)."""
+    if isinstance(parts[0], xr.DataArray):
+        name = parts[0].name
+        joined = _join_draws([part.to_dataset(name="__joined__") for part in parts])
+        return joined["__joined__"].rename(name)
+    first = parts[0]
+    variables = {}
+    for name, variable in first.variables.items():
+        if "draw" in variable.dims:
+            axis = variable.dims.index("draw")
+            data = np.concatenate([part.variables[name].transpose(*variable.dims).values
+                                   for part in parts], axis=axis)
+            variable = xr.Variable(variable.dims, data, variable.attrs)
+        variables[name] = variable
+    coords = {name: variables[name] for name in first.coords}
+    return xr.Dataset({name: variables[name] for name in first.data_vars}, coords=coords,
+                      attrs=first.attrs)
+
+
+def prior_predictive(model: pm.Model, *, draws: int, seed: int, dtype=None) -> xr.DataTree:
+    """Prior draws and the observed variables drawn given each (groups ``prior`` and
+    ``prior_predictive``).
+
+    The free and deterministic variables come from PyMC's ``sample_prior_predictive`` (not
+    compiled); the observed ones are then drawn given each prior draw by
+    :func:`posterior_predictive`, chunk by chunk and in ``dtype`` where given (e.g.
+    ``"float32"``): PyMC would draw every draw of the outcome at once in float64 (8 GB for
+    1,000 draws of a million respondents). Same distribution as PyMC's prior predictive,
+    other random numbers; the result does not depend on the chunking.
+    """
+    free = [variable.name for variable in (*model.free_RVs, *model.deterministics)]
+    observed = tuple(variable.name for variable in model.observed_RVs)
+    prior_seed, outcome_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(2))
+    prior = pm.sample_prior_predictive(draws=draws, random_seed=prior_seed, model=model,
+                                       var_names=free, compile_kwargs={"mode": NUMPY_MODE})
+    prior = prior["prior"].to_dataset()
+    outcome = posterior_predictive(model, prior, seed=outcome_seed, var_names=observed, dtype=dtype)
+    return xr.DataTree.from_dict({"prior": prior, "prior_predictive": outcome})
 
 
 def posterior_predictive(model: pm.Model, posterior: xr.Dataset, *, seed: int,
