@@ -51,7 +51,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-import arviz_stats as azs
 import numpy as np
 import xarray as xr
 
@@ -149,6 +148,8 @@ def diagnostics(tree: xr.DataTree, *, var_names=None) -> dict:
         are ignored; a statistic the fit cannot give (none finite, no ``sample_stats``)
         is None.
     """
+    import arviz_stats as azs  # on first use: it (and scipy.stats) cost ~0.5 s CPU of `import models`
+
     posterior = tree["posterior"].to_dataset()
     if var_names is not None:
         posterior = posterior[list(var_names)]
