@@ -53,9 +53,6 @@ from models import (
 from models import fit as fit_model
 from models.run import check_run_target
 
-from .context import build_context, example_data_path, save_reliability
-from .html import render_report
-
 logger = logging.getLogger(__name__)
 
 __all__ = ["DEMO_CHECKS", "DEMO_CONFIG", "DEMO_OUT", "REPORT_FILE", "STEPS", "PipelineResult",
@@ -260,6 +257,9 @@ def run_pipeline(
     """
     from analysis import check_run, save_checks
 
+    from .context import build_context, save_reliability
+    from .html import render_report
+
     say = say or logger.info
     step = step or _no_reporter
     out = Path(out)
@@ -330,9 +330,21 @@ def run_demo(out: str | Path = DEMO_OUT, **options) -> PipelineResult:
     :data:`DEMO_CHECKS`. The report carries a banner saying the data are simulated (as every
     report of a run on the example survey does, see :func:`reports.context.is_example_data`).
     """
+    from .context import example_data_path
+
     options.setdefault("config", DEMO_CONFIG)
     options.setdefault("check_options", DEMO_CHECKS)
     return run_pipeline(example_data_path(), out, **options)
+
+
+def __getattr__(name: str):
+    # the report's modules (analysis, jinja2, plots) load on first use, not when `fit`
+    # imports resolve_config; example_data_path is reports.context's
+    if name == "example_data_path":
+        from .context import example_data_path
+
+        return example_data_path
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def command_line(name: str, *arguments, **options) -> str:
