@@ -234,7 +234,8 @@ def sbc_fit(job: SBCJob) -> SBCFit:
         stacked = posterior.stack(sample=SAMPLE_DIMS)
         picks = np.linspace(0, stacked.sizes["sample"] - 1, job.kept).round().astype(int)
         kept = fit_tree(stacked.isel(sample=picks).drop_vars(["sample", *SAMPLE_DIMS])
-                     .rename(sample="draw").expand_dims(chain=1).assign_coords(draw=np.arange(job.kept)),
+                     .rename(sample="draw").expand_dims(chain=1)
+                     .assign_coords(chain=[0], draw=np.arange(job.kept)),
                      design)
         draws = quantities(kept)
         ranks = {name: int(np.sum(draws[name] < value)) for name, value in job.truth.items()}

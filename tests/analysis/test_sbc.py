@@ -61,12 +61,15 @@ def sbc_script():
 
 
 def test_sbc_runs_and_detects_a_prior_that_is_not_the_generating_one(sbc_script, tmp_path):
-    # bernoulli: the cheapest family to refit; 72 respondents. The miscalibrated study
-    # draws the group SDs from HalfNormal(0.02) and fits the default HalfNormal(1): with
-    # 6 alliances the posterior of an SD cannot come down to the truth, so its ranks pile at 0.
-    design = sbc_script.sbc_design("bernoulli")
+    # bernoulli: the cheapest family to refit; 72 respondents, 5% of the codes missing (the
+    # truth then includes their imputed values, and the shares are rebuilt with them). The
+    # miscalibrated study draws the group SDs from HalfNormal(0.02) and fits the default
+    # HalfNormal(1): with 6 alliances the posterior of an SD cannot come down to the truth,
+    # so its ranks pile at 0.
+    design = sbc_script.sbc_design("bernoulli", missing_rate=0.05)
+    assert sum(len(rows) for rows, _, _ in design.missing.values()) > 0
     tiny = {"group_sd": {"dist": "HalfNormal", "kwargs": {"sigma": 0.02}}}
-    generating = sbc_script.sbc_design("bernoulli", priors=tiny)
+    generating = sbc_script.sbc_design("bernoulli", priors=tiny, missing_rate=0.05)
     sampling = dict(chains=1, draws=100, tune=100, kept=19)
     calibrated = run_sbc(design, 5, seed=1, **sampling)
     wrong = run_sbc(design, 5, seed=1, generating_design=generating, **sampling)

@@ -79,14 +79,18 @@ def sbc_codebook() -> Codebook:
 
 
 def sbc_design(family: str, codebook: Codebook | None = None, *, alliances: int = 6, seed: int = 1,
-               priors: dict | None = None):
-    """The model design SBC checks for ``family``: spec and small fixed-size survey."""
+               priors: dict | None = None, missing_rate: float = 0.0):
+    """The model design SBC checks for ``family``: spec and small fixed-size survey.
+
+    With ``missing_rate`` > 0 some condition codes are missing: the model imputes them,
+    and SBC draws them from their prior with the rest of the truth.
+    """
     codebook = codebook or sbc_codebook()
     outcome = OUTCOMES[family][0]
     design = Design(alliances=alliances, organisations=(2, 2), networks=(2, 2), people=(6, 6),
                     respondents_per_organisation=(3, 3), conditions=CONDITIONS,
                     condition_correlation=0.2, interpersonal_share=0.5, family=family,
-                    outcome=outcome, alliance_outcome=None, missing_rate=0.0, trials=TRIALS)
+                    outcome=outcome, alliance_outcome=None, missing_rate=missing_rate, trials=TRIALS)
     survey = simulate(design, codebook, seed=seed).survey()
     spec = ModelSpec(outcome=outcome, family=family, conditions=CONDITIONS,
                      trials=TRIALS if family == "binomial" else None, priors=priors or {})
