@@ -78,8 +78,9 @@ class SBCJob:
     kept : int
         Posterior draws the ranks are taken among (``L``), evenly spaced over the chains.
     seed : int
-    cores : int
-        Threads for the chains of this one fit (parallelism comes from the executor).
+    cores : int or None
+        Chains sampled at once in this fit; None: what the worker has
+        (:func:`models.jobs.worker_cores`, 1 outside a pool).
     """
 
     design: object
@@ -90,7 +91,7 @@ class SBCJob:
     tune: int = 200
     kept: int = 99
     seed: int = 0
-    cores: int = 1
+    cores: int | None = None
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,7 @@ def _labelled(ds: xr.Dataset, design) -> xr.Dataset:
     return ds
 
 
-def _tree(draws: xr.Dataset, design, sample_stats: xr.Dataset | None = None) -> xr.DataTree:
+def fit_tree(draws: xr.Dataset, design, sample_stats: xr.Dataset | None = None) -> xr.DataTree:
     """A fit-shaped tree of ``draws`` (as ``posterior``) that the decomposition reads."""
     from models.fit import design_dataset
 
@@ -155,7 +156,8 @@ def _tree(draws: xr.Dataset, design, sample_stats: xr.Dataset | None = None) -> 
 
 # -- prior draws -----------------------------------------------------------------------------
 def prior_jobs(design, n: int, *, seed: int = 0, generating_design=None, chains: int = 2,
-               draws: int = 200, tune: int = 200, kept: int = 99, cores: int = 1) -> list[SBCJob]:
+               draws: int = 200, tune: int = 200, kept: int = 99,
+               cores: int | None = None) -> list[SBCJob]:
     """Draw ``n`` parameter sets and outcomes from the model's prior: one job each.
 
     Parameters
@@ -184,7 +186,7 @@ def prior_jobs(design, n: int, *, seed: int = 0, generating_design=None, chains:
     source = design if generating_design is None else generating_design
     prior_seed, fit_seed = np.random.SeedSequence(seed).generate_state(2)
     prior = prior_predictive(model_from_design(source), draws=n, seed=int(prior_seed))
-    truth = quantities(_tree(prior["prior"].to_dataset(), source))
+    truth = quantities(fit_tree(prior["prior"].to_dataset(), source))
     y = prior["prior_predictive"]["y"].transpose(*SAMPLE_DIMS, ...).values.reshape(n, -1)
     seeds = np.random.SeedSequence(int(fit_seed)).generate_state(n)
     return [SBCJob(design=design, y=y[i].astype(design.y.dtype), truth={k: float(v[i]) for k, v in truth.items()},
@@ -207,6 +209,7 @@ def sbc_fit(job: SBCJob) -> SBCFit:
 
     from models.build import model_from_design
     from models.fit import compiled_model, exact_floats
+    from models.jobs import worker_cores
 
     from .verdict import sampling_diagnostics
 
@@ -219,19 +222,20 @@ def sbc_fit(job: SBCJob) -> SBCFit:
         with exact_floats():
             compiled = compiled_model(_MODELS[key], design)
             trace = nutpie.sample(compiled, draws=job.draws, tune=job.tune, chains=job.chains,
-                                  cores=job.cores, seed=job.seed, progress_bar=False,
-                                  save_warmup=False)
+                                  cores=job.cores or worker_cores() or 1, seed=job.seed,
+                                  progress_bar=False, save_warmup=False)
         posterior = trace["posterior"].to_dataset()
         stats = trace["sample_stats"].to_dataset()
         if "diverging" not in stats and "divergences" in stats:
             stats = stats.rename(divergences="diverging")
-        tree = _tree(posterior, design, stats[["diverging"]] if "diverging" in stats else None)
+        tree = fit_tree(posterior, design, stats[["diverging"]] if "diverging" in stats else None)
         names = [n for n in ("b", *(f"sd_{lvl}" for lvl in GROUP_LEVELS)) if n in posterior]
         diagnostics = sampling_diagnostics(tree, var_names=names)
         stacked = posterior.stack(sample=SAMPLE_DIMS)
         picks = np.linspace(0, stacked.sizes["sample"] - 1, job.kept).round().astype(int)
-        kept = _tree(stacked.isel(sample=picks).drop_vars(["sample", *SAMPLE_DIMS])
-                     .rename(sample="draw").expand_dims(chain=1).assign_coords(draw=np.arange(job.kept)),
+        kept = fit_tree(stacked.isel(sample=picks).drop_vars(["sample", *SAMPLE_DIMS])
+                     .rename(sample="draw").expand_dims(chain=1)
+                     .assign_coords(chain=[0], draw=np.arange(job.kept)),
                      design)
         draws = quantities(kept)
         ranks = {name: int(np.sum(draws[name] < value)) for name, value in job.truth.items()}
@@ -258,6 +262,9 @@ class SBCResult:
         The errors of failed fits (left out of the ranks).
     seconds : float
         Total fitting time (summed over the fits).
+    truth : pandas.DataFrame or None
+        The prior draw of each successful simulation (rows as in ``ranks``), e.g. to see
+        where sampling problems (``diagnostics``) occur.
     """
 
     ranks: pd.DataFrame
@@ -265,6 +272,7 @@ class SBCResult:
     diagnostics: pd.DataFrame
     errors: list
     seconds: float = 0.0
+    truth: pd.DataFrame | None = None
 
     def uniformity(self, *, bins: int | None = None, seed: int = 0) -> pd.DataFrame:
         """Uniformity tests per quantity (see :func:`uniformity`)."""
@@ -285,8 +293,9 @@ def run_sbc(design, n: int, *, executor: Executor | None = None, seed: int = 0,
     design : models.ModelDesign
     n : int
     executor : concurrent.futures.Executor, optional
-        Runs the fits (e.g. a ``ProcessPoolExecutor``); None fits one after the other in
-        this process. The result does not depend on the executor.
+        Runs the fits (e.g. :func:`models.jobs.open_executor`'s local pool or Dask
+        executor); None fits one after the other in this process. The result does not
+        depend on the executor.
     seed : int
     generating_design : models.ModelDesign, optional
         See :func:`prior_jobs` (a deliberately miscalibrated study).
@@ -309,14 +318,15 @@ def run_sbc(design, n: int, *, executor: Executor | None = None, seed: int = 0,
             results.append(future.result())
             if progress:
                 progress(len(results))
-    done = [r for r in results if r.ranks is not None]
+    done = [(job, r) for job, r in zip(jobs, results, strict=True) if r.ranks is not None]
     errors = [r.error for r in results if r.ranks is None]
     if errors:
         logger.warning("%d of %d SBC fits failed (left out): %s", len(errors), n, errors[0])
-    return SBCResult(ranks=pd.DataFrame([r.ranks for r in done]),
+    return SBCResult(ranks=pd.DataFrame([r.ranks for _, r in done]),
                      max_rank=jobs[0].kept if jobs else 0,
-                     diagnostics=pd.DataFrame([r.diagnostics for r in done]),
-                     errors=errors, seconds=float(sum(r.seconds for r in results)))
+                     diagnostics=pd.DataFrame([r.diagnostics for _, r in done]),
+                     errors=errors, seconds=float(sum(r.seconds for r in results)),
+                     truth=pd.DataFrame([job.truth for job, _ in done]))
 
 
 # -- uniformity ------------------------------------------------------------------------------
@@ -390,7 +400,7 @@ def plot_ranks(ranks: pd.DataFrame, max_rank: int, path=None, *, title: str | No
     rows = -(-len(u.columns) // columns)
     collection = plot_ecdf_pit(xr.DataTree.from_dict({"prior_sbc": ds}), backend="matplotlib",
                                col_wrap=columns,
-                               figure_kwargs={"figsize": (3.6 * columns, 2.6 * rows + 0.6),
+                               figure_kwargs={"figsize": (3.6 * columns, 2.6 * rows + 0.6), "sharey": False,
                                               "layout": "constrained"})
     figure = collection.viz["figure"].item() if hasattr(collection.viz["figure"], "item") else None
     if title and figure is not None:

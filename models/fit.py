@@ -216,8 +216,10 @@ def fit(spec: ModelSpec, survey, *, chains: int = 4, draws: int = 2000, tune: in
         groups["prior"] = _with_labels(prior["prior"].to_dataset(), design)
         groups["prior_predictive"] = _outcome_codes(prior["prior_predictive"].to_dataset(), design)
         kept = posterior.isel(draw=slice(None, None, step))
+        # a continuous outcome's draws in float32 as they come (as _single_precision keeps them)
         groups["posterior_predictive"] = _outcome_codes(
-            posterior_predictive(model, kept, seed=posterior_seed), design)
+            posterior_predictive(model, kept, seed=posterior_seed,
+                                 dtype=None if design.family.discrete else np.float32), design)
         for name in ("prior_predictive", "posterior_predictive"):
             groups[name] = _single_precision(groups[name])
         groups["log_prior"] = _relabel(log_prior(model, posterior), design)
@@ -301,7 +303,12 @@ def log_likelihood_chunks(tree: xr.DataTree, spec: ModelSpec, survey, *, values:
     ValueError
         When ``survey`` is not the data the tree was fitted to.
     """
-    model, _ = _model_of(tree, spec, survey)
+    model, design = _model_of(tree, spec, survey)
+    if design.macro is not None:
+        # one value per alliance, and every latent alliance mean comes from all alliances'
+        # members: one chunk (draws x alliances is small)
+        yield 0, design.n, log_likelihood(model, tree["posterior"].to_dataset())
+        return
     options = {} if values is None else {"values": values}
     yield from log_likelihood_by_individuals(model, tree["posterior"].to_dataset(), **options)
 

@@ -109,13 +109,7 @@ def spec_problems(spec, survey) -> list[str]:
                         "slopes cannot vary between alliances")
     if spec.centered:
         problems.append("centered: an alliance-level outcome's model has no group effects")
-    if "alliance" in survey.codebook.group_levels and spec.outcome in survey.individuals:
-        per_alliance = survey.individuals.groupby("alliance")[spec.outcome].nunique()
-        varying = per_alliance.index[per_alliance > 1].tolist()
-        if varying:
-            problems.append(f"outcome {spec.outcome!r} is declared at the alliance level but differs "
-                            f"between members of alliance(s) {', '.join(map(str, varying[:10]))}"
-                            f"{' ...' if len(varying) > 10 else ''}")
+    # (that the outcome is constant within each alliance is checked when the file is validated)
     return problems
 
 
@@ -297,12 +291,8 @@ def macro_design(spec, survey, aggregation: str = "latent"):
 
 
 def _alliance_values(survey, name: str) -> pd.Series:
-    """An alliance-level variable, one value per alliance (the survey keeps it in the
-    alliance table; a member column is read at its first member)."""
-    table = survey.table("alliance")
-    if name in table:
-        return table[name]
-    return survey.individuals.groupby("alliance", sort=True)[name].first()
+    """An alliance-level variable, one value per alliance (the survey's alliance table)."""
+    return survey.table("alliance")[name]
 
 
 def with_aggregation(design, aggregation: str, survey):

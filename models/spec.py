@@ -83,7 +83,8 @@ class ModelSpec:
     Parameters
     ----------
     outcome : str
-        Name of an outcome in the codebook (measured on individuals); ``""`` (a config
+        Name of an outcome in the codebook, measured on individuals, or on alliances (then
+        the micro-macro model of :mod:`models.macro`, with no group effects); ``""`` (a config
         without ``outcome``) takes the codebook's only individual-level outcome when the
         spec is checked against the data (:func:`check_spec`).
     family : str, optional

@@ -750,6 +750,8 @@ def _page(ctx: ReportContext) -> dict:
         "verdict": _verdict_section(ctx, verdict, difference),
         "effects": _effects_section(ctx),
         "shares": _shares_section(ctx),
+        # the model's unit: an alliance-level outcome's is the alliance (models.macro)
+        "unit": "alliance" if ctx.alliance_note else "individual",
         "parameters": _parameters_section(ctx),
         "truth": None if ctx.truth is None else table(ctx.truth.round(SUMMARY_DECIMALS)),
         "ppc": _ppc_section(ctx),

@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 from scipy import special, stats
 
-from analysis.sbc import coverage, plot_ranks, run_sbc, uniformity
+from analysis.sbc import SHARE, coverage, fit_tree, plot_ranks, quantities, run_sbc, uniformity
+from data import simulate
 from data.simulate import OUTCOME_DRAWS, Design
 
 from ..models.conftest import benchmark_script
@@ -60,12 +61,15 @@ def sbc_script():
 
 
 def test_sbc_runs_and_detects_a_prior_that_is_not_the_generating_one(sbc_script, tmp_path):
-    # bernoulli: the cheapest family to refit; 72 respondents. The miscalibrated study
-    # draws the group SDs from HalfNormal(0.02) and fits the default HalfNormal(1): with
-    # 6 alliances the posterior of an SD cannot come down to the truth, so its ranks pile at 0.
-    design = sbc_script.sbc_design("bernoulli")
+    # bernoulli: the cheapest family to refit; 72 respondents, 5% of the codes missing (the
+    # truth then includes their imputed values, and the shares are rebuilt with them). The
+    # miscalibrated study draws the group SDs from HalfNormal(0.02) and fits the default
+    # HalfNormal(1): with 6 alliances the posterior of an SD cannot come down to the truth,
+    # so its ranks pile at 0.
+    design = sbc_script.sbc_design("bernoulli", missing_rate=0.05)
+    assert sum(len(rows) for rows, _, _ in design.missing.values()) > 0
     tiny = {"group_sd": {"dist": "HalfNormal", "kwargs": {"sigma": 0.02}}}
-    generating = sbc_script.sbc_design("bernoulli", priors=tiny)
+    generating = sbc_script.sbc_design("bernoulli", priors=tiny, missing_rate=0.05)
     sampling = dict(chains=1, draws=100, tune=100, kept=19)
     calibrated = run_sbc(design, 5, seed=1, **sampling)
     wrong = run_sbc(design, 5, seed=1, generating_design=generating, **sampling)
@@ -135,3 +139,25 @@ def test_simulated_outcomes_of_the_other_families_follow_their_likelihood(family
         if wanted[-1] == 0:
             observed, wanted = observed[:-1], wanted[:-1]
         assert stats.chisquare(observed, wanted).pvalue > 0.001
+
+
+@pytest.mark.parametrize("share", [0.5, 0.8])
+def test_the_simulators_true_share_is_the_models_decomposition_at_the_true_effects(share):
+    # the doubt of issue 17: is the simulator's "share" the share the model's decomposition
+    # estimates? At the true effects, on the model's own design of the simulated survey
+    # (no missing codes, so the model standardises with the simulator's means and SDs),
+    # the toolkit's decomposition gives the simulator's truth.
+    import xarray as xr
+
+    from models import ModelSpec, make_design
+
+    design = Design(alliances=8, interpersonal_share=share, missing_rate=0.0, alliance_outcome=None)
+    sim = simulate(design, seed=4)
+    spec = ModelSpec(outcome=design.outcome, conditions=design.conditions)
+    model_design = make_design(spec, sim.survey())
+    effects = [sim.truth["effects"][c] for c in model_design.conditions]
+    draws = xr.Dataset({"b": (("chain", "draw", "condition"), [[effects]])},
+                       coords={"chain": [0], "draw": [0], "condition": list(model_design.conditions)})
+    model_share = quantities(fit_tree(draws, model_design))[SHARE][0]
+    assert sim.truth["shares"]["side"]["interpersonal"] == pytest.approx(share, abs=1e-9)
+    assert model_share == pytest.approx(share, abs=1e-9)

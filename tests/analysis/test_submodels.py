@@ -89,3 +89,28 @@ def test_draws_of_separate_fits_are_thinned_evenly_to_the_fewest():
                for v in paired.values())
     with pytest.raises(ValueError, match="different numbers of chains"):
         paired_draws({"full": draws(2, 8, 0.0), "sub": draws(3, 8, 0.0)})
+
+
+def test_a_dominance_sub_model_whose_r2_misses_a_gate_narrowly_is_refitted_longer(monkeypatch):
+    import analysis.submodels
+    import models.jobs
+    from analysis.submodels import _until_r2_trusted
+    from models.jobs import FitJob
+
+    good = {"max_rhat": 1.002, "min_ess_bulk": 900.0, "min_ess_tail": 800.0,
+            "min_ess_bulk_per_chain": 225.0, "min_ess_tail_per_chain": 200.0,
+            "divergences": 0, "min_bfmi": 0.8}
+    narrow = {**good, "max_rhat": 1.02}
+    seen = {"first": narrow, "second": good}
+    monkeypatch.setattr(analysis.submodels, "r2_diagnostics", lambda tree, r2=None: seen[tree])
+    refits = []
+    monkeypatch.setattr(models.jobs, "run_fit", lambda job: refits.append(job) or "second")
+    job = FitJob("spec", "survey", 7, {"chains": 4, "draws": 322, "tune": 400, "target_accept": 0.8,
+                                       "active_conditions": ("a",), "extension": None})
+    tree, diagnostics = _until_r2_trusted(job, "first")
+    assert tree == "second" and diagnostics == good and len(refits) == 1
+    assert refits[0].options["draws"] == 644 and refits[0].options["tune"] == 800
+    assert refits[0].seed != 7 and refits[0].options["active_conditions"] == ("a",)
+    # far from the gate: kept as it is, the failure reported
+    seen["first"] = {**good, "max_rhat": 1.2}
+    assert _until_r2_trusted(job, "first") == ("first", seen["first"]) and len(refits) == 1

@@ -19,12 +19,26 @@ Run::
 
     nice -n 10 .venv/bin/python tests/benchmarks/sbc.py [--families ordinal gaussian]
         [--sims 100] [--chains 2] [--draws 200] [--tune 200] [--kept 99] [--workers 1]
-        [--seed 17] [--out /tmp/sbc]
+        [--seed 17] [--out /tmp/sbc] [--scheduler tcp://host:8786]
+
+The fits run on :func:`models.jobs.open_executor` (``--workers`` local processes, or the
+Dask cluster at ``--scheduler``); the ranks do not depend on which.
 
 ``--example-seed N`` adds an ordinal study on the survey of issue 17's doubt: the shipped
 example design at interpersonal share 0.5, simulated with seed N (104: 967 respondents,
 30 alliances, 14 conditions, 3% missing codes, which the model imputes and SBC draws from
-their prior too); only its outcome is replaced by the prior draws.
+their prior too); only its outcome is replaced by the prior draws. ``--example-effect-sd S``
+fits (and draws) the effects with a Normal(0, S) prior instead of the default Normal(0, 1),
+so that effects of the example's size (0.16-0.26 per SD) are typical prior draws: SBC in
+the regime of the doubt (small effects, 30 alliances).
+
+``--equal-shares SEED [SEED ...]`` (no SBC) checks the simulator against the model at the
+doubt's design: for each seed it simulates the example design at share 0.5 (with and
+without missing codes: the same outcome), prints the simulator's truth share, the same
+truth computed the model's way (the toolkit's decomposition of the model's design at the
+true effects), the share at the maximum-likelihood effects given the true group effects
+(what the data say, with no prior and no group-effect estimation), and the toolkit's
+posterior (mean, 89% interval, P(share < 0.5)) from ``models.fit`` (2 x 300 draws).
 
 ``--miscalibrated`` adds a study that draws the effects from Normal(1.5, 0.2) but fits the
 default Normal(0, 1) prior: SBC must reject it.
@@ -35,12 +49,12 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from analysis.sbc import LEVEL, run_sbc, plot_ranks
 from data import Codebook, Design, load_codebook, simulate
 from models import FAMILIES, ModelSpec, make_design
+from models.jobs import open_executor
 
 CONDITIONS = ("personal_contact", "voluntary_participation", "shared_interests", "receptivity",
               "prior_cooperation")
@@ -65,21 +79,25 @@ def sbc_codebook() -> Codebook:
 
 
 def sbc_design(family: str, codebook: Codebook | None = None, *, alliances: int = 6, seed: int = 1,
-               priors: dict | None = None):
-    """The model design SBC checks for ``family``: spec and small fixed-size survey."""
+               priors: dict | None = None, missing_rate: float = 0.0):
+    """The model design SBC checks for ``family``: spec and small fixed-size survey.
+
+    With ``missing_rate`` > 0 some condition codes are missing: the model imputes them,
+    and SBC draws them from their prior with the rest of the truth.
+    """
     codebook = codebook or sbc_codebook()
     outcome = OUTCOMES[family][0]
     design = Design(alliances=alliances, organisations=(2, 2), networks=(2, 2), people=(6, 6),
                     respondents_per_organisation=(3, 3), conditions=CONDITIONS,
                     condition_correlation=0.2, interpersonal_share=0.5, family=family,
-                    outcome=outcome, alliance_outcome=None, missing_rate=0.0, trials=TRIALS)
+                    outcome=outcome, alliance_outcome=None, missing_rate=missing_rate, trials=TRIALS)
     survey = simulate(design, codebook, seed=seed).survey()
     spec = ModelSpec(outcome=outcome, family=family, conditions=CONDITIONS,
                      trials=TRIALS if family == "binomial" else None, priors=priors or {})
     return make_design(spec, survey)
 
 
-def example_design(seed: int):
+def example_design(seed: int, effect_sd: float | None = None):
     """The model design of the example study at equal shares (the survey of the doubt)."""
     import dataclasses
 
@@ -87,8 +105,76 @@ def example_design(seed: int):
 
     design = dataclasses.replace(load_design(example_design_path()), interpersonal_share=0.5)
     sim = simulate(design, seed=seed)
-    spec = ModelSpec(outcome=design.outcome, family="ordinal", conditions=design.conditions)
+    priors = {} if effect_sd is None else {"effect": {"dist": "Normal",
+                                                       "kwargs": {"mu": 0.0, "sigma": effect_sd}}}
+    spec = ModelSpec(outcome=design.outcome, family="ordinal", conditions=design.conditions,
+                     priors=priors)
     return make_design(spec, sim.survey())
+
+
+def equal_shares(seed: int) -> dict:
+    """The simulator's truth against the model's decomposition and posterior (one seed)."""
+    import dataclasses
+
+    import numpy as np
+    import xarray as xr
+
+    from analysis.checks import decompose
+    from analysis.sbc import SHARE, fit_tree, quantities
+    from data.simulate import example_design_path, load_design
+    from models import fit
+
+    design = dataclasses.replace(load_design(example_design_path()), interpersonal_share=0.5)
+    sim = simulate(design, seed=seed)
+    complete = simulate(dataclasses.replace(design, missing_rate=0.0), seed=seed)
+    spec = ModelSpec(outcome=design.outcome, family="ordinal", conditions=design.conditions)
+    model_design = make_design(spec, complete.survey())
+    effects = [complete.truth["effects"][c] for c in model_design.conditions]
+    truth_tree = fit_tree(xr.Dataset({"b": (("chain", "draw", "condition"), [[effects]])},
+                                  coords={"chain": [0], "draw": [0],
+                                          "condition": list(model_design.conditions)}), model_design)
+    model_way = float(quantities(truth_tree)[SHARE][0])
+    ml = _ml_share(model_design, complete.truth)
+    start = time.perf_counter()
+    tree = fit(spec, sim.survey(), chains=2, draws=300, tune=300, seed=seed, progressbar=False,
+               predictive=False)
+    share = decompose(tree)["side_share"].sel(side="interpersonal").values.ravel()
+    low, high = np.quantile(share, [0.055, 0.945])
+    return {"seed": seed, "respondents": sim.truth["sizes"]["individual"],
+            "truth": sim.truth["shares"]["side"]["interpersonal"], "model_way": model_way,
+            "ml_given_group_effects": ml, "mean": float(share.mean()), "low": float(low),
+            "high": float(high), "p_below": float((share < 0.5).mean()),
+            "seconds": time.perf_counter() - start}
+
+
+def _ml_share(design, truth: dict) -> float:
+    """Pratt share at the ML effects of the cumulative logit with the group effects known."""
+    import numpy as np
+    from scipy import optimize, special
+
+    columns = []
+    for c in design.conditions:
+        level = design.condition_level[c]
+        column = design.X[level][:, design.level_conditions[level].index(c)]
+        columns.append(column if level == "individual" else column[design.index[level]])
+    X = np.column_stack(columns)
+    offset = sum(np.array([truth["group_effects"][level][i] for i in design.coords[level]])[design.index[level]]
+                 for level in ("network", "organisation", "alliance"))
+    y, top, p = design.y, design.n_categories - 1, X.shape[1]
+
+    def minus_loglik(theta):
+        cuts = np.cumsum(np.r_[theta[p], np.exp(theta[p + 1:])])
+        eta = X @ theta[:p] + offset
+        upper = np.where(y < top, special.expit(cuts[np.minimum(y, top - 1)] - eta), 1.0)
+        lower = np.where(y > 0, special.expit(cuts[np.maximum(y - 1, 0)] - eta), 0.0)
+        return -np.log(np.clip(upper - lower, 1e-300, None)).sum()
+
+    start = np.r_[np.zeros(p), -3.0, np.zeros(top - 1)]
+    b = optimize.minimize(minus_loglik, start, method="BFGS").x[:p]
+    sides = np.array([design.condition_side[c] for c in design.conditions])
+    eta = X @ b
+    inter = X[:, sides == "interpersonal"] @ b[sides == "interpersonal"]
+    return float(np.cov(inter, eta)[0, 1] / eta.var(ddof=1))
 
 
 def report(name: str, result, seconds: float) -> list[str]:
@@ -117,28 +203,40 @@ def main(argv=None) -> None:
     parser.add_argument("--tune", type=int, default=200)
     parser.add_argument("--kept", type=int, default=99)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--scheduler", default=None, help="address of a Dask scheduler")
     parser.add_argument("--seed", type=int, default=17)
     parser.add_argument("--out", type=Path, default=Path("/tmp/sbc"))
     parser.add_argument("--miscalibrated", action="store_true")
     parser.add_argument("--example-seed", type=int, default=None)
+    parser.add_argument("--example-effect-sd", type=float, default=None)
+    parser.add_argument("--equal-shares", type=int, nargs="+", default=None, metavar="SEED")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.equal_shares:
+        print("seed | respondents | truth (simulator) | truth (model's decomposition) | ML share given "
+              "true group effects | posterior mean [89%] | P(share < 0.5)")
+        for seed in args.equal_shares:
+            r = equal_shares(seed)
+            print(f"{r['seed']} | {r['respondents']} | {r['truth']:.3f} | {r['model_way']:.3f} | "
+                  f"{r['ml_given_group_effects']:.3f} | {r['mean']:.3f} [{r['low']:.3f}, {r['high']:.3f}] | "
+                  f"{r['p_below']:.3f}", flush=True)
+        return
     codebook = sbc_codebook()
     sampling = dict(chains=args.chains, draws=args.draws, tune=args.tune, kept=args.kept)
     studies = [(family, sbc_design(family, codebook), None) for family in args.families]
     # each study its own seed, so the families' prior draws are independent
     if args.example_seed is not None:
-        studies.append((f"example (ordinal, share 0.5, seed {args.example_seed})",
-                        example_design(args.example_seed), None))
+        prior = "" if args.example_effect_sd is None else f", effects ~ Normal(0, {args.example_effect_sd})"
+        studies.append((f"example (ordinal, share 0.5, seed {args.example_seed}{prior})",
+                        example_design(args.example_seed, args.example_effect_sd), None))
     if args.miscalibrated:
         family = args.families[0] if args.families else "ordinal"
         studies.append((f"{family} (miscalibrated: effects drawn from Normal(1.5, 0.2))",
                         sbc_design(family, codebook),
                         sbc_design(family, codebook, priors=MISCALIBRATED_PRIOR)))
-    executor = ProcessPoolExecutor(args.workers) if args.workers > 1 else None
     summary = []
-    try:
+    with open_executor(args.workers, args.scheduler) as executor:
         for i, (name, design, generating) in enumerate(studies):
             start = time.perf_counter()
 
@@ -154,11 +252,9 @@ def main(argv=None) -> None:
             print("\n".join(lines), flush=True)
             stem = name.split()[0] + ("_miscalibrated" if generating is not None else "")
             result.ranks.to_csv(args.out / f"{stem}_ranks.csv", index=False)
+            result.truth.join(result.diagnostics).to_csv(args.out / f"{stem}_truth.csv", index=False)
             plot_ranks(result.ranks, result.max_rank, args.out / f"{stem}_ranks.png", title=name)
             summary.append((name, result, seconds, generating is not None))
-    finally:
-        if executor is not None:
-            executor.shutdown()
     for name, result, seconds, miscalibrated in summary:
         family_p = result.family_p_value()
         if miscalibrated:

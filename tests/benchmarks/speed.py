@@ -23,7 +23,8 @@ Every fit runs in its own process, so that its peak memory (``ru_maxrss`` from
 ``NUMBA_CACHE_DIR``): the *first* run starts from an empty folder (a cold compile cache,
 as on a fresh install), the *later* run is a new process reusing that folder. nutpie
 itself keeps no cache on disk: it compiles the PyTensor graph (numba caches the pieces
-under ``base_compiledir/numba``) and then its own wrapper (``numba.cfunc``, never cached).
+under ``base_compiledir/numba``) and then its own wrapper (``numba.cfunc``, never cached);
+the toolkit writes that wrapper itself and caches it there too (:mod:`models.compiled`).
 The runs are interleaved (first runs of all peers, then later runs of the peers named by
 ``--later``), and the load average of the machine is printed at the start and end of each
 fit, because other work on the machine slows a fit down. Every peer samples on

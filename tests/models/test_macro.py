@@ -118,8 +118,11 @@ def test_cli_run_fits_checks_and_reports_the_alliance_outcome(study, fitted, tmp
     out = tmp_path / "run"
     result = CliRunner().invoke(app, ["run", str(data), "--outcome", OUTCOME, "--out", str(out),
                                       "--chains", "2", "--draws", "300", "--tune", "300", "--seed", "4",
-                                      "--no-dominance", "--no-loo", "--no-sensitivity", "--no-progress"])
+                                      "--no-dominance", "--no-loo", "--no-progress"])
     assert result.exit_code == 0, result.output
+    checks = json.loads((out / "checks" / "checks.json").read_text())
+    assert checks["errors"] == {}  # the log-likelihood (sensitivity, LOO-PIT) included
+    assert "sensitivity" not in checks["skipped"] and checks["sensitivity"]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["outcome"] == OUTCOME
     effects = summary["effects"]
@@ -147,3 +150,41 @@ def test_gaussian_family_builds_the_same_measurement_model(study):
     assert "normal" in str(model["y"].owner.op).lower()
     assert np.isfinite(model.compile_logp()(model.initial_point()))
     assert design.y.dtype.kind == "f" and model["y_observed"].get_value().shape == (len(survey.ids("alliance")),)
+
+
+def test_missing_outcome_and_member_values_are_counted_not_imputed_away(study):
+    """An alliance without its outcome leaves the likelihood (counted); a missing member value
+    leaves its alliance's measurement (the count drops); a missing alliance condition is imputed."""
+    from dataclasses import replace as copy_with
+
+    survey, _ = study
+    individuals = survey.individuals.copy()
+    alliance = survey.groups["alliance"].copy()
+    first, second = alliance.index[:2]
+    alliance.loc[first, OUTCOME] = np.nan
+    alliance.loc[second, "prior_cooperation"] = np.nan
+    members = individuals.index[individuals["alliance"] == second][:4]
+    individuals.loc[members, "personal_contact"] = np.nan
+    holed = copy_with(survey, individuals=individuals, groups={**survey.groups, "alliance": alliance})
+    design = make_design(ModelSpec(outcome=OUTCOME), holed)
+    assert design.n_missing_outcome == 1 and design.n == len(alliance) - 1
+    assert first not in design.coords["individual"]
+    row = design.coords["individual"].index(second)
+    full = make_design(ModelSpec(outcome=OUTCOME), survey)
+    column = design.level_conditions["individual"].index("personal_contact")
+    assert design.macro.n_members["individual"][row, column] == \
+        full.macro.n_members["individual"][row + 1, column] - 4
+    assert design.missing["alliance"][2] == [f"{second}:prior_cooperation"]
+
+
+def test_report_of_an_alliance_outcome_names_its_unit_and_share_width():
+    from reports.context import _loo_frame
+    from reports.html import ReportContext, render_html
+
+    loo = _loo_frame({"method": "stacking", "khat_threshold": 0.7, "models": [
+        {"model": "both", "rank": 0, "elpd": -10.0, "se": 1.0, "elpd_diff": 0.0, "dse": 0.0,
+         "p": 3.0, "weight": 1.0, "pareto_k": {"n_k_over_threshold": 0}}]})
+    individual = render_html(ReportContext(loo=loo))
+    alliance = render_html(ReportContext(loo=loo, alliance_note="between the 30 alliances"))
+    assert "fitted to the same individuals" in individual and "for a new individual" in individual
+    assert "fitted to the same alliances" in alliance and "for a new alliance" in alliance
