@@ -119,7 +119,7 @@ def resolve_config(survey, *, config: str | Path | RunConfig | None = None,
                    outcome: str | None = None, family: str | None = None,
                    chains: int | None = None, draws: int | None = None, tune: int | None = None,
                    seed: int | None = None, sampler: str | None = None,
-                   source: str | None = None) -> RunConfig:
+                   source: str | None = None, backend: str | None = None) -> RunConfig:
     """Return the run config of a fit: the config (or defaults) with the options on top.
 
     The one place where ``alliance-learning fit``, ``run`` and :func:`run_pipeline` turn a
@@ -135,7 +135,7 @@ def resolve_config(survey, *, config: str | Path | RunConfig | None = None,
     outcome, family : str, optional
         Override the config's. Without both a config and an ``outcome``, the outcome is the
         survey's one individual-level outcome (an error lists them when there are several).
-    chains, draws, tune, seed, sampler : optional
+    chains, draws, tune, seed, sampler, backend : optional
         Override the config's sampling options.
     source : str, optional
         What errors in the spec are named after: default the config file when ``config``
@@ -166,7 +166,7 @@ def resolve_config(survey, *, config: str | Path | RunConfig | None = None,
                                             if v is not None})
     sampling = run_config.sampling if run_config is not None else RunConfig(spec).sampling
     overrides = {k: v for k, v in dict(chains=chains, draws=draws, tune=tune, seed=seed,
-                                       sampler=sampler).items() if v is not None}
+                                       sampler=sampler, backend=backend).items() if v is not None}
     sampling = dataclasses.replace(sampling, **overrides)
     problems = sampling.problems()
     if problems:
@@ -196,6 +196,7 @@ def run_pipeline(
     sampler: str | None = None,
     force: bool = False,
     command: str | None = None,
+    backend: str | None = None,
     title: str | None = None,
     notice: str | None = None,
     check_options: dict | None = None,
@@ -231,6 +232,9 @@ def run_pipeline(
         steps, seed 0).
     sampler : {"nutpie", "pymc"}, optional
         Sampler (default: the config's, else nutpie).
+    backend : {"numba", "jax"}, optional
+        How nutpie compiles the model (default: the config's, else numba on the CPU; jax:
+        nutpie's JAX backend, for large surveys on a GPU).
     force : bool
         Replace an existing run directory this toolkit wrote (never a folder holding other
         files or the input).
@@ -284,7 +288,7 @@ def run_pipeline(
             survey = load_survey(data, codebook, **(read_options or {}))
         run_config = resolve_config(survey, config=config, outcome=outcome, family=family,
                                     chains=chains, draws=draws, tune=tune, seed=seed,
-                                    sampler=sampler, source=source)
+                                    sampler=sampler, source=source, backend=backend)
     seconds["validate"] = time.perf_counter() - started
     counts = ", ".join(f"{n:,} {level}s" for level, n in survey.counts().items())
     say(f"{data}: {counts}; {int(survey.missing().sum()):,} missing codes")
@@ -294,7 +298,8 @@ def run_pipeline(
     with step(2, "fit"):
         tree = fit_model(spec, survey, chains=sampling.chains, draws=sampling.draws,
                          tune=sampling.tune, seed=sampling.seed, sampler=sampling.sampler,
-                         target_accept=sampling.target_accept, progressbar=sampler_progress)
+                         target_accept=sampling.target_accept, progressbar=sampler_progress,
+                         backend=sampling.backend)
         run = save_run(out, tree, survey, run_config, force=force, command=command)
         if reliability is not None:
             save_reliability(reliability, out)
