@@ -147,7 +147,7 @@ def diagnostics(tree: xr.DataTree, *, var_names=None) -> dict:
         over every posterior quantity, ``divergences`` (count), ``min_bfmi`` (E-BFMI, lowest
         chain), ``chains`` and ``draws``. Non-finite values (a constant variable gives 0/0)
         are ignored; a statistic the fit cannot give (none finite, no ``sample_stats``)
-        is None.
+        is None. Computed once per process for the same draws (remembered by content).
     """
     posterior = tree["posterior"].to_dataset()
     if var_names is not None:
