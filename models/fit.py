@@ -79,7 +79,17 @@ def _with_exact_floats(function):
     return wrapper
 
 
-def compiled_model(model: pm.Model, design: ModelDesign):
+def require_jax() -> None:
+    """Raise a clear error when ``--backend jax`` is asked and jax is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("jax") is None:
+        raise SpecError("options", ["sampling.backend (--backend) 'jax' needs the jax package, which is "
+                                    "not installed: pip install 'alliance-learning[jax]' (or jax[cuda12] "
+                                    "for a GPU), or leave the backend at numba (the default)"])
+
+
+def compiled_model(model: pm.Model, design: ModelDesign, backend: str = "numba"):
     """Return nutpie's compiled model for ``model``, compiled once per structure.
 
     A model with the same spec and the same array shapes as one compiled before (for
@@ -92,7 +102,17 @@ def compiled_model(model: pm.Model, design: ModelDesign):
     gaussian intercept at the outcome's mean). On reuse those containers get the new data
     too, so the sampler starts, and draws, exactly as after a fresh compilation: the same
     seed gives the same draws whatever was fitted before in the session.
+
+    ``backend="jax"`` compiles with nutpie's own JAX backend (log-density and gradient in
+    JAX, on a GPU where jax has one) instead of the disk-cached numba path, every time:
+    nutpie freezes the data into a JAX model as constants, so it cannot take new data.
     """
+    if backend == "jax":
+        import nutpie
+
+        logger.info("compiling the model with nutpie's JAX backend")
+        return nutpie.compile_pymc_model(model, backend="jax", gradient_backend="jax",
+                                         initial_points=initial_values(design, model))
     key = design.structure_key()
     if key in _COMPILED:
         _COMPILED.move_to_end(key)
@@ -115,7 +135,7 @@ def fit(spec: ModelSpec, survey, *, chains: int = 4, draws: int = 2000, tune: in
         progressbar: bool = True, predictive: bool = True, active_conditions=None,
         cores: int | None = None, predictive_draws: int | None = PREDICTIVE_DRAWS,
         extension: Budget | None = DEFAULT_BUDGET,
-        design: ModelDesign | None = None) -> xr.DataTree:
+        design: ModelDesign | None = None, backend: str = "numba") -> xr.DataTree:
     """Fit the model of ``spec`` to ``survey``.
 
     Parameters
@@ -160,6 +180,10 @@ def fit(spec: ModelSpec, survey, *, chains: int = 4, draws: int = 2000, tune: in
         A design already made from ``spec`` and ``survey`` (default: :func:`make_design`);
         for instance an alliance-level outcome's observed-means design
         (:func:`models.macro.macro_design`), which validation studies compare.
+    backend : {"numba", "jax"}
+        How nutpie compiles the model: numba (default, CPU) or nutpie's JAX backend (for
+        large surveys on a GPU; needs jax, the optional extra ``jax``). Same posterior
+        within Monte Carlo error (tests/models/test_jax.py); the root attr ``backend``.
 
     Returns
     -------
@@ -173,10 +197,12 @@ def fit(spec: ModelSpec, survey, *, chains: int = 4, draws: int = 2000, tune: in
         seed and the data's hash.
     """
     options = FitOptions(chains=chains, draws=draws, tune=tune, seed=seed, sampler=sampler,
-                         target_accept=target_accept)
+                         target_accept=target_accept, backend=backend)
     problems = options.problems()
     if problems:
         raise SpecError("fit", problems)
+    if backend == "jax":
+        require_jax()
     design = make_design(spec, survey) if design is None else design
     if active_conditions is not None:
         design = design.with_active_conditions(active_conditions)
@@ -184,7 +210,7 @@ def fit(spec: ModelSpec, survey, *, chains: int = 4, draws: int = 2000, tune: in
     cores = min(chains, os.cpu_count() or 1) if cores is None else max(1, int(cores))
     sample_seed, prior_seed, posterior_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(3))
 
-    compiled = compiled_model(model, design) if sampler == "nutpie" else None
+    compiled = compiled_model(model, design, backend) if sampler == "nutpie" else None
 
     def sample(attempt: Attempt) -> xr.DataTree:  # one run of the sampler (models.extend may ask again)
         if compiled is not None:
@@ -232,7 +258,7 @@ def fit(spec: ModelSpec, survey, *, chains: int = 4, draws: int = 2000, tune: in
     groups["observed_data"] = _outcome_codes(xr.Dataset({"y": (("individual",), design.y)}), design)
     groups["constant_data"] = design_dataset(design)
     result = xr.DataTree.from_dict(groups)
-    result.attrs.update(run_attrs(design, survey, seed=seed, sampler=sampler))
+    result.attrs.update(run_attrs(design, survey, seed=seed, sampler=sampler), backend=backend)
     with_record(result, sampling)
     if predictive:
         result.attrs.update(predictive_draws=int(result["posterior_predictive"].sizes["chain"]

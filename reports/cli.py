@@ -53,6 +53,10 @@ FamilyOption = Annotated[Optional[str], typer.Option(
     help="ordinal, gaussian, bernoulli or binomial (default: by the outcome's scale).")]
 SamplerOption = Annotated[Optional[str], typer.Option(help="nutpie (default) or pymc.")]
 ReplaceRunOption = Annotated[bool, typer.Option("--force", help="Replace an existing run directory.")]
+# jax: nutpie's JAX backend (models.fit), for large surveys on a GPU; needs the extra "jax"
+BackendOption = Annotated[Optional[str], typer.Option(
+    help="How nutpie compiles the model: numba (default, CPU) or jax (JAX backend, e.g. on a "
+         "GPU; pip install 'alliance-learning[jax]').")]
 # the options of the checks (analysis.check_run), shared by check, run and demo
 RopeOption = Annotated[float, typer.Option(
     help="Half-width of the region of practical equivalence of the share difference.")]
@@ -262,6 +266,7 @@ def fit(
     sampler: SamplerOption = None,
     force: ReplaceRunOption = False,
     progress: ProgressOption = True,
+    backend: BackendOption = None,
 ):
     """Fit the hierarchical model to a case survey and save a run directory.
 
@@ -295,12 +300,14 @@ def fit(
     # the options on top of the config, checked against the data before sampling (as `run` does)
     run_config = resolve_config(survey, config=run_config, outcome=outcome, family=family,
                                 chains=chains, draws=draws, tune=tune, seed=seed, sampler=sampler,
-                                source=str(config) if config is not None else str(data_file))
+                                source=str(config) if config is not None else str(data_file),
+                                backend=backend)
     spec, sampling = run_config.spec, run_config.sampling
 
     tree = fit_model(spec, survey, chains=sampling.chains, draws=sampling.draws, tune=sampling.tune,
                      seed=sampling.seed, sampler=sampling.sampler,
-                     target_accept=sampling.target_accept, progressbar=progress)
+                     target_accept=sampling.target_accept, progressbar=progress,
+                     backend=sampling.backend)
     command = " ".join(["alliance-learning", *sys.argv[1:]])
     run = save_run(out, tree, survey, run_config, force=force, command=command)
 
@@ -523,6 +530,7 @@ def run_command(
     workers: WorkersOption = None,
     scheduler: SchedulerOption = None,
     progress: ProgressOption = True,
+    backend: BackendOption = None,
 ):
     """Validate, fit, check and report a case survey: the whole job in one command.
 
@@ -540,12 +548,13 @@ def run_command(
                            form=None if form == "wide" else form,
                            collapse=collapse, outcome=outcome, family=family,
                            chains=chains, draws=draws, tune=tune, seed=seed, sampler=sampler,
+                           backend=backend,
                            force=force, **_check_flags(check_options, dominance_default=True))
     result = run_pipeline(data_file, out, codebook=codebook, config=config, form=form,
                           collapse=collapse, outcome=outcome, family=family, chains=chains,
                           draws=draws, tune=tune, seed=seed, sampler=sampler, force=force,
                           command=command, step=_step_reporter(), say=_say,
-                          sampler_progress=progress, check_options=check_options,
+                          sampler_progress=progress, check_options=check_options, backend=backend,
                           read_options={"sheet": sheet, "encoding": encoding, "sep": sep})
     _print_result(result)
 
@@ -571,6 +580,7 @@ def demo(
     workers: WorkersOption = None,
     scheduler: SchedulerOption = None,
     progress: ProgressOption = True,
+    backend: BackendOption = None,
 ):
     """Run the whole job on the shipped, simulated example survey.
 
@@ -589,11 +599,13 @@ def demo(
         workers=workers, scheduler=scheduler)}
     command = command_line("demo", out=out, config=config, outcome=outcome, family=family,
                            chains=chains, draws=draws, tune=tune, seed=seed, sampler=sampler,
+                           backend=backend,
                            force=force, **_check_flags(check_options, dominance_default=False))
     result = run_demo(out, config=config if config is not None else DEMO_CONFIG, outcome=outcome,
                       family=family, chains=chains, draws=draws, tune=tune, seed=seed,
                       sampler=sampler, force=force, command=command, step=_step_reporter(),
-                      say=_say, sampler_progress=progress, check_options=check_options)
+                      say=_say, sampler_progress=progress, check_options=check_options,
+                      backend=backend)
     _print_result(result)
 
 

@@ -53,9 +53,6 @@ from models import (
 from models import fit as fit_model
 from models.run import check_run_target
 
-from .context import build_context, example_data_path, save_reliability
-from .html import render_report
-
 logger = logging.getLogger(__name__)
 
 __all__ = ["DEMO_CHECKS", "DEMO_CONFIG", "DEMO_OUT", "REPORT_FILE", "STEPS", "PipelineResult",
@@ -122,7 +119,7 @@ def resolve_config(survey, *, config: str | Path | RunConfig | None = None,
                    outcome: str | None = None, family: str | None = None,
                    chains: int | None = None, draws: int | None = None, tune: int | None = None,
                    seed: int | None = None, sampler: str | None = None,
-                   source: str | None = None) -> RunConfig:
+                   source: str | None = None, backend: str | None = None) -> RunConfig:
     """Return the run config of a fit: the config (or defaults) with the options on top.
 
     The one place where ``alliance-learning fit``, ``run`` and :func:`run_pipeline` turn a
@@ -138,7 +135,7 @@ def resolve_config(survey, *, config: str | Path | RunConfig | None = None,
     outcome, family : str, optional
         Override the config's. Without both a config and an ``outcome``, the outcome is the
         survey's one individual-level outcome (an error lists them when there are several).
-    chains, draws, tune, seed, sampler : optional
+    chains, draws, tune, seed, sampler, backend : optional
         Override the config's sampling options.
     source : str, optional
         What errors in the spec are named after: default the config file when ``config``
@@ -169,7 +166,7 @@ def resolve_config(survey, *, config: str | Path | RunConfig | None = None,
                                             if v is not None})
     sampling = run_config.sampling if run_config is not None else RunConfig(spec).sampling
     overrides = {k: v for k, v in dict(chains=chains, draws=draws, tune=tune, seed=seed,
-                                       sampler=sampler).items() if v is not None}
+                                       sampler=sampler, backend=backend).items() if v is not None}
     sampling = dataclasses.replace(sampling, **overrides)
     problems = sampling.problems()
     if problems:
@@ -199,6 +196,7 @@ def run_pipeline(
     sampler: str | None = None,
     force: bool = False,
     command: str | None = None,
+    backend: str | None = None,
     title: str | None = None,
     notice: str | None = None,
     check_options: dict | None = None,
@@ -234,6 +232,9 @@ def run_pipeline(
         steps, seed 0).
     sampler : {"nutpie", "pymc"}, optional
         Sampler (default: the config's, else nutpie).
+    backend : {"numba", "jax"}, optional
+        How nutpie compiles the model (default: the config's, else numba on the CPU; jax:
+        nutpie's JAX backend, for large surveys on a GPU).
     force : bool
         Replace an existing run directory this toolkit wrote (never a folder holding other
         files or the input).
@@ -260,6 +261,9 @@ def run_pipeline(
     """
     from analysis import check_run, save_checks
 
+    from .context import build_context, save_reliability
+    from .html import render_report
+
     say = say or logger.info
     step = step or _no_reporter
     out = Path(out)
@@ -284,7 +288,7 @@ def run_pipeline(
             survey = load_survey(data, codebook, **(read_options or {}))
         run_config = resolve_config(survey, config=config, outcome=outcome, family=family,
                                     chains=chains, draws=draws, tune=tune, seed=seed,
-                                    sampler=sampler, source=source)
+                                    sampler=sampler, source=source, backend=backend)
     seconds["validate"] = time.perf_counter() - started
     counts = ", ".join(f"{n:,} {level}s" for level, n in survey.counts().items())
     say(f"{data}: {counts}; {int(survey.missing().sum()):,} missing codes")
@@ -294,7 +298,8 @@ def run_pipeline(
     with step(2, "fit"):
         tree = fit_model(spec, survey, chains=sampling.chains, draws=sampling.draws,
                          tune=sampling.tune, seed=sampling.seed, sampler=sampling.sampler,
-                         target_accept=sampling.target_accept, progressbar=sampler_progress)
+                         target_accept=sampling.target_accept, progressbar=sampler_progress,
+                         backend=sampling.backend)
         run = save_run(out, tree, survey, run_config, force=force, command=command)
         if reliability is not None:
             save_reliability(reliability, out)
@@ -330,9 +335,21 @@ def run_demo(out: str | Path = DEMO_OUT, **options) -> PipelineResult:
     :data:`DEMO_CHECKS`. The report carries a banner saying the data are simulated (as every
     report of a run on the example survey does, see :func:`reports.context.is_example_data`).
     """
+    from .context import example_data_path
+
     options.setdefault("config", DEMO_CONFIG)
     options.setdefault("check_options", DEMO_CHECKS)
     return run_pipeline(example_data_path(), out, **options)
+
+
+def __getattr__(name: str):
+    # the report's modules (analysis, jinja2, plots) load on first use, not when `fit`
+    # imports resolve_config; example_data_path is reports.context's
+    if name == "example_data_path":
+        from .context import example_data_path
+
+        return example_data_path
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def command_line(name: str, *arguments, **options) -> str:

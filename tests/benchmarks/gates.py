@@ -71,8 +71,9 @@ def summarise(records: list[dict], args) -> None:
     for r in extended:
         d = r["first_diagnostics"] or {}
         print(f"    {r['scenario']} #{r['index']}: first run failed {', '.join(r['first_failed'])} "
-              f"(R-hat {d.get('max_rhat')}, bulk ESS {d.get('min_ess_bulk')}, divergences "
-              f"{d.get('divergences')}); {r['runs']} runs -> {r['sampling_outcome']}; verdict {r['verdict']}")
+              f"(R-hat {d.get('max_rhat', float('nan')):.4f}, bulk ESS {d.get('min_ess_bulk', float('nan')):.0f}, "
+              f"tail ESS {d.get('min_ess_tail', float('nan')):.0f}, divergences {d.get('divergences')}); "
+              f"{r['runs']} runs -> {r['sampling_outcome']}; verdict {r['verdict']} ({r['seconds']:.0f} s)")
     far = [r for r in records if r["failed_gates"] and r["runs"] == 1]
     for r in far:
         print(f"    {r['scenario']} #{r['index']}: not extended ({r['sampling_outcome']}): "
@@ -80,6 +81,7 @@ def summarise(records: list[dict], args) -> None:
     seconds = sorted(r["seconds"] for r in records)
     print(f"  time per fit: median {seconds[len(seconds) // 2]:.0f} s, longest {seconds[-1]:.0f} s "
           "(machine shared with other work)")
+    print(f"  kept fit failing a gate (after extension): {rate_line(final, n)}")
     rate = final / n
     print(f"TARGET | 15.4 | gate failure rate after extension (calibration design, {args.chains} x "
           f"{args.draws}) | {final}/{n} = {rate:.1%} | < {TARGET_RATE:.0%} | "

@@ -89,6 +89,26 @@ def test_load_run_restores_what_checks_need(saved, fits, survey):
     assert "learning (ordinal)" in str(loaded)
 
 
+def test_diagnostics_are_remembered_by_the_draws_content(saved, fits, monkeypatch):
+    """summary.json's diagnostics come from the memo the fit's gate check filled: the same
+    numbers as computed afresh; other draws (a loaded copy is the same) are computed anew."""
+    import models.run as run_module
+
+    path, run = saved
+    tree = fits("ordinal")
+    calls = []
+    compute = run_module._diagnostics
+    monkeypatch.setattr(run_module, "_diagnostics", lambda *a: calls.append(1) or compute(*a))
+    monkeypatch.setattr(run_module, "_DIAGNOSTICS", {})
+    fresh = run_module.diagnostics(tree)
+    assert calls == [1] and fresh == run.summary["diagnostics"]
+    assert run_module.diagnostics(load_run(path).tree) == fresh and calls == [1]  # same draws, from disk
+    changed = tree.copy(deep=True)
+    changed["posterior"]["sd_alliance"] = changed["posterior"]["sd_alliance"] * 2.0 + 1.0
+    changed["posterior"]["sd_alliance"][{"chain": 0}] += 10.0  # chains apart: R-hat changes
+    assert run_module.diagnostics(changed)["max_rhat"] > fresh["max_rhat"] and calls == [1, 1]
+
+
 def test_existing_run_is_not_overwritten_without_force(saved, fits, survey):
     path, _ = saved
     before = (path / "summary.json").read_text()
