@@ -190,6 +190,20 @@ class ModelDesign:
         return column
 
 
+def conditions_by_level(codebook, conditions) -> tuple[dict, dict, dict]:
+    """Each condition's level and side, and the conditions of each level that has any.
+
+    Returns ``(condition_level, condition_side, level_conditions)``; ``level_conditions``
+    lists the levels in :data:`data.codebook.LEVELS` order, each with its conditions in the
+    order given.
+    """
+    condition_level = {c: codebook.conditions[c].level for c in conditions}
+    condition_side = {c: codebook.conditions[c].side for c in conditions}
+    level_conditions = {lvl: tuple(c for c in conditions if condition_level[c] == lvl)
+                        for lvl in LEVELS if any(condition_level[c] == lvl for c in conditions)}
+    return condition_level, condition_side, level_conditions
+
+
 def make_design(spec: ModelSpec, survey) -> ModelDesign:
     """Standardise conditions, index groups, code the outcome.
 
@@ -237,11 +251,8 @@ def make_design(spec: ModelSpec, survey) -> ModelDesign:
     people = people[observed]
 
     conditions = tuple(spec.conditions)
-    condition_level = {c: codebook.conditions[c].level for c in conditions}
-    condition_side = {c: codebook.conditions[c].side for c in conditions}
-    levels_needed = [lvl for lvl in LEVELS if any(condition_level[c] == lvl for c in conditions)]
-    level_conditions = {lvl: tuple(c for c in conditions if condition_level[c] == lvl)
-                        for lvl in levels_needed}
+    condition_level, condition_side, level_conditions = conditions_by_level(codebook, conditions)
+    levels_needed = list(level_conditions)
 
     codes = getattr(survey, "rater_codes", None)
     by_raters, left_collapsed = ([], []) if codes is None else rater_conditions(conditions, codebook, codes)

@@ -165,7 +165,7 @@ def macro_design(spec, survey, aggregation: str = "latent"):
         Its units (``individual`` dim, ``y``) are the alliances with an observed outcome; its
         ``macro`` holds the measurement arrays.
     """
-    from .design import ModelDesign
+    from .design import ModelDesign, conditions_by_level
     from .spec import check_spec
 
     if aggregation not in AGGREGATIONS:
@@ -188,13 +188,8 @@ def macro_design(spec, survey, aggregation: str = "latent"):
     position = pd.Series(np.arange(len(alliances)), index=alliances)
 
     conditions = tuple(spec.conditions)
-    condition_level = {c: codebook.conditions[c].level for c in conditions}
-    condition_side = {c: codebook.conditions[c].side for c in conditions}
-    from data.codebook import LEVELS
-
-    levels_needed = [lvl for lvl in LEVELS if any(condition_level[c] == lvl for c in conditions)]
-    level_conditions = {lvl: tuple(c for c in conditions if condition_level[c] == lvl)
-                        for lvl in levels_needed}
+    condition_level, condition_side, level_conditions = conditions_by_level(codebook, conditions)
+    levels_needed = list(level_conditions)
 
     # the partner organisations of each alliance: those with respondents in it
     partners = None
