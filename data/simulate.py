@@ -147,7 +147,8 @@ class Design:
         mean linear predictor over its respondents plus the alliance effect (None, or
         ``""`` in TOML, for none).
     cutpoints : tuple of float or None
-        Ordinal cutpoints (increasing, K - 1 of them); None = equal-probability defaults.
+        Ordinal cutpoints (increasing, K - 1 of them); None (``[]`` in TOML) =
+        equal-probability defaults.
     intercept, sigma, trials : float, float, int
         Intercept (not used by ordinal), residual SD (gaussian), trials (binomial).
     count_mean : float
@@ -218,8 +219,17 @@ class Design:
         return cls(**values)
 
     def to_dict(self) -> dict:
-        """The design as a TOML-ready mapping (None fields are left out; round-trips)."""
-        return toml_fields(self)
+        """The design as a TOML-ready mapping that round-trips through :meth:`from_dict`.
+
+        TOML has no null: a None field whose default is None is left out, and the two whose
+        default is not None are written as their TOML spelling of none (``alliance_outcome
+        = ""``, ``cutpoints = []``).
+        """
+        out = toml_fields(self)
+        for name, none in _NONE_IN_TOML.items():
+            if getattr(self, name) is None:
+                out[name] = none
+        return out
 
     def check(self, codebook: Codebook) -> None:
         """Check the design against a codebook; raise :class:`DesignError` listing every problem."""
@@ -281,6 +291,9 @@ def _text(value) -> str:
     return value
 
 
+# Fields whose default is not None, and how TOML (no null) says None for them.
+_NONE_IN_TOML = {"alliance_outcome": "", "cutpoints": []}
+
 _PARSERS = {
     "alliances": _int, "organisations": _range, "networks": _range, "people": _range,
     "respondents_per_organisation": _range, "shared_organisations": _float,
@@ -289,7 +302,7 @@ _PARSERS = {
     "explained_variance": _float, "effect_weights": _number_table, "group_sd": _number_table,
     "family": _text, "outcome": _text,
     "alliance_outcome": _optional(lambda value: _text(value) or None),
-    "cutpoints": _optional(_numbers),
+    "cutpoints": _optional(lambda value: _numbers(value) or None),
     "intercept": _float, "sigma": _float, "trials": _int, "count_mean": _float,
     "missing_rate": _float, "raters": _optional(_number_table),
 }
