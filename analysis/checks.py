@@ -85,7 +85,7 @@ from .ppc import (
 )
 from .raters import RaterAgreement, plot_raters, rater_agreement
 from .sensitivity import PriorSensitivity, prior_sensitivity
-from .submodels import fit_submodels
+from .submodels import fit_submodels, kept_sampling
 from .verdict import (
     DEFAULT_GATES,
     NOT_APPLICABLE,
@@ -144,8 +144,10 @@ class Checks:
     settings : dict
         Run path, outcome, family, rope, probability threshold, seed, interval probability.
     submodels : dict
-        Sub-models fitted for the predictive comparison: conditions, seed, seconds and
-        diagnostics (the dominance analysis keeps its own in ``dominance.submodels``).
+        Sub-models fitted for the predictive comparison: conditions, seed, seconds, the
+        gates they failed, draws per chain kept and extensions
+        (:func:`analysis.submodels.kept_sampling`); the dominance analysis keeps its own in
+        ``dominance.submodels``.
     gates : tuple of Gate
         The diagnostic gates checked.
     tree : xarray.DataTree
@@ -962,7 +964,7 @@ def check_run(
             failed = [g.label for g in gates if not g.check(fitted.diagnostics.get(g.statistic))]
             submodels[name] = {"conditions": list(fitted.conditions), "seed": fitted.seed,
                                "seconds": round(fitted.seconds, 1), "passed": not failed,
-                               "failed_gates": failed}
+                               "failed_gates": failed, **kept_sampling(fitted.tree)}
 
     raters_result = None
     if "rater_severity" in tree["posterior"]:  # the rater model: severities and agreement

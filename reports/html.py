@@ -195,6 +195,18 @@ class ReportContext:
 # Cells and tables: plain strings only; the template escapes them.
 
 
+def extended_cell(extensions: int | None) -> str:
+    """Whether a fit was sampled again, longer, after a narrow miss (:mod:`models.extend`).
+
+    ``extensions`` counts the extra runs; None (checks written before it was kept): a dash.
+    """
+    if extensions is None:
+        return MISSING_CELL
+    if not extensions:
+        return "no"
+    return "yes, once" if extensions == 1 else f"yes, {extensions} times"
+
+
 def format_cell(value) -> str:
     """Format a table cell: 4 significant digits, thousands separators, a dash when missing."""
     if value is None:
@@ -575,7 +587,10 @@ def _dominance_analysis_section(ctx: ReportContext) -> dict | None:
     fits = [{"subset": label, "conditions": format_cell(entry.get("conditions")),
              "passed": bool(entry.get("passed", True)),
              "failed": format_cell(entry.get("failed_gates")) if entry.get("failed_gates") else "",
-             "seconds": format_cell(entry.get("seconds"))} for label, entry in submodels.items()]
+             "seconds": format_cell(entry.get("seconds")),
+             "draws": format_cell(entry.get("draws")),
+             "extended": extended_cell(entry.get("extensions"))}
+            for label, entry in submodels.items()]
     failed = [f["subset"] for f in fits if not f["passed"]]
     return {
         "interval": interval,

@@ -28,7 +28,7 @@ from reports.context import (
     rerun_command,
     save_reliability,
 )
-from reports.html import render_html
+from reports.html import MISSING_CELL, render_html
 
 
 @pytest.fixture(scope="module")
@@ -199,6 +199,13 @@ def test_loo_and_sensitivity_tables_from_their_json_form():
     assert list(table.index) == ["both", "null"]
     assert table.loc["both", "elpd"] == -1000.123
     assert table.loc["null", "Pareto k > 0.7"] == 2
+    assert table["draws per chain"].tolist() == [None, None]  # not recorded: a dash
+    assert table["extended"].tolist() == [MISSING_CELL, MISSING_CELL]
+    # each model's fit: draws per chain kept and extensions (checks.json's submodels, the run)
+    table = _loo_frame(loo, {"both": {"draws": 2000, "extensions": 0},
+                             "null": {"draws": 1250, "extensions": 2}})
+    assert table["draws per chain"].tolist() == [2000, 1250]
+    assert table["extended"].tolist() == ["no", "yes, 2 times"]
     sensitivity = {"quantities": {"share[network]": {"prior": 0.01, "likelihood": 0.2,
                                                      "diagnosis": "✓", "flagged": False}}}
     table = _sensitivity_frame(sensitivity)

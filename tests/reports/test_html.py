@@ -287,6 +287,21 @@ def test_a_sub_model_failing_its_gates_is_shown(html, report_context):
     assert FAILING_SUBSET in warning and "1 of 6" in warning
 
 
+def test_the_sub_model_table_shows_draws_per_chain_and_extensions(html, report_context):
+    from .conftest import EXTENDED_SUBSET
+
+    section = _section(html, "dominance-analysis")
+    header = re.search(r'<table id="submodels">\s*<thead>(.*?)</thead>', section, flags=re.S).group(1)
+    assert re.findall(r"<th>(.*?)</th>", header)[-2:] == ["draws per chain", "extended"]
+    rows = {cells[0]: cells for cells in
+            (re.findall(r"<td[^>]*>(.*?)</td>", row) for row in
+             re.findall(r'<tr class="(?:passed|failed)">(.*?)</tr>', section))}
+    for label, entry in report_context["dominance_analysis"].submodels.items():
+        expected = "yes, once" if label == EXTENDED_SUBSET else "no"
+        assert rows[label][-2:] == [f"{entry['draws']:,}", expected]
+    assert 'id="submodel-columns"' in section
+
+
 def test_per_group_checks_show_the_group_statistic_and_loo_pit(html, report_context):
     checks = report_context["ppc_checks"]
     section = _section(html, "ppc")
