@@ -968,7 +968,7 @@ def save_simulation(sim: Simulation, path: str | Path, overwrite: bool = False) 
     The data go to ``path`` (CSV or Parquet, by extension), the truth to
     ``<stem>.truth.json`` (generating values, design, seed, package version) and the
     coding sheet to ``<stem>.coded.csv``. Every file is written to a temporary file in the
-    same folder and renamed into place.
+    same folder and renamed into place; missing parent folders are created.
     Existing files are refused unless ``overwrite=True``. Returns the paths written.
     """
     paths = simulation_paths(path)
@@ -976,12 +976,11 @@ def save_simulation(sim: Simulation, path: str | Path, overwrite: bool = False) 
     suffix = paths["data"].suffix.lower()
     if suffix not in (".csv", ".parquet", ".pq"):
         raise ValueError(f"{paths['data']}: write simulated data as .csv or .parquet, not {suffix!r}")
-    if not paths["data"].parent.is_dir():
-        raise FileNotFoundError(f"{paths['data'].parent}: folder does not exist")
     existing = [str(p) for p in [*paths.values(), stale] if p is not None and p.exists()]
     if existing and not overwrite:
         raise FileExistsError(f"{', '.join(existing)} already exist(s); refusing to overwrite "
                               "(use --force)")
+    paths["data"].parent.mkdir(parents=True, exist_ok=True)  # like save_run's, every --out's
     if stale is not None and stale.exists():  # an earlier simulation's coding sheet must not stay
         stale.unlink()
         logger.warning("removed %s, the coding sheet of the simulation this one overwrites", stale)
