@@ -644,8 +644,11 @@ def build_context(
 
 
 def _rename_outcome(tree: xr.DataTree, outcome: str) -> xr.DataTree:
-    """Observed and predicted outcome, with ``y`` named after the outcome (the figure's axis)."""
+    """Observed and predicted outcome, with ``y`` named after the outcome (the figure's axis),
+    and a binomial outcome's trials (``constant_data``)."""
     name = outcome.replace("/", "")  # DataTree forbids "/" in names
-    return xr.DataTree.from_dict({
-        group: tree[group].to_dataset()[["y"]].rename_vars({"y": name})
-        for group in ("observed_data", "posterior_predictive")})
+    groups = {group: tree[group].to_dataset()[["y"]].rename_vars({"y": name})
+              for group in ("observed_data", "posterior_predictive")}
+    if "constant_data" in tree.children and "trials" in tree["constant_data"]:
+        groups["constant_data"] = tree["constant_data"].to_dataset()[["trials"]]  # binomial
+    return xr.DataTree.from_dict(groups)

@@ -95,7 +95,8 @@ class ReportContext:
         From :func:`analysis.variance_decomposition`.
     ppc : xarray.DataTree, optional
         With groups ``observed_data`` and ``posterior_predictive`` holding the same
-        outcome variable(s).
+        outcome variable(s), and for a binomial outcome ``constant_data`` with its
+        ``trials`` (the figure then shows ``y / trials``).
     loo : pandas.DataFrame, optional
         LOO comparison table (e.g. ``arviz_stats.compare``), one row per model.
     parameters : pandas.DataFrame, optional
@@ -540,7 +541,10 @@ def _ppc_section(ctx: ReportContext) -> dict | None:
     predicted = tree["posterior_predictive"].to_dataset()
     names = [n for n in observed.data_vars if n in predicted.data_vars]
     outcome = (ctx.model or {}).get("outcome")
-    images = [_image(_drawn(lambda n=n: plots.ppc_plot(observed[n], predicted[n], prob=ctx.ci_prob),
+    constant = tree["constant_data"].to_dataset() if "constant_data" in tree.children else {}
+    trials = constant.get("trials")  # a binomial outcome: drawn as y / trials
+    images = [_image(_drawn(lambda n=n: plots.ppc_plot(observed[n], predicted[n], prob=ctx.ci_prob,
+                                                       trials=trials),
                             f"posterior predictive check of {n}"),
                      f"Posterior predictive check of {n}",
                      key="ppc_overall" if n == outcome else None) for n in names]

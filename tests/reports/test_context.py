@@ -213,6 +213,28 @@ def test_loo_and_sensitivity_tables_from_their_json_form():
     assert _loo_frame({"models": []}) is None and _sensitivity_frame(None) is None
 
 
+def test_the_report_draws_a_binomial_outcome_with_its_trials(monkeypatch):
+    """The run's trials reach the overall predictive figure (drawn as y / trials)."""
+    from reports import plots
+    from reports.context import _rename_outcome
+    from reports.html import ReportContext
+
+    trials = xr.DataArray([2, 10, 34], dims="individual")
+    tree = xr.DataTree.from_dict({
+        "observed_data": xr.Dataset({"y": xr.DataArray([1.0, 0.0, 5.0], dims="individual",
+                                                       attrs={"family": "binomial"})}),
+        "posterior_predictive": xr.Dataset({"y": xr.DataArray(np.ones((1, 4, 3)),
+                                                              dims=("chain", "draw", "individual"))}),
+        "constant_data": xr.Dataset({"trials": trials, "idx_network": trials * 0})})
+    renamed = _rename_outcome(tree, "incidence")
+    assert list(renamed["constant_data"].data_vars) == ["trials"]
+    drawn = []
+    real = plots.ppc_plot
+    monkeypatch.setattr(plots, "ppc_plot", lambda *a, **k: drawn.append(k) or real(*a, **k))
+    render_html(ReportContext(ppc=renamed, model={"outcome": "incidence"}))
+    assert len(drawn) == 1 and drawn[0]["trials"].values.tolist() == [2, 10, 34]
+
+
 # -- dominance analysis and per-group predictive checks from checks.json -----------------------
 
 

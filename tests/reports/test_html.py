@@ -245,6 +245,32 @@ def test_ppc_plot_asks_the_family_not_the_values():
     assert fig.axes[0].get_xlabel() == "score"
 
 
+def test_ppc_plot_of_a_binomial_outcome_is_the_proportion_of_successes():
+    # counts out of different trials (herds of 2 to 34 animals, as lme4::cbpp) are not
+    # comparable: the figure shows y / trials, as the per-group checks do
+    rng = np.random.default_rng(5)
+    trials = xr.DataArray(rng.integers(2, 35, size=56), dims="individual")
+    y = rng.binomial(trials.values, 0.1).astype(float)
+    observed = xr.DataArray(y, dims="individual", name="incidence", attrs={"family": "binomial"})
+    predicted = xr.DataArray(rng.binomial(trials.values, 0.1, size=(2, 50, 56)).astype(float),
+                             dims=("chain", "draw", "individual"))
+    counts = plots.ppc_plot(observed, predicted)  # without the trials: count bars, as before
+    assert len(counts.axes) == 1 and counts.axes[0].get_xlabel() == "incidence"
+    fig = plots.ppc_plot(observed, predicted, trials=trials)
+    assert len(fig.axes) == 2 and fig.axes[0].get_xlabel() == "incidence / trials"
+    step = next(line for line in fig.axes[1].get_lines() if line.get_color() == "black")
+    assert step.get_xdata().max() <= 1  # proportions, not counts
+    # one number of trials for everyone (the simulator's): bars per proportion k / n
+    ten = xr.full_like(trials, 10)
+    y10 = xr.DataArray(rng.binomial(10, 0.3, size=56).astype(float), dims="individual",
+                       name="y", attrs={"family": "binomial"})
+    bars = plots.ppc_plot(y10, xr.DataArray(rng.binomial(10, 0.3, size=(2, 50, 56)).astype(float),
+                                            dims=("chain", "draw", "individual")), trials=ten)
+    assert len(bars.axes) == 1 and bars.axes[0].get_ylabel() == "share of respondents"
+    labels = [t.get_text() for t in bars.axes[0].get_xticklabels()]
+    assert all(0 <= float(t) <= 1 for t in labels) and "0.3" in labels
+
+
 # --- dominance analysis and per-group predictive checks ---------------------------------------
 
 
