@@ -618,6 +618,8 @@ def build_context(
         condition_labels=labels,
         condition_sides=sides,
         condition_levels=levels,
+        binary_conditions=tuple(n for n in names if n in codebook.conditions
+                                and codebook.conditions[n].scale.kind == "binary"),
         decomposition=None if checks is None else checks.decomposition,
         truth=example_truth_table(run, None if checks is None else checks.decomposition,
                                   ci_prob=ci_prob),

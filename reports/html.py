@@ -91,6 +91,9 @@ class ReportContext:
         e.g. ``{"per raw unit": ..., "per SD": ..., "change in P(y >= 4) per SD": ...}``.
     condition_labels, condition_sides, condition_levels : mapping of str to str, optional
         Condition -> readable label, side and level (from the codebook).
+    binary_conditions : sequence of str, optional
+        Conditions on a binary (0/1) scale: the effects section says that one SD is no
+        step for them and that their per-raw-unit effect is the 0 -> 1 contrast.
     decomposition : xarray.Dataset, optional
         From :func:`analysis.variance_decomposition`.
     ppc : xarray.DataTree, optional
@@ -157,6 +160,7 @@ class ReportContext:
     condition_labels: Mapping[str, str] | None = None
     condition_sides: Mapping[str, str] | None = None
     condition_levels: Mapping[str, str] | None = None
+    binary_conditions: tuple[str, ...] = ()
     decomposition: xr.Dataset | None = None
     ppc: xr.DataTree | None = None
     loo: pd.DataFrame | None = None
@@ -486,7 +490,10 @@ def _effects_section(ctx: ReportContext) -> dict | None:
                        "quantity": draws.attrs.get("quantity", "")})
     fig = _drawn(lambda: plots.forest_plot(ctx.effects, labels=labels, sides=sides,
                                            prob=ctx.ci_prob), "forest plot")
+    shown = {str(c) for draws in ctx.effects.values() for c in draws["condition"].values}
     return {"tables": tables,
+            "binary": [c for c in ctx.binary_conditions if c in shown],
+            "contrasted": any(draws.attrs.get("contrast") for draws in ctx.effects.values()),
             "image": _image(fig, "Forest plot of the effects of every condition", key="effects")}
 
 

@@ -63,6 +63,20 @@ def test_effects_per_sd_and_per_unit_match_summary_json(context, run):
         assert float(per_unit.sel(condition=condition)) == pytest.approx(values["per_unit"]["mean"], rel=1e-9)
 
 
+def test_binary_conditions_are_named_with_their_0_to_1_contrast(context, run):
+    codebook = run.survey.codebook
+    binary = [c for c in run.spec.conditions if codebook.conditions[c].scale.kind == "binary"]
+    assert binary and context.binary_conditions == tuple(binary)
+    section = _section(render_html(context), "effects")
+    plural = "s" if len(binary) > 1 else ""
+    assert f"Binary (0/1) condition{plural}: {', '.join(binary)}." in section
+    # per_unit of a 0/1 condition is its 0 -> 1 contrast; per_sd is per_unit x the SD of
+    # its codes (at most about 0.5): about half the contrast, the reason for the note
+    for name in binary:
+        effect = run.summary["effects"][name]
+        assert abs(effect["per_sd"]["mean"]) <= 0.51 * abs(effect["per_unit"]["mean"])
+
+
 def test_readable_effects_are_changes_in_a_probability(context, run):
     titles = [t for t in context.effects if t.startswith("change in P(y >= 4)")]
     assert len(titles) == 1

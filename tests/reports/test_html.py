@@ -271,6 +271,17 @@ def test_ppc_plot_of_a_binomial_outcome_is_the_proportion_of_successes():
     assert all(0 <= float(t) <= 1 for t in labels) and "0.3" in labels
 
 
+def test_the_effects_section_says_what_a_binary_conditions_per_sd_effect_is(report_context):
+    effects = report_context["effects"]
+    first = str(next(iter(effects.values()))["condition"].values[0])
+    note = re.compile(r'<p class="lead" id="binary-conditions">(.*?)</p>', re.S)
+    assert not note.search(_section(render_html(report_context), "effects"))
+    page = render_html({**report_context, "binary_conditions": (first, "not_in_the_model")})
+    text = note.search(_section(page, "effects")).group(1)
+    assert f"condition: {first}." in text and "not_in_the_model" not in text
+    assert "One SD of a 0/1 code is not a meaningful step" in text and "0 → 1 contrast" in text
+
+
 # --- dominance analysis and per-group predictive checks ---------------------------------------
 
 
