@@ -235,8 +235,8 @@ class Checks:
         if self.ppc is not None:
             try:
                 # the per-group category shares (ppc_<grouping>) are a table in the report
-                out.update({key: fig for key, fig in self.ppc.figures().items()
-                            if key in ("ppc_overall", "loo_pit") or key.endswith("_variance")})
+                out.update(self.ppc.figures(
+                    lambda key: key in ("ppc_overall", "loo_pit") or key.endswith("_variance")))
             except Exception as err:  # a figure must not lose the checks
                 self._record_error("figure ppc", err)
         for key, make in makers.items():

@@ -618,19 +618,24 @@ class PosteriorPredictiveChecks:
             for row in stacked.to_dict(orient="records")
         ]
 
-    def figures(self) -> dict[str, Figure]:
-        """Every figure of these checks, keyed by a file stem (save as ``<key>.png``)."""
+    def figures(self, keep: Callable[[str], bool] | None = None) -> dict[str, Figure]:
+        """Every figure of these checks, keyed by a file stem (save as ``<key>.png``).
+
+        ``keep``: draw only the figures whose key it accepts (a per-group figure of a
+        large survey has one column per group: 20,000 alliances at a million respondents).
+        """
+        wanted = keep or (lambda key: True)
         what = "Category shares" if self.kind == "categories" else "Mean and variance"
-        out = {"ppc_overall": plot_category_proportions(self.proportions["overall"])}
+        makers = {"ppc_overall": lambda: plot_category_proportions(self.proportions["overall"])}
         for key in self.proportions:
             if key != "overall":
-                out[f"ppc_{key}"] = plot_category_proportions(
+                makers[f"ppc_{key}"] = lambda key=key: plot_category_proportions(
                     self.proportions[key], title=f"{what} per {key}")
         for key, check in self.group_statistics.items():
-            out[f"ppc_{key}_variance"] = plot_group_statistic(check)
+            makers[f"ppc_{key}_variance"] = lambda check=check: plot_group_statistic(check)
         if self.loo_pit is not None:
-            out["loo_pit"] = plot_loo_pit(self.loo_pit)
-        return out
+            makers["loo_pit"] = lambda: plot_loo_pit(self.loo_pit)
+        return {key: make() for key, make in makers.items() if wanted(key)}
 
     def to_dict(self) -> dict:
         """Plain-JSON form (for ``checks.json``): full overall table, flagged group cells."""
