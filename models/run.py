@@ -45,6 +45,7 @@ seed, sampler, package versions, schema version, command line and time of writin
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -190,7 +191,7 @@ def _diagnostics(posterior: xr.Dataset, stats: xr.Dataset | None) -> dict:
         values = values[np.isfinite(values)]
         return json_scalar(pick(values)) if values.size else None
 
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"), _fast_ranks():
         rhat = azs.rhat(posterior)
         ess_bulk = azs.ess(posterior, method="bulk")
         ess_tail = azs.ess(posterior, method="tail")
@@ -213,6 +214,51 @@ def _diagnostics(posterior: xr.Dataset, stats: xr.Dataset | None) -> dict:
             except Exception as err:  # arviz-stats refuses too-short chains; report, don't fail
                 logger.warning("E-BFMI not computed: %s", err)
     return out
+
+
+@contextlib.contextmanager
+def _fast_ranks():
+    """arviz-stats with a faster rank normalisation, the same numbers to the last bit.
+
+    Rank-normalised R-hat and bulk ESS rank every quantity's draws (three times each);
+    scipy's ``rankdata`` (a stable sort, array-API checks) and ``norm.ppf`` took two thirds
+    of the diagnostics' time, about 2.5 s of CPU per gate check at 2,000 respondents and
+    4 x 2000 draws (858 quantities). Average ranks do not depend on the sort used, and
+    ``norm.ppf`` is ``ndtri`` inside (0, 1), so the results are identical
+    (tests/models/test_run.py checks it against plain arviz-stats).
+    """
+    from arviz_base import rc_context
+
+    with rc_context({"stats.module": _fast_stats_module()}):
+        yield
+
+
+@functools.cache
+def _fast_stats_module():
+    from arviz_stats.base.array import BaseArray
+    from arviz_stats.base.dataarray import BaseDataArray
+    from scipy.special import ndtri
+
+    class FastRanks(BaseArray):
+        def _z_scale(self, ary):
+            ary = np.asarray(ary)
+            flat = ary.ravel()
+            # other types (scipy ranks float32 in float32) and NaN (its NaN policy): scipy's
+            if flat.dtype != np.float64 or np.isnan(flat).any():
+                return super()._z_scale(ary)
+            n = flat.size
+            order = np.argsort(flat)
+            ordered = flat[order]
+            first = np.empty(n, dtype=bool)  # where each run of equal values starts
+            first[:1] = True
+            np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+            starts = np.flatnonzero(first)
+            counts = np.diff(starts, append=n)
+            ranks = np.empty(n)
+            ranks[order] = np.repeat((starts + 1) + (counts - 1) / 2, counts)  # average ranks of ties
+            return ndtri(self._backtransform_ranks(ranks)).reshape(ary.shape)
+
+    return BaseDataArray(array_class=FastRanks())
 
 
 def summarize(tree: xr.DataTree, survey=None, *, config: RunConfig | None = None,

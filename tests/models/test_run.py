@@ -109,6 +109,40 @@ def test_diagnostics_are_remembered_by_the_draws_content(saved, fits, monkeypatc
     assert run_module.diagnostics(changed)["max_rhat"] > fresh["max_rhat"] and calls == [1, 1]
 
 
+def test_fast_rank_normalisation_gives_arviz_stats_numbers_exactly(fits):
+    """models.run's faster ranks (models.run._fast_ranks) change no diagnostic by one bit:
+    on a fit's draws, and on draws with ties, a constant quantity, a NaN and an infinity."""
+    import arviz_stats as azs
+    import xarray as xr
+
+    import models.run as run_module
+
+    rng = np.random.default_rng(3)
+    draws = rng.normal(size=(4, 120, 3))
+    draws[1] += 0.5  # one chain apart
+    odd = xr.Dataset({
+        "smooth": (("chain", "draw", "k"), draws),
+        "ties": (("chain", "draw", "k"), np.round(draws, 1)),  # many tied values
+        "discrete": (("chain", "draw"), rng.integers(0, 3, size=(4, 120)).astype(float)),
+        "constant": (("chain", "draw"), np.full((4, 120), 2.0)),
+        "with_nan": (("chain", "draw"), np.where(np.arange(120) == 7, np.nan, draws[..., 0])),
+        "with_inf": (("chain", "draw"), np.where(np.arange(120) == 9, np.inf, draws[..., 1])),
+        "single": (("chain", "draw"), draws[..., 2].astype(np.float32)),
+    })
+    for posterior in (fits("ordinal")["posterior"].to_dataset(), odd):
+        def statistics():
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return [azs.rhat(posterior), azs.ess(posterior, method="bulk"),
+                        azs.ess(posterior, method="tail")]
+        plain = statistics()
+        with run_module._fast_ranks():
+            fast = statistics()
+        for before, after in zip(plain, fast, strict=True):
+            for name in posterior.data_vars:
+                assert np.array_equal(before[name].values, after[name].values, equal_nan=True), name
+    assert np.isfinite(fast[0]["ties"].values).all() and fast[0]["smooth"].max() > 1.01  # not all NaN
+
+
 def test_existing_run_is_not_overwritten_without_force(saved, fits, survey):
     path, _ = saved
     before = (path / "summary.json").read_text()
