@@ -382,7 +382,8 @@ def save_run(path: str | Path, tree: xr.DataTree, survey, config: RunConfig, *,
 
     with atomic_dir(target, replace=force, own_names=RUN_ENTRIES) as staging:
         stored = for_storage(tree)  # compressed; the log-likelihood is recomputed on demand
-        stored.to_netcdf(staging / "posterior.nc", engine="h5netcdf", encoding=netcdf_encoding(stored))
+        with _no_distributed_lookup():
+            stored.to_netcdf(staging / "posterior.nc", engine="h5netcdf", encoding=netcdf_encoding(stored))
         (staging / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n",
                                               encoding="utf-8")
         (staging / "config.toml").write_text(config.to_toml(), encoding="utf-8")
@@ -392,6 +393,36 @@ def save_run(path: str | Path, tree: xr.DataTree, survey, config: RunConfig, *,
             survey.rater_codes.to_parquet(staging / RATER_CODES, index=False)
     logger.info("run written to %s", path)
     return Run(config=config, survey=survey, tree=tree, summary=summary, path=path)
+
+
+@contextlib.contextmanager
+def _no_distributed_lookup():
+    """Keep xarray's ``to_netcdf`` from importing ``distributed`` where nothing uses it.
+
+    Every write asks which dask scheduler is active (``xarray.backends.locks.
+    get_dask_scheduler`` and ``dask.base.get_scheduler``), and both import ``distributed``
+    to look for a distributed ``Client``: about 0.25 s of CPU in a process that never used
+    it (a `fit` command). A process that has not imported ``distributed`` has no
+    ``Client``, so the answer is "no distributed scheduler" either way: during the write
+    ``distributed`` and ``dask.distributed`` are marked absent (``None`` in
+    ``sys.modules``: importing them raises ``ImportError``, which both callers catch) and
+    the marks are removed after. Where ``distributed`` is imported (``--scheduler``, a
+    worker) nothing changes.
+    """
+    import sys
+
+    names = ("distributed", "dask.distributed")
+    if any(name in sys.modules for name in names):
+        yield
+        return
+    for name in names:
+        sys.modules[name] = None
+    try:
+        yield
+    finally:
+        for name in names:
+            if name in sys.modules and sys.modules[name] is None:
+                del sys.modules[name]
 
 
 def check_run_target(path: str | Path, *, force: bool = False, inputs=(), option: str = "--out") -> Path:

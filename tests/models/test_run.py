@@ -143,6 +143,47 @@ def test_fast_rank_normalisation_gives_arviz_stats_numbers_exactly(fits):
     assert np.isfinite(fast[0]["ties"].values).all() and fast[0]["smooth"].max() > 1.01  # not all NaN
 
 
+def test_posterior_draws_are_stored_uncompressed_and_predictive_draws_compressed(saved, fits):
+    """models.fit.netcdf_encoding: float64 draws (nearly incompressible) are written as they
+    are, small-integer predictive draws and the design with shuffled zlib; values unchanged."""
+    import xarray as xr
+
+    path, _ = saved
+    with xr.open_datatree(path / "posterior.nc", engine="h5netcdf") as stored:
+        assert not stored["posterior"]["b"].encoding["zlib"]
+        assert not stored["log_prior"]["b"].encoding["zlib"]
+        assert stored["posterior_predictive"]["y"].encoding["zlib"]
+        assert stored["constant_data"]["idx_alliance"].encoding["zlib"]
+        for group in ("posterior", "log_prior", "posterior_predictive"):
+            assert stored[group].to_dataset().load().equals(fits("ordinal")[group].to_dataset()), group
+
+
+def test_writing_a_run_does_not_import_distributed(tmp_path):
+    """models.run._no_distributed_lookup keeps xarray (and dask) from importing
+    dask.distributed on every write; without it they do (the reason it exists)."""
+    import subprocess
+    import sys
+
+    code = f"""
+import sys
+import numpy as np, xarray as xr
+from models.run import _no_distributed_lookup
+tree = xr.DataTree.from_dict({{"posterior": xr.Dataset({{"a": (("chain", "draw"), np.zeros((2, 3)))}})}})
+with _no_distributed_lookup():
+    tree.to_netcdf({str(tmp_path / "a.nc")!r}, engine="h5netcdf")
+assert not [m for m in sys.modules if m.startswith(("distributed", "dask.distributed"))], "imported"
+assert xr.open_datatree({str(tmp_path / "a.nc")!r}, engine="h5netcdf")["posterior"]["a"].shape == (2, 3)
+tree.to_netcdf({str(tmp_path / "b.nc")!r}, engine="h5netcdf")
+assert "distributed" in sys.modules, "xarray no longer imports distributed: the guard is not needed"
+with _no_distributed_lookup():  # distributed imported: left alone
+    tree.to_netcdf({str(tmp_path / "c.nc")!r}, engine="h5netcdf")
+import dask.distributed
+assert sys.modules["dask.distributed"] is dask.distributed
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 def test_existing_run_is_not_overwritten_without_force(saved, fits, survey):
     path, _ = saved
     before = (path / "summary.json").read_text()
