@@ -109,38 +109,41 @@ def test_diagnostics_are_remembered_by_the_draws_content(saved, fits, monkeypatc
     assert run_module.diagnostics(changed)["max_rhat"] > fresh["max_rhat"] and calls == [1, 1]
 
 
-def test_fast_rank_normalisation_gives_arviz_stats_numbers_exactly(fits):
-    """models.run's faster ranks (models.run._fast_ranks) change no diagnostic by one bit:
-    on a fit's draws, and on draws with ties, a constant quantity, a NaN and an infinity."""
+def test_rank_statistics_are_arviz_stats_numbers_exactly(fits):
+    """models.run's batched rank normalisation (models.run._rank_statistics) changes no
+    R-hat or bulk ESS by one bit: on a fit's draws, and on draws with ties, a constant
+    quantity, a NaN, an infinity, float32, odd and too few draws, one chain."""
     import arviz_stats as azs
     import xarray as xr
 
     import models.run as run_module
 
     rng = np.random.default_rng(3)
-    draws = rng.normal(size=(4, 120, 3))
+    draws = rng.normal(size=(4, 121, 3))
     draws[1] += 0.5  # one chain apart
     odd = xr.Dataset({
         "smooth": (("chain", "draw", "k"), draws),
         "ties": (("chain", "draw", "k"), np.round(draws, 1)),  # many tied values
-        "discrete": (("chain", "draw"), rng.integers(0, 3, size=(4, 120)).astype(float)),
-        "constant": (("chain", "draw"), np.full((4, 120), 2.0)),
-        "with_nan": (("chain", "draw"), np.where(np.arange(120) == 7, np.nan, draws[..., 0])),
-        "with_inf": (("chain", "draw"), np.where(np.arange(120) == 9, np.inf, draws[..., 1])),
+        "discrete": (("chain", "draw"), rng.integers(0, 3, size=(4, 121)).astype(float)),
+        "constant": (("chain", "draw"), np.full((4, 121), 2.0)),
+        "with_nan": (("chain", "draw"), np.where(np.arange(121) == 7, np.nan, draws[..., 0])),
+        "with_inf": (("chain", "draw"), np.where(np.arange(121) == 9, np.inf, draws[..., 1])),
         "single": (("chain", "draw"), draws[..., 2].astype(np.float32)),
+        "matrix": (("k", "chain", "draw", "j"), np.moveaxis(draws, 2, 0)[..., None] * [1.0, -2.0]),
     })
-    for posterior in (fits("ordinal")["posterior"].to_dataset(), odd):
-        def statistics():
-            with np.errstate(invalid="ignore", divide="ignore"):
-                return [azs.rhat(posterior), azs.ess(posterior, method="bulk"),
-                        azs.ess(posterior, method="tail")]
-        plain = statistics()
-        with run_module._fast_ranks():
-            fast = statistics()
-        for before, after in zip(plain, fast, strict=True):
-            for name in posterior.data_vars:
-                assert np.array_equal(before[name].values, after[name].values, equal_nan=True), name
-    assert np.isfinite(fast[0]["ties"].values).all() and fast[0]["smooth"].max() > 1.01  # not all NaN
+    short = xr.Dataset({"a": (("chain", "draw"), draws[:, :6, 0])})
+    one_chain = xr.Dataset({"a": (("chain", "draw"), draws[:1, :, 0])})
+    for posterior in (fits("ordinal")["posterior"].to_dataset(), odd, short, one_chain):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rhat, ess = azs.rhat(posterior), azs.ess(posterior, method="bulk")
+            fast_rhat, fast_ess = run_module._rank_statistics(posterior)
+        for i, name in enumerate(posterior.data_vars):
+            order = [*(d for d in posterior[name].dims if d not in ("chain", "draw"))]
+            assert np.array_equal(rhat[name].transpose(*order).values, fast_rhat[i], equal_nan=True), name
+            assert np.array_equal(ess[name].transpose(*order).values, fast_ess[i], equal_nan=True), name
+        if posterior is odd:  # the batched path ran and gave real numbers
+            assert np.isfinite(fast_rhat[0]).all() and fast_rhat[0].min() > 1.01
+            assert np.isfinite(fast_ess[1]).all()
 
 
 def test_posterior_draws_are_stored_uncompressed_and_predictive_draws_compressed(saved, fits):
