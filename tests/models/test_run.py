@@ -131,9 +131,12 @@ def test_rank_statistics_are_arviz_stats_numbers_exactly(fits):
         "single": (("chain", "draw"), draws[..., 2].astype(np.float32)),
         "matrix": (("k", "chain", "draw", "j"), np.moveaxis(draws, 2, 0)[..., None] * [1.0, -2.0]),
     })
+    walk = np.cumsum(rng.normal(size=(4, 300)), axis=1)  # far from converged, strongly autocorrelated
+    walks = xr.Dataset({"walk": (("chain", "draw"), walk),
+                        "stuck": (("chain", "draw"), np.repeat(walk[:, ::10], 10, axis=1))})
     short = xr.Dataset({"a": (("chain", "draw"), draws[:, :6, 0])})
     one_chain = xr.Dataset({"a": (("chain", "draw"), draws[:1, :, 0])})
-    for posterior in (fits("ordinal")["posterior"].to_dataset(), odd, short, one_chain):
+    for posterior in (fits("ordinal")["posterior"].to_dataset(), odd, walks, short, one_chain):
         with np.errstate(invalid="ignore", divide="ignore"):
             rhat, ess = azs.rhat(posterior), azs.ess(posterior, method="bulk")
             fast_rhat, fast_ess = run_module._rank_statistics(posterior)
