@@ -2,11 +2,14 @@
 
 Issue 15, items 2 and 6 (a million respondents on one machine). Simulates gaussian case
 surveys with the speed benchmark's design (9 conditions over the four levels; 5 networks
-of 6-15 respondents per alliance; no missing codes) and fits two models (``--specs``):
+of 6-15 respondents per alliance; no missing codes) and fits three models (``--specs``):
 ``crossed``, all 9 conditions with network, organisation and alliance group effects
 (networks and organisations cross within an alliance, so a cell, a distinct (network,
 organisation) pair, holds about 3 respondents), and ``nested``, without the organisation
-conditions and group effect (a cell is a network: about 10.5 respondents). For each size
+conditions and group effect (a cell is a network: about 10.5 respondents), and
+``alliance``, all 9 conditions with alliance effects only, as memory.py's model (the
+network and organisation conditions become per-respondent columns: a cell is an
+alliance, about 52 respondents). For each size
 and model it compiles nutpie's model both ways:
 
 ``full``
@@ -60,6 +63,9 @@ SPECS = {
     "crossed": {"conditions": list(CONDITIONS), "group_effects": ["network", "organisation", "alliance"]},
     "nested": {"conditions": [c for c in CONDITIONS if c not in ("receptivity", "absorptive_capacity")],
                "group_effects": ["network", "alliance"]},
+    # as memory.py's and gpu.py's model: alliance effects only, so the network and
+    # organisation conditions are per-respondent columns and a cell is an alliance
+    "alliance": {"conditions": list(CONDITIONS), "group_effects": ["alliance"]},
 }
 RESPONDENTS_PER_ALLIANCE = 52  # 5 networks of 6-15 (mean 10.5) respondents, some sharing a slot
 
@@ -136,7 +142,9 @@ def exam(args) -> None:
             seconds[way] = time.perf_counter() - start
         finally:
             sufficient.eligible = eligible
-    print(f"# Exam, {survey.n if hasattr(survey, 'n') else ''} pupils; fit seconds (compile and sample, "
+    from models import make_design
+
+    print(f"# Exam, {make_design(spec, survey).n:,} pupils; fit seconds (compile and sample, "
           f"{args.chains} x {args.draws}): statistics {seconds['statistics']:.1f}, full {seconds['full']:.1f}")
     print("parameter | statistics mean (SD) | full mean (SD) | difference / MCSE of the difference")
     worst = 0.0
