@@ -63,7 +63,9 @@ from data.jsonable import json_scalar
 from .decomposition import (
     UNIT_DIM,
     bayesian_r2_latent,
+    decomposition_from_covariance,
     posterior_summary,
+    residual_variance,
     variance_decomposition,
 )
 from .dominance import (
@@ -72,7 +74,7 @@ from .dominance import (
     dominance_requests,
     level_groups,
 )
-from .effects import binary_contrasts, readable_effects
+from .effects import binary_codes, binary_contrasts, readable_effects
 from .figures import new_figure
 from .loo import PredictiveComparison, predictive_comparison
 from .ppc import (
@@ -81,11 +83,12 @@ from .ppc import (
     LooPitCheck,
     PosteriorPredictiveChecks,
     groups_from_constant_data,
+    loo_pit_by_chunks,
     posterior_predictive_checks,
 )
 from .raters import RaterAgreement, plot_raters, rater_agreement
 from .sensitivity import PriorSensitivity, prior_sensitivity
-from .submodels import fit_submodels
+from .submodels import fit_submodels, kept_sampling
 from .verdict import (
     DEFAULT_GATES,
     NOT_APPLICABLE,
@@ -144,8 +147,10 @@ class Checks:
     settings : dict
         Run path, outcome, family, rope, probability threshold, seed, interval probability.
     submodels : dict
-        Sub-models fitted for the predictive comparison: conditions, seed, seconds and
-        diagnostics (the dominance analysis keeps its own in ``dominance.submodels``).
+        Sub-models fitted for the predictive comparison: conditions, seed, seconds, the
+        gates they failed, draws per chain kept and extensions
+        (:func:`analysis.submodels.kept_sampling`); the dominance analysis keeps its own in
+        ``dominance.submodels``.
     gates : tuple of Gate
         The diagnostic gates checked.
     tree : xarray.DataTree
@@ -234,8 +239,8 @@ class Checks:
         if self.ppc is not None:
             try:
                 # the per-group category shares (ppc_<grouping>) are a table in the report
-                out.update({key: fig for key, fig in self.ppc.figures().items()
-                            if key in ("ppc_overall", "loo_pit") or key.endswith("_variance")})
+                out.update(self.ppc.figures(
+                    lambda key: key in ("ppc_overall", "loo_pit") or key.endswith("_variance")))
             except Exception as err:  # a figure must not lose the checks
                 self._record_error("figure ppc", err)
         for key, make in makers.items():
@@ -607,6 +612,9 @@ def decompose(tree: xr.DataTree, parts: xr.DataArray | None = None) -> xr.Datase
     if parts is None:
         import models.predictive
 
+        covariance = _posterior().condition_covariance(tree)
+        if covariance is not None:
+            return _decompose_from_covariance(tree, covariance)
         return models.predictive.over_draw_chunks(
             tree, lambda chunk: decompose(chunk, _contributions(chunk)),
             values_per_draw=_values_per_draw(tree))
@@ -623,6 +631,17 @@ def decompose(tree: xr.DataTree, parts: xr.DataArray | None = None) -> xr.Datase
                                       family=family.name, sigma=sigma)
     return variance_decomposition(parts, sides=sides, levels=levels, group_var=group_var or None,
                                   family=family.name, sigma=sigma)
+
+
+def _decompose_from_covariance(tree: xr.DataTree, covariance: xr.DataArray) -> xr.Dataset:
+    """:func:`decompose` without individuals: the conditions' codes are the same at every draw."""
+    posterior = _posterior()
+    sides, levels = posterior.condition_labels(tree)
+    family = family_of(tree)
+    return decomposition_from_covariance(
+        posterior.effects(tree), covariance, sides=sides, levels=levels,
+        group_var=posterior.group_variances(tree) or None, family=family.name,
+        sigma=family.residual_sd(tree["posterior"]))
 
 
 def _values_per_draw(tree: xr.DataTree) -> int:
@@ -662,6 +681,9 @@ def _per_draw(tree: xr.DataTree, errors: dict) -> xr.Dataset:
 
     posterior = _posterior()
     family = family_of(tree)
+    covariance = posterior.condition_covariance(tree)
+    if covariance is not None and family.link == "identity":
+        return _per_draw_closed_form(tree, covariance, errors)
 
     def one_chunk(chunk: xr.DataTree) -> xr.Dataset:
         parts = _contributions(chunk)
@@ -681,6 +703,33 @@ def _per_draw(tree: xr.DataTree, errors: dict) -> xr.Dataset:
         return out
 
     return models.predictive.over_draw_chunks(tree, one_chunk, values_per_draw=_values_per_draw(tree))
+
+
+def _per_draw_closed_form(tree: xr.DataTree, covariance: xr.DataArray, errors: dict) -> xr.Dataset:
+    """:func:`_per_draw` where no quantity needs the individuals: fixed codes, identity link.
+
+    The decomposition and R^2 are quadratic forms in the effects (:func:`_decompose_from_covariance`);
+    with the identity link a move in a condition changes every individual's mean by the same
+    amount, so the readable effects need no linear predictor either (one zero stands in).
+    """
+    posterior = _posterior()
+    family = family_of(tree)
+    out = _decompose_from_covariance(tree, covariance)
+    effects = posterior.effects(tree)
+    anyone = xr.zeros_like(effects.isel(condition=0, drop=True)).expand_dims(individual=1)
+    sigma = family.residual_sd(tree["posterior"])
+    for name, compute in (
+            ("effects", lambda: readable_effects(
+                effects, anyone, family=family, outcome_sd=float(tree.attrs.get("outcome_scale", 1.0)),
+                contrast={c: (anyone, low, high) for c, (low, high) in binary_codes(tree).items()})),
+            ("fixed_r2", lambda: out["fixed_variance"] / (out["fixed_variance"]
+                                                         + residual_variance(family.name, sigma)))):
+        try:
+            out[name] = compute()
+        except Exception as err:
+            logger.warning("%s failed: %s", name, err, exc_info=logger.isEnabledFor(logging.INFO))
+            errors[name] = f"{type(err).__name__}: {err}"
+    return out
 
 
 # -- the orchestrator -------------------------------------------------------------------------
@@ -843,12 +892,31 @@ def check_run(
     # pointwise elpd and Pareto k), the likelihood's power-scaling (its sum per draw) and
     # LOO-PIT (its values at the kept predictive draws) use; draws x individuals is never held
     log_lik, no_log_lik = None, _no_log_likelihood(tree, run)
+    pit = pit_failed = None
+    if (no_log_lik is None and ppc and family.ppc in CHECK_KINDS
+            and "posterior_predictive" in tree.children):
+        # LOO-PIT in the same pass, chunk by chunk, at the kept predictive draws
+        pit = attempt("LOO-PIT", lambda: loo_pit_by_chunks(tree, seed=seed, discrete=family.discrete),
+                      announce=False)
+
+    def pit_chunk(chunk):
+        nonlocal pit_failed
+        if pit is not None and pit_failed is None:
+            try:
+                pit.add(chunk)
+            except Exception as err:  # LOO-PIT must not lose PSIS-LOO
+                logger.warning("LOO-PIT failed: %s", err, exc_info=logger.isEnabledFor(logging.INFO))
+                pit_failed = f"{type(err).__name__}: {err}"
+
     if no_log_lik is None and (loo or sensitivity or ppc):
-        say("pointwise log-likelihood (PSIS-LOO, chunks of individuals)")
+        say("pointwise log-likelihood (PSIS-LOO and LOO-PIT, chunks of individuals)")
         log_lik = attempt("log-likelihood", lambda: _log_likelihood_summary(
-            tree, run, totals=sensitivity, keep=_predictive_draws(tree) if ppc else None))
+            tree, run, totals=sensitivity, keep=_predictive_draws(tree) if pit is not None else None,
+            on_kept=pit_chunk))
         if log_lik is None:
             no_log_lik = f"the log-likelihood failed ({errors.get('log-likelihood')})"
+    if pit_failed is not None:
+        errors["LOO-PIT"] = pit_failed
 
     ppc_result = None
     if not ppc:
@@ -858,13 +926,13 @@ def check_run(
     elif "posterior_predictive" not in tree.children:
         skipped["ppc"] = "the run has no posterior predictive draws (fitted with predictive=False)"
     else:
-        if log_lik is None and "log_likelihood" in tree.children:  # not the whole array
-            ppc_tree = tree.drop_nodes("log_likelihood")
-        else:
-            ppc_tree = _with_group(tree, "log_likelihood", None if log_lik is None else log_lik.kept)
+        # LOO-PIT came from the log-likelihood's pass: the checks need no log-likelihood here
+        ppc_tree = _with_group(tree, "log_likelihood", None)
         if log_lik is None:
             logger.info("LOO-PIT skipped: %s", no_log_lik)
-        ppc_result = attempt("ppc", lambda: _ppc(ppc_tree, seed))
+        ppc_result = attempt("ppc", lambda: _ppc(
+            ppc_tree, seed,
+            loo_pit=pit.check() if pit is not None and log_lik is not None and pit_failed is None else None))
 
     sensitivity_result = None
     if not sensitivity:
@@ -962,7 +1030,7 @@ def check_run(
             failed = [g.label for g in gates if not g.check(fitted.diagnostics.get(g.statistic))]
             submodels[name] = {"conditions": list(fitted.conditions), "seed": fitted.seed,
                                "seconds": round(fitted.seconds, 1), "passed": not failed,
-                               "failed_gates": failed}
+                               "failed_gates": failed, **kept_sampling(fitted.tree)}
 
     raters_result = None
     if "rater_severity" in tree["posterior"]:  # the rater model: severities and agreement
@@ -993,7 +1061,7 @@ def _no_log_likelihood(tree: xr.DataTree, run) -> str | None:
 _LOG_LIK_CHUNK_VALUES = 2**22
 
 
-def _log_likelihood_summary(tree: xr.DataTree, run, *, totals: bool, keep):
+def _log_likelihood_summary(tree: xr.DataTree, run, *, totals: bool, keep, on_kept=None):
     """:func:`analysis.loo.summarise_log_likelihood` of the run, chunk by chunk of individuals.
 
     From the tree's ``log_likelihood`` group where it has one (a fit built by hand or given
@@ -1018,7 +1086,7 @@ def _log_likelihood_summary(tree: xr.DataTree, run, *, totals: bool, keep):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         summary = summarise_log_likelihood(chunks, reff=relative_ess(tree["posterior"].to_dataset()),
-                                           totals=totals, keep=keep)
+                                           totals=totals, keep=keep, on_kept=on_kept)
     for w in caught:
         logger.info("log-likelihood: %s", w.message)
     return summary
@@ -1079,7 +1147,7 @@ def family_of(tree: xr.DataTree):
     return lookup(tree)
 
 
-def _ppc(tree: xr.DataTree, seed: int) -> PosteriorPredictiveChecks:
+def _ppc(tree: xr.DataTree, seed: int, loo_pit=None) -> PosteriorPredictiveChecks:
     constant = tree["constant_data"]
     # per alliance and network (DESIGN.md §4.5); a survey with neither, per organisation
     levels = ([lvl for lvl in ("alliance", "network") if f"idx_{lvl}" in constant]
@@ -1087,7 +1155,8 @@ def _ppc(tree: xr.DataTree, seed: int) -> PosteriorPredictiveChecks:
     family = family_of(tree)
     return posterior_predictive_checks(tree, groups=groups_from_constant_data(tree, levels),
                                        categories=family.categories(int(tree.attrs.get("n_categories", 0)) or None),
-                                       kind=family.ppc, discrete=family.discrete, seed=seed)
+                                       kind=family.ppc, discrete=family.discrete, seed=seed,
+                                       loo_pit=loo_pit)
 
 
 # -- figures ----------------------------------------------------------------------------------

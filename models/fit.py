@@ -9,7 +9,9 @@ the draws, :mod:`models.predictive`), the observed data and the design
 What a run keeps (DESIGN.md §3, §6): the posterior and its log prior at every draw; the
 posterior predictive draws only at :data:`~models.predictive.PREDICTIVE_DRAWS` (1,000)
 draws evenly spaced over the chains (:func:`~models.predictive.thinning`), which is what
-the posterior predictive checks use, and the prior predictive at that many draws. The
+the posterior predictive checks use, and the prior predictive at that many draws; above
+200,000 respondents fewer, so that each predictive group holds at most 200 million values
+(:func:`~models.predictive.predictive_draws_for`: 200 draws at 1,000,000 respondents). The
 pointwise log-likelihood (as large as the data times the draws: 6 GB of float32 for
 190,000 respondents x 8,000 draws) is neither kept nor saved: the checks recompute it from
 the posterior one chunk of individuals at a time (:func:`log_likelihood_chunks`), and
@@ -41,6 +43,7 @@ from .predictive import (
     log_likelihood_by_individuals,
     log_prior,
     posterior_predictive,
+    predictive_draws_for,
     prior_predictive,
     thinning,
 )
@@ -182,7 +185,9 @@ def fit(spec: ModelSpec, survey, *, chains: int = 4, draws: int = 2000, tune: in
     predictive_draws : int or None, default 1000
         About how many posterior predictive (and prior predictive) draws to keep: every
         ``ceil(chains * draws / predictive_draws)``-th draw of each chain
-        (:func:`models.predictive.thinning`). None: every draw. The root attrs record
+        (:func:`models.predictive.thinning`), fewer where draws x respondents would pass
+        200 million values (:func:`models.predictive.predictive_draws_for`: 200 draws at
+        1,000,000 respondents). None: every draw. The root attrs record
         ``predictive_draws`` (kept) and ``predictive_thinning`` (the step).
     extension : models.extend.Budget or None
         When the diagnostic gates are missed narrowly, sample again, longer, within this
@@ -247,6 +252,8 @@ def fit(spec: ModelSpec, survey, *, chains: int = 4, draws: int = 2000, tune: in
     posterior = sampled["posterior"].to_dataset()
     groups = {"posterior": _with_labels(posterior, design),
               "sample_stats": sampled["sample_stats"].to_dataset()}
+    # the draws the predictive groups keep: PREDICTIVE_DRAWS, fewer for very large surveys
+    predictive_draws = predictive_draws_for(design.n, predictive_draws)
     step = thinning(chains, draws, predictive_draws)
     if predictive:
         prior_draws = draws if predictive_draws is None else min(draws, predictive_draws)
@@ -290,17 +297,24 @@ def for_storage(tree: xr.DataTree) -> xr.DataTree:
 
 
 def netcdf_encoding(tree: xr.DataTree, *, complevel: int = 4) -> dict:
-    """Per-variable NetCDF encoding of ``tree``: zlib with byte shuffling for numeric arrays.
+    """Per-variable NetCDF encoding of ``tree``: zlib with byte shuffling for numeric arrays,
+    except float64 draws.
 
     For :meth:`xarray.DataTree.to_netcdf` (keys are the groups' paths). Shuffling the
     bytes first lets zlib compress the (nearly constant) high bytes of floats and small
-    integers.
+    integers. Float64 draws (a ``draw`` dimension: posterior, prior, log-prior, sampler
+    statistics) are written uncompressed: their random low bytes left zlib about 10%
+    (2,002 respondents, 4 x 2000 draws: ``posterior.nc`` 83.3 MB compressed, 91.6 MB
+    without) for 1.1 s of CPU per write, two thirds of `fit`'s saving time
+    (tests/benchmarks/README.md, "Fixed costs of the fit command"). Predictive draws
+    (small integers, or float32) stay compressed.
     """
     encoding = {}
     for node in tree.subtree:
         variables = {name: {"zlib": True, "complevel": complevel, "shuffle": True}
                      for name, var in node.dataset.variables.items()
-                     if var.ndim > 0 and var.dtype.kind in "biuf"}
+                     if var.ndim > 0 and var.dtype.kind in "biuf"
+                     and not (var.dtype == np.float64 and "draw" in var.dims)}
         if variables:
             encoding[node.path] = variables
     return encoding

@@ -222,6 +222,14 @@ def _is_categorical(observed: np.ndarray) -> bool:
     )
 
 
+def _family(observed: xr.DataArray):
+    """The outcome's family (``models.Family``) from the ``family`` attribute a fit puts on
+    ``y``; None for fits written before it did."""
+    from models.families import FAMILIES
+
+    return FAMILIES.get(str(observed.attrs.get("family")))
+
+
 def _takes_categories(observed: xr.DataArray, values: np.ndarray) -> bool:
     """Whether the outcome is drawn as category bars: its family says (``models.Family``,
     from the ``family`` attribute a fit puts on ``y``), else its values (few integers).
@@ -229,9 +237,7 @@ def _takes_categories(observed: xr.DataArray, values: np.ndarray) -> bool:
     A category family always is; a continuous (``density``) one never; a discrete family
     with another check (binomial counts) is when its counts take few values.
     """
-    from models.families import FAMILIES
-
-    family = FAMILIES.get(str(observed.attrs.get("family")))
+    family = _family(observed)
     if family is None:  # fits written before y carried its family
         return _is_categorical(values)
     if family.ppc == "categories":
@@ -241,8 +247,13 @@ def _takes_categories(observed: xr.DataArray, values: np.ndarray) -> bool:
 
 def _ecdf_overlay(ax, obs: np.ndarray, pred: np.ndarray, *, prob: float, name: str) -> None:
     """Observed ECDF over the pointwise ``prob`` interval of the predictive draws' ECDFs."""
-    grid = np.quantile(np.concatenate([obs, pred.ravel()]), np.linspace(0.001, 0.999, 200))
-    ecdfs = (pred[:, :, None] <= grid).mean(axis=1)  # draws x grid
+    # the grid from the observed and at most ~30 draws (a million respondents x 200 draws
+    # would be a 1.6 GB copy); each draw's ECDF by sorting it (pred <= grid at once was
+    # draws x respondents x grid booleans: 0.8 GB at 20,000 respondents)
+    some = pred[:: max(1, len(pred) // 30)]
+    grid = np.quantile(np.concatenate([obs, some.ravel()]), np.linspace(0.001, 0.999, 200))
+    ecdfs = np.stack([np.searchsorted(np.sort(row), grid, side="right") / row.size
+                      for row in pred])  # draws x grid
     tail = (1 - prob) / 2
     low, high = np.quantile(ecdfs, [tail, 1 - tail], axis=0)
     ax.fill_between(grid, low, high, color="#0072B2", alpha=0.3, step="post", linewidth=0)
@@ -252,14 +263,18 @@ def _ecdf_overlay(ax, obs: np.ndarray, pred: np.ndarray, *, prob: float, name: s
     ax.set_title(f"ECDF, predictive {prob:.0%} band", fontsize=9)
 
 
-def ppc_plot(observed: xr.DataArray, predicted: xr.DataArray, *, prob: float = 0.89):
+def ppc_plot(observed: xr.DataArray, predicted: xr.DataArray, *, prob: float = 0.89,
+             trials: xr.DataArray | None = None):
     """Observed outcome distribution against the posterior predictive distribution.
 
     A categorical outcome (its family's check is ``categories``) is drawn as observed
     proportions per category with the predicted median and interval; a continuous one
     (``density``) as two overlays: the observed histogram over the histograms of evenly
     spaced predictive draws, and the observed ECDF over the predictive ECDFs' pointwise
-    ``prob`` interval.
+    ``prob`` interval. A binomial outcome (check ``proportion``) with its ``trials`` is
+    drawn as the proportion of successes ``y / trials``, as the per-group checks do
+    (counts out of different numbers of trials are not comparable): as category bars when
+    every individual has the same trials, else as the two overlays.
 
     Parameters
     ----------
@@ -269,20 +284,34 @@ def ppc_plot(observed: xr.DataArray, predicted: xr.DataArray, *, prob: float = 0
     predicted : xarray.DataArray
         Posterior predictive draws with dims (chain, draw, ...) matching ``observed``.
     prob : float, default 0.89
+    trials : xarray.DataArray, optional
+        Trials per individual (the fit's ``constant_data``) of a binomial outcome; without
+        them its counts are drawn.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
+    name = _text(observed.name or "outcome")
+    family = _family(observed)
+    one_n = None  # a proportion: whether every individual has the same trials
+    if trials is not None and family is not None and family.ppc == "proportion":
+        name = f"{name} / trials"
+        observed, predicted = observed / trials, predicted / trials
+        one_n = np.unique(trials.values).size == 1
     obs = np.asarray(observed.values, dtype=float).ravel()
     stacked = predicted.stack(sample=SAMPLE_DIMS).transpose("sample", ...)
     # Evenly spaced draws: deterministic, no seed needed.
     keep = np.unique(np.linspace(0, stacked.sizes["sample"] - 1, MAX_PPC_DRAWS).astype(int))
-    pred = np.asarray(stacked.isel(sample=keep).values, dtype=float).reshape(len(keep), -1)
+    # in the draws' own type (float32 for a continuous outcome): no float64 copy of them all
+    pred = np.asarray(stacked.isel(sample=keep).values).reshape(len(keep), -1)
     seen = np.isfinite(obs)
-    obs, pred = obs[seen], pred[:, seen]
-    name = _text(observed.name or "outcome")
-    categorical = _takes_categories(observed, obs)
+    if not seen.all():
+        obs, pred = obs[seen], pred[:, seen]
+    if one_n is None:
+        categorical = _takes_categories(observed, obs)
+    else:  # k / n for one n takes few values; for several n, many
+        categorical = one_n and np.unique(obs).size <= MAX_CATEGORIES
     fig = new_figure(6.0 if categorical else 9.0, 2.8)
     ax = fig.subplots() if categorical else fig.subplots(1, 2)[0]
     if categorical:
