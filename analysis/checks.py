@@ -83,6 +83,7 @@ from .ppc import (
     LooPitCheck,
     PosteriorPredictiveChecks,
     groups_from_constant_data,
+    loo_pit_by_chunks,
     posterior_predictive_checks,
 )
 from .raters import RaterAgreement, plot_raters, rater_agreement
@@ -238,8 +239,8 @@ class Checks:
         if self.ppc is not None:
             try:
                 # the per-group category shares (ppc_<grouping>) are a table in the report
-                out.update({key: fig for key, fig in self.ppc.figures().items()
-                            if key in ("ppc_overall", "loo_pit") or key.endswith("_variance")})
+                out.update(self.ppc.figures(
+                    lambda key: key in ("ppc_overall", "loo_pit") or key.endswith("_variance")))
             except Exception as err:  # a figure must not lose the checks
                 self._record_error("figure ppc", err)
         for key, make in makers.items():
@@ -891,12 +892,31 @@ def check_run(
     # pointwise elpd and Pareto k), the likelihood's power-scaling (its sum per draw) and
     # LOO-PIT (its values at the kept predictive draws) use; draws x individuals is never held
     log_lik, no_log_lik = None, _no_log_likelihood(tree, run)
+    pit = pit_failed = None
+    if (no_log_lik is None and ppc and family.ppc in CHECK_KINDS
+            and "posterior_predictive" in tree.children):
+        # LOO-PIT in the same pass, chunk by chunk, at the kept predictive draws
+        pit = attempt("LOO-PIT", lambda: loo_pit_by_chunks(tree, seed=seed, discrete=family.discrete),
+                      announce=False)
+
+    def pit_chunk(chunk):
+        nonlocal pit_failed
+        if pit is not None and pit_failed is None:
+            try:
+                pit.add(chunk)
+            except Exception as err:  # LOO-PIT must not lose PSIS-LOO
+                logger.warning("LOO-PIT failed: %s", err, exc_info=logger.isEnabledFor(logging.INFO))
+                pit_failed = f"{type(err).__name__}: {err}"
+
     if no_log_lik is None and (loo or sensitivity or ppc):
-        say("pointwise log-likelihood (PSIS-LOO, chunks of individuals)")
+        say("pointwise log-likelihood (PSIS-LOO and LOO-PIT, chunks of individuals)")
         log_lik = attempt("log-likelihood", lambda: _log_likelihood_summary(
-            tree, run, totals=sensitivity, keep=_predictive_draws(tree) if ppc else None))
+            tree, run, totals=sensitivity, keep=_predictive_draws(tree) if pit is not None else None,
+            on_kept=pit_chunk))
         if log_lik is None:
             no_log_lik = f"the log-likelihood failed ({errors.get('log-likelihood')})"
+    if pit_failed is not None:
+        errors["LOO-PIT"] = pit_failed
 
     ppc_result = None
     if not ppc:
@@ -906,13 +926,13 @@ def check_run(
     elif "posterior_predictive" not in tree.children:
         skipped["ppc"] = "the run has no posterior predictive draws (fitted with predictive=False)"
     else:
-        if log_lik is None and "log_likelihood" in tree.children:  # not the whole array
-            ppc_tree = tree.drop_nodes("log_likelihood")
-        else:
-            ppc_tree = _with_group(tree, "log_likelihood", None if log_lik is None else log_lik.kept)
+        # LOO-PIT came from the log-likelihood's pass: the checks need no log-likelihood here
+        ppc_tree = _with_group(tree, "log_likelihood", None)
         if log_lik is None:
             logger.info("LOO-PIT skipped: %s", no_log_lik)
-        ppc_result = attempt("ppc", lambda: _ppc(ppc_tree, seed))
+        ppc_result = attempt("ppc", lambda: _ppc(
+            ppc_tree, seed,
+            loo_pit=pit.check() if pit is not None and log_lik is not None and pit_failed is None else None))
 
     sensitivity_result = None
     if not sensitivity:
@@ -1041,7 +1061,7 @@ def _no_log_likelihood(tree: xr.DataTree, run) -> str | None:
 _LOG_LIK_CHUNK_VALUES = 2**22
 
 
-def _log_likelihood_summary(tree: xr.DataTree, run, *, totals: bool, keep):
+def _log_likelihood_summary(tree: xr.DataTree, run, *, totals: bool, keep, on_kept=None):
     """:func:`analysis.loo.summarise_log_likelihood` of the run, chunk by chunk of individuals.
 
     From the tree's ``log_likelihood`` group where it has one (a fit built by hand or given
@@ -1066,7 +1086,7 @@ def _log_likelihood_summary(tree: xr.DataTree, run, *, totals: bool, keep):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         summary = summarise_log_likelihood(chunks, reff=relative_ess(tree["posterior"].to_dataset()),
-                                           totals=totals, keep=keep)
+                                           totals=totals, keep=keep, on_kept=on_kept)
     for w in caught:
         logger.info("log-likelihood: %s", w.message)
     return summary
@@ -1127,7 +1147,7 @@ def family_of(tree: xr.DataTree):
     return lookup(tree)
 
 
-def _ppc(tree: xr.DataTree, seed: int) -> PosteriorPredictiveChecks:
+def _ppc(tree: xr.DataTree, seed: int, loo_pit=None) -> PosteriorPredictiveChecks:
     constant = tree["constant_data"]
     # per alliance and network (DESIGN.md §4.5); a survey with neither, per organisation
     levels = ([lvl for lvl in ("alliance", "network") if f"idx_{lvl}" in constant]
@@ -1135,7 +1155,8 @@ def _ppc(tree: xr.DataTree, seed: int) -> PosteriorPredictiveChecks:
     family = family_of(tree)
     return posterior_predictive_checks(tree, groups=groups_from_constant_data(tree, levels),
                                        categories=family.categories(int(tree.attrs.get("n_categories", 0)) or None),
-                                       kind=family.ppc, discrete=family.discrete, seed=seed)
+                                       kind=family.ppc, discrete=family.discrete, seed=seed,
+                                       loo_pit=loo_pit)
 
 
 # -- figures ----------------------------------------------------------------------------------

@@ -361,7 +361,7 @@ class LogLikelihoodSummary:
 
 
 def summarise_log_likelihood(chunks, *, reff: float, var_name: str = "y", totals: bool = False,
-                             keep: Mapping | None = None) -> LogLikelihoodSummary:
+                             keep: Mapping | None = None, on_kept=None) -> LogLikelihoodSummary:
     """PSIS-LOO (and, if asked, per-draw totals and some draws) from chunks of observations.
 
     Parameters
@@ -376,6 +376,11 @@ def summarise_log_likelihood(chunks, *, reff: float, var_name: str = "y", totals
         Also sum the log-likelihood over the observations per draw.
     keep : mapping, optional
         ``{"chain": labels, "draw": labels}``: also keep the log-likelihood at those draws.
+    on_kept : callable, optional
+        With ``keep``: receives each chunk's log-likelihood at those draws (a DataArray,
+        float64), in the order of the chunks, instead of keeping it (e.g.
+        :meth:`analysis.ppc.LooPitByChunks.add`: LOO-PIT in the same pass, never holding
+        draws x observations); ``kept`` is then None.
 
     PSIS smooths each observation's importance ratios on their own, so the pointwise
     ``elpd_i`` and ``pareto_k`` are those of ``arviz_stats.loo`` on the whole array (test:
@@ -408,7 +413,9 @@ def summarise_log_likelihood(chunks, *, reff: float, var_name: str = "y", totals
         if totals:
             part = da.sum(obs_dim, dtype=np.float64)
             total = part if total is None else total + part
-        if keep is not None:
+        if keep is not None and on_kept is not None:
+            on_kept(da.sel(keep))
+        elif keep is not None:
             kept.append(ds[[var_name]].sel(keep).astype(np.float32))
     if obs_dim is None:
         raise ValueError("no log-likelihood to summarise (no chunks)")
@@ -430,7 +437,7 @@ def summarise_log_likelihood(chunks, *, reff: float, var_name: str = "y", totals
                              good_k=good_k, elpd_i=elpd_i, pareto_k=pareto_k)
     return LogLikelihoodSummary(
         loo=result, total=None if total is None else total.rename(var_name),
-        kept=xr.concat(kept, dim=obs_dim) if keep is not None else None)
+        kept=xr.concat(kept, dim=obs_dim) if keep is not None and on_kept is None else None)
 
 
 def plot_comparison(result: PredictiveComparison) -> Figure:

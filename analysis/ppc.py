@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING
 import arviz_base
 import arviz_stats as azs
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from data.intervals import credible_interval, interval_name
@@ -376,6 +377,91 @@ class LooPitCheck:
         )
 
 
+# values (draws x respondents) per chunk of LOO-PIT: PSIS and the PIT hold a few float64
+# arrays of a chunk at a time (32 MB each), never draws x every respondent
+_PIT_CHUNK_VALUES = 2**22
+
+
+class LooPitByChunks:
+    """LOO-PIT (``arviz_stats.loo_pit``) one chunk of respondents at a time.
+
+    Each observation's PSIS weights and PIT value depend on its own draws only, so the
+    values equal those of ``arviz_stats.loo_pit`` on the whole arrays when the chunks are
+    given in the order of the observations: the tie-breaking uniforms come from one
+    generator (seeded with ``seed``) consumed observation after observation, as ArviZ
+    consumes it in one call (tests/analysis/test_ppc.py). Only the N PIT values are kept;
+    the uniformity test (:meth:`check`) needs no more.
+
+    Parameters
+    ----------
+    predictive : xarray.DataArray
+        Posterior predictive draws (chain, draw, individual).
+    observed : xarray.DataArray
+        The observed outcome (individual); NaN = missing (left out of the values).
+    reff : float
+        Relative efficiency of the draws at ``predictive``'s draws (ArviZ's default:
+        :func:`analysis.loo.relative_ess` of the posterior at those draws).
+    seed : int
+    discrete : bool
+        Randomised PIT (discrete outcome) or Pareto-smoothed PIT (continuous one).
+    """
+
+    def __init__(self, predictive: xr.DataArray, observed: xr.DataArray, *, reff: float,
+                 seed: int, discrete: bool):
+        self.predictive = predictive
+        self.observed = observed
+        self.reff = float(reff)
+        self.seed = seed
+        self.discrete = bool(discrete)
+        self._rng = np.random.default_rng(seed)
+        self._positions = pd.Index(predictive[UNIT_DIM].values) if UNIT_DIM in predictive.coords else None
+        self._parts: list[xr.DataArray] = []
+
+    def add(self, log_lik: xr.DataArray) -> None:
+        """The PIT values of the observations of ``log_lik`` (chain, draw, individual: a
+        chunk of the log-likelihood at the predictive draws, chunks in order)."""
+        where = self._where(log_lik)
+        predictive = self.predictive.isel({UNIT_DIM: where})
+        observed = self.observed.isel({UNIT_DIM: where})
+        log_lik = log_lik.transpose(*predictive.dims).assign_coords(
+            {dim: predictive[dim] for dim in SAMPLE_DIMS if dim in predictive.coords})
+        pit, _ = predictive.azstats.loo_pit(
+            y_obs=observed, log_ratios=-log_lik.astype(np.float64), r_eff=self.reff,
+            sample_dims=list(SAMPLE_DIMS), random_state=self._rng, pareto_pit=not self.discrete)
+        self._parts.append(pit)
+
+    def _where(self, log_lik: xr.DataArray):
+        """Positions of ``log_lik``'s observations in the predictive draws (a slice where
+        they follow each other, as chunks do)."""
+        if self._positions is None or UNIT_DIM not in log_lik.coords:
+            done = sum(part.sizes[UNIT_DIM] for part in self._parts)
+            return slice(done, done + log_lik.sizes[UNIT_DIM])
+        positions = self._positions.get_indexer(log_lik[UNIT_DIM].values)
+        if (positions < 0).any():
+            raise ValueError("the log-likelihood has observations the posterior predictive draws lack")
+        if positions.size and np.array_equal(positions, np.arange(positions[0], positions[0] + positions.size)):
+            return slice(int(positions[0]), int(positions[-1]) + 1)
+        return positions
+
+    def check(self, method: str = "pot_c") -> LooPitCheck:
+        """The PIT values gathered so far and ArviZ's test of their uniformity."""
+        if not self._parts:
+            raise ValueError("no LOO-PIT values (no chunk of the log-likelihood was given)")
+        pit = xr.concat(self._parts, dim=UNIT_DIM)
+        observed = self.observed.sel({UNIT_DIM: pit[UNIT_DIM]}) if UNIT_DIM in pit.coords else self.observed
+        if observed.isnull().any():
+            pit = pit.where(observed.notnull(), drop=True)
+        p_value, _, _ = pit.azstats.uniformity_test(dim=list(pit.dims), method=method)
+        return LooPitCheck(values=pit, p_value=float(p_value), method=method,
+                           randomised=self.discrete, seed=self.seed)
+
+
+def is_discrete(observed: xr.DataArray) -> bool:
+    """Whether every observed value is an integer (LOO-PIT's default for ``discrete``)."""
+    values = observed.values[np.isfinite(observed.values)]
+    return bool(np.all(values == np.round(values)))
+
+
 def loo_pit_check(
     data: xr.DataTree,
     *,
@@ -383,8 +469,13 @@ def loo_pit_check(
     seed: int,
     method: str = "pot_c",
     discrete: bool | None = None,
+    chunk_values: int = _PIT_CHUNK_VALUES,
 ) -> LooPitCheck:
     """LOO-PIT values with ``arviz_stats.loo_pit`` and a test of their uniformity.
+
+    Computed by chunks of respondents (:class:`LooPitByChunks`, about ``chunk_values``
+    draws x respondents each): the same values as ``arviz_stats.loo_pit`` on the whole
+    arrays, at the draws the posterior predictive kept.
 
     Parameters
     ----------
@@ -418,17 +509,33 @@ def loo_pit_check(
     if missing:
         raise ValueError(f"LOO-PIT needs the group(s) {missing}")
     observed = data["observed_data"][var_name]
-    if discrete is None:
-        values = observed.values[np.isfinite(observed.values)]
-        discrete = bool(np.all(values == np.round(values)))
-    pit = azs.loo_pit(_at_predictive_draws(data), var_names=var_name, random_state=seed,
-                      pareto_pit=not discrete)
-    pit = pit[var_name]
-    pit = pit.where(observed.notnull(), drop=True) if observed.isnull().any() else pit
-    obs_dims = list(pit.dims)
-    p_value, _, _ = pit.azstats.uniformity_test(dim=obs_dims, method=method)
-    return LooPitCheck(values=pit, p_value=float(p_value), method=method,
-                       randomised=discrete, seed=seed)
+    kept = _at_predictive_draws(data)
+    pit = loo_pit_by_chunks(kept, var_name=var_name, seed=seed,
+                            discrete=is_discrete(observed) if discrete is None else discrete)
+    log_lik = kept["log_likelihood"][var_name]
+    obs_dims = [d for d in log_lik.dims if d not in SAMPLE_DIMS]
+    if obs_dims != [UNIT_DIM]:  # not one dim of individuals: one chunk, as ArviZ takes it
+        pit.add(log_lik)
+        return pit.check(method)
+    step = max(1, chunk_values // max(1, log_lik.sizes["chain"] * log_lik.sizes["draw"]))
+    for start in range(0, log_lik.sizes[UNIT_DIM], step):
+        pit.add(log_lik.isel({UNIT_DIM: slice(start, start + step)}))
+    return pit.check(method)
+
+
+def loo_pit_by_chunks(data: xr.DataTree, *, var_name: str = "y", seed: int,
+                      discrete: bool) -> LooPitByChunks:
+    """A :class:`LooPitByChunks` for a fit's posterior predictive draws (``data`` with
+    ``posterior``, ``posterior_predictive`` and ``observed_data``): its relative efficiency
+    is that of the posterior at the predictive draws, as ``arviz_stats.loo_pit`` takes it."""
+    from .loo import relative_ess  # analysis.loo imports this module
+
+    predictive = data["posterior_predictive"][var_name]
+    keep = {dim: predictive[dim].values for dim in SAMPLE_DIMS if dim in predictive.coords}
+    posterior = data["posterior"].to_dataset()
+    reff = relative_ess(posterior.sel(keep) if keep else posterior)
+    return LooPitByChunks(predictive.load(), data["observed_data"][var_name], reff=reff,
+                          seed=seed, discrete=discrete)
 
 
 def _at_predictive_draws(data: xr.DataTree) -> xr.DataTree:
@@ -511,19 +618,24 @@ class PosteriorPredictiveChecks:
             for row in stacked.to_dict(orient="records")
         ]
 
-    def figures(self) -> dict[str, Figure]:
-        """Every figure of these checks, keyed by a file stem (save as ``<key>.png``)."""
+    def figures(self, keep: Callable[[str], bool] | None = None) -> dict[str, Figure]:
+        """Every figure of these checks, keyed by a file stem (save as ``<key>.png``).
+
+        ``keep``: draw only the figures whose key it accepts (a per-group figure of a
+        large survey has one column per group: 20,000 alliances at a million respondents).
+        """
+        wanted = keep or (lambda key: True)
         what = "Category shares" if self.kind == "categories" else "Mean and variance"
-        out = {"ppc_overall": plot_category_proportions(self.proportions["overall"])}
+        makers = {"ppc_overall": lambda: plot_category_proportions(self.proportions["overall"])}
         for key in self.proportions:
             if key != "overall":
-                out[f"ppc_{key}"] = plot_category_proportions(
+                makers[f"ppc_{key}"] = lambda key=key: plot_category_proportions(
                     self.proportions[key], title=f"{what} per {key}")
         for key, check in self.group_statistics.items():
-            out[f"ppc_{key}_variance"] = plot_group_statistic(check)
+            makers[f"ppc_{key}_variance"] = lambda check=check: plot_group_statistic(check)
         if self.loo_pit is not None:
-            out["loo_pit"] = plot_loo_pit(self.loo_pit)
-        return out
+            makers["loo_pit"] = lambda: plot_loo_pit(self.loo_pit)
+        return {key: make() for key, make in makers.items() if wanted(key)}
 
     def to_dict(self) -> dict:
         """Plain-JSON form (for ``checks.json``): full overall table, flagged group cells."""
@@ -606,6 +718,7 @@ def posterior_predictive_checks(
     prob: float | None = None,
     p_extreme: float = P_EXTREME,
     seed: int,
+    loo_pit: LooPitCheck | None = None,
 ) -> PosteriorPredictiveChecks:
     """Run every posterior predictive check of a fit.
 
@@ -635,6 +748,10 @@ def posterior_predictive_checks(
         A cell with p-value outside ``[p_extreme, 1 - p_extreme]`` is flagged.
     seed : int
         Seed of the LOO-PIT randomisation.
+    loo_pit : LooPitCheck, optional
+        LOO-PIT computed already (:class:`LooPitByChunks`, fed by the pass over the
+        log-likelihood's chunks of respondents that PSIS-LOO makes); else computed here
+        from a ``log_likelihood`` group, if ``data`` has one.
 
     Returns
     -------
@@ -672,10 +789,10 @@ def posterior_predictive_checks(
         group = group.rename(key)
         proportions[key] = compare(group)
         statistics[key] = group_statistic_check(observed, replicated, group, prob=prob)
-    pit = None
-    if {"log_likelihood", "posterior"} <= set(data.children):
+    pit = loo_pit
+    if pit is None and {"log_likelihood", "posterior"} <= set(data.children):
         pit = loo_pit_check(data, var_name=var_name, seed=seed, discrete=discrete)
-    else:
+    elif pit is None:
         logger.info("no log_likelihood group: LOO-PIT skipped")
     return PosteriorPredictiveChecks(proportions, statistics, pit, p_extreme, kind)
 

@@ -9,7 +9,9 @@ the draws, :mod:`models.predictive`), the observed data and the design
 What a run keeps (DESIGN.md §3, §6): the posterior and its log prior at every draw; the
 posterior predictive draws only at :data:`~models.predictive.PREDICTIVE_DRAWS` (1,000)
 draws evenly spaced over the chains (:func:`~models.predictive.thinning`), which is what
-the posterior predictive checks use, and the prior predictive at that many draws. The
+the posterior predictive checks use, and the prior predictive at that many draws; above
+200,000 respondents fewer, so that each predictive group holds at most 200 million values
+(:func:`~models.predictive.predictive_draws_for`: 200 draws at 1,000,000 respondents). The
 pointwise log-likelihood (as large as the data times the draws: 6 GB of float32 for
 190,000 respondents x 8,000 draws) is neither kept nor saved: the checks recompute it from
 the posterior one chunk of individuals at a time (:func:`log_likelihood_chunks`), and
@@ -30,6 +32,7 @@ import pymc as pm
 import pytensor
 import xarray as xr
 
+from . import sufficient
 from .build import initial_values, model_from_design, start_data
 from .compiled import compile_model
 from .design import ModelDesign, make_design
@@ -40,6 +43,7 @@ from .predictive import (
     log_likelihood_by_individuals,
     log_prior,
     posterior_predictive,
+    predictive_draws_for,
     prior_predictive,
     thinning,
 )
@@ -103,6 +107,11 @@ def compiled_model(model: pm.Model, design: ModelDesign, backend: str = "numba")
     too, so the sampler starts, and draws, exactly as after a fresh compilation: the same
     seed gives the same draws whatever was fitted before in the session.
 
+    A gaussian model without varying slopes, imputed conditions or raters is compiled as
+    :func:`models.sufficient.sampling_model` (``model`` is then not used): the same free
+    variables and posterior, its likelihood from sufficient statistics, so a gradient
+    costs O(groups) rather than O(respondents).
+
     ``backend="jax"`` compiles with nutpie's own JAX backend (log-density and gradient in
     JAX, on a GPU where jax has one) instead of the disk-cached numba path, every time:
     nutpie freezes the data into a JAX model as constants, so it cannot take new data.
@@ -113,13 +122,19 @@ def compiled_model(model: pm.Model, design: ModelDesign, backend: str = "numba")
         logger.info("compiling the model with nutpie's JAX backend")
         return nutpie.compile_pymc_model(model, backend="jax", gradient_backend="jax",
                                          initial_points=initial_values(design, model))
-    key = design.structure_key()
+    key, data = design.structure_key(), design.data()
+    from_statistics = sufficient.eligible(design)
+    if from_statistics:  # gaussian: sample the same posterior from sufficient statistics
+        key, data = ("sufficient", key), {**data, **sufficient.statistics(design)}
     if key in _COMPILED:
         _COMPILED.move_to_end(key)
         logger.info("reusing the compiled model with new data")
         first_model, compiled = _COMPILED[key]
-        pm.set_data({**design.data(), **start_data(design)}, model=first_model)
-        return compiled.with_data(**design.data())
+        pm.set_data({**data, **start_data(design)}, model=first_model)
+        used = {var.name for var in compiled.shared_var_keys}  # the sampling model's need no y, idx
+        return compiled.with_data(**{name: value for name, value in data.items() if name in used})
+    if from_statistics:
+        model = sufficient.sampling_model(design, {k: v for k, v in data.items() if k.startswith(sufficient.PREFIX)})
     logger.info("compiling the model with nutpie (once per model structure)")
     with exact_floats():  # nutpie's model, its entry points cached on disk (models.compiled)
         compiled = compile_model(model, initial_points=initial_values(design, model))
@@ -170,7 +185,9 @@ def fit(spec: ModelSpec, survey, *, chains: int = 4, draws: int = 2000, tune: in
     predictive_draws : int or None, default 1000
         About how many posterior predictive (and prior predictive) draws to keep: every
         ``ceil(chains * draws / predictive_draws)``-th draw of each chain
-        (:func:`models.predictive.thinning`). None: every draw. The root attrs record
+        (:func:`models.predictive.thinning`), fewer where draws x respondents would pass
+        200 million values (:func:`models.predictive.predictive_draws_for`: 200 draws at
+        1,000,000 respondents). None: every draw. The root attrs record
         ``predictive_draws`` (kept) and ``predictive_thinning`` (the step).
     extension : models.extend.Budget or None
         When the diagnostic gates are missed narrowly, sample again, longer, within this
@@ -235,6 +252,8 @@ def fit(spec: ModelSpec, survey, *, chains: int = 4, draws: int = 2000, tune: in
     posterior = sampled["posterior"].to_dataset()
     groups = {"posterior": _with_labels(posterior, design),
               "sample_stats": sampled["sample_stats"].to_dataset()}
+    # the draws the predictive groups keep: PREDICTIVE_DRAWS, fewer for very large surveys
+    predictive_draws = predictive_draws_for(design.n, predictive_draws)
     step = thinning(chains, draws, predictive_draws)
     if predictive:
         prior_draws = draws if predictive_draws is None else min(draws, predictive_draws)

@@ -233,7 +233,7 @@ def test_a_failing_part_and_a_nan_part_still_give_checks_json_and_a_report(run, 
     from reports.context import build_context
     from reports.html import render_html
 
-    def broken_ppc(tree, seed):
+    def broken_ppc(tree, seed, **kwargs):
         raise RuntimeError("injected failure")
 
     real_summary = arviz_stats.psense_summary
@@ -273,7 +273,7 @@ def test_a_failing_part_logs_its_traceback_when_asked_for_details(run, monkeypat
 
     import analysis.checks
 
-    def broken_ppc(tree, seed):
+    def broken_ppc(tree, seed, **kwargs):
         raise RuntimeError("injected failure")
 
     monkeypatch.setattr(analysis.checks, "_ppc", broken_ppc)

@@ -27,6 +27,10 @@ it; ``tree RSS`` is printed beside it as an upper bound. ``CPU s`` is the user p
 time of the command and its sub-processes: on a machine shared with other work the wall
 time grows with the load, the CPU time much less.
 
+Each command's memory over time (summed PSS and RSS every 0.2 s, with how much of its
+log was written) goes to ``<log>.memory.tsv`` beside its log, and the summary says after
+which log line (the step running) the peak came.
+
 Each target is printed as one line ``TARGET | 15.2 | <what> | <figure> | <target> | met``
 (or ``NOT met``), the protocol tests/benchmarks/targets.py collects; a case not run (no
 ``--large`` / ``--huge``) prints ``not run`` and ``NOT met``.
@@ -104,7 +108,8 @@ def measure(command: list[str], log: Path) -> dict:
     started = time.perf_counter()
     with log.open("w") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
-    peak = {"rss": 0, "pss": 0}
+    peak = {"rss": 0, "pss": 0, "at": 0.0, "log_at": 0}
+    timeline = []  # (seconds, summed PSS, summed RSS, bytes of the log written so far)
     done = threading.Event()
 
     def sample():
@@ -125,7 +130,11 @@ def measure(command: list[str], log: Path) -> dict:
             except psutil.Error:
                 pass
             peak["rss"] = max(peak["rss"], rss)
-            peak["pss"] = max(peak["pss"], pss)
+            now = time.perf_counter() - started
+            written = log.stat().st_size if log.exists() else 0
+            if pss > peak["pss"]:
+                peak.update(pss=pss, at=now, log_at=written)
+            timeline.append((now, pss, rss, written))
             done.wait(0.2)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -136,10 +145,17 @@ def measure(command: list[str], log: Path) -> dict:
     sampler.join()
     process.returncode = os.waitstatus_to_exitcode(status)
     load = os.getloadavg()[1]  # the 5-minute load average as the command ended
+    # the memory over time beside the log (which step was running at the peak)
+    with log.with_suffix(".memory.tsv").open("w") as out:
+        out.write("seconds\tpss_bytes\trss_bytes\tlog_bytes\n")
+        out.writelines(f"{t:.1f}\t{p}\t{r}\t{w}\n" for t, p, r, w in timeline)
+    lines = [line.strip() for line in log.read_bytes()[:peak["log_at"]].decode(errors="replace")
+             .splitlines() if line.strip() and not set(line.strip()) <= set("─ ")]
     return {"seconds": seconds, "cpu": usage.ru_utime + usage.ru_stime, "rc": process.returncode,
             "load": load,
             "max_rss": usage.ru_maxrss * 1024,
-            "tree_rss": peak["rss"], "tree_pss": peak["pss"]}
+            "tree_rss": peak["rss"], "tree_pss": peak["pss"],
+            "peak_at": peak["at"], "peak_during": lines[-1] if lines else ""}
 
 
 def dir_size(path: Path) -> int:
@@ -252,6 +268,8 @@ def main(argv=None) -> None:
               f"{row['load']:5.1f} {row['max_rss'] / GIB:7.2f} G {row['tree_rss'] / GIB:7.2f} G "
               f"{row['tree_pss'] / GIB:7.2f} G {size:>9}")
     for row in rows:
+        print(f"  {row['step']}: peak PSS at {row['peak_at']:.0f} s, after the log line "
+              f"{row['peak_during']!r}")
         for file, size in sorted(row["files"].items()):
             print(f"  {file:<20} {size / MB:8.1f} MB")
     print()
