@@ -92,16 +92,16 @@ def statistics(design: ModelDesign) -> dict[str, np.ndarray]:
     start = dict(zip([level for level, _ in table_levels(design)],
                      np.cumsum([0] + [size for _, size in table_levels(design)])[:-1], strict=True))
     positions = [groups[first, j] + start[level] for j, (level, _) in enumerate(levels)]
-    codes = first
+    n_cells = len(first)
     out = {
         "n": np.asarray(float(n)),
         "y_mean": np.asarray(y_mean),
         "yy": np.asarray(yc @ yc),
         # one row per cell, its table positions (a row of nothing where there are no groups)
         "cell_position": np.ascontiguousarray(np.stack(positions, axis=1) if positions
-                                              else np.zeros((len(codes), 0), dtype=np.int64)),
-        "cell_n": np.bincount(cell, minlength=len(codes)).astype(float),
-        "cell_y": np.bincount(cell, weights=yc, minlength=len(codes)),
+                                              else np.zeros((n_cells, 0), dtype=np.int64)),
+        "cell_n": np.bincount(cell, minlength=n_cells).astype(float),
+        "cell_y": np.bincount(cell, weights=yc, minlength=n_cells),
     }
     columns = column_levels(design)
     if columns:
@@ -109,7 +109,7 @@ def statistics(design: ModelDesign) -> dict[str, np.ndarray]:
         out["XtX"] = X.T @ X
         out["Xty"] = X.T @ yc
         out["cell_X"] = np.ascontiguousarray(np.stack(
-            [np.bincount(cell, weights=X[:, j], minlength=len(codes)) for j in range(X.shape[1])], axis=1))
+            [np.bincount(cell, weights=X[:, j], minlength=n_cells) for j in range(X.shape[1])], axis=1))
     return {PREFIX + name: value for name, value in out.items()}
 
 
