@@ -209,6 +209,7 @@ def sbc_fit(job: SBCJob) -> SBCFit:
 
     from models.build import model_from_design
     from models.fit import compiled_model, exact_floats
+    from models.scales import fold_signed_scales
     from models.jobs import worker_cores
 
     from .verdict import sampling_diagnostics
@@ -224,7 +225,7 @@ def sbc_fit(job: SBCJob) -> SBCFit:
             trace = nutpie.sample(compiled, draws=job.draws, tune=job.tune, chains=job.chains,
                                   cores=job.cores or worker_cores() or 1, seed=job.seed,
                                   progress_bar=False, save_warmup=False)
-        posterior = trace["posterior"].to_dataset()
+        posterior = fold_signed_scales(trace["posterior"].to_dataset())  # signed group SDs
         stats = trace["sample_stats"].to_dataset()
         if "diverging" not in stats and "divergences" in stats:
             stats = stats.rename(divergences="diverging")

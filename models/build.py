@@ -6,7 +6,8 @@ For individual i in network j, organisation o and alliance a::
             (+ sum_k x_ik s_ka  for slopes varying by alliance)
 
 with standardised conditions, group intercepts ``u_<level>`` (non-centred unless the
-spec centres the level) and one latent value per missing condition code at the
+spec centres the level; a non-centred level's SD is sampled signed, see
+:mod:`models.scales`) and one latent value per missing condition code at the
 condition's own level. The outcome ``y`` follows the spec's family: cumulative logit
 with ordered ``cutpoints`` (the fused Op of :mod:`models.ordinal`, which takes eta's parts,
 :class:`LinearPredictor`, rather than eta), gaussian, Bernoulli-logit or binomial-logit.
@@ -53,6 +54,7 @@ from .design import LEVELS, ModelDesign, make_design
 from .ordinal import cumulative_logit_logp_op, linear_predictor
 from .priors import OUTCOME_SCALED
 from .raters import RATER_PRIORS
+from .scales import signed_prior
 from .spec import ModelSpec
 
 
@@ -381,9 +383,13 @@ def _sigma(spec: ModelSpec, scale: _OutcomeScale):
 
 
 def _group_intercepts(level: str, spec: ModelSpec, scale: _OutcomeScale):
-    sd = scale.prior(spec, "group_sd", level).create_variable(f"sd_{level}")
+    prior = scale.prior(spec, "group_sd", level)
     if level in spec.centered:
+        sd = prior.create_variable(f"sd_{level}")
         return pm.Normal(f"u_{level}", 0.0, sd, dims=level)
+    # non-centred: the SD signed, without its log transform (models.scales; the sampler's
+    # draws are folded back to (|sd|, sign(sd) z), the same model and posterior)
+    sd = (signed_prior(prior) or prior).create_variable(f"sd_{level}")
     z = pm.Normal(f"z_{level}", 0.0, 1.0, dims=level)
     return pm.Deterministic(f"u_{level}", z * sd, dims=level)
 

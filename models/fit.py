@@ -47,6 +47,7 @@ from .predictive import (
     prior_predictive,
     thinning,
 )
+from .scales import fold_signed_scales
 from .spec import FitOptions, ModelSpec, SpecError
 
 logger = logging.getLogger(__name__)
@@ -243,7 +244,8 @@ def fit(spec: ModelSpec, survey, *, chains: int = 4, draws: int = 2000, tune: in
                              target_accept=attempt.target_accept, compute_convergence_checks=False,
                              cores=cores,
                              initvals=initial_values(design) or None)
-        return xr.DataTree.from_dict({"posterior": tree["posterior"].to_dataset(),
+        # signed group SDs back to (|sd|, sign(sd) z): the same draws (models.scales)
+        return xr.DataTree.from_dict({"posterior": fold_signed_scales(tree["posterior"].to_dataset()),
                                       "sample_stats": _clean_stats(tree["sample_stats"].to_dataset())})
 
     sampled, sampling = sample_until_trusted(sample, Attempt(draws, tune, target_accept, sample_seed),

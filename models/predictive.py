@@ -36,6 +36,8 @@ from pytensor.tensor.type_other import NoneTypeT
 
 from data.constants import SAMPLE_DIMS
 
+from .scales import fold_signed_scales
+
 # Python linker (no compilation) without elementwise fusion: a fused Composite op has no
 # numpy implementation and would run element by element in Python.
 NUMPY_MODE = Mode(linker="py", optimizer="fast_run").excluding("fusion")
@@ -166,7 +168,7 @@ def prior_predictive(model: pm.Model, *, draws: int, seed: int, dtype=None) -> x
     prior_seed, outcome_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(2))
     prior = pm.sample_prior_predictive(draws=draws, random_seed=prior_seed, model=model,
                                        var_names=free, compile_kwargs={"mode": NUMPY_MODE})
-    prior = prior["prior"].to_dataset()
+    prior = fold_signed_scales(prior["prior"].to_dataset())  # signed group SDs (models.scales)
     outcome = posterior_predictive(model, prior, seed=outcome_seed, var_names=observed, dtype=dtype)
     return xr.DataTree.from_dict({"prior": prior, "prior_predictive": outcome})
 
