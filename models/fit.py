@@ -324,7 +324,8 @@ def with_log_likelihood(tree: xr.DataTree, spec: ModelSpec, survey) -> xr.DataTr
     return out
 
 
-def log_likelihood_chunks(tree: xr.DataTree, spec: ModelSpec, survey, *, values: int | None = None):
+def log_likelihood_chunks(tree: xr.DataTree, spec: ModelSpec, survey, *, values: int | None = None,
+                          cdf_draws=None):
     """The pointwise log-likelihood of a fit at every draw, one chunk of individuals at a time.
 
     Yields ``(start, stop, dataset)`` (:func:`models.predictive.log_likelihood_by_individuals`:
@@ -332,6 +333,8 @@ def log_likelihood_chunks(tree: xr.DataTree, spec: ModelSpec, survey, *, values:
     2^22): what PSIS-LOO, LOO-PIT and the likelihood's power-scaling need, without ever
     holding draws x individuals. The model is rebuilt from ``spec`` and ``survey`` (with the
     fit's active conditions, for a sub-model) as in :func:`with_log_likelihood`.
+    ``cdf_draws``: also the log CDF at the observed values at those draws (positions along
+    ``draw``; see :func:`models.predictive.log_likelihood_by_individuals`).
 
     Raises
     ------
@@ -345,7 +348,8 @@ def log_likelihood_chunks(tree: xr.DataTree, spec: ModelSpec, survey, *, values:
         yield 0, design.n, log_likelihood(model, tree["posterior"].to_dataset())
         return
     options = {} if values is None else {"values": values}
-    yield from log_likelihood_by_individuals(model, tree["posterior"].to_dataset(), **options)
+    yield from log_likelihood_by_individuals(model, tree["posterior"].to_dataset(), cdf_draws=cdf_draws,
+                                             **options)
 
 
 def _model_of(tree: xr.DataTree, spec: ModelSpec, survey):
