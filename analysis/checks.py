@@ -63,7 +63,9 @@ from data.jsonable import json_scalar
 from .decomposition import (
     UNIT_DIM,
     bayesian_r2_latent,
+    decomposition_from_covariance,
     posterior_summary,
+    residual_variance,
     variance_decomposition,
 )
 from .dominance import (
@@ -72,7 +74,7 @@ from .dominance import (
     dominance_requests,
     level_groups,
 )
-from .effects import binary_contrasts, readable_effects
+from .effects import binary_codes, binary_contrasts, readable_effects
 from .figures import new_figure
 from .loo import PredictiveComparison, predictive_comparison
 from .ppc import (
@@ -86,7 +88,7 @@ from .ppc import (
 )
 from .raters import RaterAgreement, plot_raters, rater_agreement
 from .sensitivity import PriorSensitivity, prior_sensitivity
-from .submodels import fit_submodels
+from .submodels import fit_submodels, kept_sampling
 from .verdict import (
     DEFAULT_GATES,
     NOT_APPLICABLE,
@@ -145,8 +147,10 @@ class Checks:
     settings : dict
         Run path, outcome, family, rope, probability threshold, seed, interval probability.
     submodels : dict
-        Sub-models fitted for the predictive comparison: conditions, seed, seconds and
-        diagnostics (the dominance analysis keeps its own in ``dominance.submodels``).
+        Sub-models fitted for the predictive comparison: conditions, seed, seconds, the
+        gates they failed, draws per chain kept and extensions
+        (:func:`analysis.submodels.kept_sampling`); the dominance analysis keeps its own in
+        ``dominance.submodels``.
     gates : tuple of Gate
         The diagnostic gates checked.
     tree : xarray.DataTree
@@ -609,6 +613,9 @@ def decompose(tree: xr.DataTree, parts: xr.DataArray | None = None) -> xr.Datase
     if parts is None:
         import models.predictive
 
+        covariance = _posterior().condition_covariance(tree)
+        if covariance is not None:
+            return _decompose_from_covariance(tree, covariance)
         return models.predictive.over_draw_chunks(
             tree, lambda chunk: decompose(chunk, _contributions(chunk)),
             values_per_draw=_values_per_draw(tree))
@@ -625,6 +632,17 @@ def decompose(tree: xr.DataTree, parts: xr.DataArray | None = None) -> xr.Datase
                                       family=family.name, sigma=sigma)
     return variance_decomposition(parts, sides=sides, levels=levels, group_var=group_var or None,
                                   family=family.name, sigma=sigma)
+
+
+def _decompose_from_covariance(tree: xr.DataTree, covariance: xr.DataArray) -> xr.Dataset:
+    """:func:`decompose` without individuals: the conditions' codes are the same at every draw."""
+    posterior = _posterior()
+    sides, levels = posterior.condition_labels(tree)
+    family = family_of(tree)
+    return decomposition_from_covariance(
+        posterior.effects(tree), covariance, sides=sides, levels=levels,
+        group_var=posterior.group_variances(tree) or None, family=family.name,
+        sigma=family.residual_sd(tree["posterior"]))
 
 
 def _values_per_draw(tree: xr.DataTree) -> int:
@@ -664,6 +682,9 @@ def _per_draw(tree: xr.DataTree, errors: dict) -> xr.Dataset:
 
     posterior = _posterior()
     family = family_of(tree)
+    covariance = posterior.condition_covariance(tree)
+    if covariance is not None and family.link == "identity":
+        return _per_draw_closed_form(tree, covariance, errors)
 
     def one_chunk(chunk: xr.DataTree) -> xr.Dataset:
         parts = _contributions(chunk)
@@ -683,6 +704,33 @@ def _per_draw(tree: xr.DataTree, errors: dict) -> xr.Dataset:
         return out
 
     return models.predictive.over_draw_chunks(tree, one_chunk, values_per_draw=_values_per_draw(tree))
+
+
+def _per_draw_closed_form(tree: xr.DataTree, covariance: xr.DataArray, errors: dict) -> xr.Dataset:
+    """:func:`_per_draw` where no quantity needs the individuals: fixed codes, identity link.
+
+    The decomposition and R^2 are quadratic forms in the effects (:func:`_decompose_from_covariance`);
+    with the identity link a move in a condition changes every individual's mean by the same
+    amount, so the readable effects need no linear predictor either (one zero stands in).
+    """
+    posterior = _posterior()
+    family = family_of(tree)
+    out = _decompose_from_covariance(tree, covariance)
+    effects = posterior.effects(tree)
+    anyone = xr.zeros_like(effects.isel(condition=0, drop=True)).expand_dims(individual=1)
+    sigma = family.residual_sd(tree["posterior"])
+    for name, compute in (
+            ("effects", lambda: readable_effects(
+                effects, anyone, family=family, outcome_sd=float(tree.attrs.get("outcome_scale", 1.0)),
+                contrast={c: (anyone, low, high) for c, (low, high) in binary_codes(tree).items()})),
+            ("fixed_r2", lambda: out["fixed_variance"] / (out["fixed_variance"]
+                                                         + residual_variance(family.name, sigma)))):
+        try:
+            out[name] = compute()
+        except Exception as err:
+            logger.warning("%s failed: %s", name, err, exc_info=logger.isEnabledFor(logging.INFO))
+            errors[name] = f"{type(err).__name__}: {err}"
+    return out
 
 
 # -- the orchestrator -------------------------------------------------------------------------
@@ -983,7 +1031,7 @@ def check_run(
             failed = [g.label for g in gates if not g.check(fitted.diagnostics.get(g.statistic))]
             submodels[name] = {"conditions": list(fitted.conditions), "seed": fitted.seed,
                                "seconds": round(fitted.seconds, 1), "passed": not failed,
-                               "failed_gates": failed}
+                               "failed_gates": failed, **kept_sampling(fitted.tree)}
 
     raters_result = None
     if "rater_severity" in tree["posterior"]:  # the rater model: severities and agreement

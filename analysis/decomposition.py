@@ -208,7 +208,88 @@ def variance_decomposition(
     contributions = contributions.assign_coords({term_dim: terms})
     if term_dim == "level":
         levels = {t: t for t in terms}
+    levels, groups, group_sides = _checked_terms(terms, term_dim, sides, levels, group_var, group_sides)
 
+    terms_by_level, terms_by_side = _terms_by(terms, sides, levels)
+    by_level = _aggregate(contributions, term_dim, terms_by_level, "level")
+    by_side = _aggregate(contributions, term_dim, terms_by_side, "side")
+    eta_fixed = contributions.sum(term_dim)
+    moments = {
+        "fixed_variance": eta_fixed.var(UNIT_DIM, ddof=1),
+        "level_cov": xr.cov(by_level, eta_fixed, dim=UNIT_DIM, ddof=1),
+        "variance_alone": by_level.var(UNIT_DIM, ddof=1),
+        "side_cov": xr.cov(by_side, eta_fixed, dim=UNIT_DIM, ddof=1),
+        "side_variance_alone": by_side.var(UNIT_DIM, ddof=1),
+    }
+    return _assemble(moments, groups, group_sides, family, sigma)
+
+
+def decomposition_from_covariance(
+    effects: xr.DataArray,
+    covariance: xr.DataArray,
+    *,
+    sides: Mapping[str, str],
+    levels: Mapping[str, str],
+    group_var=None,
+    group_sides: Mapping[str, str] | None = None,
+    family: str = "ordinal",
+    sigma=None,
+) -> xr.Dataset:
+    """:func:`variance_decomposition` from the conditions' covariance, without individuals.
+
+    The contributions are ``c_k = x_k b_k`` with the same ``x`` at every draw (no imputed
+    codes), so every variance and covariance over individuals is a quadratic form in the
+    effects: ``Cov(sum_{k in A} c_k, sum_{l in B} c_l) = b_A' S_AB b_B`` with ``S`` the
+    covariance of the conditions over individuals (ddof=1). The result is the same Dataset
+    (up to rounding), at draws x conditions^2 cost instead of draws x individuals x terms:
+    what a survey of a million respondents needs.
+
+    Parameters
+    ----------
+    effects : xarray.DataArray
+        ``b`` per draw, dims (chain, draw, condition), on the scale of the covariance.
+    covariance : xarray.DataArray
+        dims (condition, condition_other): :func:`models.contributions.condition_covariance`.
+    sides, levels, group_var, group_sides, family, sigma
+        As :func:`variance_decomposition` (``levels`` maps each condition to its level).
+    """
+    _check_draws(effects, "effects", (*SAMPLE_DIMS, "condition"))
+    terms = [str(t) for t in effects["condition"].values]
+    effects = effects.assign_coords(condition=terms)
+    covariance = covariance.assign_coords(condition=[str(c) for c in covariance["condition"].values],
+                                          condition_other=[str(c) for c in covariance["condition_other"].values])
+    levels, groups, group_sides = _checked_terms(terms, "condition", sides, levels, group_var, group_sides)
+    terms_by_level, terms_by_side = _terms_by(terms, sides, levels)
+    covariance = covariance.sel(condition=terms, condition_other=terms)
+    other = effects.rename(condition="condition_other")
+
+    def with_eta(group: xr.DataArray) -> xr.DataArray:  # Cov(c_group, eta_fixed) per draw
+        return xr.dot(group, covariance, other, dim=["condition", "condition_other"])
+
+    def alone(group: xr.DataArray) -> xr.DataArray:  # Var(c_group) per draw
+        return xr.dot(group, covariance, group.rename(condition="condition_other"),
+                      dim=["condition", "condition_other"])
+
+    def masked(groups_of_terms: dict[str, list]) -> list[xr.DataArray]:  # b with other terms at 0
+        return [effects.where(effects["condition"].isin(chosen), 0.0) for chosen in groups_of_terms.values()]
+
+    def stacked(values: list[xr.DataArray], groups_of_terms: dict[str, list], dim: str) -> xr.DataArray:
+        return xr.concat(values, dim=dim).assign_coords({dim: list(groups_of_terms)})
+
+    by_level = masked(terms_by_level)
+    by_side = masked(terms_by_side)
+    moments = {
+        "fixed_variance": alone(effects),
+        "level_cov": stacked([with_eta(g) for g in by_level], terms_by_level, "level"),
+        "variance_alone": stacked([alone(g) for g in by_level], terms_by_level, "level"),
+        "side_cov": stacked([with_eta(g) for g in by_side], terms_by_side, "side"),
+        "side_variance_alone": stacked([alone(g) for g in by_side], terms_by_side, "side"),
+    }
+    return _assemble(moments, groups, group_sides, family, sigma)
+
+
+def _checked_terms(terms, term_dim, sides, levels, group_var, group_sides):
+    """Every term's side and level and every group variance's side, or one error listing all problems."""
     problems = []
     if levels is None:
         problems.append(f"`levels` is required: map each {term_dim} to its level")
@@ -234,18 +315,20 @@ def variance_decomposition(
             problems.append("group_var holds negative variances (pass SD^2, not SD)")
     if problems:
         raise ValueError(f"{len(problems)} problem(s):\n" + "\n".join(f"  - {p}" for p in problems))
+    return levels, groups, group_sides
 
+
+def _terms_by(terms, sides, levels) -> tuple[dict[str, list], dict[str, list]]:
+    """The terms of each level (in the order of LEVELS) and of each side."""
     level_names = _ordered((levels[t] for t in terms), LEVELS)
-    terms_by_level = {L: [t for t in terms if levels[t] == L] for L in level_names}
-    terms_by_side = {s: [t for t in terms if sides[t] == s] for s in SIDES}
-    by_level = _aggregate(contributions, term_dim, terms_by_level, "level")
-    by_side = _aggregate(contributions, term_dim, terms_by_side, "side")
-    eta_fixed = contributions.sum(term_dim)
+    return ({L: [t for t in terms if levels[t] == L] for L in level_names},
+            {s: [t for t in terms if sides[t] == s] for s in SIDES})
 
-    fixed_variance = eta_fixed.var(UNIT_DIM, ddof=1)
-    level_cov = xr.cov(by_level, eta_fixed, dim=UNIT_DIM, ddof=1)
-    side_cov = xr.cov(by_side, eta_fixed, dim=UNIT_DIM, ddof=1)
 
+def _assemble(moments: dict, groups, group_sides, family: str, sigma) -> xr.Dataset:
+    """The decomposition's Dataset from the per-draw variances and covariances of the fixed part."""
+    fixed_variance = moments["fixed_variance"]
+    level_cov, side_cov = moments["level_cov"], moments["side_cov"]
     residual = xr.DataArray(residual_variance(family, sigma))
     total = fixed_variance + residual
     side_group = xr.zeros_like(side_cov)
@@ -263,9 +346,9 @@ def variance_decomposition(
     out = xr.Dataset(
         {
             "fixed_variance": fixed_variance,
-            "variance_alone": by_level.var(UNIT_DIM, ddof=1),
+            "variance_alone": moments["variance_alone"],
             "share": level_cov / fixed_variance,
-            "side_variance_alone": by_side.var(UNIT_DIM, ddof=1),
+            "side_variance_alone": moments["side_variance_alone"],
             "side_share": side_cov / fixed_variance,
             "residual_variance": residual.broadcast_like(fixed_variance),
             "total_variance": total,

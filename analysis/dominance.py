@@ -179,8 +179,9 @@ class DominanceAnalysis:
         Posterior probability that the row group dominates the column group, dims
         (level, other_level); NaN on the diagonal.
     submodels : dict
-        Per subset label: the conditions, seed, wall time and diagnostics of its fit, and
-        whether it passed the gates (empty for hand-made R^2).
+        Per subset label: the conditions, seed, wall time, draws per chain kept, extensions
+        (:func:`analysis.submodels.kept_sampling`) and diagnostics of its fit, and whether
+        it passed the gates (empty for hand-made R^2).
     seconds : float or None
         Wall time of the sub-model fits this analysis made (None when they were given).
     pairing : str
@@ -459,7 +460,7 @@ def dominance_analysis(
     -------
     DominanceAnalysis
     """
-    from .submodels import fit_submodels
+    from .submodels import fit_submodels, kept_sampling
 
     groups = level_groups(run.tree)
     if len(groups) < 2:
@@ -484,7 +485,7 @@ def dominance_analysis(
         failed = [g.label for g in gates if not g.check(fitted.diagnostics.get(g.statistic))]
         submodels[label] = {"conditions": list(fitted.conditions), "seed": fitted.seed,
                             "seconds": round(fitted.seconds, 1),
-                            "draws": int(fitted.tree["posterior"].sizes["draw"]),  # per chain
+                            **kept_sampling(fitted.tree),  # draws per chain, extensions
                             "passed": not failed,
                             "failed_gates": failed,
                             "diagnostics": {k: json_scalar(v) for k, v in fitted.diagnostics.items()}}

@@ -189,21 +189,13 @@ def readable_effects(
     return effect
 
 
-def binary_contrasts(tree: xr.DataTree) -> dict[str, tuple[xr.DataArray, float, float]]:
-    """The binary conditions of a fit, as :func:`readable_effects` contrasts them 0 -> 1.
+def binary_codes(tree: xr.DataTree) -> dict[str, tuple[float, float]]:
+    """The binary conditions of a fit and their codes 0 and 1 on the model's scale.
 
     A condition is binary when its observed codes are 0 and 1 and nothing else (the
     codebook's ``binary`` scale); its codes are read back from the fit's ``constant_data``
     (model scale times ``condition_scale`` plus ``condition_center``).
-
-    Returns
-    -------
-    dict
-        Condition -> ``(part, x0, x1)``: its contribution to eta per draw and individual
-        (imputed codes included) and the codes 0 and 1 on the model's scale.
     """
-    from models import contributions
-
     posterior = tree["posterior"]
     constant = tree["constant_data"]
     if "b" not in posterior or not posterior.sizes.get("condition", 0):
@@ -217,6 +209,21 @@ def binary_contrasts(tree: xr.DataTree) -> dict[str, tuple[xr.DataArray, float, 
         codes = np.unique(np.round(z[np.isfinite(z)] * scale + center, 9))
         if codes.size == 2 and set(codes.tolist()) == {0.0, 1.0}:
             binary[name] = ((0.0 - center) / scale, (1.0 - center) / scale)
+    return binary
+
+
+def binary_contrasts(tree: xr.DataTree) -> dict[str, tuple[xr.DataArray, float, float]]:
+    """The binary conditions of a fit (:func:`binary_codes`), as :func:`readable_effects` contrasts them 0 -> 1.
+
+    Returns
+    -------
+    dict
+        Condition -> ``(part, x0, x1)``: its contribution to eta per draw and individual
+        (imputed codes included) and the codes 0 and 1 on the model's scale.
+    """
+    from models import contributions
+
+    binary = binary_codes(tree)
     if not binary:
         return {}
     parts = contributions(tree, by="condition").sel(condition=list(binary))

@@ -255,10 +255,10 @@ def rater_agreement(tree: xr.DataTree, survey=None) -> RaterAgreement:
     codes = getattr(survey, "rater_codes", None)
     if codes is not None:
         # data.coded's own alpha table (the one reliability.csv holds), on the codes the run kept
-        from data.coded import _reliability
+        from data.coded import reliability_table
 
         conditions = [str(c) for c in draws["rater_condition"].values]
-        table = _reliability(codes[codes["condition"].isin(conditions)], survey.codebook)
+        table = reliability_table(codes[codes["condition"].isin(conditions)], survey.codebook)
         alpha = table[[c for c in ALPHA_COLUMNS if c in table]].reindex(conditions)
     return RaterAgreement(draws=draws, alpha=alpha)
 

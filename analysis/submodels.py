@@ -37,7 +37,8 @@ conditions). Which variables a sub-model's gates are judged on follows from its 
   that R^2, with divergences and E-BFMI of the whole fit (:func:`r2_diagnostics`); when
   its R^2 misses a gate narrowly the worker samples it again, longer, by the rule and
   within the budget of :mod:`models.extend` (:func:`_until_r2_trusted`; its gates are then
-  reported with the analysis, not enforced). Its group SDs, which its R^2 does not use, mix
+  reported with the analysis, not enforced, and the kept fit's sampling record lists the
+  runs, as a run's does; :func:`kept_sampling` gives the draws and extensions the report shows). Its group SDs, which its R^2 does not use, mix
   slowest: on the example survey the run's ESS per draw was 0.12 for the slowest variable
   (a group SD) and 0.62 for the R^2, so the R^2 needs about a fifth of the draws; the R^2
   of sub-models with the alliance conditions mixed about three times slower than the
@@ -55,7 +56,7 @@ import time
 import zlib
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import Executor, as_completed
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import xarray as xr
@@ -68,6 +69,21 @@ logger = logging.getLogger(__name__)
 # the conditions and the residual); the group effects are dropped to keep transfers small.
 _R2_VARIABLES = ("b", "sigma")
 _R2_PREFIXES = ("x_missing_", "sd_")
+
+
+def kept_sampling(tree: xr.DataTree, record: dict | None = None) -> dict:
+    """How long a kept fit sampled, for a sub-model's row in checks.json and the report.
+
+    ``draws``: draws per chain it kept; ``extensions``: extra runs of the sampler
+    :mod:`models.extend`'s rule gave it (0: none; None: the fit has no sampling record).
+    ``record``: the fit's sampling record when held elsewhere (a run's summary.json);
+    default the tree's own (:func:`models.extend.sampling_record`).
+    """
+    from models.extend import sampling_record
+
+    record = record or sampling_record(tree)
+    return {"draws": int(tree["posterior"].sizes["draw"]),
+            "extensions": None if not record else len(record.get("attempts") or [None]) - 1}
 
 
 def r2_diagnostics(tree: xr.DataTree, r2: xr.DataArray | None = None) -> dict:
@@ -326,26 +342,56 @@ def _until_r2_trusted(job, tree: xr.DataTree) -> tuple[xr.DataTree, dict]:
 
     :func:`models.extend.decide`'s rule and default budget on :func:`r2_diagnostics`; each
     refit is a new job (its seed from the sub-model's), so the result is the same wherever
-    it runs. Returns the kept fit and its diagnostics.
+    it runs. Returns the kept fit and its diagnostics; the kept fit's sampling record
+    (:func:`models.extend.sampling_record`) is replaced by one of these runs, in the shape
+    :func:`models.extend.sample_until_trusted` gives, judged on the R^2 (``judged_on``).
     """
     from dataclasses import replace
 
     from data.gates import DEFAULT_GATES, check_gates
-    from models.extend import Attempt, decide
+    from models.extend import (BUDGET_SPENT, DEFAULT_BUDGET, EXTENDED, NOT_EXTENDED, PASSED,
+                               Attempt, decide, with_record)
     from models.jobs import run_fit
 
     options = dict(job.options)
     attempts = [Attempt(options["draws"], options["tune"], options["target_accept"], job.seed)]
+    runs = [_attempt_entry(attempts[0])]
     while True:
         diagnostics = r2_diagnostics(tree)
         decision = decide(check_gates(diagnostics, DEFAULT_GATES), attempts,
                           chains=options["chains"], seed=job.seed)
         if decision.action != "extend":
-            return tree, diagnostics
+            break
+        runs.append(_attempt_entry(decision.next, attempts[-1], decision.why))
         attempts.append(decision.next)
         options.update(draws=decision.next.draws, tune=decision.next.tune,
                        target_accept=decision.next.target_accept)
         tree = run_fit(replace(job, seed=decision.next.seed, options=options))
+    extended = len(attempts) > 1
+    if decision.action == "accept":
+        outcome = EXTENDED if extended else PASSED
+    else:
+        outcome = BUDGET_SPENT if extended else NOT_EXTENDED
+    with_record(tree, {
+        "asked": {"chains": options["chains"], **runs[0]},
+        "budget": {**asdict(DEFAULT_BUDGET), "text": DEFAULT_BUDGET.describe()},
+        "gates": [g.label for g in DEFAULT_GATES], "judged_on": "the sub-model's R^2",
+        "attempts": runs, "outcome": outcome,
+        "reason": decision.why if decision.action == "refuse" else None})
+    return tree, diagnostics
+
+
+def _attempt_entry(attempt, before=None, why: str | None = None) -> dict:
+    """One run of a sub-model's sampling record; after the first, what changed and why."""
+    entry = {"draws": attempt.draws, "tune": attempt.tune,
+             "target_accept": attempt.target_accept, "seed": attempt.seed}
+    if before is not None:
+        changed = [f"{label} {getattr(before, name):g} -> {getattr(attempt, name):g}"
+                   for name, label in (("draws", "draws"), ("tune", "tuning"),
+                                       ("target_accept", "target acceptance"))
+                   if getattr(before, name) != getattr(attempt, name)]
+        entry.update(change=", ".join([*changed, "new seed"]), why=why)
+    return entry
 
 
 def _loo_of(tree: xr.DataTree, spec, survey):

@@ -12,6 +12,7 @@ from .coded import (
     collapse_raters,
     load_coded,
     reliability,
+    reliability_table,
     validate_coded,
 )
 from .errors import AllianceLearningError
@@ -42,6 +43,7 @@ __all__ = [
     "load_survey",
     "read_table",
     "reliability",
+    "reliability_table",
     "save_simulation",
     "simulate",
     "validate_coded",

@@ -2,8 +2,9 @@
 
 In a case survey, two or more raters (coders) read each case and code its conditions. Their
 coding sheet has one row per code, which this module validates (:func:`validate_coded`),
-measures for agreement (:func:`reliability`, Krippendorff's alpha per condition) and
-collapses over raters into the wide form (:func:`collapse_raters`); :func:`load_coded`
+measures for agreement (:func:`reliability`, Krippendorff's alpha per condition;
+:func:`reliability_table` for codes already read) and collapses over raters into the wide
+form (:func:`collapse_raters`); :func:`load_coded`
 does all of it for a file and keeps the raters' codes for models that use them directly
 (:func:`check_coded_file` does the same without raising, for ``validate``-style reports).
 
@@ -691,7 +692,8 @@ def reliability(coded: pd.DataFrame, codebook: Codebook,
     Hayes, A. F. & Krippendorff, K. (2007). Communication Methods and Measures 1(1), 77-89.
     doi:10.1080/19312450709336664
     """
-    table = _reliability(_parse(coded, codebook, codes_only=True).codes, codebook, threshold)
+    codes = _parse(coded, codebook, codes_only=True).codes
+    table = reliability_table(codes, codebook, threshold)
     low = table.index[table["unreliable"]]
     if len(low):
         logger.warning("Krippendorff's alpha below %.3f for %s", threshold,
@@ -699,8 +701,28 @@ def reliability(coded: pd.DataFrame, codebook: Codebook,
     return table
 
 
-def _reliability(codes: pd.DataFrame, codebook: Codebook,
-                 threshold: float = LOW_ALPHA) -> pd.DataFrame:
+def reliability_table(codes: pd.DataFrame, codebook: Codebook,
+                      threshold: float = LOW_ALPHA) -> pd.DataFrame:
+    """Krippendorff's alpha of each condition in a table of codes already read and checked.
+
+    :func:`reliability` starts from the coding sheet; this starts from its codes, one row
+    each, as :attr:`CodedSurvey.codes` (and a survey's ``rater_codes``) hold them, e.g. a
+    subset of the conditions. It logs nothing.
+
+    Parameters
+    ----------
+    codes : pandas.DataFrame
+        Columns ``condition``, ``unit``, ``rater`` and ``value`` (float; NaN for an empty
+        code); the values must be valid codes of the codebook's scales.
+    codebook : Codebook
+    threshold : float
+        Alpha below this is flagged ``unreliable``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table :func:`reliability` returns, for the conditions present in ``codes``.
+    """
     observed = codes.dropna(subset=["value"])
     present = set(codes["condition"].unique())
     names = [n for n in [*codebook.conditions, *codebook.outcomes] if n in present]
@@ -843,7 +865,7 @@ def check_coded_file(path: str | Path, codebook: Codebook | str | Path | None = 
     if not report.ok:
         return report, None
 
-    table = _reliability(parsed.codes, codebook)
+    table = reliability_table(parsed.codes, codebook)
     for name in table.index[table["unreliable"]]:
         report.problems.append(Problem(
             WARNING, str(path), None, codebook.coded["condition"],
@@ -866,4 +888,4 @@ def check_coded_file(path: str | Path, codebook: Codebook | str | Path | None = 
 
 __all__ = ["CODE_COLUMNS", "CODE_RULES", "COLLAPSE_METHODS", "LOW_ALPHA", "METRIC", "CodedSurvey",
            "DataValidationError", "check_coded_file", "collapse_raters", "load_coded",
-           "reliability", "validate_coded"]
+           "reliability", "reliability_table", "validate_coded"]

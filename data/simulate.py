@@ -147,7 +147,8 @@ class Design:
         mean linear predictor over its respondents plus the alliance effect (None, or
         ``""`` in TOML, for none).
     cutpoints : tuple of float or None
-        Ordinal cutpoints (increasing, K - 1 of them); None = equal-probability defaults.
+        Ordinal cutpoints (increasing, K - 1 of them); None (``[]`` in TOML) =
+        equal-probability defaults.
     intercept, sigma, trials : float, float, int
         Intercept (not used by ordinal), residual SD (gaussian), trials (binomial).
     count_mean : float
@@ -218,8 +219,17 @@ class Design:
         return cls(**values)
 
     def to_dict(self) -> dict:
-        """The design as a TOML-ready mapping (None fields are left out; round-trips)."""
-        return toml_fields(self)
+        """The design as a TOML-ready mapping that round-trips through :meth:`from_dict`.
+
+        TOML has no null: a None field whose default is None is left out, and the two whose
+        default is not None are written as their TOML spelling of none (``alliance_outcome
+        = ""``, ``cutpoints = []``).
+        """
+        out = toml_fields(self)
+        for name, none in _NONE_IN_TOML.items():
+            if getattr(self, name) is None:
+                out[name] = none
+        return out
 
     def check(self, codebook: Codebook) -> None:
         """Check the design against a codebook; raise :class:`DesignError` listing every problem."""
@@ -281,6 +291,9 @@ def _text(value) -> str:
     return value
 
 
+# Fields whose default is not None, and how TOML (no null) says None for them.
+_NONE_IN_TOML = {"alliance_outcome": "", "cutpoints": []}
+
 _PARSERS = {
     "alliances": _int, "organisations": _range, "networks": _range, "people": _range,
     "respondents_per_organisation": _range, "shared_organisations": _float,
@@ -289,7 +302,7 @@ _PARSERS = {
     "explained_variance": _float, "effect_weights": _number_table, "group_sd": _number_table,
     "family": _text, "outcome": _text,
     "alliance_outcome": _optional(lambda value: _text(value) or None),
-    "cutpoints": _optional(_numbers),
+    "cutpoints": _optional(lambda value: _numbers(value) or None),
     "intercept": _float, "sigma": _float, "trials": _int, "count_mean": _float,
     "missing_rate": _float, "raters": _optional(_number_table),
 }
@@ -955,7 +968,7 @@ def save_simulation(sim: Simulation, path: str | Path, overwrite: bool = False) 
     The data go to ``path`` (CSV or Parquet, by extension), the truth to
     ``<stem>.truth.json`` (generating values, design, seed, package version) and the
     coding sheet to ``<stem>.coded.csv``. Every file is written to a temporary file in the
-    same folder and renamed into place.
+    same folder and renamed into place; missing parent folders are created.
     Existing files are refused unless ``overwrite=True``. Returns the paths written.
     """
     paths = simulation_paths(path)
@@ -963,12 +976,11 @@ def save_simulation(sim: Simulation, path: str | Path, overwrite: bool = False) 
     suffix = paths["data"].suffix.lower()
     if suffix not in (".csv", ".parquet", ".pq"):
         raise ValueError(f"{paths['data']}: write simulated data as .csv or .parquet, not {suffix!r}")
-    if not paths["data"].parent.is_dir():
-        raise FileNotFoundError(f"{paths['data'].parent}: folder does not exist")
     existing = [str(p) for p in [*paths.values(), stale] if p is not None and p.exists()]
     if existing and not overwrite:
         raise FileExistsError(f"{', '.join(existing)} already exist(s); refusing to overwrite "
                               "(use --force)")
+    paths["data"].parent.mkdir(parents=True, exist_ok=True)  # like save_run's, every --out's
     if stale is not None and stale.exists():  # an earlier simulation's coding sheet must not stay
         stale.unlink()
         logger.warning("removed %s, the coding sheet of the simulation this one overwrites", stale)

@@ -115,8 +115,13 @@ def build_model(spec: ModelSpec, survey, design: ModelDesign | None = None) -> p
     return model_from_design(design)
 
 
-def model_from_design(design: ModelDesign) -> pm.Model:
-    """Build the PyMC model from a :class:`ModelDesign` (see :func:`build_model`)."""
+def model_from_design(design: ModelDesign, likelihood=None) -> pm.Model:
+    """Build the PyMC model from a :class:`ModelDesign` (see :func:`build_model`).
+
+    ``likelihood``, if given, replaces the family's likelihood term: a function of
+    ``(design, data, predictor, spec, scale)`` as in :data:`LIKELIHOODS` (for instance
+    :func:`models.sufficient.gaussian_potential`, the same posterior for sampling).
+    """
     if design.macro is not None:  # an alliance-level outcome (models.macro)
         from .macro import model_from_design as macro_model
 
@@ -132,7 +137,7 @@ def model_from_design(design: ModelDesign) -> pm.Model:
             _rater_measurement(design, data, latent)
         b = _effects(design, data, spec, scale)
         predictor = _linear_predictor(design, data, X_full, b, spec, scale)
-        _likelihood(design, data, predictor, spec, scale)
+        (likelihood or _likelihood)(design, data, predictor, spec, scale)
     return model
 
 

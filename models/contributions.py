@@ -94,6 +94,40 @@ def contributions(tree: xr.DataTree, *, by: str = "condition", group: str = "pos
     return out.assign_coords(labels)
 
 
+def condition_covariance(tree: xr.DataTree) -> xr.DataArray | None:
+    """The covariance over individuals (ddof=1) of the conditions' values as the model saw them.
+
+    Every variance and covariance of the contributions over individuals is then a quadratic
+    form in the effects (``Var(sum_k x_k b_k) = b' S b``): the decomposition needs no pass
+    over draws x individuals (:func:`analysis.decomposition.decomposition_from_covariance`).
+    None where codes were imputed (their values change from draw to draw) or the fit has no
+    conditions.
+
+    Returns
+    -------
+    xarray.DataArray or None
+        Dims (condition, condition_other), in the posterior's order of conditions.
+    """
+    if not has_conditions(tree):
+        return None
+    constant = tree["constant_data"]
+    columns, names = [], []
+    for level in _levels(constant):
+        X = constant[f"X_{level}"]
+        values = X.values
+        if np.isnan(values).any():
+            return None
+        if level in X.dims and level != "individual":  # one row per individual, as contributions()
+            values = values[constant[f"idx_{level}"].values]
+        columns.append(values)
+        names += [str(c) for c in X[f"{level}_condition"].values]
+    covariance = np.atleast_2d(np.cov(np.concatenate(columns, axis=1), rowvar=False, ddof=1))
+    order = [str(c) for c in tree["posterior"]["condition"].values]
+    return xr.DataArray(covariance, dims=("condition", "condition_other"),
+                        coords={"condition": names, "condition_other": names}
+                        ).sel(condition=order, condition_other=order)
+
+
 def _levels(constant) -> list[str]:
     return [level for level in LEVELS
             if f"X_{level}" in constant]

@@ -20,11 +20,14 @@ for every family.
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
 from pymc.model.transform.conditioning import remove_value_transforms
+from pymc.pytensorf import reseed_rngs
 from pytensor.compile.builders import OpFromGraph
 from pytensor.compile.mode import Mode
 from pytensor.compile.rewriting import inline_ofg_node
@@ -176,10 +179,26 @@ def posterior_predictive(model: pm.Model, posterior: xr.Dataset, *, seed: int,
     chunk by chunk: the float64 array of every draw is never held (8 GB for 1,000 draws
     of a million respondents).
     """
-    inputs, batched = _batched(model.free_RVs)
-    outputs = [_drawn_per_draw(model[name], dict(zip(inputs, batched))) for name in var_names]
-    function = _compile(batched, outputs, random_seed=seed)
+    inputs, function, rngs = _outcome_function(model, tuple(var_names))
+    reseed_rngs(rngs, seed)  # as compiling with random_seed=seed does: the same draws
     return _dataset(model, var_names, _evaluate(function, posterior, inputs, dtype=dtype), posterior)
+
+
+# a fit draws the outcome twice with the same graph (given the prior draws, then the
+# posterior's): compiled once per model and reseeded (~0.15 s of CPU at 2,000 respondents)
+_OUTCOME_FUNCTIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _outcome_function(model: pm.Model, var_names: tuple):
+    """The compiled function drawing ``var_names`` given a chunk of draws of the free
+    variables, its inputs and its random generators (to reseed before each use)."""
+    cached = _OUTCOME_FUNCTIONS.setdefault(model, {})
+    if var_names not in cached:
+        inputs, batched = _batched(model.free_RVs)
+        outputs = [_drawn_per_draw(model[name], dict(zip(inputs, batched))) for name in var_names]
+        function, updates = _compile(batched, outputs, random_seed=False, return_updates=True)
+        cached[var_names] = (inputs, function, list(updates))
+    return cached[var_names]
 
 
 def log_likelihood(model: pm.Model, posterior: xr.Dataset, *, dtype=None) -> xr.Dataset:

@@ -792,6 +792,10 @@ def power(
     from reports.power import PAGE_FILE, render_power_page
 
     _inputs(design=design, codebook=codebook, config=config)
+    if not out.is_dir():  # a new study folder: its location checked before any work, as every --out
+        from data.files import check_output_dir
+
+        check_output_dir(out, option="--out")
     try:
         points = [int(a) for a in alliances.split(",") if a.strip()]
     except ValueError:

@@ -43,6 +43,7 @@ import pandas as pd
 import xarray as xr
 
 from analysis import Checks, posterior_summary, sides_and_levels
+from analysis.submodels import kept_sampling
 from data.constants import SAMPLE_DIMS
 from data.files import restore, write_csv
 from models import DEFAULT_PRIORS, get_family
@@ -50,7 +51,7 @@ from models.extend import sampling_record
 from models.priors import OUTCOME_SCALED
 from models.run import raw_sd
 
-from .html import ReportContext
+from .html import ReportContext, extended_cell
 
 logger = logging.getLogger(__name__)
 
@@ -464,8 +465,12 @@ def load_checks_json(run_dir: str | Path) -> Checks | None:
         return None
 
 
-def _loo_frame(loo: Mapping | None) -> pd.DataFrame | None:
-    """The LOO comparison as a table, from its record (``PredictiveComparison.to_dict``)."""
+def _loo_frame(loo: Mapping | None, fits: Mapping | None = None) -> pd.DataFrame | None:
+    """The LOO comparison as a table, from its record (``PredictiveComparison.to_dict``).
+
+    ``fits``: model name to its fit's ``draws`` (per chain) and ``extensions`` (checks.json's
+    ``submodels``, and the run itself as ``both``), shown beside each model.
+    """
     if loo is None:
         return None
     models = loo.get("models") or []
@@ -481,8 +486,20 @@ def _loo_frame(loo: Mapping | None) -> pd.DataFrame | None:
     table.index.name = "model"
     numeric = table.select_dtypes("number").columns
     table[numeric] = table[numeric].astype(float).round(3)
+    fits = fits or {}
+    kept = [fits.get(m) or {} for m in table.index]
+    table["draws per chain"] = pd.Series([k.get("draws") for k in kept], index=table.index,
+                                         dtype=object)  # whole numbers, a dash where unknown
+    table["extended"] = [extended_cell(k.get("extensions")) for k in kept]
     table.attrs.update(method=loo.get("method"))  # explained under the table in the report
     return table
+
+
+def _loo_fits(record: Mapping, run) -> dict:
+    """Each LOO model's draws per chain and extensions: its sub-model's, or the run's (``both``)."""
+    fits = dict(record.get("submodels") or {})
+    fits["both"] = kept_sampling(run.tree, run.summary.get("sampling"))
+    return fits
 
 
 def _sensitivity_frame(sensitivity: Mapping | None) -> pd.DataFrame | None:
@@ -601,11 +618,13 @@ def build_context(
         condition_labels=labels,
         condition_sides=sides,
         condition_levels=levels,
+        binary_conditions=tuple(n for n in names if n in codebook.conditions
+                                and codebook.conditions[n].scale.kind == "binary"),
         decomposition=None if checks is None else checks.decomposition,
         truth=example_truth_table(run, None if checks is None else checks.decomposition,
                                   ci_prob=ci_prob),
         ppc=ppc,
-        loo=_table_or_why(_loo_frame(record.get("loo")), checks, "loo"),
+        loo=_table_or_why(_loo_frame(record.get("loo"), _loo_fits(record, run)), checks, "loo"),
         parameters=parameter_table(run.summary),
         parameters_interval=run.summary.get("interval"),
         variance_partition=variance_partition(tree["posterior"].to_dataset(),
@@ -627,8 +646,11 @@ def build_context(
 
 
 def _rename_outcome(tree: xr.DataTree, outcome: str) -> xr.DataTree:
-    """Observed and predicted outcome, with ``y`` named after the outcome (the figure's axis)."""
+    """Observed and predicted outcome, with ``y`` named after the outcome (the figure's axis),
+    and a binomial outcome's trials (``constant_data``)."""
     name = outcome.replace("/", "")  # DataTree forbids "/" in names
-    return xr.DataTree.from_dict({
-        group: tree[group].to_dataset()[["y"]].rename_vars({"y": name})
-        for group in ("observed_data", "posterior_predictive")})
+    groups = {group: tree[group].to_dataset()[["y"]].rename_vars({"y": name})
+              for group in ("observed_data", "posterior_predictive")}
+    if "constant_data" in tree.children and "trials" in tree["constant_data"]:
+        groups["constant_data"] = tree["constant_data"].to_dataset()[["trials"]]  # binomial
+    return xr.DataTree.from_dict(groups)

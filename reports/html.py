@@ -91,11 +91,15 @@ class ReportContext:
         e.g. ``{"per raw unit": ..., "per SD": ..., "change in P(y >= 4) per SD": ...}``.
     condition_labels, condition_sides, condition_levels : mapping of str to str, optional
         Condition -> readable label, side and level (from the codebook).
+    binary_conditions : sequence of str, optional
+        Conditions on a binary (0/1) scale: the effects section says that one SD is no
+        step for them and that their per-raw-unit effect is the 0 -> 1 contrast.
     decomposition : xarray.Dataset, optional
         From :func:`analysis.variance_decomposition`.
     ppc : xarray.DataTree, optional
         With groups ``observed_data`` and ``posterior_predictive`` holding the same
-        outcome variable(s).
+        outcome variable(s), and for a binomial outcome ``constant_data`` with its
+        ``trials`` (the figure then shows ``y / trials``).
     loo : pandas.DataFrame, optional
         LOO comparison table (e.g. ``arviz_stats.compare``), one row per model.
     parameters : pandas.DataFrame, optional
@@ -156,6 +160,7 @@ class ReportContext:
     condition_labels: Mapping[str, str] | None = None
     condition_sides: Mapping[str, str] | None = None
     condition_levels: Mapping[str, str] | None = None
+    binary_conditions: tuple[str, ...] = ()
     decomposition: xr.Dataset | None = None
     ppc: xr.DataTree | None = None
     loo: pd.DataFrame | None = None
@@ -193,6 +198,18 @@ class ReportContext:
 
 # ---------------------------------------------------------------------------------------
 # Cells and tables: plain strings only; the template escapes them.
+
+
+def extended_cell(extensions: int | None) -> str:
+    """Whether a fit was sampled again, longer, after a narrow miss (:mod:`models.extend`).
+
+    ``extensions`` counts the extra runs; None (checks written before it was kept): a dash.
+    """
+    if extensions is None:
+        return MISSING_CELL
+    if not extensions:
+        return "no"
+    return "yes, once" if extensions == 1 else f"yes, {extensions} times"
 
 
 def format_cell(value) -> str:
@@ -473,7 +490,10 @@ def _effects_section(ctx: ReportContext) -> dict | None:
                        "quantity": draws.attrs.get("quantity", "")})
     fig = _drawn(lambda: plots.forest_plot(ctx.effects, labels=labels, sides=sides,
                                            prob=ctx.ci_prob), "forest plot")
+    shown = {str(c) for draws in ctx.effects.values() for c in draws["condition"].values}
     return {"tables": tables,
+            "binary": [c for c in ctx.binary_conditions if c in shown],
+            "contrasted": any(draws.attrs.get("contrast") for draws in ctx.effects.values()),
             "image": _image(fig, "Forest plot of the effects of every condition", key="effects")}
 
 
@@ -528,7 +548,10 @@ def _ppc_section(ctx: ReportContext) -> dict | None:
     predicted = tree["posterior_predictive"].to_dataset()
     names = [n for n in observed.data_vars if n in predicted.data_vars]
     outcome = (ctx.model or {}).get("outcome")
-    images = [_image(_drawn(lambda n=n: plots.ppc_plot(observed[n], predicted[n], prob=ctx.ci_prob),
+    constant = tree["constant_data"].to_dataset() if "constant_data" in tree.children else {}
+    trials = constant.get("trials")  # a binomial outcome: drawn as y / trials
+    images = [_image(_drawn(lambda n=n: plots.ppc_plot(observed[n], predicted[n], prob=ctx.ci_prob,
+                                                       trials=trials),
                             f"posterior predictive check of {n}"),
                      f"Posterior predictive check of {n}",
                      key="ppc_overall" if n == outcome else None) for n in names]
@@ -575,7 +598,10 @@ def _dominance_analysis_section(ctx: ReportContext) -> dict | None:
     fits = [{"subset": label, "conditions": format_cell(entry.get("conditions")),
              "passed": bool(entry.get("passed", True)),
              "failed": format_cell(entry.get("failed_gates")) if entry.get("failed_gates") else "",
-             "seconds": format_cell(entry.get("seconds"))} for label, entry in submodels.items()]
+             "seconds": format_cell(entry.get("seconds")),
+             "draws": format_cell(entry.get("draws")),
+             "extended": extended_cell(entry.get("extensions"))}
+            for label, entry in submodels.items()]
     failed = [f["subset"] for f in fits if not f["passed"]]
     return {
         "interval": interval,

@@ -222,6 +222,14 @@ def _is_categorical(observed: np.ndarray) -> bool:
     )
 
 
+def _family(observed: xr.DataArray):
+    """The outcome's family (``models.Family``) from the ``family`` attribute a fit puts on
+    ``y``; None for fits written before it did."""
+    from models.families import FAMILIES
+
+    return FAMILIES.get(str(observed.attrs.get("family")))
+
+
 def _takes_categories(observed: xr.DataArray, values: np.ndarray) -> bool:
     """Whether the outcome is drawn as category bars: its family says (``models.Family``,
     from the ``family`` attribute a fit puts on ``y``), else its values (few integers).
@@ -229,9 +237,7 @@ def _takes_categories(observed: xr.DataArray, values: np.ndarray) -> bool:
     A category family always is; a continuous (``density``) one never; a discrete family
     with another check (binomial counts) is when its counts take few values.
     """
-    from models.families import FAMILIES
-
-    family = FAMILIES.get(str(observed.attrs.get("family")))
+    family = _family(observed)
     if family is None:  # fits written before y carried its family
         return _is_categorical(values)
     if family.ppc == "categories":
@@ -257,14 +263,18 @@ def _ecdf_overlay(ax, obs: np.ndarray, pred: np.ndarray, *, prob: float, name: s
     ax.set_title(f"ECDF, predictive {prob:.0%} band", fontsize=9)
 
 
-def ppc_plot(observed: xr.DataArray, predicted: xr.DataArray, *, prob: float = 0.89):
+def ppc_plot(observed: xr.DataArray, predicted: xr.DataArray, *, prob: float = 0.89,
+             trials: xr.DataArray | None = None):
     """Observed outcome distribution against the posterior predictive distribution.
 
     A categorical outcome (its family's check is ``categories``) is drawn as observed
     proportions per category with the predicted median and interval; a continuous one
     (``density``) as two overlays: the observed histogram over the histograms of evenly
     spaced predictive draws, and the observed ECDF over the predictive ECDFs' pointwise
-    ``prob`` interval.
+    ``prob`` interval. A binomial outcome (check ``proportion``) with its ``trials`` is
+    drawn as the proportion of successes ``y / trials``, as the per-group checks do
+    (counts out of different numbers of trials are not comparable): as category bars when
+    every individual has the same trials, else as the two overlays.
 
     Parameters
     ----------
@@ -274,11 +284,21 @@ def ppc_plot(observed: xr.DataArray, predicted: xr.DataArray, *, prob: float = 0
     predicted : xarray.DataArray
         Posterior predictive draws with dims (chain, draw, ...) matching ``observed``.
     prob : float, default 0.89
+    trials : xarray.DataArray, optional
+        Trials per individual (the fit's ``constant_data``) of a binomial outcome; without
+        them its counts are drawn.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
+    name = _text(observed.name or "outcome")
+    family = _family(observed)
+    one_n = None  # a proportion: whether every individual has the same trials
+    if trials is not None and family is not None and family.ppc == "proportion":
+        name = f"{name} / trials"
+        observed, predicted = observed / trials, predicted / trials
+        one_n = np.unique(trials.values).size == 1
     obs = np.asarray(observed.values, dtype=float).ravel()
     stacked = predicted.stack(sample=SAMPLE_DIMS).transpose("sample", ...)
     # Evenly spaced draws: deterministic, no seed needed.
@@ -288,8 +308,10 @@ def ppc_plot(observed: xr.DataArray, predicted: xr.DataArray, *, prob: float = 0
     seen = np.isfinite(obs)
     if not seen.all():
         obs, pred = obs[seen], pred[:, seen]
-    name = _text(observed.name or "outcome")
-    categorical = _takes_categories(observed, obs)
+    if one_n is None:
+        categorical = _takes_categories(observed, obs)
+    else:  # k / n for one n takes few values; for several n, many
+        categorical = one_n and np.unique(obs).size <= MAX_CATEGORIES
     fig = new_figure(6.0 if categorical else 9.0, 2.8)
     ax = fig.subplots() if categorical else fig.subplots(1, 2)[0]
     if categorical:

@@ -117,6 +117,39 @@ def test_save_checks_writes_json_and_figures_and_never_overwrites(checks, run):
     assert not list(run.path.glob(".checks.*"))  # no staging folder left behind
 
 
+def test_sub_model_draws_and_extensions_reach_the_report_live_and_loaded(checks, run, tmp_path):
+    """Each sub-model's kept draws per chain and extensions: in checks.json and the report."""
+    import re
+
+    from analysis import load_checks
+    from reports import build_context
+    from reports.html import extended_cell, render_html
+
+    fits = {**checks.dominance.submodels, **checks.submodels}
+    assert len(fits) == 17
+    for entry in fits.values():  # draws: the sub-model's own, at most the run's unless extended
+        assert entry["extensions"] in (0, 1, 2)
+        assert 0 < entry["draws"] <= 100 * 4 ** bool(entry["extensions"])
+    save_checks(checks, tmp_path, figures=False)
+    loaded = load_checks(tmp_path)
+    assert loaded.to_dict()["dominance"]["submodels"] == checks.dominance.submodels
+    live = build_context(run, checks)
+    page = render_html(live)
+    assert render_html(build_context(run, loaded)) == page
+    section = re.search(r'<section id="dominance-analysis">(.*?)</section>', page, re.S).group(1)
+    rows = {cells[0]: cells[-2:] for cells in
+            (re.findall(r"<td[^>]*>(.*?)</td>", row) for row in
+             re.findall(r'<tr class="(?:passed|failed)">(.*?)</tr>', section))}
+    assert rows == {label: [f"{e['draws']:,}", extended_cell(e["extensions"])]
+                    for label, e in checks.dominance.submodels.items()}
+    loo = live.loo
+    assert loo.loc["both", "draws per chain"] == run.tree["posterior"].sizes["draw"]
+    assert loo.loc["both", "extended"] in ("no", "yes, once", "yes, 2 times")
+    for name, entry in checks.submodels.items():
+        assert loo.loc[name, "draws per chain"] == entry["draws"]
+        assert loo.loc[name, "extended"] == extended_cell(entry["extensions"])
+
+
 def test_linear_predictor_reproduces_the_models_log_likelihood(run):
     """Eta (conditions, imputed codes, group intercepts, varying slopes) gives the loglik."""
     tree = with_log_likelihood(run.tree, run.spec, run.survey)

@@ -267,3 +267,34 @@ def test_posterior_summary_states_its_interval():
     assert float(got.sel(stat="sd")) == pytest.approx(values.std(ddof=1))
     assert float(got.sel(stat="lower")) == pytest.approx(np.quantile(values, 0.25))
     assert float(got.sel(stat="upper")) == pytest.approx(np.quantile(values, 0.75))
+
+
+@pytest.mark.parametrize("family", ["gaussian", "ordinal"])
+def test_the_decomposition_from_the_covariance_equals_the_one_over_individuals(family):
+    """The closed form (quadratic forms in b) gives every variable of the pass over individuals."""
+    from analysis.decomposition import decomposition_from_covariance
+
+    rng = np.random.default_rng(7)
+    names = ["a", "b", "c", "d", "e"]
+    levels = dict(zip(names, ["individual", "individual", "network", "organisation", "alliance"]))
+    sides = dict(zip(names, ["interpersonal", "interorganisational", "interpersonal",
+                             "interorganisational", "interorganisational"]))
+    x = rng.normal(size=(300, 5)) @ rng.normal(size=(5, 5))  # correlated conditions
+    b = xr.DataArray(rng.normal(size=(2, 7, 5)), dims=("chain", "draw", "condition"),
+                     coords={"condition": names})
+    parts = xr.DataArray(np.einsum("cdk,ik->cdik", b.values, x),
+                         dims=("chain", "draw", "individual", "condition"), coords={"condition": names})
+    groups = {"network": xr.DataArray(rng.uniform(0.1, 1, size=(2, 7)), dims=("chain", "draw")),
+              "alliance": 0.3}
+    sigma = xr.DataArray(rng.uniform(0.5, 2, size=(2, 7)), dims=("chain", "draw"))
+    options = dict(sides=sides, levels=levels, group_var=groups, family=family,
+                   sigma=sigma if family == "gaussian" else None)
+    over_individuals = variance_decomposition(parts, **options)
+    covariance = xr.DataArray(np.cov(x, rowvar=False, ddof=1), dims=("condition", "condition_other"),
+                              coords={"condition": names, "condition_other": names})
+    closed = decomposition_from_covariance(b, covariance, **options)
+    assert set(closed.data_vars) == set(over_individuals.data_vars)
+    for name in over_individuals.data_vars:
+        expected = over_individuals[name]
+        np.testing.assert_allclose(closed[name].transpose(*expected.dims).values, expected.values,
+                                   rtol=1e-9, atol=1e-12, err_msg=name)

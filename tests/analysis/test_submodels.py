@@ -92,9 +92,12 @@ def test_draws_of_separate_fits_are_thinned_evenly_to_the_fewest():
 
 
 def test_a_dominance_sub_model_whose_r2_misses_a_gate_narrowly_is_refitted_longer(monkeypatch):
+    import xarray as xr
+
     import analysis.submodels
     import models.jobs
     from analysis.submodels import _until_r2_trusted
+    from models.extend import sampling_note, sampling_record
     from models.jobs import FitJob
 
     good = {"max_rhat": 1.002, "min_ess_bulk": 900.0, "min_ess_tail": 800.0,
@@ -102,15 +105,25 @@ def test_a_dominance_sub_model_whose_r2_misses_a_gate_narrowly_is_refitted_longe
             "divergences": 0, "min_bfmi": 0.8}
     narrow = {**good, "max_rhat": 1.02}
     seen = {"first": narrow, "second": good}
-    monkeypatch.setattr(analysis.submodels, "r2_diagnostics", lambda tree, r2=None: seen[tree])
+    monkeypatch.setattr(analysis.submodels, "r2_diagnostics", lambda tree, r2=None: seen[tree.name])
     refits = []
-    monkeypatch.setattr(models.jobs, "run_fit", lambda job: refits.append(job) or "second")
+    second = xr.DataTree(name="second")
+    monkeypatch.setattr(models.jobs, "run_fit", lambda job: refits.append(job) or second)
     job = FitJob("spec", "survey", 7, {"chains": 4, "draws": 322, "tune": 400, "target_accept": 0.8,
                                        "active_conditions": ("a",), "extension": None})
-    tree, diagnostics = _until_r2_trusted(job, "first")
-    assert tree == "second" and diagnostics == good and len(refits) == 1
+    tree, diagnostics = _until_r2_trusted(job, xr.DataTree(name="first"))
+    assert tree is second and diagnostics == good and len(refits) == 1
     assert refits[0].options["draws"] == 644 and refits[0].options["tune"] == 800
     assert refits[0].seed != 7 and refits[0].options["active_conditions"] == ("a",)
+    # the kept fit records the extension (the report's sub-model table reads it)
+    record = sampling_record(tree)
+    assert record["outcome"] == "passed after extension"
+    assert [a["draws"] for a in record["attempts"]] == [322, 644]
+    assert record["attempts"][1]["change"] == "draws 322 -> 644, tuning 400 -> 800, new seed"
+    assert "extended once" in sampling_note(record)
     # far from the gate: kept as it is, the failure reported
     seen["first"] = {**good, "max_rhat": 1.2}
-    assert _until_r2_trusted(job, "first") == ("first", seen["first"]) and len(refits) == 1
+    first = xr.DataTree(name="first")
+    assert _until_r2_trusted(job, first) == (first, seen["first"]) and len(refits) == 1
+    assert sampling_record(first)["outcome"] == "failed, not extended"
+    assert len(sampling_record(first)["attempts"]) == 1

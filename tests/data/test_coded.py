@@ -18,6 +18,7 @@ from data.coded import (
     collapse_raters,
     load_coded,
     reliability,
+    reliability_table,
     validate_coded,
 )
 from data.io import read_table
@@ -394,6 +395,17 @@ def test_reliability_of_the_clean_sheet(codebook, clean, caplog):
     assert table["unreliable"].any() and not table["unreliable"].all()
     for name in table.index[table["unreliable"]]:
         assert name in caplog.text
+
+
+def test_reliability_table_is_the_sheets_table_from_codes_already_read(codebook, clean):
+    # the public entry analysis.raters uses on a survey's rater_codes (a subset of conditions)
+    coded = load_coded(FIXTURES / "clean.csv", codebook)
+    whole = reliability_table(coded.codes, codebook)
+    pd.testing.assert_frame_equal(whole, reliability(clean, codebook))
+    pd.testing.assert_frame_equal(whole, coded.reliability)
+    some = ["firm_size", "prior_cooperation"]
+    part = reliability_table(coded.codes[coded.codes["condition"].isin(some)], codebook)
+    pd.testing.assert_frame_equal(part, whole.loc[some])
 
 
 def test_reliability_undefined_cases_are_nan_with_a_note():

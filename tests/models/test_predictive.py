@@ -69,6 +69,10 @@ def test_posterior_predictive_draws_equal_pymcs(family, fits, survey):
         np.testing.assert_array_equal(ours.values, theirs.values)
     other = predictive.posterior_predictive(model, posterior, seed=12)["y"]
     assert (other.values != ours.values).any()
+    # the function is compiled once per model and reseeded: the same seed, the same draws
+    again = predictive.posterior_predictive(model, posterior, seed=11)["y"]
+    np.testing.assert_array_equal(again.values, ours.values)
+    assert list(predictive._OUTCOME_FUNCTIONS[model]) == [("y",)]
 
 
 def test_results_do_not_depend_on_the_chunking(fits, survey, monkeypatch):

@@ -109,6 +109,87 @@ def test_diagnostics_are_remembered_by_the_draws_content(saved, fits, monkeypatc
     assert run_module.diagnostics(changed)["max_rhat"] > fresh["max_rhat"] and calls == [1, 1]
 
 
+def test_rank_statistics_are_arviz_stats_numbers_exactly(fits):
+    """models.run's batched rank normalisation (models.run._rank_statistics) changes no
+    R-hat or bulk ESS by one bit: on a fit's draws, and on draws with ties, a constant
+    quantity, a NaN, an infinity, float32, odd and too few draws, one chain."""
+    import arviz_stats as azs
+    import xarray as xr
+
+    import models.run as run_module
+
+    rng = np.random.default_rng(3)
+    draws = rng.normal(size=(4, 121, 3))
+    draws[1] += 0.5  # one chain apart
+    odd = xr.Dataset({
+        "smooth": (("chain", "draw", "k"), draws),
+        "ties": (("chain", "draw", "k"), np.round(draws, 1)),  # many tied values
+        "discrete": (("chain", "draw"), rng.integers(0, 3, size=(4, 121)).astype(float)),
+        "constant": (("chain", "draw"), np.full((4, 121), 2.0)),
+        "with_nan": (("chain", "draw"), np.where(np.arange(121) == 7, np.nan, draws[..., 0])),
+        "with_inf": (("chain", "draw"), np.where(np.arange(121) == 9, np.inf, draws[..., 1])),
+        "single": (("chain", "draw"), draws[..., 2].astype(np.float32)),
+        "matrix": (("k", "chain", "draw", "j"), np.moveaxis(draws, 2, 0)[..., None] * [1.0, -2.0]),
+    })
+    walk = np.cumsum(rng.normal(size=(4, 300)), axis=1)  # far from converged, strongly autocorrelated
+    walks = xr.Dataset({"walk": (("chain", "draw"), walk),
+                        "stuck": (("chain", "draw"), np.repeat(walk[:, ::10], 10, axis=1))})
+    short = xr.Dataset({"a": (("chain", "draw"), draws[:, :6, 0])})
+    one_chain = xr.Dataset({"a": (("chain", "draw"), draws[:1, :, 0])})
+    for posterior in (fits("ordinal")["posterior"].to_dataset(), odd, walks, short, one_chain):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rhat, ess = azs.rhat(posterior), azs.ess(posterior, method="bulk")
+            fast_rhat, fast_ess = run_module._rank_statistics(posterior)
+        for i, name in enumerate(posterior.data_vars):
+            order = [*(d for d in posterior[name].dims if d not in ("chain", "draw"))]
+            assert np.array_equal(rhat[name].transpose(*order).values, fast_rhat[i], equal_nan=True), name
+            assert np.array_equal(ess[name].transpose(*order).values, fast_ess[i], equal_nan=True), name
+        if posterior is odd:  # the batched path ran and gave real numbers
+            assert np.isfinite(fast_rhat[0]).all() and fast_rhat[0].min() > 1.01
+            assert np.isfinite(fast_ess[1]).all()
+
+
+def test_posterior_draws_are_stored_uncompressed_and_predictive_draws_compressed(saved, fits):
+    """models.fit.netcdf_encoding: float64 draws (nearly incompressible) are written as they
+    are, small-integer predictive draws and the design with shuffled zlib; values unchanged."""
+    import xarray as xr
+
+    path, _ = saved
+    with xr.open_datatree(path / "posterior.nc", engine="h5netcdf") as stored:
+        assert not stored["posterior"]["b"].encoding["zlib"]
+        assert not stored["log_prior"]["b"].encoding["zlib"]
+        assert stored["posterior_predictive"]["y"].encoding["zlib"]
+        assert stored["constant_data"]["idx_alliance"].encoding["zlib"]
+        for group in ("posterior", "log_prior", "posterior_predictive"):
+            assert stored[group].to_dataset().load().equals(fits("ordinal")[group].to_dataset()), group
+
+
+def test_writing_a_run_does_not_import_distributed(tmp_path):
+    """models.run._no_distributed_lookup keeps xarray (and dask) from importing
+    dask.distributed on every write; without it they do (the reason it exists)."""
+    import subprocess
+    import sys
+
+    code = f"""
+import sys
+import numpy as np, xarray as xr
+from models.run import _no_distributed_lookup
+tree = xr.DataTree.from_dict({{"posterior": xr.Dataset({{"a": (("chain", "draw"), np.zeros((2, 3)))}})}})
+with _no_distributed_lookup():
+    tree.to_netcdf({str(tmp_path / "a.nc")!r}, engine="h5netcdf")
+assert not [m for m in sys.modules if m.startswith(("distributed", "dask.distributed"))], "imported"
+assert xr.open_datatree({str(tmp_path / "a.nc")!r}, engine="h5netcdf")["posterior"]["a"].shape == (2, 3)
+tree.to_netcdf({str(tmp_path / "b.nc")!r}, engine="h5netcdf")
+assert "distributed" in sys.modules, "xarray no longer imports distributed: the guard is not needed"
+with _no_distributed_lookup():  # distributed imported: left alone
+    tree.to_netcdf({str(tmp_path / "c.nc")!r}, engine="h5netcdf")
+import dask.distributed
+assert sys.modules["dask.distributed"] is dask.distributed
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 def test_existing_run_is_not_overwritten_without_force(saved, fits, survey):
     path, _ = saved
     before = (path / "summary.json").read_text()

@@ -200,6 +200,8 @@ def fixture_raters(rng, shape, conditions, *, rater="R1"):
 
 # The sub-model of this subset fails a diagnostic gate in the fixture (the report must say so).
 FAILING_SUBSET = "organisation"
+# The sub-model of this subset was extended once (to twice the draws) in the fixture.
+EXTENDED_SUBSET = "network"
 
 
 def fixture_dominance(rng, conditions: dict, shape: tuple[int, int], *, level_name: str):
@@ -223,7 +225,8 @@ def fixture_dominance(rng, conditions: dict, shape: tuple[int, int], *, level_na
         submodels[label] = {
             "conditions": [c for c, (level, _, _) in conditions.items() if levels[level] in s],
             "seed": 7, "seconds": round(float(rng.uniform(5, 20)), 1), "passed": not failed,
-            "failed_gates": failed}
+            "failed_gates": failed, "draws": 1250 if label == EXTENDED_SUBSET else 625,
+            "extensions": int(label == EXTENDED_SUBSET)}
     return replace(result, submodels=submodels, seconds=95.0)
 
 

@@ -28,7 +28,7 @@ from reports.context import (
     rerun_command,
     save_reliability,
 )
-from reports.html import render_html
+from reports.html import MISSING_CELL, render_html
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +61,20 @@ def test_effects_per_sd_and_per_unit_match_summary_json(context, run):
         # the same draws and arithmetic as summary.json: equal to rounding error
         assert float(per_sd.sel(condition=condition)) == pytest.approx(values["per_sd"]["mean"], rel=1e-9)
         assert float(per_unit.sel(condition=condition)) == pytest.approx(values["per_unit"]["mean"], rel=1e-9)
+
+
+def test_binary_conditions_are_named_with_their_0_to_1_contrast(context, run):
+    codebook = run.survey.codebook
+    binary = [c for c in run.spec.conditions if codebook.conditions[c].scale.kind == "binary"]
+    assert binary and context.binary_conditions == tuple(binary)
+    section = _section(render_html(context), "effects")
+    plural = "s" if len(binary) > 1 else ""
+    assert f"Binary (0/1) condition{plural}: {', '.join(binary)}." in section
+    # per_unit of a 0/1 condition is its 0 -> 1 contrast; per_sd is per_unit x the SD of
+    # its codes (at most about 0.5): about half the contrast, the reason for the note
+    for name in binary:
+        effect = run.summary["effects"][name]
+        assert abs(effect["per_sd"]["mean"]) <= 0.51 * abs(effect["per_unit"]["mean"])
 
 
 def test_readable_effects_are_changes_in_a_probability(context, run):
@@ -199,11 +213,40 @@ def test_loo_and_sensitivity_tables_from_their_json_form():
     assert list(table.index) == ["both", "null"]
     assert table.loc["both", "elpd"] == -1000.123
     assert table.loc["null", "Pareto k > 0.7"] == 2
+    assert table["draws per chain"].tolist() == [None, None]  # not recorded: a dash
+    assert table["extended"].tolist() == [MISSING_CELL, MISSING_CELL]
+    # each model's fit: draws per chain kept and extensions (checks.json's submodels, the run)
+    table = _loo_frame(loo, {"both": {"draws": 2000, "extensions": 0},
+                             "null": {"draws": 1250, "extensions": 2}})
+    assert table["draws per chain"].tolist() == [2000, 1250]
+    assert table["extended"].tolist() == ["no", "yes, 2 times"]
     sensitivity = {"quantities": {"share[network]": {"prior": 0.01, "likelihood": 0.2,
                                                      "diagnosis": "✓", "flagged": False}}}
     table = _sensitivity_frame(sensitivity)
     assert table.loc["share[network]", "likelihood"] == 0.2 and "flagged" not in table
     assert _loo_frame({"models": []}) is None and _sensitivity_frame(None) is None
+
+
+def test_the_report_draws_a_binomial_outcome_with_its_trials(monkeypatch):
+    """The run's trials reach the overall predictive figure (drawn as y / trials)."""
+    from reports import plots
+    from reports.context import _rename_outcome
+    from reports.html import ReportContext
+
+    trials = xr.DataArray([2, 10, 34], dims="individual")
+    tree = xr.DataTree.from_dict({
+        "observed_data": xr.Dataset({"y": xr.DataArray([1.0, 0.0, 5.0], dims="individual",
+                                                       attrs={"family": "binomial"})}),
+        "posterior_predictive": xr.Dataset({"y": xr.DataArray(np.ones((1, 4, 3)),
+                                                              dims=("chain", "draw", "individual"))}),
+        "constant_data": xr.Dataset({"trials": trials, "idx_network": trials * 0})})
+    renamed = _rename_outcome(tree, "incidence")
+    assert list(renamed["constant_data"].data_vars) == ["trials"]
+    drawn = []
+    real = plots.ppc_plot
+    monkeypatch.setattr(plots, "ppc_plot", lambda *a, **k: drawn.append(k) or real(*a, **k))
+    render_html(ReportContext(ppc=renamed, model={"outcome": "incidence"}))
+    assert len(drawn) == 1 and drawn[0]["trials"].values.tolist() == [2, 10, 34]
 
 
 # -- dominance analysis and per-group predictive checks from checks.json -----------------------

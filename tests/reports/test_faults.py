@@ -210,6 +210,51 @@ def test_an_unusable_out_is_refused_before_any_work(project, out, needle):
     assert time.perf_counter() - started < 20  # refused before reading or sampling
 
 
+# every command that takes --out: its arguments, with the output named OUT (a file's name
+# is appended where the output is a file)
+OUT_COMMANDS = {
+    "fit": ["fit", "survey.csv", "--out", "OUT"],
+    "run": ["run", "survey.csv", "--out", "OUT"],
+    "demo": ["demo", "--out", "OUT"],
+    "power": ["power", "--out", "OUT", "--alliances", "5", "--sims", "1"],
+    "simulate": ["simulate", "--seed", "1", "--out", "OUT/survey.csv"],
+    "report": ["report", "RUN", "--out", "OUT/report.html"],
+}
+
+
+@pytest.mark.parametrize("command", list(OUT_COMMANDS))
+@pytest.mark.parametrize("out, needle", [("afile/new", "afile is a file, not a folder"),
+                                         ("/proc/x", "system folder")])
+def test_every_command_refuses_an_unusable_out_before_any_work(project, request, command, out,
+                                                               needle):
+    (project / "afile").write_text("mine")
+    run = request.getfixturevalue("saved_run").path if command == "report" else None
+    args = [str(run) if a == "RUN" else a.replace("OUT", out) for a in OUT_COMMANDS[command]]
+    started = time.perf_counter()
+    one_line_error(invoke(*args, cwd=project), "--out", needle)
+    assert time.perf_counter() - started < 20  # refused before simulating, sampling or checking
+    assert (project / "afile").read_text() == "mine"
+
+
+def test_missing_parent_folders_of_out_are_created(project, saved_run):
+    """As README says: every --out's missing parents are made (mkdir -p), not refused."""
+    from analysis.power import open_study_dir
+    from data.files import atomic_dir
+
+    result = invoke(*[a.replace("OUT", "new/deeper") for a in OUT_COMMANDS["simulate"]], cwd=project)
+    assert result.exit_code == 0, result.output
+    assert (project / "new" / "deeper" / "survey.csv").is_file()
+    result = invoke("report", saved_run.path, "--out", project / "pages" / "a" / "report.html")
+    assert result.exit_code == 0, result.output
+    assert (project / "pages" / "a" / "report.html").is_file()
+    # fit, run and demo write their run directory with atomic_dir, power its study folder
+    with atomic_dir(project / "runs" / "a" / "r1") as staging:
+        (staging / "x").write_text("")
+    assert (project / "runs" / "a" / "r1" / "x").is_file()
+    assert open_study_dir(project / "studies" / "a" / "s1").is_dir()
+    assert check_output_dir(project / "more" / "a" / "r1") == project / "more" / "a" / "r1"
+
+
 def test_an_unwritable_out_is_refused_before_any_work(project):
     if os.geteuid() == 0:
         pytest.skip("root writes anywhere")

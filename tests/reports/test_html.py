@@ -245,6 +245,43 @@ def test_ppc_plot_asks_the_family_not_the_values():
     assert fig.axes[0].get_xlabel() == "score"
 
 
+def test_ppc_plot_of_a_binomial_outcome_is_the_proportion_of_successes():
+    # counts out of different trials (herds of 2 to 34 animals, as lme4::cbpp) are not
+    # comparable: the figure shows y / trials, as the per-group checks do
+    rng = np.random.default_rng(5)
+    trials = xr.DataArray(rng.integers(2, 35, size=56), dims="individual")
+    y = rng.binomial(trials.values, 0.1).astype(float)
+    observed = xr.DataArray(y, dims="individual", name="incidence", attrs={"family": "binomial"})
+    predicted = xr.DataArray(rng.binomial(trials.values, 0.1, size=(2, 50, 56)).astype(float),
+                             dims=("chain", "draw", "individual"))
+    counts = plots.ppc_plot(observed, predicted)  # without the trials: count bars, as before
+    assert len(counts.axes) == 1 and counts.axes[0].get_xlabel() == "incidence"
+    fig = plots.ppc_plot(observed, predicted, trials=trials)
+    assert len(fig.axes) == 2 and fig.axes[0].get_xlabel() == "incidence / trials"
+    step = next(line for line in fig.axes[1].get_lines() if line.get_color() == "black")
+    assert step.get_xdata().max() <= 1  # proportions, not counts
+    # one number of trials for everyone (the simulator's): bars per proportion k / n
+    ten = xr.full_like(trials, 10)
+    y10 = xr.DataArray(rng.binomial(10, 0.3, size=56).astype(float), dims="individual",
+                       name="y", attrs={"family": "binomial"})
+    bars = plots.ppc_plot(y10, xr.DataArray(rng.binomial(10, 0.3, size=(2, 50, 56)).astype(float),
+                                            dims=("chain", "draw", "individual")), trials=ten)
+    assert len(bars.axes) == 1 and bars.axes[0].get_ylabel() == "share of respondents"
+    labels = [t.get_text() for t in bars.axes[0].get_xticklabels()]
+    assert all(0 <= float(t) <= 1 for t in labels) and "0.3" in labels
+
+
+def test_the_effects_section_says_what_a_binary_conditions_per_sd_effect_is(report_context):
+    effects = report_context["effects"]
+    first = str(next(iter(effects.values()))["condition"].values[0])
+    note = re.compile(r'<p class="lead" id="binary-conditions">(.*?)</p>', re.S)
+    assert not note.search(_section(render_html(report_context), "effects"))
+    page = render_html({**report_context, "binary_conditions": (first, "not_in_the_model")})
+    text = note.search(_section(page, "effects")).group(1)
+    assert f"condition: {first}." in text and "not_in_the_model" not in text
+    assert "One SD of a 0/1 code is not a meaningful step" in text and "0 → 1 contrast" in text
+
+
 # --- dominance analysis and per-group predictive checks ---------------------------------------
 
 
@@ -285,6 +322,21 @@ def test_a_sub_model_failing_its_gates_is_shown(html, report_context):
     assert len(rows) == len(report_context["dominance_analysis"].submodels)
     warning = re.search(r'<p class="fail" id="failed-submodels">(.*?)</p>', section).group(1)
     assert FAILING_SUBSET in warning and "1 of 6" in warning
+
+
+def test_the_sub_model_table_shows_draws_per_chain_and_extensions(html, report_context):
+    from .conftest import EXTENDED_SUBSET
+
+    section = _section(html, "dominance-analysis")
+    header = re.search(r'<table id="submodels">\s*<thead>(.*?)</thead>', section, flags=re.S).group(1)
+    assert re.findall(r"<th>(.*?)</th>", header)[-2:] == ["draws per chain", "extended"]
+    rows = {cells[0]: cells for cells in
+            (re.findall(r"<td[^>]*>(.*?)</td>", row) for row in
+             re.findall(r'<tr class="(?:passed|failed)">(.*?)</tr>', section))}
+    for label, entry in report_context["dominance_analysis"].submodels.items():
+        expected = "yes, once" if label == EXTENDED_SUBSET else "no"
+        assert rows[label][-2:] == [f"{entry['draws']:,}", expected]
+    assert 'id="submodel-columns"' in section
 
 
 def test_per_group_checks_show_the_group_statistic_and_loo_pit(html, report_context):

@@ -1,0 +1,136 @@
+"""Sample a gaussian model from sufficient statistics: the same posterior, O(cells) per gradient.
+
+For a gaussian outcome with intercept-only group effects, eta_i = alpha + X_i b + t_c(i),
+where X are the individual-level conditions, ``t_c = sum_l table_l[g_l(i)]`` the group
+levels' values (their conditions' part plus the group intercepts; see
+:class:`models.build.LinearPredictor`) and c(i) the respondent's *cell*: the combination of
+groups it belongs to (at most one per distinct combination that occurs: about one per
+network in nested designs). With y centred at its mean ybar (no cancellation in float64)
+and ``s_c = alpha - ybar + t_c``::
+
+    SS = sum_i (y_i - ybar - X_i b - s_c(i))^2
+       = yy - 2 b'X'y - 2 sum_c s_c Y_c + b'X'X b + 2 sum_c s_c (S_c b) + sum_c n_c s_c^2
+
+with ``yy = sum (y_i - ybar)^2``, ``X'y = sum X_i (y_i - ybar)``, per cell the count
+``n_c``, the sum ``Y_c`` of ``y - ybar`` and the sum ``S_c`` of X. The log-likelihood
+``-N log sigma - N/2 log(2 pi) - SS / (2 sigma^2)`` is exactly the full model's
+(``pm.Normal("y", eta, sigma, observed=y)``), so a potential of it, in the graph that
+:func:`models.build.model_from_design` builds with its own free variables, priors and
+transforms, has the same posterior; a gradient costs O(cells x conditions) instead of
+O(respondents x conditions).
+
+Only the sampler uses this model (:func:`models.fit.compiled_model`); everything else
+(predictive draws, pointwise log-likelihood, log-prior) uses the full model. The statistics
+sit in data containers (``sufficient_*``), so a compiled sampling model refits new data of
+the same structure (sub-models' ``condition_mask``, simulated datasets) with ``with_data``.
+
+Not eligible (the full model is sampled): other families, varying slopes (slopes times
+individual conditions), missing conditions (imputed values are parameters), the rater
+measurement model and alliance-level outcomes (:mod:`models.macro`, which has its own
+sufficient statistics).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from .design import LEVELS, ModelDesign
+
+PREFIX = "sufficient_"
+
+
+def eligible(design: ModelDesign) -> bool:
+    """Whether the gaussian likelihood of ``design`` can be sampled from sufficient statistics."""
+    return (design.family.name == "gaussian" and design.macro is None and design.raters is None
+            and not design.spec.varying_slopes
+            and not any(len(rows) for rows, _, _ in design.missing.values()))
+
+
+def table_levels(design: ModelDesign) -> list[tuple[str, int]]:
+    """The group levels in :class:`~models.build.LinearPredictor`'s table, in its order,
+    with their sizes (as :func:`models.build._linear_predictor` stacks them)."""
+    levels = {level for level in design.level_conditions if level != "individual"}
+    levels |= set(design.spec.group_effects)
+    return [(level, len(design.coords[level])) for level in LEVELS if level in levels]
+
+
+def statistics(design: ModelDesign) -> dict[str, np.ndarray]:
+    """The sufficient statistics of ``design``'s gaussian likelihood, by data container name."""
+    y = np.asarray(design.y, dtype=float)
+    n = len(y)
+    y_mean = y.mean()
+    yc = y - y_mean
+    levels = table_levels(design)
+    # each respondent's cell: its positions in the table, coded as one mixed-radix integer
+    # (one sort of n integers; rows of an n x levels array where the product overflows)
+    groups = np.stack([np.asarray(design.index[level], dtype=np.int64) for level, _ in levels]
+                      + [np.zeros(n, dtype=np.int64)], axis=1)
+    sizes = [size for _, size in levels]
+    if np.prod(np.array(sizes, dtype=float)) < 2.0**62:
+        code = np.zeros(n, dtype=np.int64)
+        for j, size in enumerate(sizes):
+            code = code * size + groups[:, j]
+        _, first, cell = np.unique(code, return_index=True, return_inverse=True)
+    else:
+        _, first, cell = np.unique(groups, axis=0, return_index=True, return_inverse=True)
+    cell = cell.reshape(-1)
+    starts = np.cumsum([0] + sizes)[:-1]
+    positions = [groups[first, j] + start for j, start in enumerate(starts)]
+    codes = first
+    out = {
+        "n": np.asarray(float(n)),
+        "y_mean": np.asarray(y_mean),
+        "yy": np.asarray(yc @ yc),
+        # one row per cell, its table positions (a row of nothing where there are no groups)
+        "cell_position": np.ascontiguousarray(np.stack(positions, axis=1) if positions
+                                              else np.zeros((len(codes), 0), dtype=np.int64)),
+        "cell_n": np.bincount(cell, minlength=len(codes)).astype(float),
+        "cell_y": np.bincount(cell, weights=yc, minlength=len(codes)),
+    }
+    if "individual" in design.level_conditions:
+        X = np.asarray(design.X["individual"], dtype=float)
+        out["XtX"] = X.T @ X
+        out["Xty"] = X.T @ yc
+        out["cell_X"] = np.ascontiguousarray(np.stack(
+            [np.bincount(cell, weights=X[:, j], minlength=len(codes)) for j in range(X.shape[1])], axis=1))
+    return {PREFIX + name: value for name, value in out.items()}
+
+
+def gaussian_potential(design, data, predictor, spec, scale, *, values=None):
+    """The gaussian log-likelihood from sufficient statistics, as the potential ``y_sufficient``.
+
+    A likelihood term for :func:`models.build.model_from_design` (in place of its
+    ``pm.Normal("y", ...)``); ``values``: :func:`statistics` of ``design``, if already made.
+    """
+    from .build import _sigma
+
+    values = statistics(design) if values is None else values
+    ss = {name[len(PREFIX):]: pm.Data(name, value) for name, value in values.items()}
+    sigma = _sigma(spec, scale)
+    model = pm.modelcontext(None)
+    intercept = model["intercept"] if "intercept" in model.named_vars else 0.0
+    position = ss["cell_position"]
+    # one gather per level (as models.ordinal.linear_predictor), not a 2-d fancy index
+    shift = intercept - ss["y_mean"] + pt.zeros(position.shape[0])
+    for level in range(len(table_levels(design))):
+        shift = shift + predictor.table[position[:, level]]
+    residual_ss = ss["yy"] - 2.0 * pt.dot(shift, ss["cell_y"]) + pt.sum(ss["cell_n"] * shift**2)
+    if "XtX" in ss:
+        b = predictor.b
+        residual_ss = (residual_ss - 2.0 * pt.dot(b, ss["Xty"]) + pt.dot(b, pt.dot(ss["XtX"], b))
+                       + 2.0 * pt.dot(shift, pt.dot(ss["cell_X"], b)))
+    n = ss["n"]
+    logp = -n * pt.log(sigma) - 0.5 * n * np.log(2 * np.pi) - residual_ss / (2.0 * sigma**2)
+    pm.Potential("y_sufficient", logp)
+
+
+def sampling_model(design: ModelDesign, values: dict | None = None) -> pm.Model:
+    """The model nutpie samples for an eligible ``design``: :func:`models.build.model_from_design`'s
+    free variables and priors, the likelihood from :func:`statistics`."""
+    from .build import model_from_design
+
+    return model_from_design(design, likelihood=functools.partial(gaussian_potential, values=values))
