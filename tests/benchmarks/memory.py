@@ -109,7 +109,10 @@ def measure(command: list[str], log: Path) -> dict:
     with log.open("w") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
     peak = {"rss": 0, "pss": 0, "at": 0.0, "log_at": 0}
-    timeline = []  # (seconds, summed PSS, summed RSS, bytes of the log written so far)
+    # the memory over time beside the log, written as it comes (a long run stopped early
+    # still shows which step was running at its peak)
+    timeline = log.with_suffix(".memory.tsv").open("w", buffering=1)
+    timeline.write("seconds\tpss_bytes\trss_bytes\tlog_bytes\n")
     done = threading.Event()
 
     def sample():
@@ -134,7 +137,7 @@ def measure(command: list[str], log: Path) -> dict:
             written = log.stat().st_size if log.exists() else 0
             if pss > peak["pss"]:
                 peak.update(pss=pss, at=now, log_at=written)
-            timeline.append((now, pss, rss, written))
+            timeline.write(f"{now:.1f}\t{pss}\t{rss}\t{written}\n")
             done.wait(0.2)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -145,10 +148,7 @@ def measure(command: list[str], log: Path) -> dict:
     sampler.join()
     process.returncode = os.waitstatus_to_exitcode(status)
     load = os.getloadavg()[1]  # the 5-minute load average as the command ended
-    # the memory over time beside the log (which step was running at the peak)
-    with log.with_suffix(".memory.tsv").open("w") as out:
-        out.write("seconds\tpss_bytes\trss_bytes\tlog_bytes\n")
-        out.writelines(f"{t:.1f}\t{p}\t{r}\t{w}\n" for t, p, r, w in timeline)
+    timeline.close()
     lines = [line.strip() for line in log.read_bytes()[:peak["log_at"]].decode(errors="replace")
              .splitlines() if line.strip() and not set(line.strip()) <= set("─ ")]
     return {"seconds": seconds, "cpu": usage.ru_utime + usage.ru_stime, "rc": process.returncode,
