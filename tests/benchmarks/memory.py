@@ -46,6 +46,7 @@ Run::
     nice -n 10 .venv/bin/python tests/benchmarks/memory.py --large      # and 190,000 (long)
     nice -n 10 .venv/bin/python tests/benchmarks/memory.py --large --no-main   # 190,000 only
     .venv/bin/python tests/benchmarks/memory.py --respondents 2000 --draws 500   # smoke run
+    .venv/bin/python tests/benchmarks/memory.py --profile DIR/large/run.log   # peak per step
 """
 
 from __future__ import annotations
@@ -158,6 +159,23 @@ def measure(command: list[str], log: Path) -> dict:
             "peak_at": peak["at"], "peak_during": lines[-1] if lines else ""}
 
 
+def profile(log: Path) -> list[str]:
+    """The peak summed PSS of each step of a command: per log line, from ``<log>.memory.tsv``
+    (works on a command still running or stopped)."""
+    text = log.read_bytes()
+    steps: dict[str, list[float]] = {}  # log line: [first s, last s, peak PSS]
+    for row in log.with_suffix(".memory.tsv").read_text().splitlines()[1:]:
+        seconds, pss, _, written = row.split("\t")
+        lines = [line.strip() for line in text[:int(written)].decode(errors="replace").splitlines()
+                 if line.strip() and not set(line.strip()) <= set("─ ")]
+        key = lines[-1][:100] if lines else "(start)"
+        span = steps.setdefault(key, [float(seconds), float(seconds), 0])
+        span[1] = float(seconds)
+        span[2] = max(span[2], int(pss))
+    return [f"{a:7.0f} - {b:7.0f} s  peak PSS {p / GIB:5.2f} GiB  after: {key}"
+            for key, (a, b, p) in steps.items()]
+
+
 def dir_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
@@ -247,7 +265,13 @@ def main(argv=None) -> None:
     parser.add_argument("--no-main", action="store_true",
                         help="skip the 7,000-respondent run and report (with --large / --huge)")
     parser.add_argument("--keep", type=Path, help="folder to keep the runs in (default: temporary)")
+    parser.add_argument("--profile", type=Path, metavar="LOG",
+                        help="only print the peak memory of each step of a command's log "
+                             "(e.g. DIR/large/run.log, beside its .memory.tsv) and stop")
     args = parser.parse_args(argv)
+    if args.profile:
+        print("\n".join(profile(args.profile)))
+        return
 
     folder = args.keep or Path(tempfile.mkdtemp(prefix="memory-benchmark-"))
     folder.mkdir(parents=True, exist_ok=True)
