@@ -162,9 +162,12 @@ def measure(command: list[str], log: Path) -> dict:
 def profile(log: Path) -> list[str]:
     """The peak summed PSS of each step of a command: per log line, from ``<log>.memory.tsv``
     (works on a command still running or stopped)."""
+    timeline = log.with_suffix(".memory.tsv")
+    if not timeline.exists():
+        sys.exit(f"no {timeline}: memory.py writes it beside the log as the command runs")
     text = log.read_bytes()
     steps: dict[str, list[float]] = {}  # log line: [first s, last s, peak PSS]
-    for row in log.with_suffix(".memory.tsv").read_text().splitlines()[1:]:
+    for row in timeline.read_text().splitlines()[1:]:
         seconds, pss, _, written = row.split("\t")
         lines = [line.strip() for line in text[:int(written)].decode(errors="replace").splitlines()
                  if line.strip() and not set(line.strip()) <= set("─ ")]
