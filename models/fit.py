@@ -305,7 +305,7 @@ def netcdf_encoding(tree: xr.DataTree, *, complevel: int = 4) -> dict:
     bytes first lets zlib compress the (nearly constant) high bytes of floats and small
     integers. Float64 draws (a ``draw`` dimension: posterior, prior, log-prior, sampler
     statistics) are written uncompressed: their random low bytes left zlib about 10%
-    (2,002 respondents, 4 x 2000 draws: ``posterior.nc`` 83.3 MB compressed, 91.6 MB
+    (2,002 respondents, 4 x 2000 draws: ``posterior.nc`` 83.3 MB compressed, 92.3 MB
     without) for 1.1 s of CPU per write, two thirds of `fit`'s saving time
     (tests/benchmarks/README.md, "Fixed costs of the fit command"). Predictive draws
     (small integers, or float32) stay compressed.
