@@ -230,7 +230,7 @@ def _compare(observed, replicated, group, *, prob, statistic, what) -> xr.Datase
     prob = arviz_base.rcParams["stats.ci_prob"] if prob is None else prob
     _check_unit_dim(replicated, "replicated", SAMPLE_DIMS)
     present = observed.notnull()
-    replicated = replicated.where(present)
+    replicated = _where_observed(replicated, present)
     obs = statistic(observed, group)
     rep = statistic(replicated, group)
     interval = credible_interval(rep, dim=SAMPLE_DIMS, prob=prob)
@@ -333,7 +333,7 @@ def group_statistic_check(
     _check_group(group, observed)
     present = observed.notnull()
     t_obs = statistic(observed, group)
-    t_rep = statistic(replicated.where(present), group)
+    t_rep = statistic(_where_observed(replicated, present), group)
     interval = credible_interval(t_rep, dim=SAMPLE_DIMS, prob=prob)
     if name is None:
         name = f"between-{group.name} variance of the mean outcome"
@@ -970,6 +970,12 @@ def figure_of(plot_collection) -> Figure:
     if fig.get_layout_engine() is None:
         fig.set_layout_engine("constrained")  # keeps the axis labels inside a saved PNG
     return fig
+
+
+def _where_observed(replicated: xr.DataArray, present: xr.DataArray) -> xr.DataArray:
+    """The replicated outcomes of the observed individuals only (NaN elsewhere); as they are
+    when none is missing (``where`` would copy draws x respondents: 0.8 GB at a million)."""
+    return replicated if bool(present.all()) else replicated.where(present)
 
 
 # -- input checks ------------------------------------------------------------------------
