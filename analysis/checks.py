@@ -509,7 +509,8 @@ def _ppc_from_record(record: dict, draws: xr.DataTree) -> PosteriorPredictiveChe
         pit = record["loo_pit"]
         loo_pit = LooPitCheck(values=_array(draws["ppc/loo_pit"].to_dataset()),
                               p_value=_nan(pit["uniformity_p_value"]), method=pit["method"],
-                              randomised=pit["randomised"], seed=pit["seed"])
+                              randomised=pit["randomised"], seed=pit["seed"],
+                              estimator=pit.get("estimator", "draws"))
     # the kind (category shares or a continuous outcome's statistics) names the tables' rows
     return PosteriorPredictiveChecks(proportions=proportions, group_statistics=statistics,
                                      loo_pit=loo_pit, p_extreme=record["p_extreme"],
@@ -899,11 +900,11 @@ def check_run(
         pit = attempt("LOO-PIT", lambda: loo_pit_by_chunks(tree, seed=seed, discrete=family.discrete),
                       announce=False)
 
-    def pit_chunk(chunk):
+    def pit_chunk(chunk, log_cdf=None):
         nonlocal pit_failed
         if pit is not None and pit_failed is None:
             try:
-                pit.add(chunk)
+                pit.add(chunk, log_cdf)
             except Exception as err:  # LOO-PIT must not lose PSIS-LOO
                 logger.warning("LOO-PIT failed: %s", err, exc_info=logger.isEnabledFor(logging.INFO))
                 pit_failed = f"{type(err).__name__}: {err}"
@@ -912,7 +913,7 @@ def check_run(
         say("pointwise log-likelihood (PSIS-LOO and LOO-PIT, chunks of individuals)")
         log_lik = attempt("log-likelihood", lambda: _log_likelihood_summary(
             tree, run, totals=sensitivity, keep=_predictive_draws(tree) if pit is not None else None,
-            on_kept=pit_chunk))
+            on_kept=pit_chunk, cdf=pit is not None and not family.discrete))
         if log_lik is None:
             no_log_lik = f"the log-likelihood failed ({errors.get('log-likelihood')})"
     if pit_failed is not None:
@@ -1061,7 +1062,8 @@ def _no_log_likelihood(tree: xr.DataTree, run) -> str | None:
 _LOG_LIK_CHUNK_VALUES = 2**22
 
 
-def _log_likelihood_summary(tree: xr.DataTree, run, *, totals: bool, keep, on_kept=None):
+def _log_likelihood_summary(tree: xr.DataTree, run, *, totals: bool, keep, on_kept=None,
+                            cdf: bool = False):
     """:func:`analysis.loo.summarise_log_likelihood` of the run, chunk by chunk of individuals.
 
     From the tree's ``log_likelihood`` group where it has one (a fit built by hand or given
@@ -1082,7 +1084,13 @@ def _log_likelihood_summary(tree: xr.DataTree, run, *, totals: bool, keep, on_ke
     else:
         from models import log_likelihood_chunks
 
-        chunks = log_likelihood_chunks(tree, run.spec, run.survey)
+        # a continuous outcome's LOO-PIT also needs the log CDF at the kept draws
+        cdf_draws = None
+        if cdf and keep and "draw" in keep and np.array_equal(
+                keep.get("chain", tree["posterior"]["chain"].values), tree["posterior"]["chain"].values):
+            cdf_draws = pd.Index(tree["posterior"]["draw"].values).get_indexer(keep["draw"])
+            cdf_draws = None if (cdf_draws < 0).any() else cdf_draws
+        chunks = log_likelihood_chunks(tree, run.spec, run.survey, cdf_draws=cdf_draws)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         summary = summarise_log_likelihood(chunks, reff=relative_ess(tree["posterior"].to_dataset()),

@@ -378,7 +378,8 @@ def summarise_log_likelihood(chunks, *, reff: float, var_name: str = "y", totals
         ``{"chain": labels, "draw": labels}``: also keep the log-likelihood at those draws.
     on_kept : callable, optional
         With ``keep``: receives each chunk's log-likelihood at those draws (a DataArray,
-        float64), in the order of the chunks, instead of keeping it (e.g.
+        float64) and its log CDF at the observed values there (``<var_name>_log_cdf``,
+        None where the chunks lack it), in the order of the chunks, instead of keeping it (e.g.
         :meth:`analysis.ppc.LooPitByChunks.add`: LOO-PIT in the same pass, never holding
         draws x observations); ``kept`` is then None.
 
@@ -414,7 +415,8 @@ def summarise_log_likelihood(chunks, *, reff: float, var_name: str = "y", totals
             part = da.sum(obs_dim, dtype=np.float64)
             total = part if total is None else total + part
         if keep is not None and on_kept is not None:
-            on_kept(da.sel(keep))
+            cdf = f"{var_name}_log_cdf"  # at the kept draws, where the chunks hold it
+            on_kept(da.sel(keep), ds[cdf].rename(cdf_draw="draw") if cdf in ds else None)
         elif keep is not None:
             kept.append(ds[[var_name]].sel(keep).astype(np.float32))
     if obs_dim is None:

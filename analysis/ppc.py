@@ -18,7 +18,12 @@ depends on the kind of check the outcome's family takes (``models.Family.ppc``):
    leaves out network-level variation replicates too small a ``T``.
 3. **LOO-PIT** (``arviz_stats.loo_pit``): the leave-one-out predictive CDF at each
    observation, uniform for a calibrated model, with ArviZ's uniformity test (randomised
-   for a discrete outcome, Pareto-smoothed for a continuous one).
+   for a discrete outcome, Pareto-smoothed for a continuous one). Computed one chunk of
+   respondents at a time (:class:`LooPitByChunks`). A run's continuous outcome takes the
+   PSIS-weighted mean of its conditional CDF given each kept draw instead of the weighted
+   share of predictive draws below it (:func:`_conditional_cdf_pit`): the share of S draws
+   sits on a lattice of S + 1 values, which the test detects once the respondents number
+   more than about (S / 10)^2, so at large N a calibrated model would fail it.
 
 P-values. Proportions of small groups take few values, so ``T(y_rep) = T(y)`` is common; the
 p-values are mid-p values, ``P(T(y_rep) > T(y)) + 0.5 P(T(y_rep) = T(y))``, which are 0.5 for a
@@ -225,7 +230,7 @@ def _compare(observed, replicated, group, *, prob, statistic, what) -> xr.Datase
     prob = arviz_base.rcParams["stats.ci_prob"] if prob is None else prob
     _check_unit_dim(replicated, "replicated", SAMPLE_DIMS)
     present = observed.notnull()
-    replicated = replicated.where(present)
+    replicated = _where_observed(replicated, present)
     obs = statistic(observed, group)
     rep = statistic(replicated, group)
     interval = credible_interval(rep, dim=SAMPLE_DIMS, prob=prob)
@@ -328,7 +333,7 @@ def group_statistic_check(
     _check_group(group, observed)
     present = observed.notnull()
     t_obs = statistic(observed, group)
-    t_rep = statistic(replicated.where(present), group)
+    t_rep = statistic(_where_observed(replicated, present), group)
     interval = credible_interval(t_rep, dim=SAMPLE_DIMS, prob=prob)
     if name is None:
         name = f"between-{group.name} variance of the mean outcome"
@@ -357,6 +362,9 @@ class LooPitCheck:
     method: str
     randomised: bool
     seed: int
+    # "draws": ArviZ's PIT from the predictive draws; "conditional CDF": the weighted
+    # average of the outcome's CDF given each draw (continuous outcome, module docstring)
+    estimator: str = "draws"
 
     def to_dict(self) -> dict:
         """Plain-JSON form (for ``checks.json``)."""
@@ -366,11 +374,21 @@ class LooPitCheck:
             "randomised": self.randomised,
             "seed": self.seed,
             "n": int(self.values.size),
+            "estimator": self.estimator,
         }
+
+    @property
+    def kind(self) -> str:
+        """How the PIT values were had, in words."""
+        if self.randomised:
+            return "randomised (discrete outcome)"
+        if self.estimator == CONDITIONAL_CDF:
+            return "PSIS-weighted conditional CDF"
+        return "Pareto-smoothed"
 
     def __str__(self) -> str:
         """One line: the uniformity test."""
-        kind = "randomised (discrete outcome)" if self.randomised else "Pareto-smoothed"
+        kind = self.kind
         return (
             f"LOO-PIT ({kind}, {self.values.size} observations): uniformity test "
             f"({self.method}) p = {self.p_value:.3f}"
@@ -380,6 +398,10 @@ class LooPitCheck:
 # values (draws x respondents) per chunk of LOO-PIT: PSIS and the PIT hold a few float64
 # arrays of a chunk at a time (32 MB each), never draws x every respondent
 _PIT_CHUNK_VALUES = 2**22
+
+
+# LooPitCheck.estimator of a continuous outcome's PIT from its conditional CDF
+CONDITIONAL_CDF = "conditional CDF"
 
 
 class LooPitByChunks:
@@ -416,15 +438,27 @@ class LooPitByChunks:
         self._rng = np.random.default_rng(seed)
         self._positions = pd.Index(predictive[UNIT_DIM].values) if UNIT_DIM in predictive.coords else None
         self._parts: list[xr.DataArray] = []
+        self.estimator = "draws"
 
-    def add(self, log_lik: xr.DataArray) -> None:
+    def add(self, log_lik: xr.DataArray, log_cdf: xr.DataArray | None = None) -> None:
         """The PIT values of the observations of ``log_lik`` (chain, draw, individual: a
-        chunk of the log-likelihood at the predictive draws, chunks in order)."""
+        chunk of the log-likelihood at the predictive draws, chunks in order).
+
+        ``log_cdf`` (a continuous outcome: the log CDF of each observation given each of
+        those draws): the PIT is the PSIS-weighted mean of the CDF instead of the weighted
+        share of predictive draws below the observation (all chunks must give it or none).
+        """
         where = self._where(log_lik)
         predictive = self.predictive.isel({UNIT_DIM: where})
         observed = self.observed.isel({UNIT_DIM: where})
         log_lik = log_lik.transpose(*predictive.dims).assign_coords(
             {dim: predictive[dim] for dim in SAMPLE_DIMS if dim in predictive.coords})
+        if log_cdf is not None and not self.discrete:
+            self.estimator = CONDITIONAL_CDF
+            self._parts.append(_conditional_cdf_pit(log_lik, log_cdf.transpose(*log_lik.dims),
+                                                    self.reff))
+            return
+        self.estimator = "draws"
         pit, _ = predictive.azstats.loo_pit(
             y_obs=observed, log_ratios=-log_lik.astype(np.float64), r_eff=self.reff,
             sample_dims=list(SAMPLE_DIMS), random_state=self._rng, pareto_pit=not self.discrete)
@@ -453,7 +487,33 @@ class LooPitByChunks:
             pit = pit.where(observed.notnull(), drop=True)
         p_value, _, _ = pit.azstats.uniformity_test(dim=list(pit.dims), method=method)
         return LooPitCheck(values=pit, p_value=float(p_value), method=method,
-                           randomised=self.discrete, seed=self.seed)
+                           randomised=self.discrete, seed=self.seed, estimator=self.estimator)
+
+
+def _conditional_cdf_pit(log_lik: xr.DataArray, log_cdf: xr.DataArray, reff: float) -> xr.DataArray:
+    """``sum_s w_s F(y_i | theta_s)``: the LOO predictive CDF at each observation, with the
+    PSIS weights ``w`` of its log-likelihood (as ``arviz_stats.loo_pit`` weighs the draws).
+
+    The share of S predictive draws below ``y_i`` takes about S + 1 values: a calibrated
+    model's PIT values then sit on that lattice, which the uniformity test of N >> S^2 / 100
+    values detects (a simulated 20,034-respondent gaussian survey fitted by its own model:
+    p = 0.013 from 1,000 draws against 0.44 here). The conditional CDF is continuous and has
+    a smaller Monte Carlo error (Rao-Blackwellisation); clipped to ArviZ's bounds
+    [1 / (S 10^4), 1 - 1 / (S 10^4)].
+    """
+    from scipy.special import logsumexp
+
+    dims = list(SAMPLE_DIMS)
+    log_weights, _ = log_lik.azstats.psislw(r_eff=reff, dim=dims)
+    axes = tuple(log_weights.get_axis_num(d) for d in dims)
+    lw = log_weights.values
+    lc = log_cdf.transpose(*log_weights.dims).values.astype(np.float64)
+    pit = np.exp(logsumexp(lw + lc, axis=axes) - logsumexp(lw, axis=axes))
+    samples = int(np.prod([log_lik.sizes[d] for d in dims]))
+    bound = 1.0 / samples / 1e4
+    out = xr.DataArray(np.clip(pit, bound, 1 - bound),
+                       dims=[d for d in log_weights.dims if d not in dims])
+    return out.assign_coords({d: log_lik[d] for d in out.dims if d in log_lik.coords})
 
 
 def is_discrete(observed: xr.DataArray) -> bool:
@@ -910,6 +970,12 @@ def figure_of(plot_collection) -> Figure:
     if fig.get_layout_engine() is None:
         fig.set_layout_engine("constrained")  # keeps the axis labels inside a saved PNG
     return fig
+
+
+def _where_observed(replicated: xr.DataArray, present: xr.DataArray) -> xr.DataArray:
+    """The replicated outcomes of the observed individuals only (NaN elsewhere); as they are
+    when none is missing (``where`` would copy draws x respondents: 0.8 GB at a million)."""
+    return replicated if bool(present.all()) else replicated.where(present)
 
 
 # -- input checks ------------------------------------------------------------------------

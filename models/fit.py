@@ -6,7 +6,8 @@ posterior predictive draws, the pointwise log-likelihood and log-prior (vectoris
 the draws, :mod:`models.predictive`), the observed data and the design
 (``constant_data``), all with named coordinates.
 
-What a run keeps (DESIGN.md §3, §6): the posterior and its log prior at every draw; the
+What a run keeps (DESIGN.md §3, §6): the posterior and its log prior at every draw (each
+prior term summed over its elements: what the prior sensitivity uses); the
 posterior predictive draws only at :data:`~models.predictive.PREDICTIVE_DRAWS` (1,000)
 draws evenly spaced over the chains (:func:`~models.predictive.thinning`), which is what
 the posterior predictive checks use, and the prior predictive at that many draws; above
@@ -271,7 +272,7 @@ def fit(spec: ModelSpec, survey, *, chains: int = 4, draws: int = 2000, tune: in
                                  dtype=None if design.family.discrete else np.float32), design)
         for name in ("prior_predictive", "posterior_predictive"):
             groups[name] = _single_precision(groups[name])
-        groups["log_prior"] = _relabel(log_prior(model, posterior), design)
+        groups["log_prior"] = _summed_per_draw(log_prior(model, posterior))
     if design.condition_mask is not None:
         for name in ("posterior", "prior"):
             if name in groups and "b" in groups[name]:
@@ -306,7 +307,7 @@ def netcdf_encoding(tree: xr.DataTree, *, complevel: int = 4) -> dict:
     bytes first lets zlib compress the (nearly constant) high bytes of floats and small
     integers. Float64 draws (a ``draw`` dimension: posterior, prior, log-prior, sampler
     statistics) are written uncompressed: their random low bytes left zlib about 10%
-    (2,002 respondents, 4 x 2000 draws: ``posterior.nc`` 83.3 MB compressed, 91.6 MB
+    (2,002 respondents, 4 x 2000 draws: ``posterior.nc`` 83.3 MB compressed, 92.3 MB
     without) for 1.1 s of CPU per write, two thirds of `fit`'s saving time
     (tests/benchmarks/README.md, "Fixed costs of the fit command"). Predictive draws
     (small integers, or float32) stay compressed.
@@ -345,7 +346,8 @@ def with_log_likelihood(tree: xr.DataTree, spec: ModelSpec, survey) -> xr.DataTr
     return out
 
 
-def log_likelihood_chunks(tree: xr.DataTree, spec: ModelSpec, survey, *, values: int | None = None):
+def log_likelihood_chunks(tree: xr.DataTree, spec: ModelSpec, survey, *, values: int | None = None,
+                          cdf_draws=None):
     """The pointwise log-likelihood of a fit at every draw, one chunk of individuals at a time.
 
     Yields ``(start, stop, dataset)`` (:func:`models.predictive.log_likelihood_by_individuals`:
@@ -353,6 +355,8 @@ def log_likelihood_chunks(tree: xr.DataTree, spec: ModelSpec, survey, *, values:
     2^22): what PSIS-LOO, LOO-PIT and the likelihood's power-scaling need, without ever
     holding draws x individuals. The model is rebuilt from ``spec`` and ``survey`` (with the
     fit's active conditions, for a sub-model) as in :func:`with_log_likelihood`.
+    ``cdf_draws``: also the log CDF at the observed values at those draws (positions along
+    ``draw``; see :func:`models.predictive.log_likelihood_by_individuals`).
 
     Raises
     ------
@@ -366,7 +370,8 @@ def log_likelihood_chunks(tree: xr.DataTree, spec: ModelSpec, survey, *, values:
         yield 0, design.n, log_likelihood(model, tree["posterior"].to_dataset())
         return
     options = {} if values is None else {"values": values}
-    yield from log_likelihood_by_individuals(model, tree["posterior"].to_dataset(), **options)
+    yield from log_likelihood_by_individuals(model, tree["posterior"].to_dataset(), cdf_draws=cdf_draws,
+                                             **options)
 
 
 def _model_of(tree: xr.DataTree, spec: ModelSpec, survey):
@@ -496,6 +501,14 @@ def _outcome_codes(ds: xr.Dataset, design: ModelDesign) -> xr.Dataset:
         ds["y"] = ds["y"].astype(dtype, keep_attrs=True)
     ds["y"].attrs["family"] = design.family.name  # reports draw the family's check
     return ds
+
+
+def _summed_per_draw(ds: xr.Dataset) -> xr.Dataset:
+    """Each log-prior term summed over its elements, per draw: all that power-scaling the
+    prior uses (analysis.sensitivity sums them so). The pointwise terms of a group level's
+    effects are groups x draws: 1.3 GB of float64 for the 20,800 alliances of a million
+    respondents at 8,000 draws, in memory and in ``posterior.nc``."""
+    return ds.map(lambda da: da.sum([d for d in da.dims if d not in ("chain", "draw")]), keep_attrs=True)
 
 
 def _single_precision(ds: xr.Dataset) -> xr.Dataset:

@@ -213,7 +213,8 @@ def log_likelihood(model: pm.Model, posterior: xr.Dataset, *, dtype=None) -> xr.
 
 
 def log_likelihood_by_individuals(model: pm.Model, posterior: xr.Dataset, *,
-                                  values: int = _INDIVIDUAL_CHUNK_VALUES, dim: str = "individual"):
+                                  values: int = _INDIVIDUAL_CHUNK_VALUES, dim: str = "individual",
+                                  cdf_draws=None):
     """Pointwise log-likelihood at every posterior draw, one chunk of individuals at a time.
 
     Yields ``(start, stop, dataset)`` for consecutive chunks of the ``dim`` axis, each
@@ -224,6 +225,12 @@ def log_likelihood_by_individuals(model: pm.Model, posterior: xr.Dataset, *,
     individual-level conditions and the positions of their missing codes) to its rows,
     and takes the posterior's latent individual-level codes of those rows. The values equal
     :func:`log_likelihood`'s (tests/models/test_predictive.py).
+
+    ``cdf_draws`` (positions along ``draw``, e.g. the draws the posterior predictive kept):
+    each dataset also holds ``<name>_log_cdf``, the log CDF of each observed variable at its
+    observed value at those draws of every chain (dims chain, ``cdf_draw``, ``dim``), which
+    a continuous outcome's LOO-PIT averages (:class:`analysis.ppc.LooPitByChunks`). A
+    variable without a log CDF in PyMC gets none.
     """
     untransformed = remove_value_transforms(model)
     variables = untransformed.observed_RVs
@@ -232,6 +239,19 @@ def log_likelihood_by_individuals(model: pm.Model, posterior: xr.Dataset, *,
                               replace=dict(zip(inputs, batched)))
     names = [variable.name for variable in variables]
     function = _compile(batched, outputs)
+    cdf_function, cdf_names = None, []
+    if cdf_draws is not None:
+        cdf_draws = np.asarray(cdf_draws, dtype=int)
+        graphs = []
+        for variable in variables:
+            try:
+                graphs.append(pm.logcdf(variable, untransformed.rvs_to_values[variable]))
+                cdf_names.append(f"{variable.name}_log_cdf")
+            except NotImplementedError:  # e.g. a CustomDist's outcome
+                continue
+        if graphs:  # in terms of the value variables, as logp is
+            graphs = untransformed.replace_rvs_by_values(graphs)
+            cdf_function = _compile(batched, vectorize_graph(graphs, replace=dict(zip(inputs, batched))))
     # the copies of the data containers in the untransformed model (changed here only)
     dims = untransformed.named_vars_to_dims
     rows = {name: untransformed[name] for name, var_dims in dims.items()
@@ -261,7 +281,15 @@ def log_likelihood_by_individuals(model: pm.Model, posterior: xr.Dataset, *,
             position = [variable.name for variable in inputs].index(latent)
             chunk_values[position] = values_of[position][..., inside]
         arrays = _evaluate_values(function, chunk_values, chains, draws)
-        yield start, stop, _dataset(model, names, arrays, posterior, rows={dim: slice(start, stop)})
+        dataset = _dataset(model, names, arrays, posterior, rows={dim: slice(start, stop)})
+        if cdf_function is not None:
+            at = [value[:, cdf_draws] for value in chunk_values]
+            cdfs = _evaluate_values(cdf_function, at, chains, len(cdf_draws))
+            labels = posterior["draw"].values[cdf_draws]
+            dataset = dataset.assign({
+                name: (("chain", "cdf_draw", *dataset[name[:-len("_log_cdf")]].dims[2:]), array)
+                for name, array in zip(cdf_names, cdfs)}).assign_coords(cdf_draw=labels)
+        yield start, stop, dataset
 
 
 def log_prior(model: pm.Model, posterior: xr.Dataset) -> xr.Dataset:

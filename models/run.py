@@ -3,7 +3,8 @@
 A run directory holds::
 
     posterior.nc     the fit's DataTree (posterior, sample_stats, prior, predictive draws,
-                     log_prior, observed_data, constant_data), compressed NetCDF; the
+                     log_prior, observed_data, constant_data), NetCDF (compressed but
+                     the float64 draws: models.fit.netcdf_encoding); the
                      log-likelihood is recomputed on demand (models.fit.with_log_likelihood)
     summary.json     effects, group SDs, cutpoints or sigma, diagnostics, provenance
                      (schema below, version SCHEMA_VERSION)
@@ -389,7 +390,7 @@ def save_run(path: str | Path, tree: xr.DataTree, survey, config: RunConfig, *,
     summary = summarize(tree, survey, config=config, command=command)
 
     with atomic_dir(target, replace=force, own_names=RUN_ENTRIES) as staging:
-        stored = for_storage(tree)  # compressed; the log-likelihood is recomputed on demand
+        stored = for_storage(tree)  # the log-likelihood is recomputed on demand
         with _no_distributed_lookup():
             stored.to_netcdf(staging / "posterior.nc", engine="h5netcdf", encoding=netcdf_encoding(stored))
         (staging / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n",

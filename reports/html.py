@@ -666,6 +666,8 @@ def _ppc_checks_section(ctx: ReportContext) -> dict | None:
             "table": _pairs({"uniformity test p-value": _probability(pit["uniformity_p_value"]),
                              "test": pit["method"], "observations": pit["n"],
                              "PIT": "randomised (discrete outcome)" if pit["randomised"]
+                                    else "PSIS-weighted conditional CDF"
+                                    if pit.get("estimator") == "conditional CDF"
                                     else "Pareto-smoothed", "seed": pit["seed"]}),
             "image": None if figure is None else _image(
                 figure, "LOO-PIT: difference of the ECDF from the uniform CDF", key="loo_pit"),

@@ -46,6 +46,7 @@ Run::
     nice -n 10 .venv/bin/python tests/benchmarks/memory.py --large      # and 190,000 (long)
     nice -n 10 .venv/bin/python tests/benchmarks/memory.py --large --no-main   # 190,000 only
     .venv/bin/python tests/benchmarks/memory.py --respondents 2000 --draws 500   # smoke run
+    .venv/bin/python tests/benchmarks/memory.py --profile DIR/large/run.log   # peak per step
 """
 
 from __future__ import annotations
@@ -109,7 +110,10 @@ def measure(command: list[str], log: Path) -> dict:
     with log.open("w") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
     peak = {"rss": 0, "pss": 0, "at": 0.0, "log_at": 0}
-    timeline = []  # (seconds, summed PSS, summed RSS, bytes of the log written so far)
+    # the memory over time beside the log, written as it comes (a long run stopped early
+    # still shows which step was running at its peak)
+    timeline = log.with_suffix(".memory.tsv").open("w", buffering=1)
+    timeline.write("seconds\tpss_bytes\trss_bytes\tlog_bytes\n")
     done = threading.Event()
 
     def sample():
@@ -134,7 +138,7 @@ def measure(command: list[str], log: Path) -> dict:
             written = log.stat().st_size if log.exists() else 0
             if pss > peak["pss"]:
                 peak.update(pss=pss, at=now, log_at=written)
-            timeline.append((now, pss, rss, written))
+            timeline.write(f"{now:.1f}\t{pss}\t{rss}\t{written}\n")
             done.wait(0.2)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -145,10 +149,7 @@ def measure(command: list[str], log: Path) -> dict:
     sampler.join()
     process.returncode = os.waitstatus_to_exitcode(status)
     load = os.getloadavg()[1]  # the 5-minute load average as the command ended
-    # the memory over time beside the log (which step was running at the peak)
-    with log.with_suffix(".memory.tsv").open("w") as out:
-        out.write("seconds\tpss_bytes\trss_bytes\tlog_bytes\n")
-        out.writelines(f"{t:.1f}\t{p}\t{r}\t{w}\n" for t, p, r, w in timeline)
+    timeline.close()
     lines = [line.strip() for line in log.read_bytes()[:peak["log_at"]].decode(errors="replace")
              .splitlines() if line.strip() and not set(line.strip()) <= set("─ ")]
     return {"seconds": seconds, "cpu": usage.ru_utime + usage.ru_stime, "rc": process.returncode,
@@ -156,6 +157,26 @@ def measure(command: list[str], log: Path) -> dict:
             "max_rss": usage.ru_maxrss * 1024,
             "tree_rss": peak["rss"], "tree_pss": peak["pss"],
             "peak_at": peak["at"], "peak_during": lines[-1] if lines else ""}
+
+
+def profile(log: Path) -> list[str]:
+    """The peak summed PSS of each step of a command: per log line, from ``<log>.memory.tsv``
+    (works on a command still running or stopped)."""
+    timeline = log.with_suffix(".memory.tsv")
+    if not timeline.exists():
+        sys.exit(f"no {timeline}: memory.py writes it beside the log as the command runs")
+    text = log.read_bytes()
+    steps: dict[str, list[float]] = {}  # log line: [first s, last s, peak PSS]
+    for row in timeline.read_text().splitlines()[1:]:
+        seconds, pss, _, written = row.split("\t")
+        lines = [line.strip() for line in text[:int(written)].decode(errors="replace").splitlines()
+                 if line.strip() and not set(line.strip()) <= set("─ ")]
+        key = lines[-1][:100] if lines else "(start)"
+        span = steps.setdefault(key, [float(seconds), float(seconds), 0])
+        span[1] = float(seconds)
+        span[2] = max(span[2], int(pss))
+    return [f"{a:7.0f} - {b:7.0f} s  peak PSS {p / GIB:5.2f} GiB  after: {key}"
+            for key, (a, b, p) in steps.items()]
 
 
 def dir_size(path: Path) -> int:
@@ -247,7 +268,13 @@ def main(argv=None) -> None:
     parser.add_argument("--no-main", action="store_true",
                         help="skip the 7,000-respondent run and report (with --large / --huge)")
     parser.add_argument("--keep", type=Path, help="folder to keep the runs in (default: temporary)")
+    parser.add_argument("--profile", type=Path, metavar="LOG",
+                        help="only print the peak memory of each step of a command's log "
+                             "(e.g. DIR/large/run.log, beside its .memory.tsv) and stop")
     args = parser.parse_args(argv)
+    if args.profile:
+        print("\n".join(profile(args.profile)))
+        return
 
     folder = args.keep or Path(tempfile.mkdtemp(prefix="memory-benchmark-"))
     folder.mkdir(parents=True, exist_ok=True)

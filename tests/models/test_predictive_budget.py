@@ -41,3 +41,24 @@ def test_fit_keeps_the_budgeted_draws_of_both_predictive_groups(family, survey, 
     assert list(kept["draw"].values) == list(range(0, 100, step))
     assert tree["prior_predictive"]["y"].sizes["draw"] == expected
     assert tree["posterior"].sizes["draw"] == 100  # the posterior keeps every draw
+
+
+def test_log_prior_is_kept_summed_per_draw(survey):
+    """Each log-prior term summed over its elements (a group level's pointwise terms are
+    groups x draws): the sums of models.predictive.log_prior's pointwise values."""
+    import numpy as np
+
+    from models import make_design
+    from models.build import model_from_design
+
+    spec = ModelSpec(**FIT_SPECS["gaussian"])
+    tree = fit(spec, survey, **FIT_OPTIONS)
+    pointwise = predictive.log_prior(model_from_design(make_design(spec, survey)),
+                                     tree["posterior"].to_dataset())
+    stored = tree["log_prior"].to_dataset()
+    assert sorted(stored.data_vars) == sorted(pointwise.data_vars)
+    assert any(pointwise[name].ndim > 2 for name in pointwise.data_vars)  # e.g. the group offsets
+    for name, da in pointwise.data_vars.items():
+        assert stored[name].dims == ("chain", "draw"), name
+        total = da.sum([d for d in da.dims if d not in ("chain", "draw")])
+        np.testing.assert_allclose(stored[name].values, total.values, rtol=1e-12, err_msg=name)

@@ -23,6 +23,11 @@ SHAPES = {
     "group-level conditions only": dict(conditions=["group_size", "prior_coop"]),
     "condition level without group effect": dict(conditions=["contact", "absorptive"], group_effects=["network"]),
     "no groups": dict(conditions=["contact", "reputation"], group_effects=[]),
+    # conditions at every level, alliance effects only: network and organisation conditions
+    # become columns of X, one cell per alliance
+    "alliance effects only": dict(conditions=ALL, group_effects=["alliance"]),
+    "group-level conditions without group effects": dict(conditions=["group_size", "absorptive"],
+                                                         group_effects=[]),
     "centred level": dict(conditions=["contact"], centered=["network"]),
     "horseshoe": dict(conditions=ALL, shrinkage="horseshoe"),
     "r2d2m2": dict(conditions=ALL, shrinkage="r2d2m2"),
@@ -90,6 +95,10 @@ def test_statistics_count_cells_and_sum_to_the_data(complete):
     assert design.structure_key() == other.structure_key()
     # 8 networks x 3 organisations each (crossed within an alliance); one pair fewer in the other
     assert len(ours["sufficient_cell_n"]) == 24 and len(theirs["sufficient_cell_n"]) == 23
+    # without network and organisation effects their conditions are columns: a cell per alliance
+    alliances = statistics(make_design(ModelSpec(outcome="score", conditions=ALL, group_effects=["alliance"]),
+                                       complete))
+    assert len(alliances["sufficient_cell_n"]) == 4 and alliances["sufficient_cell_X"].shape == (4, 4)
     assert ours["sufficient_cell_n"].sum() == design.n
     np.testing.assert_allclose(ours["sufficient_cell_X"].sum(axis=0), design.X["individual"].sum(axis=0),
                                atol=1e-9)
