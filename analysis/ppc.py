@@ -56,7 +56,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import arviz_base
-import arviz_stats as azs
 import numpy as np
 import pandas as pd
 import xarray as xr
