@@ -690,18 +690,10 @@ def _per_draw(tree: xr.DataTree, errors: dict) -> xr.Dataset:
         parts = _contributions(chunk)
         fixed = posterior.fixed_predictor(chunk, parts)
         out = decompose(chunk, parts)
-        for name, compute in (
-                ("effects", lambda: effects_of(chunk, fixed)),
-                ("fixed_r2", lambda: bayesian_r2_latent(
-                    fixed, family=family.name, sigma=family.residual_sd(chunk["posterior"])))):
-            if name in errors:
-                continue
-            try:
-                out[name] = compute()
-            except Exception as err:
-                logger.warning("%s failed: %s", name, err, exc_info=logger.isEnabledFor(logging.INFO))
-                errors[name] = f"{type(err).__name__}: {err}"
-        return out
+        return _with_parts(out, errors, {
+            "effects": lambda: effects_of(chunk, fixed),
+            "fixed_r2": lambda: bayesian_r2_latent(
+                fixed, family=family.name, sigma=family.residual_sd(chunk["posterior"]))})
 
     return models.predictive.over_draw_chunks(tree, one_chunk, values_per_draw=_values_per_draw(tree))
 
@@ -719,12 +711,20 @@ def _per_draw_closed_form(tree: xr.DataTree, covariance: xr.DataArray, errors: d
     effects = posterior.effects(tree)
     anyone = xr.zeros_like(effects.isel(condition=0, drop=True)).expand_dims(individual=1)
     sigma = family.residual_sd(tree["posterior"])
-    for name, compute in (
-            ("effects", lambda: readable_effects(
-                effects, anyone, family=family, outcome_sd=float(tree.attrs.get("outcome_scale", 1.0)),
-                contrast={c: (anyone, low, high) for c, (low, high) in binary_codes(tree).items()})),
-            ("fixed_r2", lambda: out["fixed_variance"] / (out["fixed_variance"]
-                                                         + residual_variance(family.name, sigma)))):
+    return _with_parts(out, errors, {
+        "effects": lambda: readable_effects(
+            effects, anyone, family=family, outcome_sd=float(tree.attrs.get("outcome_scale", 1.0)),
+            contrast={c: (anyone, low, high) for c, (low, high) in binary_codes(tree).items()}),
+        "fixed_r2": lambda: out["fixed_variance"] / (out["fixed_variance"]
+                                                     + residual_variance(family.name, sigma))})
+
+
+def _with_parts(out: xr.Dataset, errors: dict, parts: dict[str, Callable]) -> xr.Dataset:
+    """``out`` with each optional part computed; one that fails (now or in an earlier chunk)
+    is left out, its error in ``errors``."""
+    for name, compute in parts.items():
+        if name in errors:
+            continue
         try:
             out[name] = compute()
         except Exception as err:
