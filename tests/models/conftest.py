@@ -121,3 +121,23 @@ def benchmark_script(filename: str):
         sys.modules[name] = module  # dataclasses look their module up there
         spec.loader.exec_module(module)
     return sys.modules[name]
+
+
+def assert_means_agree(ours, theirs, names, z: float) -> int:
+    """Assert two independent fits' posterior means of ``names`` differ by at most ``z`` Monte
+    Carlo errors of the difference, and that this check could fail (each MCSE under a fifth of
+    the posterior SD). Returns how many means were compared."""
+    import arviz as az
+
+    compared = 0
+    for name in names:
+        a, b = ours["posterior"][name], theirs["posterior"][name]
+        assert a.shape == b.shape
+        difference = (a.mean(("chain", "draw")) - b.mean(("chain", "draw"))).values
+        # Monte Carlo error of the difference of two independent means
+        mcse = np.hypot(az.mcse(a.to_dataset(), method="mean")[name].values,
+                        az.mcse(b.to_dataset(), method="mean")[name].values)
+        assert np.all(np.abs(difference) <= z * mcse), (name, difference, mcse)
+        assert np.all(mcse < 0.2 * a.std(("chain", "draw")).values), (name, mcse)
+        compared += difference.size
+    return compared

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import importlib.util
 
-import arviz as az
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from models import FitOptions, ModelSpec, SpecError, fit
 from reports.cli import app
 
-from .conftest import FIT_SPECS
+from .conftest import FIT_SPECS, assert_means_agree
 
 HAS_JAX = importlib.util.find_spec("jax") is not None
 # enough draws that the MCSE of each mean is well estimated; the gaussian model samples fast
@@ -27,19 +25,8 @@ def test_jax_backend_gives_the_numba_posterior_within_monte_carlo_error(survey):
     numba = fit(spec, survey, backend="numba", **OPTIONS)
     jax = fit(spec, survey, backend="jax", **{**OPTIONS, "seed": OPTIONS["seed"] + 1})
     assert (numba.attrs["backend"], jax.attrs["backend"]) == ("numba", "jax")
-    compared = 0
-    for name in ("b", "intercept", "sigma", "sd_organisation", "u_organisation"):
-        a, b = numba["posterior"][name], jax["posterior"][name]
-        assert a.shape == b.shape
-        difference = (a.mean(("chain", "draw")) - b.mean(("chain", "draw"))).values
-        # Monte Carlo error of the difference of two independent means
-        mcse = np.hypot(az.mcse(a.to_dataset(), method="mean")[name].values,
-                        az.mcse(b.to_dataset(), method="mean")[name].values)
-        assert np.all(np.abs(difference) <= Z * mcse), (name, difference, mcse)
-        # the check can fail: the MCSE is far below the posterior SD it would have to hide
-        assert np.all(mcse < 0.2 * a.std(("chain", "draw")).values), (name, mcse)
-        compared += difference.size
-    assert compared >= 15
+    names = ("b", "intercept", "sigma", "sd_organisation", "u_organisation")
+    assert assert_means_agree(numba, jax, names, Z) >= 15
 
 
 def test_backend_is_checked_with_the_sampling_options():
