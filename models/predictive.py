@@ -49,9 +49,6 @@ _MAX_CHUNK_VALUES = 2**25
 # values per chunk of individuals of the log-likelihood at every draw (32 MB of float64;
 # PSIS holds a few arrays of that size while it smooths the chunk)
 _INDIVIDUAL_CHUNK_VALUES = 2**22
-# draws per chunk of over_draw_chunks where one draw nears _CHUNK_VALUES, within this many values
-_MIN_CHUNK_DRAWS = 8
-_MAX_CHUNK_VALUES = 2**25
 # posterior predictive draws a fit keeps for the checks (see :func:`thinning`) ...
 PREDICTIVE_DRAWS = 1000
 # ... at most this many values (draws x respondents) per predictive group, but never fewer
