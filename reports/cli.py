@@ -9,7 +9,9 @@ handlers are configured here, never in the library.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import logging
 import signal
 import threading
@@ -244,6 +246,32 @@ def simulate(
         highlight=False, soft_wrap=True)
 
 
+# -- fit: the process's garbage collector (see entry_point) ------------------------------
+@contextlib.contextmanager
+def _lasting_imports():
+    """Keep what the imports made inside this block out of the garbage collector's passes.
+
+    A command's scientific stack (pandas, PyMC, PyTensor, numba, nutpie, arviz, ...) is
+    ~350,000 objects that live until the process exits and almost no garbage, yet each
+    full pass of the collector traverses all of them: a `fit` at 2,000 respondents made 8
+    full passes, 6 of them while importing, ~1.1 s of CPU (3 passes, 0.1 s, with this;
+    tests/benchmarks/README.md, "Session 9"). The collector is paused while importing and
+    the imported objects are then moved to its permanent generation (``gc.freeze``): they
+    stay alive as they would, and are not traversed again. Only where the command is its
+    process's only job (:func:`entry_point`); in a longer-lived process (tests, a notebook
+    calling ``app``) nothing changes, since frozen objects are never collected.
+    """
+    if not _WHOLE_PROCESS:
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.enable()
+
+
 @app.command(epilog=_example("alliance-learning fit survey.csv --codebook codebook.toml --out runs/r1 --family gaussian --draws 1000"))
 @user_errors
 def fit(
@@ -279,11 +307,12 @@ def fit(
     from rich.markup import escape
     from rich.table import Table
 
-    from data import load_coded, load_survey
-    from models import fit as fit_model
-    from models import load_config, save_run
-    from models.run import check_run_target
-    from reports.pipeline import resolve_config
+    with _lasting_imports():
+        from data import load_coded, load_survey
+        from models import fit as fit_model
+        from models import load_config, save_run
+        from models.run import check_run_target
+        from reports.pipeline import resolve_config
 
     _inputs(codebook=codebook, config=config)
     # before the long step, not after it
@@ -303,6 +332,9 @@ def fit(
                                 source=str(config) if config is not None else str(data_file),
                                 backend=backend)
     spec, sampling = run_config.spec, run_config.sampling
+    if sampling.sampler == "nutpie":  # imported by the compile step anyway: arviz, matplotlib, scipy.stats
+        with _lasting_imports():
+            import nutpie  # noqa: F401
 
     tree = fit_model(spec, survey, chains=sampling.chains, draws=sampling.draws, tune=sampling.tune,
                      seed=sampling.seed, sampler=sampling.sampler,
@@ -862,3 +894,26 @@ def power(
                   f"{result.seconds:.0f} s; wrote {escape(str(result.paths['table']))}, "
                   f"{escape(str(result.paths['figure']))} and {escape(str(page))}",
                   highlight=False, soft_wrap=True)
+
+
+# -- the console script -------------------------------------------------------------------
+# True in the `alliance-learning` process (entry_point), where the command is the process's only
+# job; False where `app` is called inside a longer-lived process (tests, a notebook)
+_WHOLE_PROCESS = False
+
+
+def entry_point() -> None:
+    """The ``alliance-learning`` console script: run ``app`` as this process's only job.
+
+    After the command, everything still alive is frozen out of the garbage collector
+    (``gc.freeze``): the interpreter's shutdown passes would otherwise traverse it all
+    before the process ends, ~1 s of a `fit` command at 2,000 respondents (0.1 s with
+    this; tests/benchmarks/README.md, "Session 9"). The command has written and closed its
+    files by then; the operating system frees the memory.
+    """
+    global _WHOLE_PROCESS
+    _WHOLE_PROCESS = True
+    try:
+        app()
+    finally:
+        gc.freeze()

@@ -79,3 +79,51 @@ def test_fit_writes_a_run(files, tmp_path, fits):
     assert run.config.sampling.seed == 3
     assert run.summary["provenance"]["command"].startswith("alliance-learning")
     assert set(run.summary["effects"]) == {"contact", "group_size"}
+
+
+def test_lasting_imports_freeze_only_in_the_console_process(monkeypatch):
+    """reports.cli._lasting_imports: the collector paused inside and the objects frozen after,
+    only where `entry_point` runs the command as its process's only job; on again after an
+    error too."""
+    import gc
+
+    from reports import cli
+
+    frozen = gc.get_freeze_count()
+    with cli._lasting_imports():  # app() called in this (test) process: nothing changes
+        assert gc.isenabled()
+    assert gc.get_freeze_count() == frozen
+    monkeypatch.setattr(cli, "_WHOLE_PROCESS", True)
+    try:
+        with pytest.raises(RuntimeError), cli._lasting_imports():
+            assert not gc.isenabled()
+            kept = [[]]  # noqa: F841  (a new tracked object, frozen on the way out)
+            raise RuntimeError("while importing")
+        assert gc.isenabled()
+        assert gc.get_freeze_count() > frozen
+    finally:
+        gc.unfreeze()  # back as the test session had it
+        gc.enable()
+
+
+def test_console_script_writes_the_same_run(files, tmp_path, fits):
+    """The `alliance-learning` console script (entry_point: collector paused while importing,
+    imports frozen) writes the draws that `app` called in process writes."""
+    import subprocess
+    import sys
+
+    import xarray as xr
+
+    fits("bernoulli")  # the model compiled and cached on disk: the subprocess loads it
+    args = ["fit", str(files / "tiny.csv"), "--codebook", str(files / "codebook.toml"), "--no-progress",
+            "--config", str(CONFIGS / "minimal_bernoulli.toml"), "--draws", "60"]
+    assert runner.invoke(app, [*args, "--out", str(tmp_path / "in_process")]).exit_code == 0
+    script = "import sys; from reports.cli import entry_point; sys.argv[0] = 'alliance-learning'; entry_point()"
+    done = subprocess.run([sys.executable, "-c", script, *args, "--out", str(tmp_path / "script")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "run written to" in done.stdout
+    for group in ("posterior", "sample_stats", "posterior_predictive", "prior"):
+        with (xr.open_dataset(tmp_path / "in_process" / "posterior.nc", group=group, engine="h5netcdf") as a,
+              xr.open_dataset(tmp_path / "script" / "posterior.nc", group=group, engine="h5netcdf") as b):
+            xr.testing.assert_equal(a.load(), b.load())
