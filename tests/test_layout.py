@@ -75,3 +75,18 @@ def test_no_import_circle_among_modules():
     for name in sorted(edges):
         visit(name, [])
     assert circles == []
+
+
+def test_no_package_imports_another_packages_private_name():
+    """A leading underscore means "this package's own": another package asks for a public name."""
+    crossing = []
+    for pkg in PACKAGES:
+        for path in (ROOT / pkg).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):  # in functions too
+                if not isinstance(node, ast.ImportFrom) or node.level or not node.module:
+                    continue
+                other = node.module.split(".")[0]
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                if other in PACKAGES and other != pkg and private:
+                    crossing.append(f"{path.relative_to(ROOT)}: from {node.module} import {private}")
+    assert crossing == []
