@@ -46,13 +46,19 @@ def test_summary_follows_the_schema(saved, survey):
     assert summary == run.summary
     assert set(summary["effects"]) == set(survey.conditions)
     for effect in summary["effects"].values():
-        assert {"level", "side", "per_sd", "per_unit", "center", "scale"} <= set(effect)
+        assert {"level", "side", "binary", "per_sd", "per_unit", "center", "scale"} <= set(effect)
         for block in ("per_sd", "per_unit"):
             stats = effect[block]
             assert set(stats) == {"mean", "sd", "lower", "upper"}
             assert stats["lower"] < stats["mean"] < stats["upper"]
         # one raw unit is 1/scale SD, so the per-unit effect is the per-SD one over the scale
         assert effect["per_unit"]["mean"] == pytest.approx(effect["per_sd"]["mean"] / effect["scale"])
+    # a 0/1 condition is marked, its per_sd kept (one SD of a 0/1 code is no step: the note)
+    binary = [c for c in survey.conditions if survey.codebook.conditions[c].scale.kind == "binary"]
+    assert binary == ["prior_coop"]
+    assert [c for c, e in summary["effects"].items() if e["binary"] is True] == binary
+    assert all(e["binary"] is False for c, e in summary["effects"].items() if c not in binary)
+    assert "prior_coop" in summary["effects_note"] and "per_unit" in summary["effects_note"]
     assert set(summary["group_sd"]) == {"network", "organisation", "alliance"}
     assert set(summary["cutpoints"]) == {"1|2", "2|3", "3|4", "4|5"}
     assert "sigma" not in summary
