@@ -56,7 +56,7 @@ ReplaceRunOption = Annotated[bool, typer.Option("--force", help="Replace an exis
 # jax: nutpie's JAX backend (models.fit), for large surveys on a GPU; needs the extra "jax"
 BackendOption = Annotated[Optional[str], typer.Option(
     help="How nutpie compiles the model: numba (default, CPU) or jax (JAX backend, e.g. on a "
-         "GPU; pip install 'alliance-learning[jax]').")]
+         "GPU; pip install 'alliance-learning\\[jax]').")]
 # the options of the checks (analysis.check_run), shared by check, run and demo
 RopeOption = Annotated[float, typer.Option(
     help="Half-width of the region of practical equivalence of the share difference.")]

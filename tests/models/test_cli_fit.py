@@ -110,3 +110,10 @@ def test_effects_printout_gives_a_binary_condition_its_0_to_1_contrast():
     assert "0.222" not in rows["member"]
     assert rows["older"][3:5] == ["SD", "0.111"]
     assert "0 → 1 of a binary one" in text
+
+
+def test_backend_help_names_the_jax_extra():
+    # rich markup would read "[jax]" as a tag and print "pip install 'alliance-learning'"
+    result = runner.invoke(app, ["fit", "--help"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    assert "pip install 'alliance-learning[jax]'" in result.output
