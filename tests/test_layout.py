@@ -90,3 +90,16 @@ def test_no_package_imports_another_packages_private_name():
                 if other in PACKAGES and other != pkg and private:
                     crossing.append(f"{path.relative_to(ROOT)}: from {node.module} import {private}")
     assert crossing == []
+
+
+def test_pipeline_provides_example_data_path_on_first_use():
+    """reports.pipeline names example_data_path for linters (TYPE_CHECKING) but loads
+    reports.context (the report's modules) only when it is asked for."""
+    import subprocess
+    import sys
+
+    code = ("import sys, reports.pipeline as p; before = 'reports.context' in sys.modules; "
+            "from reports.pipeline import example_data_path; "
+            "print(before, 'reports.context' in sys.modules, example_data_path().name)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True", "survey.csv"]
