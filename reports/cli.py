@@ -156,7 +156,8 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log prog
 @app.command(epilog=_example("alliance-learning validate survey.csv --codebook codebook.toml"))
 @user_errors
 def validate(
-    file: Annotated[Path, typer.Argument(help="Wide case-survey file: CSV, Parquet or Excel.")],
+    file: Annotated[Path, typer.Argument(
+        help="Case-survey file (wide, or a coding sheet with --form coded): CSV, Parquet or Excel.")],
     codebook: CodebookOption = None,
     sheet: SheetOption = None,
     encoding: EncodingOption = None,
