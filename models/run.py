@@ -361,7 +361,8 @@ def raw_sd(constant: xr.Dataset, condition: str, scale: float) -> float:
         return float(constant["condition_raw_sd"].sel(condition=condition))
     level = str(constant["condition_level"].sel(condition=condition).values)
     z = constant[f"X_{level}"].sel({f"{level}_condition": condition}).values
-    sd = float(np.nanstd(z * scale, ddof=1))
+    observed = z[np.isfinite(z)]  # none for a rater model's latent true scores
+    sd = float(np.std(observed * scale, ddof=1)) if observed.size > 1 else np.nan
     return sd if np.isfinite(sd) and sd > 0 else scale
 
 

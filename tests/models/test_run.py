@@ -221,3 +221,28 @@ def test_loading_a_broken_run_says_what_is_missing(tmp_path):
     (tmp_path / "half" / "summary.json").write_text("{}")
     with pytest.raises(RunError, match="missing posterior.nc"):
         load_run(tmp_path / "half")
+
+
+def test_raw_sd_and_binary_read_the_observed_codes():
+    """models.run.raw_sd (the per_sd scale) and is_binary over a level's observed codes."""
+    import warnings
+
+    import xarray as xr
+
+    from models.run import is_binary, raw_sd
+
+    center, scale = 0.5, 0.5
+    codes = {"flag": [0, 1, np.nan, 1, 0], "count": [0, 1, 2, 1, np.nan],
+             "latent": [np.nan] * 5, "ones": [1, 1, np.nan, 1, 1]}
+    names = list(codes)
+    z = (np.array([codes[n] for n in names], dtype=float).T - center) / scale
+    constant = xr.Dataset(
+        {"X_individual": (("individual", "individual_condition"), z),
+         "condition_level": ("condition", ["individual"] * len(names))},
+        coords={"condition": names, "individual_condition": names})
+    assert [is_binary(constant, n, scale, center) for n in names] == [True, False, False, False]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "Degrees of freedom <= 0" for a latent condition
+        assert raw_sd(constant, "latent", scale) == scale  # no observed code: the scale
+        assert raw_sd(constant, "ones", scale) == scale  # constant codes: the scale
+        assert raw_sd(constant, "flag", scale) == pytest.approx(np.std([0, 1, 1, 0], ddof=1))
