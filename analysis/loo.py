@@ -33,6 +33,7 @@ from data.constants import SAMPLE_DIMS
 from data.jsonable import json_scalar
 
 from .ppc import figure_of
+from .psis import psis_loo
 
 if TYPE_CHECKING:  # matplotlib is imported only when a figure is drawn
     from matplotlib.figure import Figure
@@ -385,7 +386,8 @@ def summarise_log_likelihood(chunks, *, reff: float, var_name: str = "y", totals
 
     PSIS smooths each observation's importance ratios on their own, so the pointwise
     ``elpd_i`` and ``pareto_k`` are those of ``arviz_stats.loo`` on the whole array (test:
-    tests/analysis/test_loo.py); elpd, its SE and p_loo are summed from them as ArviZ does
+    tests/analysis/test_loo.py; :func:`analysis.psis.psis_loo` smooths a chunk's
+    observations at once); elpd, its SE and p_loo are summed from them as ArviZ does
     (``loo_summary``). A Pareto k above ArviZ's sample-size-dependent threshold raises
     ArviZ's warning once.
     """
@@ -405,7 +407,7 @@ def summarise_log_likelihood(chunks, *, reff: float, var_name: str = "y", totals
         n_samples = da.sizes["chain"] * da.sizes["draw"]
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            elpd_i, k, p_i = da.azstats.loo(sample_dims=list(SAMPLE_DIMS), r_eff=reff)
+            elpd_i, k, p_i = psis_loo(da, reff)
         for w in caught:
             messages.setdefault(str(w.message), w.category)
         elpds.append(elpd_i)

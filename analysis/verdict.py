@@ -35,7 +35,8 @@ import xarray as xr
 from data.codebook import SIDES
 from data.constants import SAMPLE_DIMS
 # the gates' one home is data.gates (the fit reads them too); re-exported here
-from data.gates import _COMPARISONS, DEFAULT_GATES, PER_CHAIN_ESS_GATES, Gate, GateResult, check_gates
+from data.gates import (DEFAULT_GATES, PER_CHAIN_ESS_GATES, Gate, GateResult, check_gates,
+                        validate_gates)
 
 logger = logging.getLogger(__name__)
 
@@ -211,9 +212,7 @@ def dominance_verdict(
         raise ValueError(f"rope must be >= 0, got {rope}")
     if not 0.5 < prob_threshold <= 1:
         raise ValueError(f"prob_threshold must be in (0.5, 1], got {prob_threshold}")
-    unknown = [g.passes_if for g in gates if g.passes_if not in _COMPARISONS]
-    if unknown:
-        raise ValueError(f"gate comparisons must be '<=' or '>=', got {unknown}")
+    validate_gates(gates)
     if isinstance(shares, xr.Dataset):
         shares = shares["side_share"]
     missing = [d for d in (*SAMPLE_DIMS, "side") if d not in shares.dims]

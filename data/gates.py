@@ -80,6 +80,13 @@ class GateResult:
         return f"{g.label}: {shown} (needs {g.passes_if} {g.threshold:g}) {status}"
 
 
+def validate_gates(gates: tuple[Gate, ...]) -> None:
+    """Raise ``ValueError`` naming every gate whose comparison is not ``'<='`` or ``'>='``."""
+    unknown = [g.passes_if for g in gates if g.passes_if not in _COMPARISONS]
+    if unknown:
+        raise ValueError(f"gate comparisons must be '<=' or '>=', got {unknown}")
+
+
 def check_gates(statistics, gates: tuple[Gate, ...] = DEFAULT_GATES) -> tuple[GateResult, ...]:
     """Each gate checked against ``statistics`` (keyed as :func:`models.extend.gate_statistics`)."""
     return tuple(GateResult(g, statistics.get(g.statistic), g.check(statistics.get(g.statistic)))

@@ -2,7 +2,7 @@
 
 :func:`fit` samples with nutpie by default (compiled once per model structure and reused
 with new data, see :func:`compiled_model`) or with PyMC's NUTS, then adds the prior and
-posterior predictive draws, the pointwise log-likelihood and log-prior (vectorised over
+posterior predictive draws and the log-prior (vectorised over
 the draws, :mod:`models.predictive`), the observed data and the design
 (``constant_data``), all with named coordinates.
 

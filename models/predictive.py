@@ -249,34 +249,14 @@ def log_likelihood_by_individuals(model: pm.Model, posterior: xr.Dataset, *,
         if graphs:  # in terms of the value variables, as logp is
             graphs = untransformed.replace_rvs_by_values(graphs)
             cdf_function = _compile(batched, vectorize_graph(graphs, replace=dict(zip(inputs, batched))))
-    # the copies of the data containers in the untransformed model (changed here only)
-    dims = untransformed.named_vars_to_dims
-    rows = {name: untransformed[name] for name, var_dims in dims.items()
-            if var_dims and var_dims[0] == dim and name in untransformed.named_vars
-            and hasattr(untransformed[name], "set_value")}
-    whole = {name: shared.get_value() for name, shared in rows.items()}
-    # missing individual-level codes: their positions, and the posterior's latent values
-    missing_row, missing_col = f"missing_row_{dim}", f"missing_col_{dim}"
-    latent = f"x_missing_{dim}"
-    cells = {}
-    if missing_row in untransformed.named_vars:
-        cells = {"row": untransformed[missing_row].get_value(),
-                 "col": untransformed[missing_col].get_value()}
+    rows = _ChunkOfRows(untransformed, inputs, dim)
     values_of = _input_values(posterior, inputs)
     chains, draws = (posterior.sizes[d] for d in SAMPLE_DIMS)
-    n = len(next(iter(whole.values())))
+    n = rows.n
     step = max(1, values // max(1, chains * draws))
     for start in range(0, n, step):
         stop = min(n, start + step)
-        for name, shared in rows.items():
-            shared.set_value(whole[name][start:stop])
-        chunk_values = list(values_of)
-        if cells:
-            inside = (cells["row"] >= start) & (cells["row"] < stop)
-            untransformed[missing_row].set_value(cells["row"][inside] - start)
-            untransformed[missing_col].set_value(cells["col"][inside])
-            position = [variable.name for variable in inputs].index(latent)
-            chunk_values[position] = values_of[position][..., inside]
+        chunk_values = rows.select(start, stop, values_of)
         arrays = _evaluate_values(function, chunk_values, chains, draws)
         dataset = _dataset(model, names, arrays, posterior, rows={dim: slice(start, stop)})
         if cdf_function is not None:
@@ -287,6 +267,85 @@ def log_likelihood_by_individuals(model: pm.Model, posterior: xr.Dataset, *,
                 name: (("chain", "cdf_draw", *dataset[name[:-len("_log_cdf")]].dims[2:]), array)
                 for name, array in zip(cdf_names, cdfs)}).assign_coords(cdf_draw=labels)
         yield start, stop, dataset
+
+
+class _ChunkOfRows:
+    """Sets a model's data to one chunk of individuals and the groups they belong to.
+
+    Works on the copies of the data containers in an untransformed model (changed here
+    only). A chunk keeps only the groups of its individuals at each group level (those with
+    an ``idx_<level>`` container): the level's containers (``X_<level>``), the posterior's
+    draws of the level's variables (``z_<level>``, ``slope``, ...; by their dims), its
+    length (the model's dim length), and its missing codes (``missing_row/col_<level>`` and the latent ``x_missing_<level>``) are
+    cut to those groups and ``idx_<level>`` renumbered. Every chunk computing every
+    group's contribution made a pass over the individuals cost individuals x groups:
+    190,000 respondents in ~40,000 groups took over half an hour (tests/benchmarks/README.md).
+    A level with another container along its dim keeps all its groups.
+    """
+
+    def __init__(self, model: pm.Model, inputs, dim: str):
+        self.dims = dims = model.named_vars_to_dims
+        self.containers = {name: var for name, var in model.named_vars.items()
+                           if hasattr(var, "set_value") and dims.get(name)}
+        self.whole = {name: var.get_value() for name, var in self.containers.items()}
+        self.dim = dim
+        self.n = next(len(self.whole[name]) for name in self.containers if dims[name][0] == dim)
+        self.levels = [name[len("idx_"):] for name in self.containers
+                       if name.startswith("idx_") and tuple(dims[name]) == (dim,)]
+        self.levels = [level for level in self.levels
+                       if all(level not in dims[name] or name == f"X_{level}" for name in self.containers)]
+        # each level's missing cells, ordered by row (a chunk finds its rows' cells by bisection)
+        self.cells = {}
+        for level in (dim, *self.levels):
+            if f"missing_row_{level}" in self.whole:
+                order = np.argsort(self.whole[f"missing_row_{level}"], kind="stable")
+                self.cells[level] = (order, self.whole[f"missing_row_{level}"][order])
+        names = [variable.name for variable in inputs]
+        # the posterior's variables along a level: input position -> (level, its axis in the draws)
+        self.axes = {position: (level, 2 + dims[name].index(level))
+                     for position, name in enumerate(names) for level in self.levels
+                     if level in (dims.get(name) or ())}
+        self.latent = {level: names.index(f"x_missing_{level}") for level in self.cells
+                       if f"x_missing_{level}" in names}
+        # the levels' lengths (the graph checks each level's arrays against its own)
+        self.lengths = {level: model.dim_lengths[level] for level in self.levels
+                        if hasattr(model.dim_lengths.get(level), "set_value")}
+
+    def select(self, start: int, stop: int, values_of: list[np.ndarray]) -> list[np.ndarray]:
+        """Set the containers to individuals ``start:stop``; return the inputs' draws for them."""
+        keep = {self.dim: np.arange(start, stop)}
+        for level in self.levels:
+            keep[level] = np.unique(self.whole[f"idx_{level}"][start:stop])
+            if level in self.lengths:
+                length = self.lengths[level]
+                length.set_value(np.asarray(len(keep[level]), dtype=length.get_value().dtype))
+        for name, shared in self.containers.items():
+            head = self.dims[name][0]
+            if name.startswith("idx_") and name[len("idx_"):] in keep:
+                position = np.searchsorted(keep[name[len("idx_"):]], self.whole[name][start:stop])
+                shared.set_value(position.astype(self.whole[name].dtype))
+            elif head in keep:
+                shared.set_value(self.whole[name][keep[head]])
+        chunk_values = list(values_of)
+        for position, (level, axis) in self.axes.items():
+            chunk_values[position] = np.take(values_of[position], keep[level], axis=axis)
+        for level, (order, sorted_rows) in self.cells.items():
+            inside = order[_ranges(np.searchsorted(sorted_rows, keep[level], "left"),
+                                   np.searchsorted(sorted_rows, keep[level], "right"))]
+            rows = self.whole[f"missing_row_{level}"][inside]
+            self.containers[f"missing_row_{level}"].set_value(
+                np.searchsorted(keep[level], rows).astype(rows.dtype))
+            self.containers[f"missing_col_{level}"].set_value(self.whole[f"missing_col_{level}"][inside])
+            if level in self.latent:
+                position = self.latent[level]
+                chunk_values[position] = values_of[position][..., inside]
+        return chunk_values
+
+
+def _ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The positions ``lo[0]:hi[0]``, ``lo[1]:hi[1]``, ... in one array."""
+    lengths = hi - lo
+    return np.repeat(lo - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
 
 
 def log_prior(model: pm.Model, posterior: xr.Dataset) -> xr.Dataset:

@@ -27,10 +27,14 @@ what to do.
 summary.json
 ------------
 ``effects``: keyed by condition, each with ``level``, ``side``, ``center`` and ``scale``
-(the standardisation) and two blocks, ``per_sd`` (effect of one SD of the condition at its
-level on the linear predictor) and ``per_unit`` (of one raw unit), each with ``mean``,
-``sd``, ``lower`` and ``upper`` (the interval of :mod:`data.intervals`, by default the 89%
-equal-tailed interval; ``interval`` names it).
+(the standardisation), ``binary`` and two blocks, ``per_sd`` (effect of one SD of the
+condition at its level on the linear predictor) and ``per_unit`` (of one raw unit), each with
+``mean``, ``sd``, ``lower`` and ``upper`` (the interval of :mod:`data.intervals`, by default
+the 89% equal-tailed interval; ``interval`` names it). ``binary`` is true for a condition
+whose observed codes are 0 and 1 only (:func:`is_binary`): one SD of a 0/1 code is no
+meaningful step, so its ``per_sd`` is kept but best left aside; its ``per_unit`` is the
+0 -> 1 contrast (the coefficient brms or bambi give a 0/1 predictor). ``effects_note`` says
+so when a condition is binary.
 ``group_sd``: keyed by level, the SD of the group intercepts (same four numbers).
 ``slope_sd``: keyed by condition, SD between alliances of the varying slopes (if any).
 ``intercept``, ``cutpoints`` (keyed ``"1|2"``...) or ``sigma``, where the family has them.
@@ -291,6 +295,7 @@ def summarize(tree: xr.DataTree, survey=None, *, config: RunConfig | None = None
                 "side": str(constant["condition_side"].sel(condition=condition).values),
                 "center": center,
                 "scale": scale,
+                "binary": is_binary(constant, condition, scale, center),
                 "per_sd": _stats(per_unit * sd_raw),
                 "per_unit": _stats(per_unit),
             }
@@ -302,8 +307,12 @@ def summarize(tree: xr.DataTree, survey=None, *, config: RunConfig | None = None
         "family": attrs.get("family"),
         "interval": interval_label() + " (lower to upper)",
         "effects": effects,
-        "group_sd": group_sd,
     }
+    binary = [c for c, e in effects.items() if e["binary"]]
+    if binary:
+        out["effects_note"] = (f"binary (0/1) condition(s) {', '.join(binary)}: one SD of a 0/1 code is "
+                               "no meaningful step; read per_unit, the 0 -> 1 contrast, not per_sd")
+    out["group_sd"] = group_sd
     if "sd_slope" in posterior:
         out["slope_sd"] = {str(c): _stats(posterior["sd_slope"].sel(slope_condition=c))
                            for c in posterior["slope_condition"].values}
@@ -352,8 +361,22 @@ def raw_sd(constant: xr.Dataset, condition: str, scale: float) -> float:
         return float(constant["condition_raw_sd"].sel(condition=condition))
     level = str(constant["condition_level"].sel(condition=condition).values)
     z = constant[f"X_{level}"].sel({f"{level}_condition": condition}).values
-    sd = float(np.nanstd(z * scale, ddof=1))
+    observed = z[np.isfinite(z)]  # none for a rater model's latent true scores
+    sd = float(np.std(observed * scale, ddof=1)) if observed.size > 1 else np.nan
     return sd if np.isfinite(sd) and sd > 0 else scale
+
+
+def is_binary(constant: xr.Dataset, condition: str, scale: float, center: float) -> bool:
+    """Whether a condition's observed raw codes are 0 and 1 and nothing else.
+
+    The rule of :func:`analysis.effects.binary_codes`, whose readable effects contrast such a
+    condition 0 -> 1. ``constant`` is a fit's ``constant_data``; a macro fit's latent alliance
+    means are missing values there, so only its observed (alliance-level) codes count.
+    """
+    level = str(constant["condition_level"].sel(condition=condition).values)
+    z = constant[f"X_{level}"].sel({f"{level}_condition": condition}).values
+    codes = np.unique(np.round(z[np.isfinite(z)] * scale + center, 9))
+    return codes.size == 2 and set(codes.tolist()) == {0.0, 1.0}
 
 
 # -- saving and loading ------------------------------------------------------------------------

@@ -58,7 +58,7 @@ ReplaceRunOption = Annotated[bool, typer.Option("--force", help="Replace an exis
 # jax: nutpie's JAX backend (models.fit), for large surveys on a GPU; needs the extra "jax"
 BackendOption = Annotated[Optional[str], typer.Option(
     help="How nutpie compiles the model: numba (default, CPU) or jax (JAX backend, e.g. on a "
-         "GPU; pip install 'alliance-learning[jax]').")]
+         "GPU; pip install 'alliance-learning\\[jax]').")]
 # the options of the checks (analysis.check_run), shared by check, run and demo
 RopeOption = Annotated[float, typer.Option(
     help="Half-width of the region of practical equivalence of the share difference.")]
@@ -158,7 +158,8 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log prog
 @app.command(epilog=_example("alliance-learning validate survey.csv --codebook codebook.toml"))
 @user_errors
 def validate(
-    file: Annotated[Path, typer.Argument(help="Wide case-survey file: CSV, Parquet or Excel.")],
+    file: Annotated[Path, typer.Argument(
+        help="Case-survey file (wide, or a coding sheet with --form coded): CSV, Parquet or Excel.")],
     codebook: CodebookOption = None,
     sheet: SheetOption = None,
     encoding: EncodingOption = None,
@@ -303,9 +304,7 @@ def fit(
     """
     import sys
 
-    from rich import box
     from rich.markup import escape
-    from rich.table import Table
 
     with _lasting_imports():
         from data import load_coded, load_survey
@@ -344,16 +343,7 @@ def fit(
     run = save_run(out, tree, survey, run_config, force=force, command=command)
 
     summary = run.summary
-    table = Table(title=f"Effects on {spec.outcome} ({spec.family}), per SD of each condition",
-                  caption=summary["interval"], box=box.SIMPLE)
-    for name in ("condition", "level", "side", "mean", "sd", "lower", "upper"):
-        numeric = name in ("mean", "sd", "lower", "upper")
-        table.add_column(name, justify="right" if numeric else "left", no_wrap=True)
-    for condition, effect in summary["effects"].items():
-        s = effect["per_sd"]
-        table.add_row(escape(condition), effect["level"], effect["side"],
-                      *(f"{s[k]:.3f}" for k in ("mean", "sd", "lower", "upper")))
-    console.print(table)
+    console.print(_effects_table(summary, spec.outcome, spec.family))
     if "raters" in summary:  # the rater model: each rater's mean severity over its conditions
         shown = ", ".join(f"{escape(r)} {v['severity']['mean']:+.2f} [{v['severity']['lower']:+.2f}, "
                           f"{v['severity']['upper']:+.2f}]" for r, v in summary["raters"].items())
@@ -370,6 +360,32 @@ def fit(
                   f"min E-BFMI {bfmi}", highlight=False)
     _print_sampling(summary.get("sampling"), always=True)
     console.print(f"run written to {escape(str(out))}", highlight=False, soft_wrap=True)
+
+
+def _effects_table(summary: dict, outcome: str, family: str):
+    """summary.json's effects on the linear predictor: per SD, a binary condition 0 -> 1.
+
+    One SD of a 0/1 code is no meaningful step (summary.json marks such a condition
+    ``binary``): its row shows ``per_unit``, the 0 -> 1 contrast, as brms or bambi would.
+    """
+    from rich import box
+    from rich.table import Table
+
+    effects = summary["effects"]
+    binary = any(e.get("binary") for e in effects.values())  # runs before the field: none
+    title = f"Effects on {outcome} ({family}), per SD of each condition"
+    table = Table(title=title + (", 0 → 1 of a binary one" if binary else ""),
+                  caption=summary["interval"], box=box.SIMPLE)
+    for name in ("condition", "level", "side", "per", "mean", "sd", "lower", "upper"):
+        numeric = name in ("mean", "sd", "lower", "upper")
+        # in a narrow terminal the numbers stay whole and a long condition name folds
+        table.add_column(name, justify="right" if numeric else "left", no_wrap=numeric or name == "per",
+                         overflow="fold" if name == "condition" else "ellipsis")
+    for condition, effect in effects.items():
+        step, s = ("0→1", effect["per_unit"]) if effect.get("binary") else ("SD", effect["per_sd"])
+        table.add_row(escape(condition), effect["level"], effect["side"], step,
+                      *(f"{s[k]:.3f}" for k in ("mean", "sd", "lower", "upper")))
+    return table
 
 
 def _print_sampling(record, *, always: bool = False) -> None:

@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -52,6 +53,9 @@ from models import (
 )
 from models import fit as fit_model
 from models.run import check_run_target
+
+if TYPE_CHECKING:  # provided on first use by __getattr__ below (names it for linters too)
+    from .context import example_data_path
 
 logger = logging.getLogger(__name__)
 

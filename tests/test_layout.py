@@ -75,3 +75,31 @@ def test_no_import_circle_among_modules():
     for name in sorted(edges):
         visit(name, [])
     assert circles == []
+
+
+def test_no_package_imports_another_packages_private_name():
+    """A leading underscore means "this package's own": another package asks for a public name."""
+    crossing = []
+    for pkg in PACKAGES:
+        for path in (ROOT / pkg).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):  # in functions too
+                if not isinstance(node, ast.ImportFrom) or node.level or not node.module:
+                    continue
+                other = node.module.split(".")[0]
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                if other in PACKAGES and other != pkg and private:
+                    crossing.append(f"{path.relative_to(ROOT)}: from {node.module} import {private}")
+    assert crossing == []
+
+
+def test_pipeline_provides_example_data_path_on_first_use():
+    """reports.pipeline names example_data_path for linters (TYPE_CHECKING) but loads
+    reports.context (the report's modules) only when it is asked for."""
+    import subprocess
+    import sys
+
+    code = ("import sys, reports.pipeline as p; before = 'reports.context' in sys.modules; "
+            "from reports.pipeline import example_data_path; "
+            "print(before, 'reports.context' in sys.modules, example_data_path().name)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True", "survey.csv"]

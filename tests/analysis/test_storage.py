@@ -1,5 +1,5 @@
 """A compact run (thinned predictive draws, log-likelihood recomputed chunk by chunk of
-individuals, compressed NetCDF read lazily) gives the checks of the stored-everything run
+individuals, NetCDF read lazily) gives the checks of the stored-everything run
 within Monte Carlo error.
 
 The stored-everything run is the same fit (same seed, so the same posterior draws) keeping

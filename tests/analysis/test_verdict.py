@@ -137,6 +137,9 @@ def test_bad_arguments():
         dominance_verdict(shares, GOOD, rope=-0.1)
     with pytest.raises(ValueError, match="no side"):
         dominance_verdict(shares.sel(side=["interpersonal"]), GOOD)
+    odd = (dataclasses.replace(DEFAULT_GATES[0], passes_if="<"),)
+    with pytest.raises(ValueError, match=r"gate comparisons must be '<=' or '>=', got \['<'\]"):
+        dominance_verdict(shares, GOOD, gates=odd)
 
 
 def test_readable_report_and_dict():

@@ -79,6 +79,44 @@ def test_fit_writes_a_run(files, tmp_path, fits):
     assert run.config.sampling.seed == 3
     assert run.summary["provenance"]["command"].startswith("alliance-learning")
     assert set(run.summary["effects"]) == {"contact", "group_size"}
+    # no 0/1 condition here: every row is per SD, its numbers whole in CliRunner's 80 columns
+    assert "per SD of each condition" in result.output and "0→1" not in result.output
+    for effect in run.summary["effects"].values():
+        assert all(f"{effect['per_sd'][k]:.3f}" in result.output for k in ("mean", "sd", "lower", "upper"))
+
+
+def test_effects_printout_gives_a_binary_condition_its_0_to_1_contrast():
+    from rich.console import Console
+
+    from reports.cli import _effects_table
+
+    def stats(mean):
+        return {"mean": mean, "sd": 0.1, "lower": mean - 0.2, "upper": mean + 0.2}
+
+    summary = {"interval": "89% equal-tailed interval (lower to upper)", "effects": {
+        "contact": {"level": "individual", "side": "interpersonal", "binary": False,
+                    "per_sd": stats(0.321), "per_unit": stats(0.654)},
+        "member": {"level": "organisation", "side": "interorganisational", "binary": True,
+                   "per_sd": stats(0.222), "per_unit": stats(0.444)},
+        "older": {"level": "network", "side": "interorganisational",  # a run from before the field
+                  "per_sd": stats(0.111), "per_unit": stats(0.555)}}}
+    console = Console(width=200, record=True)
+    console.print(_effects_table(summary, "learning", "ordinal"))
+    text = console.export_text()
+    rows = {line.split()[0]: line.split() for line in text.splitlines()
+            if line.split() and line.split()[0] in summary["effects"]}
+    assert rows["contact"][3:5] == ["SD", "0.321"]
+    assert rows["member"][3:5] == ["0→1", "0.444"]  # per_unit, the 0 -> 1 contrast
+    assert "0.222" not in rows["member"]
+    assert rows["older"][3:5] == ["SD", "0.111"]
+    assert "0 → 1 of a binary one" in text
+
+
+def test_backend_help_names_the_jax_extra():
+    # rich markup would read "[jax]" as a tag and print "pip install 'alliance-learning'"
+    result = runner.invoke(app, ["fit", "--help"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    assert "pip install 'alliance-learning[jax]'" in result.output
 
 
 def test_lasting_imports_freeze_only_in_the_console_process(monkeypatch):

@@ -46,13 +46,19 @@ def test_summary_follows_the_schema(saved, survey):
     assert summary == run.summary
     assert set(summary["effects"]) == set(survey.conditions)
     for effect in summary["effects"].values():
-        assert {"level", "side", "per_sd", "per_unit", "center", "scale"} <= set(effect)
+        assert {"level", "side", "binary", "per_sd", "per_unit", "center", "scale"} <= set(effect)
         for block in ("per_sd", "per_unit"):
             stats = effect[block]
             assert set(stats) == {"mean", "sd", "lower", "upper"}
             assert stats["lower"] < stats["mean"] < stats["upper"]
         # one raw unit is 1/scale SD, so the per-unit effect is the per-SD one over the scale
         assert effect["per_unit"]["mean"] == pytest.approx(effect["per_sd"]["mean"] / effect["scale"])
+    # a 0/1 condition is marked, its per_sd kept (one SD of a 0/1 code is no step: the note)
+    binary = [c for c in survey.conditions if survey.codebook.conditions[c].scale.kind == "binary"]
+    assert binary == ["prior_coop"]
+    assert [c for c, e in summary["effects"].items() if e["binary"] is True] == binary
+    assert all(e["binary"] is False for c, e in summary["effects"].items() if c not in binary)
+    assert "prior_coop" in summary["effects_note"] and "per_unit" in summary["effects_note"]
     assert set(summary["group_sd"]) == {"network", "organisation", "alliance"}
     assert set(summary["cutpoints"]) == {"1|2", "2|3", "3|4", "4|5"}
     assert "sigma" not in summary
@@ -215,3 +221,28 @@ def test_loading_a_broken_run_says_what_is_missing(tmp_path):
     (tmp_path / "half" / "summary.json").write_text("{}")
     with pytest.raises(RunError, match="missing posterior.nc"):
         load_run(tmp_path / "half")
+
+
+def test_raw_sd_and_binary_read_the_observed_codes():
+    """models.run.raw_sd (the per_sd scale) and is_binary over a level's observed codes."""
+    import warnings
+
+    import xarray as xr
+
+    from models.run import is_binary, raw_sd
+
+    center, scale = 0.5, 0.5
+    codes = {"flag": [0, 1, np.nan, 1, 0], "count": [0, 1, 2, 1, np.nan],
+             "latent": [np.nan] * 5, "ones": [1, 1, np.nan, 1, 1]}
+    names = list(codes)
+    z = (np.array([codes[n] for n in names], dtype=float).T - center) / scale
+    constant = xr.Dataset(
+        {"X_individual": (("individual", "individual_condition"), z),
+         "condition_level": ("condition", ["individual"] * len(names))},
+        coords={"condition": names, "individual_condition": names})
+    assert [is_binary(constant, n, scale, center) for n in names] == [True, False, False, False]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "Degrees of freedom <= 0" for a latent condition
+        assert raw_sd(constant, "latent", scale) == scale  # no observed code: the scale
+        assert raw_sd(constant, "ones", scale) == scale  # constant codes: the scale
+        assert raw_sd(constant, "flag", scale) == pytest.approx(np.std([0, 1, 1, 0], ddof=1))

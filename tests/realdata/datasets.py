@@ -15,7 +15,6 @@ squares and derived indicators are computed here, as a user would in pandas.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np

@@ -75,6 +75,9 @@ def test_binary_conditions_are_named_with_their_0_to_1_contrast(context, run):
     for name in binary:
         effect = run.summary["effects"][name]
         assert abs(effect["per_sd"]["mean"]) <= 0.51 * abs(effect["per_unit"]["mean"])
+    # summary.json marks the same conditions (kept per_sd) and says so in a note
+    assert [c for c, e in run.summary["effects"].items() if e["binary"]] == binary
+    assert all(name in run.summary["effects_note"] for name in binary)
 
 
 def test_readable_effects_are_changes_in_a_probability(context, run):
