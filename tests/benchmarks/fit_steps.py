@@ -2,20 +2,24 @@
 
 Writes speed.py's simulated survey once (``speed.simulated(42, seed=1)``: 2,002
 respondents, 42 alliances, 9 conditions) and runs the whole ``alliance-learning fit``
-command in this process, as a user runs it (``--chains 4 --draws 1000 --tune 1000
---seed 1``), with timers around its steps: the imports, reading and validating the
-survey, building the model, compiling it (from the on-disk cache after the first run),
-sampling (nutpie; twice where models.extend extends a narrow gate miss), the gate
-diagnostics, the predictive draws and log-prior, and writing the run directory. Each
-step prints its wall and CPU seconds (user + system of the whole process, so sampling's
-CPU counts every sampler thread) and the load average at the end. Run it twice: the
-first run fills the compile cache, the second is what a later `fit` pays.
+command in a new process, as a user runs it (``--chains 4 --draws 1000 --tune 1000
+--seed 1``: the console script's ``reports.cli.entry_point``), with timers around its
+steps: the imports, reading and validating the survey, building the model, compiling it
+(from the on-disk cache after the first run), sampling (nutpie; twice where models.extend
+extends a narrow gate miss), the gate diagnostics, the predictive draws and log-prior,
+and writing the run directory. Each step prints its wall and CPU seconds (user + system of
+the whole process, so sampling's CPU counts every sampler thread); then the garbage
+collector's passes, the interpreter's start-up and exit (after the run is written until
+the process has ended), the whole process (what speed.py times) and the load average. Run
+it twice: the first run fills the compile cache, the second is what a later `fit` pays.
+``--plain-app`` calls ``reports.cli.app`` instead, as the tests do: no ``gc.freeze``
+(reports.cli._lasting_imports), the command as it was before session 9.
 
 Run::
 
-    nice -n 10 .venv/bin/python tests/benchmarks/fit_steps.py [--workdir DIR] [--draws N] [--tune N]
+    nice -n 10 .venv/bin/python tests/benchmarks/fit_steps.py [--workdir DIR] [--draws N] [--tune N] [--plain-app]
 
-Figures: tests/benchmarks/README.md, "Fixed costs of the fit command".
+Figures: tests/benchmarks/README.md, "Fixed costs of the fit command" and "Session 9".
 """
 
 from __future__ import annotations
@@ -23,8 +27,12 @@ from __future__ import annotations
 import argparse
 import atexit
 import functools
+import gc
 import importlib
+import json
 import os
+import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -43,6 +51,7 @@ STEPS = {  # (module, attribute): label, in the order the command runs them
     ("models.fit", "log_prior"): "log prior",
     ("models", "save_run"): "save_run (summary, posterior.nc, files)",
 }
+_MARK = "FIT_STEPS_CHILD "  # the child's line of figures for the parent
 
 
 def main() -> int:
@@ -50,7 +59,12 @@ def main() -> int:
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "fit_steps")
     parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--tune", type=int, default=1000)
+    parser.add_argument("--plain-app", action="store_true",
+                        help="call reports.cli.app (no gc.freeze), as the command ran before session 9")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        return child(args)
     args.workdir.mkdir(parents=True, exist_ok=True)
     survey = args.workdir / "survey.csv"
     if not survey.exists():
@@ -58,27 +72,78 @@ def main() -> int:
         import speed
 
         speed.simulated(42, seed=1).data.to_csv(survey, index=False)
+    command = [sys.executable, __file__, "--child", "--workdir", str(args.workdir), "--draws", str(args.draws),
+               "--tune", str(args.tune), *(["--plain-app"] if args.plain_app else [])]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()  # CLOCK_MONOTONIC: the same clock as the child's
+    done = subprocess.run(command, stdout=subprocess.PIPE, text=True)
+    ended = time.perf_counter()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    figures = None
+    for line in done.stdout.splitlines():
+        if line.startswith(_MARK):
+            figures = json.loads(line[len(_MARK):])
+        else:
+            print(line)
+    if figures is None:
+        print(f"the command's process ended with {done.returncode} before its figures")
+        return done.returncode or 1
+    start_up = figures["started"] - started
+    exit_wall, exit_cpu = ended - figures["reported"], cpu - figures["reported_cpu"]
+    print(f"{'interpreter start-up (to the script)':<46} {'':>5} {start_up:>8.2f} {figures['started_cpu']:>7.2f}")
+    print(f"{'interpreter exit (after the run was written)':<46} {'':>5} {exit_wall:>8.2f} {exit_cpu:>7.2f}")
+    print(f"{'whole process, start to exit':<46} {'':>5} {ended - started:>8.2f} {cpu:>7.2f}   "
+          f"load {os.getloadavg()[0]:.1f}; {'app()' if args.plain_app else 'entry_point()'}")
+    return done.returncode
 
+
+def child(args) -> int:
     started, cpu_started = time.perf_counter(), time.process_time()
     rows: list[tuple[str, float, float]] = []
+    passes = _count_passes()
     import reports.cli as cli  # what `fit` imports before its first step
 
-    import models  # noqa: F401
-    import nutpie  # noqa: F401  (imported by the compile step)
+    def imports():
+        import models  # noqa: F401
+        import nutpie  # noqa: F401  (imported by the compile step)
+
+    if args.plain_app:
+        imports()
+    else:  # as the command makes them in the console script's process (reports.cli.entry_point)
+        cli._WHOLE_PROCESS = True
+        with cli._lasting_imports():
+            imports()
     rows.append(("imports (reports.cli, data, models, nutpie)",
                  time.perf_counter() - started, time.process_time() - cpu_started))
     for (module_name, name), label in STEPS.items():
         module = sys.modules.get(module_name) or importlib.import_module(module_name)
         _time(module, name, label, rows)
-    atexit.register(_report, rows, started, cpu_started)
-    sys.argv = ["alliance-learning", "fit", str(survey), "--out", str(args.workdir / "run"),
+    atexit.register(_report, rows, started, cpu_started, passes)
+    sys.argv = ["alliance-learning", "fit", str(args.workdir / "survey.csv"), "--out", str(args.workdir / "run"),
                 "--outcome", "individual_learning", "--chains", "4", "--draws", str(args.draws),
                 "--tune", str(args.tune), "--seed", "1", "--no-progress", "--force"]
     try:
-        cli.app()
+        cli.app() if args.plain_app else cli.entry_point()
     except SystemExit as done:
         return int(done.code or 0)
     return 0
+
+
+def _count_passes() -> dict:
+    """The garbage collector's passes per generation and their seconds (gc.callbacks)."""
+    passes = {generation: [0, 0.0] for generation in range(3)}
+    began = [0.0]
+
+    def callback(phase, info):
+        if phase == "start":
+            began[0] = time.perf_counter()
+        else:
+            passes[info["generation"]][0] += 1
+            passes[info["generation"]][1] += time.perf_counter() - began[0]
+
+    gc.callbacks.append(callback)
+    return passes
 
 
 def _time(module, name: str, label: str, rows: list) -> None:
@@ -95,7 +160,7 @@ def _time(module, name: str, label: str, rows: list) -> None:
     setattr(module, name, timed)
 
 
-def _report(rows, started: float, cpu_started: float) -> None:
+def _report(rows, started: float, cpu_started: float, passes: dict) -> None:
     totals: dict[str, list] = {}
     for label, wall, cpu in rows:
         entry = totals.setdefault(label, [0, 0.0, 0.0])
@@ -106,7 +171,13 @@ def _report(rows, started: float, cpu_started: float) -> None:
     for label, (calls, wall, cpu) in totals.items():
         print(f"{label:<46} {calls:>5} {wall:>8.2f} {cpu:>7.2f}")
     print(f"{'whole command (in process)':<46} {'':>5} {time.perf_counter() - started:>8.2f} "
-          f"{time.process_time() - cpu_started:>7.2f}   load {os.getloadavg()[0]:.1f}")
+          f"{time.process_time() - cpu_started:>7.2f}")
+    for generation, (count, seconds) in passes.items():
+        label = f"of which garbage collector, generation {generation}"
+        print(f"{label:<46} {count:>5} {seconds:>8.2f}")
+    print(_MARK + json.dumps({"started": started, "started_cpu": cpu_started,
+                              "reported": time.perf_counter(), "reported_cpu": time.process_time()}),
+          flush=True)
 
 
 if __name__ == "__main__":
