@@ -258,13 +258,16 @@ def _lasting_imports():
     full passes, 6 of them while importing, ~1.1 s of CPU (3 passes, 0.1 s, with this;
     tests/benchmarks/README.md, "Session 9"). The collector is paused while importing and
     the imported objects are then moved to its permanent generation (``gc.freeze``): they
-    stay alive as they would, and are not traversed again. Only where the command is its
-    process's only job (:func:`entry_point`); in a longer-lived process (tests, a notebook
-    calling ``app``) nothing changes, since frozen objects are never collected.
+    stay alive as they would, and are not traversed again. Garbage made before the block
+    (e.g. while reading a large survey) is collected first, so that only what is alive is
+    frozen. Only where the command is its process's only job (:func:`entry_point`); in a
+    longer-lived process (tests, a notebook calling ``app``) nothing changes, since frozen
+    objects are never collected.
     """
     if not _WHOLE_PROCESS:
         yield
         return
+    gc.collect()
     gc.disable()
     try:
         yield
