@@ -120,10 +120,11 @@ def test_backend_help_names_the_jax_extra():
 
 
 def test_lasting_imports_freeze_only_in_the_console_process(monkeypatch):
-    """reports.cli._lasting_imports: the collector paused inside and the objects frozen after,
-    only where `entry_point` runs the command as its process's only job; on again after an
-    error too."""
+    """reports.cli._lasting_imports: garbage collected first, the collector paused inside and
+    the objects frozen after, only where `entry_point` runs the command as its process's only
+    job; on again after an error too."""
     import gc
+    import weakref
 
     from reports import cli
 
@@ -132,8 +133,18 @@ def test_lasting_imports_freeze_only_in_the_console_process(monkeypatch):
         assert gc.isenabled()
     assert gc.get_freeze_count() == frozen
     monkeypatch.setattr(cli, "_WHOLE_PROCESS", True)
+
+    class Node:
+        pass
+
+    garbage = Node()
+    garbage.itself = garbage  # a cycle: only the collector frees it
+    gone = weakref.ref(garbage)
     try:
+        gc.disable()  # no collection of its own before the block
+        del garbage
         with pytest.raises(RuntimeError), cli._lasting_imports():
+            assert gone() is None  # collected before the freeze, not frozen alive
             assert not gc.isenabled()
             kept = [[]]  # noqa: F841  (a new tracked object, frozen on the way out)
             raise RuntimeError("while importing")
