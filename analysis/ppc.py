@@ -502,8 +502,10 @@ def _conditional_cdf_pit(log_lik: xr.DataArray, log_cdf: xr.DataArray, reff: flo
     """
     from scipy.special import logsumexp
 
+    from .psis import psis_log_weights
+
     dims = list(SAMPLE_DIMS)
-    log_weights, _ = log_lik.azstats.psislw(r_eff=reff, dim=dims)
+    log_weights, _ = psis_log_weights(log_lik, reff)  # azstats.psislw's, all rows at once
     axes = tuple(log_weights.get_axis_num(d) for d in dims)
     lw = log_weights.values
     lc = log_cdf.transpose(*log_weights.dims).values.astype(np.float64)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
-from scipy.special import logsumexp
+from scipy.special import logsumexp  # _gpdfit's weights, as ArviZ
 
 from data.constants import SAMPLE_DIMS
 
@@ -39,31 +39,56 @@ def psis_loo(log_lik: xr.DataArray, r_eff: float) -> tuple[xr.DataArray, xr.Data
     ``log_lik`` has dims chain, draw and one observation dim; the results are those of
     ``log_lik.azstats.loo(sample_dims=["chain", "draw"], r_eff=r_eff)``.
     """
-    (obs_dim,) = [d for d in log_lik.dims if d not in SAMPLE_DIMS]
-    draws = log_lik.sizes["chain"] * log_lik.sizes["draw"]
-    if tail_length(draws, r_eff) < 5:  # too few draws: ArviZ says so
+    obs_dim, rows = _rows(log_lik)
+    if tail_length(rows.shape[1], r_eff) < 5:  # too few draws: ArviZ says so
         return log_lik.azstats.loo(sample_dims=list(SAMPLE_DIMS), r_eff=r_eff)
-    values = log_lik.transpose(obs_dim, *SAMPLE_DIMS).values
-    rows = np.ascontiguousarray(values.reshape(values.shape[0], -1), dtype=np.float64)
-    elpd, k, p = _psis_loo_rows(rows, r_eff)
-    irregular = ~(np.isfinite(elpd) & np.isfinite(p) & ~np.isinf(k))
-    if irregular.any():  # ArviZ's own answer (or error) for those observations
-        labels = log_lik[obs_dim].values[irregular]
+    log_weights, k, odd = _smooth(rows, r_eff)
+    log_weights += rows
+    elpd = _logsumexp_rows(log_weights)
+    p = _logsumexp_rows(rows) - np.log(rows.shape[1]) - elpd
+    if odd.any():  # ArviZ's own answer (or error) for those observations
+        labels = log_lik[obs_dim].values[odd]
         theirs = log_lik.sel({obs_dim: labels}).azstats.loo(sample_dims=list(SAMPLE_DIMS), r_eff=r_eff)
         for mine, their in zip((elpd, k, p), theirs):
-            mine[irregular] = their.transpose(obs_dim).values
+            mine[odd] = their.transpose(obs_dim).values
     coords = {obs_dim: log_lik[obs_dim]}
     return tuple(xr.DataArray(a, dims=(obs_dim,), coords=coords) for a in (elpd, k, p))
 
 
-def _psis_loo_rows(rows: np.ndarray, r_eff: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """elpd_i, k and p_loo_i of each row (an observation's log-likelihood at every draw).
+def psis_log_weights(log_lik: xr.DataArray, r_eff: float) -> tuple[xr.DataArray, xr.DataArray]:
+    """PSIS log weights of each observation's draws (normalised over chain and draw) and k.
 
-    Rows this cannot treat as ArviZ does come back with NaN (the caller asks ArviZ).
+    The results of ``log_lik.azstats.psislw(r_eff=r_eff, dim=["chain", "draw"])``;
+    dims (observation, chain, draw) and (observation,).
+    """
+    obs_dim, rows = _rows(log_lik)
+    if tail_length(rows.shape[1], r_eff) < 5:
+        return log_lik.azstats.psislw(r_eff=r_eff, dim=list(SAMPLE_DIMS))
+    log_weights, k, odd = _smooth(rows, r_eff)
+    if odd.any():
+        labels = log_lik[obs_dim].values[odd]
+        theirs_w, theirs_k = log_lik.sel({obs_dim: labels}).azstats.psislw(r_eff=r_eff, dim=list(SAMPLE_DIMS))
+        log_weights[odd] = theirs_w.transpose(obs_dim, *SAMPLE_DIMS).values.reshape(int(odd.sum()), -1)
+        k[odd] = theirs_k.values
+    ordered = log_lik.transpose(obs_dim, *SAMPLE_DIMS)
+    weights = xr.DataArray(log_weights.reshape(ordered.shape), dims=ordered.dims, coords=ordered.coords)
+    return weights, xr.DataArray(k, dims=(obs_dim,), coords={obs_dim: log_lik[obs_dim]})
+
+
+def _rows(log_lik: xr.DataArray) -> tuple[str, np.ndarray]:
+    """The observation dim and the values as rows (observation) of draws (chain-major)."""
+    (obs_dim,) = [d for d in log_lik.dims if d not in SAMPLE_DIMS]
+    values = log_lik.transpose(obs_dim, *SAMPLE_DIMS).values
+    return obs_dim, np.ascontiguousarray(values.reshape(values.shape[0], -1), dtype=np.float64)
+
+
+def _smooth(rows: np.ndarray, r_eff: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Normalised PSIS log weights and k of each row (an observation's log-likelihood at
+    every draw), and which rows ArviZ treats otherwise (their weights are not to be used).
     """
     n, draws = rows.shape
     tail = tail_length(draws, r_eff)
-    with np.errstate(invalid="ignore"):  # a row with -inf goes to ArviZ (below)
+    with np.errstate(invalid="ignore"):  # a row with -inf is odd (below)
         log_ratios = -rows - (-rows).max(axis=1, keepdims=True)
     # the tail + 1 largest ratios of each row, ascending: the cutoff, then the tail
     top = np.argpartition(log_ratios, draws - tail - 1, axis=1)[:, draws - tail - 1:]
@@ -84,24 +109,22 @@ def _psis_loo_rows(rows: np.ndarray, r_eff: float) -> tuple[np.ndarray, np.ndarr
     rows_smoothed = np.flatnonzero(smoothable)
     log_weights = log_ratios
     log_weights[rows_smoothed[:, None], top[rows_smoothed, 1:]] = smoothed[rows_smoothed]
-    log_weights -= _logsumexp_rows(log_weights)[:, None]
-    log_weights += rows
-    elpd = _logsumexp_rows(log_weights)
-    lppd = _logsumexp_rows(rows) - np.log(draws)
-    p = lppd - elpd
     # rows ArviZ treats otherwise: a non-finite value, a constant tail (ArviZ raises), a
     # non-positive scale (ArviZ's smoothed tail is NaN there)
     odd = (~np.isfinite(rows).all(axis=1)
            | (np.abs(tail_values[:, -1] - tail_values[:, 0]) < np.finfo(float).tiny)
            | (smoothable & ~(sigma > 0)))
-    elpd[odd], p[odd] = np.nan, np.nan
-    return elpd, k, p
+    with np.errstate(invalid="ignore"):
+        log_weights -= _logsumexp_rows(log_weights)[:, None]
+    return log_weights, k, odd
 
 
 def _logsumexp_rows(values: np.ndarray) -> np.ndarray:
-    """log(sum(exp(row))) of each row of finite values (scipy's logsumexp, a third of the time)."""
+    """log(sum(exp(row))) of each row (scipy's logsumexp, in a third of the time); a row
+    with a non-finite value gives a meaningless number (such rows are odd, see _smooth)."""
     top = values.max(axis=1, keepdims=True)
-    return np.log(np.exp(values - top).sum(axis=1)) + top[:, 0]
+    with np.errstate(invalid="ignore", over="ignore"):
+        return np.log(np.exp(values - top).sum(axis=1)) + top[:, 0]
 
 
 def _gpdfit(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

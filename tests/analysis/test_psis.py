@@ -10,7 +10,7 @@ import xarray as xr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analysis.psis import psis_loo, tail_length
+from analysis.psis import psis_log_weights, psis_loo, tail_length
 
 
 def _log_lik(values: np.ndarray) -> xr.DataArray:
@@ -25,9 +25,16 @@ def _arviz(log_lik: xr.DataArray, r_eff: float):
 
 
 def _assert_same(log_lik: xr.DataArray, r_eff: float) -> None:
+    """psis_loo as arviz_stats.loo, psis_log_weights as arviz_stats.psislw."""
     mine, theirs = psis_loo(log_lik, r_eff), _arviz(log_lik, r_eff)
-    for name, a, b in zip(("elpd_i", "pareto_k", "p_loo_i"), mine, theirs):
-        assert a.dims == b.dims and list(a["individual"].values) == list(b["individual"].values), name
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        their_weights = log_lik.azstats.psislw(r_eff=r_eff, dim=["chain", "draw"])
+    mine_weights = psis_log_weights(log_lik, r_eff)
+    for name, a, b in zip(("elpd_i", "pareto_k", "p_loo_i", "log_weights", "psislw k"),
+                          (*mine, *mine_weights), (*theirs, *their_weights)):
+        b = b.transpose(*a.dims)
+        assert list(a["individual"].values) == list(b["individual"].values), name
         np.testing.assert_allclose(a.values, b.values, rtol=1e-10, atol=1e-12, equal_nan=True, err_msg=name)
 
 

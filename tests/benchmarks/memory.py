@@ -203,7 +203,7 @@ def case(name: str, respondents: int, folder: Path, args, *, dominance: bool = T
     print(f"{name}: {n:,} respondents, {args.chains} x {args.draws} draws; running "
           f"{' '.join(command[1:2])} ...", flush=True)
     result = measure(command, folder / "run.log")
-    result.update(step=f"{name}: run ({n:,}{'' if dominance else ', no dominance'})", target=name,
+    result.update(step=f"{name}: run ({n:,}{'' if dominance else ', no dominance'})", target=name, respondents=n,
                   run_dir=dir_size(run_dir) if run_dir.is_dir() else None,
                   files={f.name: f.stat().st_size for f in run_dir.iterdir() if f.is_file()}
                   if run_dir.is_dir() else {})
@@ -214,7 +214,8 @@ def case(name: str, respondents: int, folder: Path, args, *, dominance: bool = T
     if name == "run":
         print("re-rendering the report ...", flush=True)
         again = measure([CLI, "report", str(run_dir), "--force"], folder / "report.log")
-        again.update(step=f"report ({n:,} respondents)", target="report", run_dir=None, files={})
+        again.update(step=f"report ({n:,} respondents)", target="report", run_dir=None, files={},
+                     respondents=n)
         rows.append(again)
     return rows
 
@@ -243,15 +244,21 @@ def target_lines(rows: list[dict], asked: set[str]) -> list[str]:
             line(f"{WHAT[name]}: peak memory (summed PSS)", why, f"< {peak / GIB:g} GiB", False)
             continue
         load = f"{row['seconds']:.0f} s wall, {row['cpu']:.0f} s CPU, load {row['load']:.1f}"
-        line(f"{WHAT[name]}: peak memory (summed PSS; summed RSS {row['tree_rss'] / GIB:.2f} GiB, "
+        what = WHAT[name]
+        if name in ("run", "report") and not 6_000 <= row["respondents"] <= 8_000:
+            # --respondents elsewhere: its figures, judged not met (the target is at ~7,000)
+            what = f"{what} [measured at {row['respondents']:,} respondents: not the target's size]"
+        at_size = what == WHAT[name]
+        line(f"{what}: peak memory (summed PSS; summed RSS {row['tree_rss'] / GIB:.2f} GiB, "
              f"largest process {row['max_rss'] / GIB:.2f} GiB; {load})",
-             f"{row['tree_pss'] / GIB:.2f} GiB", f"< {peak / GIB:g} GiB", row["tree_pss"] < peak)
+             f"{row['tree_pss'] / GIB:.2f} GiB", f"< {peak / GIB:g} GiB",
+             at_size and row["tree_pss"] < peak)
         if seconds is not None:
-            line(f"{WHAT[name]}: wall time ({row['cpu']:.1f} s CPU, load {row['load']:.1f})",
-                 f"{row['seconds']:.1f} s", f"< {seconds:g} s", row["seconds"] < seconds)
+            line(f"{what}: wall time ({row['cpu']:.1f} s CPU, load {row['load']:.1f})",
+                 f"{row['seconds']:.1f} s", f"< {seconds:g} s", at_size and row["seconds"] < seconds)
         if size is not None and row["run_dir"] is not None:
-            line(f"{WHAT[name]}: run directory", f"{row['run_dir'] / MB:.1f} MB",
-                 f"< {size / MB:g} MB", row["run_dir"] < size)
+            line(f"{what}: run directory", f"{row['run_dir'] / MB:.1f} MB",
+                 f"< {size / MB:g} MB", at_size and row["run_dir"] < size)
     return lines
 
 
