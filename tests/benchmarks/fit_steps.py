@@ -105,8 +105,9 @@ def child(args) -> int:
     import reports.cli as cli  # what `fit` imports before its first step
 
     def imports():
-        import models  # noqa: F401
         import nutpie  # noqa: F401  (imported by the compile step)
+
+        import models  # noqa: F401
 
     if args.plain_app:
         imports()
