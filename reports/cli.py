@@ -255,7 +255,7 @@ def _lasting_imports():
     A command's scientific stack (pandas, PyMC, PyTensor, numba, nutpie, arviz, ...) is
     ~350,000 objects that live until the process exits and almost no garbage, yet each
     full pass of the collector traverses all of them: a `fit` at 2,000 respondents made 8
-    full passes, 6 of them while importing, ~1.1 s of CPU (3 passes, 0.1 s, with this;
+    full passes, 6 of them while importing, ~1.1 s of CPU (0.1 s with this;
     tests/benchmarks/README.md, "Session 9"). The collector is paused while importing and
     the imported objects are then moved to its permanent generation (``gc.freeze``): they
     stay alive as they would, and are not traversed again. Garbage made before the block
