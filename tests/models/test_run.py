@@ -115,10 +115,12 @@ def test_diagnostics_are_remembered_by_the_draws_content(saved, fits, monkeypatc
     assert run_module.diagnostics(changed)["max_rhat"] > fresh["max_rhat"] and calls == [1, 1]
 
 
-def test_rank_statistics_are_arviz_stats_numbers_exactly(fits):
+@pytest.mark.parametrize("block", [None, 2], ids=["one-block", "blocks-of-2"])
+def test_rank_statistics_are_arviz_stats_numbers_exactly(fits, block, monkeypatch):
     """models.run's batched rank normalisation (models.run._rank_statistics) changes no
     R-hat or bulk ESS by one bit: on a fit's draws, and on draws with ties, a constant
-    quantity, a NaN, an infinity, float32, odd and too few draws, one chain."""
+    quantity, a NaN, an infinity, float32, odd and too few draws, one chain; all of a
+    variable's quantities at once, or 2 at a time (the memory bound's blocks)."""
     import arviz_stats as azs
     import xarray as xr
 
@@ -141,6 +143,8 @@ def test_rank_statistics_are_arviz_stats_numbers_exactly(fits):
     walks = xr.Dataset({"walk": (("chain", "draw"), walk),
                         "stuck": (("chain", "draw"), np.repeat(walk[:, ::10], 10, axis=1))})
     short = xr.Dataset({"a": (("chain", "draw"), draws[:, :6, 0])})
+    if block is not None:  # "matrix"'s 6 quantities in 3 blocks, the fit's effects in several
+        monkeypatch.setattr(run_module, "_RANK_BLOCK_VALUES", block * 4 * 121)
     one_chain = xr.Dataset({"a": (("chain", "draw"), draws[:1, :, 0])})
     for posterior in (fits("ordinal")["posterior"].to_dataset(), odd, walks, short, one_chain):
         with np.errstate(invalid="ignore", divide="ignore"):
