@@ -1,15 +1,18 @@
 """Pareto-smoothed importance sampling LOO for many observations at once.
 
 ``arviz_stats.loo`` smooths one observation at a time in a Python loop (its ``make_ufunc``):
-about 0.4 s per 1,000 observations of 8,000 draws here, ~10 minutes per pass over a million
-respondents, and a run makes four such passes (the full model and the three LOO
+0.43 s per 1,000 observations of 8,000 draws on this 2-core machine, so ~7 minutes a pass
+over a million respondents, and a run makes four such passes (the full model and the three LOO
 sub-models). :func:`psis_loo` does the same arithmetic (``arviz_stats``' ``_psislw``,
 ``_gpdfit`` and ``_loo``: Vehtari et al. 2024's tail length, Zhang and Stephens' fit with
 its weakly informative prior on k, the smoothed tail capped at its largest raw weight) on a
 whole chunk of observations with array operations, and hands any observation outside the
 common case (a non-finite log-likelihood, a tail it cannot fit) to ``arviz_stats.loo`` itself,
-so every number is ArviZ's (tests/analysis/test_psis.py: equal to ``arviz_stats.loo`` to
-1e-10 on real fits of four families and on edge cases).
+so every number is ArviZ's (``arviz_stats.loo``'s to 1e-10 on simulated log-likelihoods,
+edge cases and a property-based test, tests/analysis/test_psis.py; to 1e-12 on real fits,
+tests/analysis/test_loo.py). About half of ArviZ's time per chunk (0.13 s against 0.24-0.34 s
+for 524 observations of 8,000 draws, a loaded machine): what remains is arithmetic on every
+draw (the ratios' top, the sums of exponentials).
 """
 
 from __future__ import annotations
