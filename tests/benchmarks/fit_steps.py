@@ -18,6 +18,15 @@ it twice: the first run fills the compile cache, the second is what a later `fit
 Run::
 
     nice -n 10 .venv/bin/python tests/benchmarks/fit_steps.py [--workdir DIR] [--draws N] [--tune N] [--plain-app]
+        [--alliances 400] [--cold] [--compiles]
+
+``--alliances`` sets the design's size (default 42, about 2,000 respondents; 400 gives
+speed.py's 19,000-respondent survey). The command compiles into ``WORKDIR/cache``
+(PyTensor's ``base_compiledir`` and ``NUMBA_CACHE_DIR``, as speed.py sets them per peer);
+``--cold`` empties it first (a first run). ``--compiles`` also prints, per step, each
+PyTensor function built (rewrites and linking, by the caller that asked for it) and each
+numba compilation (by the compiled function's name; loads from the disk cache are not
+compilations), with their wall seconds.
 
 Figures: tests/benchmarks/README.md, "Fixed costs of the fit command" and "Session 9".
 """
@@ -32,6 +41,7 @@ import importlib
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -61,22 +71,31 @@ def main() -> int:
     parser.add_argument("--tune", type=int, default=1000)
     parser.add_argument("--plain-app", action="store_true",
                         help="call reports.cli.app (no gc.freeze), as the command ran before session 9")
+    parser.add_argument("--alliances", type=int, default=42, help="alliances of speed.py's design (400: ~19,000)")
+    parser.add_argument("--cold", action="store_true", help="empty WORKDIR/cache first (a first run)")
+    parser.add_argument("--compiles", action="store_true", help="print each PyTensor function and numba compilation")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return child(args)
     args.workdir.mkdir(parents=True, exist_ok=True)
-    survey = args.workdir / "survey.csv"
+    survey = _survey(args)
     if not survey.exists():
         sys.path.insert(0, str(Path(__file__).parent))
         import speed
 
-        speed.simulated(42, seed=1).data.to_csv(survey, index=False)
+        speed.simulated(args.alliances, seed=1).data.to_csv(survey, index=False)
+    cache = args.workdir / "cache"
+    if args.cold and cache.exists():
+        shutil.rmtree(cache)
+    cache.mkdir(exist_ok=True)
+    env = dict(os.environ, PYTENSOR_FLAGS=f"base_compiledir={cache / 'pytensor'}", NUMBA_CACHE_DIR=str(cache / "numba"))
     command = [sys.executable, __file__, "--child", "--workdir", str(args.workdir), "--draws", str(args.draws),
-               "--tune", str(args.tune), *(["--plain-app"] if args.plain_app else [])]
+               "--tune", str(args.tune), "--alliances", str(args.alliances),
+               *(["--plain-app"] if args.plain_app else []), *(["--compiles"] if args.compiles else [])]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()  # CLOCK_MONOTONIC: the same clock as the child's
-    done = subprocess.run(command, stdout=subprocess.PIPE, text=True)
+    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, env=env)
     ended = time.perf_counter()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -94,14 +113,20 @@ def main() -> int:
     print(f"{'interpreter start-up (to the script)':<46} {'':>5} {start_up:>8.2f} {figures['started_cpu']:>7.2f}")
     print(f"{'interpreter exit (after the run was written)':<46} {'':>5} {exit_wall:>8.2f} {exit_cpu:>7.2f}")
     print(f"{'whole process, start to exit':<46} {'':>5} {ended - started:>8.2f} {cpu:>7.2f}   "
-          f"load {os.getloadavg()[0]:.1f}; {'app()' if args.plain_app else 'entry_point()'}")
+          f"load {os.getloadavg()[0]:.1f}; {'app()' if args.plain_app else 'entry_point()'}; "
+          f"{'cold' if args.cold else 'warm'} cache")
     return done.returncode
+
+
+def _survey(args) -> Path:
+    return args.workdir / ("survey.csv" if args.alliances == 42 else f"survey-{args.alliances}.csv")
 
 
 def child(args) -> int:
     started, cpu_started = time.perf_counter(), time.process_time()
     rows: list[tuple[str, float, float]] = []
     passes = _count_passes()
+    compiles = _count_compiles() if args.compiles else None
     import reports.cli as cli  # what `fit` imports before its first step
 
     def imports():
@@ -120,8 +145,8 @@ def child(args) -> int:
     for (module_name, name), label in STEPS.items():
         module = sys.modules.get(module_name) or importlib.import_module(module_name)
         _time(module, name, label, rows)
-    atexit.register(_report, rows, started, cpu_started, passes)
-    sys.argv = ["alliance-learning", "fit", str(args.workdir / "survey.csv"), "--out", str(args.workdir / "run"),
+    atexit.register(_report, rows, started, cpu_started, passes, compiles)
+    sys.argv = ["alliance-learning", "fit", str(_survey(args)), "--out", str(args.workdir / "run"),
                 "--outcome", "individual_learning", "--chains", "4", "--draws", str(args.draws),
                 "--tune", str(args.tune), "--seed", "1", "--no-progress", "--force"]
     try:
@@ -147,21 +172,74 @@ def _count_passes() -> dict:
     return passes
 
 
+_STEP = ["imports and command set-up"]  # the step running now (innermost last)
+
+
+def _count_compiles() -> list:
+    """Record (step, what, seconds) of each PyTensor function built and numba compilation."""
+    import numba.core.event as event
+    from pytensor.compile.maker import FunctionMaker
+
+    records: list = []
+    here = str(Path(__file__).resolve().parents[2])
+
+    def caller() -> str:  # the first frame outside PyTensor: who asked for the function
+        frame = sys._getframe(2)
+        while frame and ("/pytensor/" in frame.f_code.co_filename or frame.f_code.co_filename == __file__):
+            frame = frame.f_back
+        if frame is None:
+            return "?"
+        name = frame.f_code.co_filename.replace(here + "/", "").split("site-packages/")[-1]
+        return f"{name}:{frame.f_code.co_name}"
+
+    for method, what in (("__init__", "rewrite"), ("create", "link")):
+        original = getattr(FunctionMaker, method)
+
+        def timed(self, *args, _original=original, _what=what, **kwargs):
+            at = time.perf_counter()
+            try:
+                return _original(self, *args, **kwargs)
+            finally:
+                records.append((_STEP[-1], f"pytensor {_what}: {caller()}", time.perf_counter() - at))
+
+        setattr(FunctionMaker, method, timed)
+
+    class Compilations(event.Listener):
+        depth, began, name = 0, 0.0, ""
+
+        def on_start(self, ev):
+            if self.depth == 0:
+                dispatcher = ev.data["dispatcher"]
+                self.began = time.perf_counter()
+                self.name = getattr(getattr(dispatcher, "py_func", None), "__name__", repr(dispatcher))[:40]
+            self.depth += 1
+
+        def on_end(self, ev):
+            self.depth -= 1
+            if self.depth == 0:
+                records.append((_STEP[-1], f"numba: {self.name}", time.perf_counter() - self.began))
+
+    event.register("numba:compile", Compilations())
+    return records
+
+
 def _time(module, name: str, label: str, rows: list) -> None:
     function = getattr(module, name)
 
     @functools.wraps(function)
     def timed(*args, **kwargs):
         wall, cpu = time.perf_counter(), time.process_time()
+        _STEP.append(label)
         try:
             return function(*args, **kwargs)
         finally:
+            _STEP.pop()
             rows.append((label, time.perf_counter() - wall, time.process_time() - cpu))
 
     setattr(module, name, timed)
 
 
-def _report(rows, started: float, cpu_started: float, passes: dict) -> None:
+def _report(rows, started: float, cpu_started: float, passes: dict, compiles: list | None) -> None:
     totals: dict[str, list] = {}
     for label, wall, cpu in rows:
         entry = totals.setdefault(label, [0, 0.0, 0.0])
@@ -176,6 +254,16 @@ def _report(rows, started: float, cpu_started: float, passes: dict) -> None:
     for generation, (count, seconds) in passes.items():
         label = f"of which garbage collector, generation {generation}"
         print(f"{label:<46} {count:>5} {seconds:>8.2f}")
+    if compiles is not None:
+        grouped: dict = {}
+        for step, what, seconds in compiles:
+            entry = grouped.setdefault((step, what), [0, 0.0])
+            entry[0] += 1
+            entry[1] += seconds
+        print(f"\ncompilations (wall s; nested numba compilations inside a PyTensor link are counted in both)")
+        for (step, what), (count, seconds) in grouped.items():
+            if seconds >= 0.05:
+                print(f"  {step[:34]:<34} {what[:70]:<70} {count:>4} {seconds:>7.2f}")
     print(_MARK + json.dumps({"started": started, "started_cpu": cpu_started,
                               "reported": time.perf_counter(), "reported_cpu": time.process_time()}),
           flush=True)

@@ -117,8 +117,8 @@ def test_diagnostics_are_remembered_by_the_draws_content(saved, fits, monkeypatc
 
 @pytest.mark.parametrize("block", [None, 2], ids=["one-block", "blocks-of-2"])
 def test_rank_statistics_are_arviz_stats_numbers_exactly(fits, block, monkeypatch):
-    """models.run's batched rank normalisation (models.run._rank_statistics) changes no
-    R-hat or bulk ESS by one bit: on a fit's draws, and on draws with ties, a constant
+    """models.run's batched rank normalisation and quantiles (models.run._rank_statistics)
+    change no R-hat, bulk or tail ESS by one bit: on a fit's draws, and on draws with ties, a constant
     quantity, a NaN, an infinity, float32, odd and too few draws, one chain; all of a
     variable's quantities at once, or 2 at a time (the memory bound's blocks)."""
     import arviz_stats as azs
@@ -149,14 +149,16 @@ def test_rank_statistics_are_arviz_stats_numbers_exactly(fits, block, monkeypatc
     for posterior in (fits("ordinal")["posterior"].to_dataset(), odd, walks, short, one_chain):
         with np.errstate(invalid="ignore", divide="ignore"):
             rhat, ess = azs.rhat(posterior), azs.ess(posterior, method="bulk")
-            fast_rhat, fast_ess = run_module._rank_statistics(posterior)
+            tail = azs.ess(posterior, method="tail")
+            fast_rhat, fast_ess, fast_tail = run_module._rank_statistics(posterior)
         for i, name in enumerate(posterior.data_vars):
             order = [*(d for d in posterior[name].dims if d not in ("chain", "draw"))]
             assert np.array_equal(rhat[name].transpose(*order).values, fast_rhat[i], equal_nan=True), name
             assert np.array_equal(ess[name].transpose(*order).values, fast_ess[i], equal_nan=True), name
+            assert np.array_equal(tail[name].transpose(*order).values, fast_tail[i], equal_nan=True), name
         if posterior is odd:  # the batched path ran and gave real numbers
             assert np.isfinite(fast_rhat[0]).all() and fast_rhat[0].min() > 1.01
-            assert np.isfinite(fast_ess[1]).all()
+            assert np.isfinite(fast_ess[1]).all() and np.isfinite(fast_tail[1]).all()
 
 
 def test_posterior_draws_are_stored_uncompressed_and_predictive_draws_compressed(saved, fits):
