@@ -113,7 +113,8 @@ def main() -> int:
     print(f"{'interpreter start-up (to the script)':<46} {'':>5} {start_up:>8.2f} {figures['started_cpu']:>7.2f}")
     print(f"{'interpreter exit (after the run was written)':<46} {'':>5} {exit_wall:>8.2f} {exit_cpu:>7.2f}")
     print(f"{'whole process, start to exit':<46} {'':>5} {ended - started:>8.2f} {cpu:>7.2f}   "
-          f"load {os.getloadavg()[0]:.1f}; {'app()' if args.plain_app else 'entry_point()'}; "
+          f"load {os.getloadavg()[0]:.1f}; peak RSS {after.ru_maxrss / 1024:.0f} MB; "
+          f"{'app()' if args.plain_app else 'entry_point()'}; "
           f"{'cold' if args.cold else 'warm'} cache")
     return done.returncode
 
@@ -256,7 +257,9 @@ def _report(rows, started: float, cpu_started: float, passes: dict, compiles: li
         print(f"{label:<46} {count:>5} {seconds:>8.2f}")
     if compiles is not None:
         grouped: dict = {}
-        for step, what, seconds in compiles:
+        for i, (step, what, seconds) in enumerate(compiles):
+            if what.startswith("numba") and seconds >= 0.5:  # a long compilation: shown on its own
+                what = f"{what} (#{i})"
             entry = grouped.setdefault((step, what), [0, 0.0])
             entry[0] += 1
             entry[1] += seconds
