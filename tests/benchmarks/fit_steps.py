@@ -54,6 +54,7 @@ STEPS = {  # (module, attribute): label, in the order the command runs them
     ("models.fit", "make_design"): "design",
     ("models.fit", "model_from_design"): "PyMC model",
     ("models.fit", "compiled_model"): "compile (nutpie; cached on disk)",
+    ("models.compiled", "_cfunc"): "  of which nutpie's 2 entry points (cfunc)",
     ("nutpie", "sample"): "sampling (nutpie.sample)",
     ("models.extend", "gate_statistics"): "gate diagnostics (models.extend)",
     ("models.fit", "prior_predictive"): "prior predictive",
