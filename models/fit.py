@@ -48,7 +48,7 @@ from .predictive import (
     prior_predictive,
     thinning,
 )
-from .scales import fold_signed_scales
+from .scales import sampler_draws, stored_names
 from .spec import FitOptions, ModelSpec, SpecError
 
 logger = logging.getLogger(__name__)
@@ -123,7 +123,8 @@ def compiled_model(model: pm.Model, design: ModelDesign, backend: str = "numba")
 
         logger.info("compiling the model with nutpie's JAX backend")
         return nutpie.compile_pymc_model(model, backend="jax", gradient_backend="jax",
-                                         initial_points=initial_values(design, model))
+                                         initial_points=initial_values(design, model),
+                                         var_names=stored_names(model))
     key, data = design.structure_key(), design.data()
     from_statistics = sufficient.eligible(design)
     if from_statistics:  # gaussian: sample the same posterior from sufficient statistics
@@ -139,7 +140,8 @@ def compiled_model(model: pm.Model, design: ModelDesign, backend: str = "numba")
         model = sufficient.sampling_model(design, {k: v for k, v in data.items() if k.startswith(sufficient.PREFIX)})
     logger.info("compiling the model with nutpie (once per model structure)")
     with exact_floats():  # nutpie's model, its entry points cached on disk (models.compiled)
-        compiled = compile_model(model, initial_points=initial_values(design, model))
+        compiled = compile_model(model, initial_points=initial_values(design, model),
+                                 var_names=stored_names(model))  # not u = sd * z (models.scales)
     _COMPILED[key] = (model, compiled)
     while len(_COMPILED) > _CACHE_SIZE:
         _COMPILED.popitem(last=False)
@@ -245,8 +247,9 @@ def fit(spec: ModelSpec, survey, *, chains: int = 4, draws: int = 2000, tune: in
                              target_accept=attempt.target_accept, compute_convergence_checks=False,
                              cores=cores,
                              initvals=initial_values(design) or None)
-        # signed group SDs back to (|sd|, sign(sd) z): the same draws (models.scales)
-        return xr.DataTree.from_dict({"posterior": fold_signed_scales(tree["posterior"].to_dataset()),
+        # signed group SDs back to (|sd|, sign(sd) z), in the trace's own arrays, and the
+        # group effects u = sd * z the trace does not store: the same draws (models.scales)
+        return xr.DataTree.from_dict({"posterior": sampler_draws(tree["posterior"].to_dataset(), in_place=True),
                                       "sample_stats": _clean_stats(tree["sample_stats"].to_dataset())})
 
     sampled, sampling = sample_until_trusted(sample, Attempt(draws, tune, target_accept, sample_seed),
