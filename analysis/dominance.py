@@ -37,9 +37,9 @@ under the product of the sub-models' posteriors: the uncertainty of each R^2 is 
 but not any dependence between them. The sub-models keep fewer draws than the run (as many
 as their own ESS gates need, :func:`analysis.submodels.submodel_sampling`), and a fit the
 sampler extended keeps more; every fit's draws are therefore thinned, evenly over each
-chain, to the fewest any fit kept before they are paired (:func:`paired_draws`). This is the choice made here; an alternative would
-compare posterior means with intervals only. Per-draw dominance statistics follow Wang,
-Duverger & Bansal (2013), who compute dominance relations on posterior draws.
+chain, to the fewest any fit kept before they are paired (:func:`paired_draws`). This is the
+choice made here; an alternative would compare posterior means with intervals only. Per-draw
+dominance statistics follow Wang, Duverger & Bansal (2013), who compute dominance relations on posterior draws.
 
 References
 ----------

@@ -209,7 +209,7 @@ def sbc_fit(job: SBCJob) -> SBCFit:
 
     from models.build import model_from_design
     from models.fit import compiled_model, exact_floats
-    from models.scales import fold_signed_scales
+    from models.scales import sampler_draws
     from models.jobs import worker_cores
 
     from .verdict import sampling_diagnostics
@@ -225,7 +225,7 @@ def sbc_fit(job: SBCJob) -> SBCFit:
             trace = nutpie.sample(compiled, draws=job.draws, tune=job.tune, chains=job.chains,
                                   cores=job.cores or worker_cores() or 1, seed=job.seed,
                                   progress_bar=False, save_warmup=False)
-        posterior = fold_signed_scales(trace["posterior"].to_dataset())  # signed group SDs
+        posterior = sampler_draws(trace["posterior"].to_dataset(), in_place=True)  # signed group SDs
         stats = trace["sample_stats"].to_dataset()
         if "diverging" not in stats and "divergences" in stats:
             stats = stats.rename(divergences="diverging")

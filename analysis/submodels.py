@@ -38,11 +38,11 @@ conditions). Which variables a sub-model's gates are judged on follows from its 
   its R^2 misses a gate narrowly the worker samples it again, longer, by the rule and
   within the budget of :mod:`models.extend` (:func:`_until_r2_trusted`; its gates are then
   reported with the analysis, not enforced, and the kept fit's sampling record lists the
-  runs, as a run's does; :func:`kept_sampling` gives the draws and extensions the report shows). Its group SDs, which its R^2 does not use, mix
-  slowest: on the example survey the run's ESS per draw was 0.12 for the slowest variable
-  (a group SD) and 0.62 for the R^2, so the R^2 needs about a fifth of the draws; the R^2
-  of sub-models with the alliance conditions mixed about three times slower than the
-  run's (4 of 14 needed an extension).
+  runs, as a run's does; :func:`kept_sampling` gives the draws and extensions the report
+  shows). Its group SDs, which its R^2 does not use, mix slowest: on the example survey the
+  run's ESS per draw was 0.12 for the slowest variable (a group SD) and 0.62 for the R^2, so
+  the R^2 needs about a fifth of the draws; the R^2 of sub-models with the alliance
+  conditions mixed about three times slower than the run's (4 of 14 needed an extension).
 
 The dominance analysis pairs draws after thinning every fit to a common size
 (:func:`analysis.dominance.paired_draws`).

@@ -132,26 +132,27 @@ def _cache_key(*parts) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def compile_model(model, *, initial_points=None):
+def compile_model(model, *, initial_points=None, var_names=None):
     """Return nutpie's compiled model of ``model`` (numba backend), entry points cached.
 
     Same arguments and result as ``nutpie.compile_pymc_model(model,
-    initial_points=initial_points)`` with its defaults.
+    initial_points=initial_points, var_names=var_names)`` with its defaults
+    (``var_names``: the variables the trace keeps besides the free ones; None: all).
     """
     import nutpie
 
     try:
-        return _compile_cached(model, initial_points)
+        return _compile_cached(model, initial_points, var_names)
     except _NotCacheable as why:
         logger.info("nutpie's entry points are compiled uncached: %s", why)
-        return nutpie.compile_pymc_model(model, initial_points=initial_points)
+        return nutpie.compile_pymc_model(model, initial_points=initial_points, var_names=var_names)
 
 
 class _NotCacheable(Exception):
     pass
 
 
-def _compile_cached(model, initial_points):
+def _compile_cached(model, initial_points, var_names=None):
     import numba
     from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS
 
@@ -172,7 +173,7 @@ def _compile_cached(model, initial_points):
     (n_dim, n_expanded, logp_fn_pt, expand_fn_pt, initial_point_fn, shape_info,
      reparameterized_names) = ncp._make_functions(
         model, mode="NUMBA", compute_grad=True, join_expanded=True,
-        pymc_initial_point_fn=initial_point_fn, var_names=None)
+        pymc_initial_point_fn=initial_point_fn, var_names=var_names)
     logp_fn, expand_fn = logp_fn_pt.vm.jit_fn, expand_fn_pt.vm.jit_fn
     keys = [CACHED_SRC_FUNCTIONS.get(getattr(f, "py_func", None)) for f in (logp_fn, expand_fn)]
     if None in keys:

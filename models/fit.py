@@ -48,7 +48,7 @@ from .predictive import (
     prior_predictive,
     thinning,
 )
-from .scales import fold_signed_scales
+from .scales import sampler_draws, stored_names
 from .spec import FitOptions, ModelSpec, SpecError
 
 logger = logging.getLogger(__name__)
@@ -123,7 +123,8 @@ def compiled_model(model: pm.Model, design: ModelDesign, backend: str = "numba")
 
         logger.info("compiling the model with nutpie's JAX backend")
         return nutpie.compile_pymc_model(model, backend="jax", gradient_backend="jax",
-                                         initial_points=initial_values(design, model))
+                                         initial_points=initial_values(design, model),
+                                         var_names=stored_names(model))
     key, data = design.structure_key(), design.data()
     from_statistics = sufficient.eligible(design)
     if from_statistics:  # gaussian: sample the same posterior from sufficient statistics
@@ -139,7 +140,8 @@ def compiled_model(model: pm.Model, design: ModelDesign, backend: str = "numba")
         model = sufficient.sampling_model(design, {k: v for k, v in data.items() if k.startswith(sufficient.PREFIX)})
     logger.info("compiling the model with nutpie (once per model structure)")
     with exact_floats():  # nutpie's model, its entry points cached on disk (models.compiled)
-        compiled = compile_model(model, initial_points=initial_values(design, model))
+        compiled = compile_model(model, initial_points=initial_values(design, model),
+                                 var_names=stored_names(model))  # not u = sd * z (models.scales)
     _COMPILED[key] = (model, compiled)
     while len(_COMPILED) > _CACHE_SIZE:
         _COMPILED.popitem(last=False)
@@ -245,8 +247,9 @@ def fit(spec: ModelSpec, survey, *, chains: int = 4, draws: int = 2000, tune: in
                              target_accept=attempt.target_accept, compute_convergence_checks=False,
                              cores=cores,
                              initvals=initial_values(design) or None)
-        # signed group SDs back to (|sd|, sign(sd) z): the same draws (models.scales)
-        return xr.DataTree.from_dict({"posterior": fold_signed_scales(tree["posterior"].to_dataset()),
+        # signed group SDs back to (|sd|, sign(sd) z), in the trace's own arrays, and the
+        # group effects u = sd * z the trace does not store: the same draws (models.scales)
+        return xr.DataTree.from_dict({"posterior": sampler_draws(tree["posterior"].to_dataset(), in_place=True),
                                       "sample_stats": _clean_stats(tree["sample_stats"].to_dataset())})
 
     sampled, sampling = sample_until_trusted(sample, Attempt(draws, tune, target_accept, sample_seed),
@@ -272,7 +275,7 @@ def fit(spec: ModelSpec, survey, *, chains: int = 4, draws: int = 2000, tune: in
                                  dtype=None if design.family.discrete else np.float32), design)
         for name in ("prior_predictive", "posterior_predictive"):
             groups[name] = _single_precision(groups[name])
-        groups["log_prior"] = _summed_per_draw(log_prior(model, posterior))
+        groups["log_prior"] = log_prior(model, posterior, per_draw=True)  # all power-scaling uses
     if design.condition_mask is not None:
         for name in ("posterior", "prior"):
             if name in groups and "b" in groups[name]:
@@ -501,14 +504,6 @@ def _outcome_codes(ds: xr.Dataset, design: ModelDesign) -> xr.Dataset:
         ds["y"] = ds["y"].astype(dtype, keep_attrs=True)
     ds["y"].attrs["family"] = design.family.name  # reports draw the family's check
     return ds
-
-
-def _summed_per_draw(ds: xr.Dataset) -> xr.Dataset:
-    """Each log-prior term summed over its elements, per draw: all that power-scaling the
-    prior uses (analysis.sensitivity sums them so). The pointwise terms of a group level's
-    effects are groups x draws: 1.3 GB of float64 for the 20,800 alliances of a million
-    respondents at 8,000 draws, in memory and in ``posterior.nc``."""
-    return ds.map(lambda da: da.sum([d for d in da.dims if d not in ("chain", "draw")]), keep_attrs=True)
 
 
 def _single_precision(ds: xr.Dataset) -> xr.Dataset:

@@ -137,6 +137,24 @@ def test_a_narrow_miss_is_extended_until_it_passes(fake_statistics):
     json.dumps(record, allow_nan=False)  # stored as JSON in the fit's attrs
 
 
+def test_a_missed_runs_draws_are_freed_before_the_longer_run(fake_statistics):
+    import gc
+    import weakref
+
+    inner, _ = fake_sampler({2000: {"max_rhat": 1.013}})
+    earlier = []
+
+    def sample(attempt):  # the run before this one must be gone (a million respondents: GBs)
+        gc.collect()
+        assert all(ref() is None for ref in earlier)
+        tree = inner(attempt)
+        earlier.append(weakref.ref(tree))
+        return tree
+
+    tree, record = sample_until_trusted(sample, ASKED, chains=4, seed=5)
+    assert record["outcome"] == EXTENDED and len(earlier) == 2
+
+
 def test_far_miss_and_spent_budget_are_refused_honestly(fake_statistics):
     sample, calls = fake_sampler({2000: {"max_rhat": 1.2}})
     _, record = sample_until_trusted(sample, ASKED, chains=4)

@@ -10,13 +10,16 @@ import xarray as xr
 from pymc_extras.prior import Prior
 from scipy import stats
 
+import models
 import models.build
 from models import ModelSpec, fit
 from models.build import build_model
 from models.predictive import prior_predictive
-from models.scales import fold_signed_scales, signed_prior
+from models.scales import fold_signed_scales, sampler_draws, signed_prior, stored_names, unstored_products
 
-from .conftest import make_survey
+from .conftest import FIT_SPECS, make_survey
+
+fit_module = importlib.import_module("models.fit")  # `models.fit` is also the function
 
 
 @pytest.mark.parametrize(("half", "signed"), [
@@ -45,6 +48,46 @@ def test_fold_keeps_every_product_and_makes_the_sd_nonnegative():
     # draws of a constrained SD pass through untouched
     constrained = ds.assign(sd_network=np.abs(ds["sd_network"]))
     assert fold_signed_scales(constrained) is constrained
+
+
+def test_sampler_draws_computes_the_products_and_folds_in_place_only_when_asked():
+    rng = np.random.default_rng(1)
+    sd, z = rng.normal(size=(2, 40)), rng.normal(size=(2, 40, 5))
+    ds = xr.Dataset({"sd_alliance": (("chain", "draw"), sd), "z_alliance": (("chain", "draw", "alliance"), z)})
+    expected = fold_signed_scales(ds)
+    copied = sampler_draws(ds)
+    np.testing.assert_array_equal(ds["z_alliance"].values, z)  # the caller's draws untouched
+    owned = ds.copy(deep=True)
+    in_place = sampler_draws(owned, in_place=True)
+    assert np.shares_memory(in_place["z_alliance"].values, owned["z_alliance"].values)
+    for got in (copied, in_place):
+        xr.testing.assert_identical(got[["sd_alliance", "z_alliance"]], expected)
+        assert got["u_alliance"].dims == ("chain", "draw", "alliance")
+        np.testing.assert_array_equal(got["u_alliance"].values, sd[..., None] * z)  # the sampler's product
+
+
+def test_the_trace_leaves_out_the_products_and_the_fit_restores_them_exactly(survey):
+    import nutpie
+
+    from models.compiled import compile_model
+
+    design = models.make_design(ModelSpec(**FIT_SPECS["ordinal"]), survey)
+    model = fit_module.model_from_design(design)
+    assert unstored_products(model) == {"u_network", "u_organisation", "u_alliance", "slope"}
+    with fit_module.exact_floats():
+        every = compile_model(model, initial_points=fit_module.initial_values(design, model))
+        fewer = compile_model(model, initial_points=fit_module.initial_values(design, model),
+                              var_names=stored_names(model))
+    def draws(compiled):
+        trace = nutpie.sample(compiled, draws=30, tune=30, chains=2, seed=5, progress_bar=False)
+        return trace["posterior"].to_dataset()
+    full, trace = draws(every), draws(fewer)
+    assert unstored_products(model).isdisjoint(trace.data_vars)
+    expected, got = fold_signed_scales(full), sampler_draws(trace, in_place=True)
+    assert set(got.data_vars) == set(expected.data_vars)
+    for name in expected.data_vars:  # the same numbers to the bit, in the same dims
+        assert got[name].dims == expected[name].dims, name
+        np.testing.assert_array_equal(got[name].values, expected[name].values, err_msg=name)
 
 
 def test_model_samples_non_centred_sds_signed_and_centred_ones_constrained():
