@@ -28,7 +28,8 @@ PyTensor function built (rewrites and linking, by the caller that asked for it) 
 numba compilation (by the compiled function's name; loads from the disk cache are not
 compilations), with their wall seconds.
 
-Figures: tests/benchmarks/README.md, "Fixed costs of the fit command" and "Session 9".
+Figures: tests/benchmarks/README.md, "Fixed costs of the fit command", "Session 9" and
+"Session 10".
 """
 
 from __future__ import annotations
