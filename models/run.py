@@ -220,7 +220,8 @@ def _diagnostics(posterior: xr.Dataset, stats: xr.Dataset | None) -> dict:
 
 
 def _rank_statistics(posterior: xr.Dataset) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
-    """Rank-normalised split R-hat, bulk ESS and tail ESS of every posterior quantity:
+    """Rank-normalised split R-hat, bulk ESS and tail ESS of every posterior quantity.
+
     arviz-stats' numbers (``rhat(method="rank")``, ``ess(method="bulk")``,
     ``ess(method="tail")``) to the last bit, faster.
 
@@ -276,15 +277,17 @@ _RANK_THREADS = 2
 
 
 def _rank_block_quietly(draws: np.ndarray, probs):
-    """_rank_block in a worker thread, which does not inherit the caller's ``np.errstate``:
-    a constant quantity's 0 / 0 stays silent, as in the caller's thread."""
+    """_rank_block in a worker thread, with the caller's ``np.errstate``.
+
+    A worker thread does not inherit it: a constant quantity's 0 / 0 stays silent, as in
+    the caller's thread.
+    """
     with np.errstate(invalid="ignore", divide="ignore"):
         return _rank_block(draws, probs)
 
 
 def _rank_block(draws: np.ndarray, probs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """R-hat, bulk and tail ESS of a block of quantities (quantity, chain, draw), as
-    _rank_statistics."""
+    """R-hat, bulk and tail ESS of a block of quantities (quantity, chain, draw), as _rank_statistics."""
     n_draws = draws.shape[-1]
     half = n_draws // 2
 
@@ -308,9 +311,12 @@ _ESS_BLOCK = 64
 
 
 def _rhat_identity(blocks: np.ndarray) -> np.ndarray:
-    """arviz-stats' ``rhat(method="identity")`` of each quantity of ``blocks`` (quantity,
-    chain, draw; no NaN, at least 2 chains and 4 draws), the same arithmetic on all at once:
-    each mean and variance is over the last, contiguous axis, as arviz-stats' are."""
+    """arviz-stats' ``rhat(method="identity")`` of each quantity of ``blocks``.
+
+    ``blocks``: (quantity, chain, draw), no NaN, at least 2 chains and 4 draws. The same
+    arithmetic on all at once: each mean and variance is over the last, contiguous axis,
+    as arviz-stats' are.
+    """
     blocks = np.ascontiguousarray(blocks, dtype=float)
     n = blocks.shape[-1]
     between = n * np.var(np.mean(blocks, axis=-1), axis=-1, ddof=1)
@@ -319,8 +325,10 @@ def _rhat_identity(blocks: np.ndarray) -> np.ndarray:
 
 
 def _ess_identity(blocks: np.ndarray) -> np.ndarray:
-    """arviz-stats' ``ess(method="identity")`` of each quantity of ``blocks`` (quantity,
-    chain, draw; no NaN, at least 4 draws), ``_ESS_BLOCK`` quantities at a time.
+    """arviz-stats' ``ess(method="identity")`` of each quantity of ``blocks``.
+
+    ``blocks``: (quantity, chain, draw), no NaN, at least 4 draws; ``_ESS_BLOCK``
+    quantities at a time.
 
     arviz-stats' ``_ess`` runs Geyer's initial positive and monotone sequences in Python,
     one quantity and one lag at a time: ~0.1 ms a quantity, 3 calls per quantity (bulk,
@@ -394,11 +402,11 @@ def _ess_identity(blocks: np.ndarray) -> np.ndarray:
 
 
 def _z_scores(rows: np.ndarray, c: float = 3 / 8) -> np.ndarray:
-    """arviz-stats' ``_z_scale`` of each row: normal quantiles of its average ranks, Blom's
-    offset ``c``.
+    """arviz-stats' ``_z_scale`` of each row.
 
-    An average rank is a multiple of 1/2 in [1, n], so the quantile of each of those 2n - 1
-    values is computed once (the same arithmetic as per draw) and looked up by rank.
+    The normal quantiles of its average ranks, Blom's offset ``c``. An average rank is a
+    multiple of 1/2 in [1, n], so the quantile of each of those 2n - 1 values is computed
+    once (the same arithmetic as per draw) and looked up by rank.
     """
     from scipy.special import ndtri
 

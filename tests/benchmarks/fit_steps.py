@@ -265,7 +265,7 @@ def _report(rows, started: float, cpu_started: float, passes: dict, compiles: li
             entry = grouped.setdefault((step, what), [0, 0.0])
             entry[0] += 1
             entry[1] += seconds
-        print(f"\ncompilations (wall s; nested numba compilations inside a PyTensor link are counted in both)")
+        print("\ncompilations (wall s; nested numba compilations inside a PyTensor link are counted in both)")
         for (step, what), (count, seconds) in grouped.items():
             if seconds >= 0.05:
                 print(f"  {step[:34]:<34} {what[:70]:<70} {count:>4} {seconds:>7.2f}")
