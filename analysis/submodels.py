@@ -322,6 +322,7 @@ def _shorten(text: str, width: int = 70) -> str:
 # -- the worker side ------------------------------------------------------------------------
 def _fit_one(job, predictive: bool) -> SubmodelFit:
     """Fit one sub-model in a worker (or in this process); return it reduced."""
+    from models.garbage import free_dropped
     from models.jobs import run_fit
 
     started = time.perf_counter()
@@ -332,8 +333,11 @@ def _fit_one(job, predictive: bool) -> SubmodelFit:
     else:
         tree, diagnostics = _until_r2_trusted(job, tree)
     loo = _loo_of(tree, job.spec, job.survey) if predictive else None
+    reduced, size = _reduced(tree), tree.nbytes
+    del tree  # the whole fit is not kept: freed before the next fit samples (models.garbage)
+    free_dropped(size)
     return SubmodelFit(conditions=tuple(job.options["active_conditions"]),
-                       tree=_reduced(tree), diagnostics=diagnostics, seed=job.seed,
+                       tree=reduced, diagnostics=diagnostics, seed=job.seed,
                        seconds=time.perf_counter() - started, loo=loo)
 
 

@@ -53,6 +53,8 @@ import numpy as np
 
 from data.gates import DEFAULT_GATES, Gate, GateResult, check_gates
 
+from .garbage import free_dropped
+
 logger = logging.getLogger(__name__)
 
 SAMPLING_ATTR = "sampling"  # the fit's root attr (JSON) holding the record
@@ -294,8 +296,10 @@ def sample_until_trusted(sample: Callable, first: Attempt, *, chains: int,
                        _change(current, decision.next))
         attempts.append(decision.next)
         # the missed run's draws are not kept: free them before the longer run samples (at a
-        # million respondents they held 2.7 GB beside the new run's)
+        # million respondents they held 2.7 GB beside the new run's; models.garbage)
+        size = tree.nbytes
         del tree, stats
+        free_dropped(size)
 
 
 def _settings(attempt: Attempt) -> dict:

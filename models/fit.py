@@ -38,6 +38,7 @@ from .build import initial_values, model_from_design, start_data
 from .compiled import compile_model
 from .design import ModelDesign, make_design
 from .extend import DEFAULT_BUDGET, Attempt, Budget, sample_until_trusted, with_record
+from .garbage import free_dropped
 from .predictive import (
     PREDICTIVE_DRAWS,
     log_likelihood,
@@ -237,20 +238,25 @@ def fit(spec: ModelSpec, survey, *, chains: int = 4, draws: int = 2000, tune: in
         if compiled is not None:
             import nutpie
 
-            tree = nutpie.sample(compiled, draws=attempt.draws, tune=attempt.tune, chains=chains,
-                                 cores=cores, seed=attempt.seed,
-                                 progress_bar=progressbar, save_warmup=False,
-                                 target_accept=attempt.target_accept)
+            trace = nutpie.sample(compiled, draws=attempt.draws, tune=attempt.tune, chains=chains,
+                                  cores=cores, seed=attempt.seed,
+                                  progress_bar=progressbar, save_warmup=False,
+                                  target_accept=attempt.target_accept)
         else:
-            tree = pm.sample(draws=attempt.draws, tune=attempt.tune, chains=chains, random_seed=attempt.seed,
+            trace = pm.sample(draws=attempt.draws, tune=attempt.tune, chains=chains, random_seed=attempt.seed,
                              nuts_sampler="pymc", progressbar=progressbar, model=model,
                              target_accept=attempt.target_accept, compute_convergence_checks=False,
                              cores=cores,
                              initvals=initial_values(design) or None)
         # signed group SDs back to (|sd|, sign(sd) z), in the trace's own arrays, and the
         # group effects u = sd * z the trace does not store: the same draws (models.scales)
-        return xr.DataTree.from_dict({"posterior": sampler_draws(tree["posterior"].to_dataset(), in_place=True),
-                                      "sample_stats": _clean_stats(tree["sample_stats"].to_dataset())})
+        sampled = xr.DataTree.from_dict({
+            "posterior": sampler_draws(trace["posterior"].to_dataset(), in_place=True),
+            "sample_stats": _clean_stats(trace["sample_stats"].to_dataset())})
+        size = trace.nbytes
+        del trace  # its tuning draws and statistics are not kept (models.garbage)
+        free_dropped(size)
+        return sampled
 
     sampled, sampling = sample_until_trusted(sample, Attempt(draws, tune, target_accept, sample_seed),
                                              chains=chains, budget=extension, seed=seed)
