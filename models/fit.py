@@ -244,10 +244,9 @@ def fit(spec: ModelSpec, survey, *, chains: int = 4, draws: int = 2000, tune: in
                                   target_accept=attempt.target_accept)
         else:
             trace = pm.sample(draws=attempt.draws, tune=attempt.tune, chains=chains, random_seed=attempt.seed,
-                             nuts_sampler="pymc", progressbar=progressbar, model=model,
-                             target_accept=attempt.target_accept, compute_convergence_checks=False,
-                             cores=cores,
-                             initvals=initial_values(design) or None)
+                              nuts_sampler="pymc", progressbar=progressbar, model=model,
+                              target_accept=attempt.target_accept, compute_convergence_checks=False,
+                              cores=cores, initvals=initial_values(design) or None)
         # signed group SDs back to (|sd|, sign(sd) z), in the trace's own arrays, and the
         # group effects u = sd * z the trace does not store: the same draws (models.scales)
         sampled = xr.DataTree.from_dict({
