@@ -4,7 +4,8 @@ An ``xarray.DataTree``'s nodes point at each other (parent and children), so a D
 is dropped is freed only by the collector's full pass, which may not come for many minutes
 of a long command. At a million respondents the draws of each dropped fit (a LOO sub-model's
 20,833 alliance effects at 8,000 draws, 2.7 GB; the run of a narrow gate miss before its
-extension) stayed beside the next fit's (tests/benchmarks/README.md, "Session 10 (lead)").
+extension) stayed beside the next fit's (tests/benchmarks/README.md, "Issue 15 item 2 at
+1,000,000 respondents (session 10, lead)").
 """
 
 from __future__ import annotations
