@@ -721,7 +721,8 @@ def _per_draw_closed_form(tree: xr.DataTree, covariance: xr.DataArray, errors: d
 
 def _with_parts(out: xr.Dataset, errors: dict, parts: dict[str, Callable]) -> xr.Dataset:
     """``out`` with each optional part computed; one that fails (now or in an earlier chunk)
-    is left out, its error in ``errors``."""
+    is left out, its error in ``errors``.
+    """
     for name, compute in parts.items():
         if name in errors:
             continue

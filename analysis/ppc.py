@@ -465,7 +465,8 @@ class LooPitByChunks:
 
     def _where(self, log_lik: xr.DataArray):
         """Positions of ``log_lik``'s observations in the predictive draws (a slice where
-        they follow each other, as chunks do)."""
+        they follow each other, as chunks do).
+        """
         if self._positions is None or UNIT_DIM not in log_lik.coords:
             done = sum(part.sizes[UNIT_DIM] for part in self._parts)
             return slice(done, done + log_lik.sizes[UNIT_DIM])
@@ -588,7 +589,8 @@ def loo_pit_by_chunks(data: xr.DataTree, *, var_name: str = "y", seed: int,
                       discrete: bool) -> LooPitByChunks:
     """A :class:`LooPitByChunks` for a fit's posterior predictive draws (``data`` with
     ``posterior``, ``posterior_predictive`` and ``observed_data``): its relative efficiency
-    is that of the posterior at the predictive draws, as ``arviz_stats.loo_pit`` takes it."""
+    is that of the posterior at the predictive draws, as ``arviz_stats.loo_pit`` takes it.
+    """
     from .loo import relative_ess  # analysis.loo imports this module
 
     predictive = data["posterior_predictive"][var_name]
@@ -975,7 +977,8 @@ def figure_of(plot_collection) -> Figure:
 
 def _where_observed(replicated: xr.DataArray, present: xr.DataArray) -> xr.DataArray:
     """The replicated outcomes of the observed individuals only (NaN elsewhere); as they are
-    when none is missing (``where`` would copy draws x respondents: 0.8 GB at a million)."""
+    when none is missing (``where`` would copy draws x respondents: 0.8 GB at a million).
+    """
     return replicated if bool(present.all()) else replicated.where(present)
 
 

@@ -124,7 +124,8 @@ def _smooth(rows: np.ndarray, r_eff: float) -> tuple[np.ndarray, np.ndarray, np.
 
 def _logsumexp_rows(values: np.ndarray) -> np.ndarray:
     """log(sum(exp(row))) of each row (scipy's logsumexp, in a third of the time); a row
-    with a non-finite value gives a meaningless number (such rows are odd, see _smooth)."""
+    with a non-finite value gives a meaningless number (such rows are odd, see _smooth).
+    """
     top = values.max(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", over="ignore"):
         return np.log(np.exp(values - top).sum(axis=1)) + top[:, 0]

@@ -209,8 +209,8 @@ def sbc_fit(job: SBCJob) -> SBCFit:
 
     from models.build import model_from_design
     from models.fit import compiled_model, exact_floats
-    from models.scales import sampler_draws
     from models.jobs import worker_cores
+    from models.scales import sampler_draws
 
     from .verdict import sampling_diagnostics
 

@@ -353,8 +353,7 @@ def _until_r2_trusted(job, tree: xr.DataTree) -> tuple[xr.DataTree, dict]:
     from dataclasses import replace
 
     from data.gates import DEFAULT_GATES, check_gates
-    from models.extend import (BUDGET_SPENT, DEFAULT_BUDGET, EXTENDED, NOT_EXTENDED, PASSED,
-                               Attempt, decide, with_record)
+    from models.extend import BUDGET_SPENT, DEFAULT_BUDGET, EXTENDED, NOT_EXTENDED, PASSED, Attempt, decide, with_record
     from models.jobs import run_fit
 
     options = dict(job.options)

@@ -34,9 +34,9 @@ import xarray as xr
 
 from data.codebook import SIDES
 from data.constants import SAMPLE_DIMS
+
 # the gates' one home is data.gates (the fit reads them too); re-exported here
-from data.gates import (DEFAULT_GATES, PER_CHAIN_ESS_GATES, Gate, GateResult, check_gates,
-                        validate_gates)
+from data.gates import DEFAULT_GATES, PER_CHAIN_ESS_GATES, Gate, GateResult, check_gates, validate_gates
 
 logger = logging.getLogger(__name__)
 

@@ -15,6 +15,7 @@ __all__ = ["as_id", "describe_scale", "read_codes", "show_value", "spaced_ids", 
 
 
 def describe_scale(scale) -> str:
+    """The values a scale takes, in words, for error messages."""
     if scale.kind == "ordinal":
         return f"{scale.name} takes 1..{scale.n_categories}"
     if scale.kind == "binary":
@@ -70,7 +71,8 @@ def read_codes(values: pd.Series, var, decimal: str = ".") -> tuple[np.ndarray, 
 
 def as_id(values: pd.Series) -> pd.Series:
     """IDs as strings with spaces around them removed: 7 and 7.0 (Parquet/Excel numbers)
-    become "7"; blank cells become missing."""
+    become "7"; blank cells become missing.
+    """
     if pd.api.types.is_float_dtype(values):
         whole = values.dropna() % 1 == 0
         if whole.all():

@@ -221,7 +221,7 @@ class Codebook:
         raise KeyError(f"{name!r} is neither a condition nor an outcome in {self.source}")
 
     def restrict(self, columns) -> Codebook:
-        """This codebook with only the conditions and outcomes present in ``columns``."""
+        """A copy of this codebook with only the conditions and outcomes present in ``columns``."""
         columns = set(columns)
         return Codebook(
             ids=dict(self.ids),

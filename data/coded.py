@@ -130,10 +130,10 @@ from .codebook import Codebook, Scale, load_codebook
 from .io import Table, file_sha256, read_rows
 from .survey import CaseSurvey
 from .validate import (
+    _CELL_MESSAGES,
     ERROR,
     MAX_PROBLEMS_PER_RULE,
     WARNING,
-    _CELL_MESSAGES,
     DataValidationError,
     Problem,
     ProblemCollector,
@@ -211,7 +211,8 @@ class _CodedChecker(ProblemCollector):
     # -- helpers ------------------------------------------------------------------------
     def each_row(self, rule, mask, column, message):
         """One error for all offending rows: the first one's ``message(position)``, the count
-        and the lines of all."""
+        and the lines of all.
+        """
         positions = np.flatnonzero(mask)
         if not len(positions):
             return

@@ -444,7 +444,8 @@ def _from_records(records: list[list], starts, file: str, issues: list[Issue], *
 
 def _text_column(cells) -> tuple[pd.Series, bool]:
     """One column of cells as pandas' text dtype, empty and space-only cells missing; and
-    whether a cell may hold a spreadsheet error (arrow's compute: fast on big files)."""
+    whether a cell may hold a spreadsheet error (arrow's compute: fast on big files).
+    """
     array = pa.array(cells, type=pa.large_string())
     empty = pc.equal(pc.utf8_trim_whitespace(array), "")
     maybe = pc.any(pc.match_substring_regex(array, r"^\s*(#|Err:)")).as_py()
@@ -454,7 +455,8 @@ def _text_column(cells) -> tuple[pd.Series, bool]:
 
 def _title_rows(records: list[list]) -> int:
     """How many records above the header are a title: under half as many filled cells as
-    the most common record of the first lines (the header and the data)."""
+    the most common record of the first lines (the header and the data).
+    """
     filled = [sum(1 for c in r if c is not None and str(c).strip()) for r in records[:20]]
     values, freq = np.unique(filled, return_counts=True)
     usual = int(values[np.argmax(freq)])

@@ -70,9 +70,9 @@ import pandas as pd
 from .codebook import GROUP_LEVELS, LEVELS, SIDES, Codebook, load_codebook
 from .constants import LOGISTIC_VARIANCE
 from .errors import ProblemsError
+from .files import atomic_write, write_csv
 from .tomlfile import read_toml, toml_fields
 from .version import toolkit_version
-from .files import atomic_write, write_csv
 
 logger = logging.getLogger(__name__)
 

@@ -49,7 +49,6 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-
 from .design import LEVELS, ModelDesign, make_design
 from .ordinal import cumulative_logit_logp_op, linear_predictor
 from .priors import OUTCOME_SCALED

@@ -93,7 +93,8 @@ def _meta_offsets(layout) -> list[int]:
 
 def _unpack_lines(layout, which: list[int]) -> tuple[str, str]:
     """Source lines that view the arrays ``which`` (positions in ``layout``) through their
-    pointer and shape, and the call's arguments."""
+    pointer and shape, and the call's arguments.
+    """
     offsets = _meta_offsets(layout)
     lines, args = [], []
     for i in which:

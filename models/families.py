@@ -145,7 +145,8 @@ class Family:
 
     def residual_sd(self, posterior):
         """The family's residual SD draws from ``posterior`` (gaussian: ``sigma``), or None
-        when its latent residual variance is fixed."""
+        when its latent residual variance is fixed.
+        """
         return posterior[self.auxiliary] if self.latent_residual_variance is None else None
 
     def residual_variance(self, auxiliary=None):

@@ -301,7 +301,8 @@ def fit(spec: ModelSpec, survey, *, chains: int = 4, draws: int = 2000, tune: in
 # -- storage ------------------------------------------------------------------------------
 def for_storage(tree: xr.DataTree) -> xr.DataTree:
     """The part of a fit a run directory saves: all but a recomputable log-likelihood
-    (one added by :func:`with_log_likelihood`)."""
+    (one added by :func:`with_log_likelihood`).
+    """
     if tree.attrs.get(LOG_LIKELIHOOD_ATTR) == LOG_LIKELIHOOD_ON_DEMAND and "log_likelihood" in tree.children:
         return tree.drop_nodes("log_likelihood")
     return tree
@@ -494,7 +495,8 @@ def _zero_left_out(ds: xr.Dataset, design: ModelDesign) -> xr.Dataset:
 
 def _outcome_codes(ds: xr.Dataset, design: ModelDesign) -> xr.Dataset:
     """Outcomes back in the codebook's codes (the family's ``y_offset``: PyMC counts ordinal
-    categories from 0), as small integers for a discrete family."""
+    categories from 0), as small integers for a discrete family.
+    """
     ds = _relabel(ds, design)
     offset = design.family.y_offset
     if offset:
@@ -513,7 +515,8 @@ def _outcome_codes(ds: xr.Dataset, design: ModelDesign) -> xr.Dataset:
 
 def _single_precision(ds: xr.Dataset) -> xr.Dataset:
     """Continuous predictive draws in float32: half the size, 7 significant digits are
-    far finer than the Monte Carlo error of any check computed from them."""
+    far finer than the Monte Carlo error of any check computed from them.
+    """
     return ds.assign({name: var.astype(np.float32, keep_attrs=True)
                       for name, var in ds.data_vars.items() if var.dtype == np.float64})
 

@@ -133,7 +133,8 @@ def compile_model(spec, survey) -> None:
 
 def inherits_compilations(executor: Executor) -> bool:
     """Whether ``executor``'s workers are forked from this process and have not started yet
-    (so what this process compiles now, they have compiled too)."""
+    (so what this process compiles now, they have compiled too).
+    """
     if isinstance(executor, InlineExecutor):
         return True
     if not isinstance(executor, ProcessPoolExecutor) or getattr(executor, "_processes", None):

@@ -130,7 +130,8 @@ def chunk_draws(values_per_draw: int) -> int:
 
 def _join_draws(parts):
     """Concatenate the chunks' results along ``draw``, one ``np.concatenate`` per variable
-    (``xr.concat`` aligns every part: seconds for the thousands of chunks of a large fit)."""
+    (``xr.concat`` aligns every part: seconds for the thousands of chunks of a large fit).
+    """
     if isinstance(parts[0], xr.DataArray):
         name = parts[0].name
         joined = _join_draws([part.to_dataset(name="__joined__") for part in parts])
@@ -190,7 +191,8 @@ _OUTCOME_FUNCTIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 def _outcome_function(model: pm.Model, var_names: tuple):
     """The compiled function drawing ``var_names`` given a chunk of draws of the free
-    variables, its inputs and its random generators (to reseed before each use)."""
+    variables, its inputs and its random generators (to reseed before each use).
+    """
     cached = _OUTCOME_FUNCTIONS.setdefault(model, {})
     if var_names not in cached:
         inputs, batched = _batched(model.free_RVs)
@@ -408,7 +410,8 @@ def _compile(inputs, outputs, **kwargs):
 
 def _input_values(posterior: xr.Dataset, inputs) -> list[np.ndarray]:
     """The posterior's draws of each input, (chain, draw, ...), in the input's dtype (not
-    copied where they are already: a million respondents' alliance offsets are 1.3 GB)."""
+    copied where they are already: a million respondents' alliance offsets are 1.3 GB).
+    """
     return [posterior[variable.name].transpose(*SAMPLE_DIMS, ...).values.astype(variable.type.dtype, copy=False)
             for variable in inputs]
 

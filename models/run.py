@@ -175,7 +175,8 @@ _DIAGNOSTICS: dict[bytes, dict] = {}
 
 def _draws_key(posterior: xr.Dataset, stats: xr.Dataset | None) -> bytes:
     """A digest of everything :func:`diagnostics` reads: each variable's name and draws, with
-    the sample dimensions first (the other dimensions' labels do not change the result)."""
+    the sample dimensions first (the other dimensions' labels do not change the result).
+    """
     digest = hashlib.blake2b(digest_size=20)
     groups = [("posterior", posterior)]
     if stats is not None:

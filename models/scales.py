@@ -70,7 +70,8 @@ _PRODUCTS = {**{f"u_{level}": (f"z_{level}", f"sd_{level}") for level in GROUP_L
 def unstored_products(model) -> set[str]:
     """Names of ``model``'s deterministics the sampler need not store: each non-centred
     product ``sd * z`` whose ``sd`` and ``z`` are free variables (:func:`sampler_draws`
-    computes it from their draws)."""
+    computes it from their draws).
+    """
     free = {variable.name for variable in model.free_RVs}
     deterministic = {variable.name for variable in model.deterministics}
     return {name for name, (z, sd) in _PRODUCTS.items()
@@ -79,7 +80,8 @@ def unstored_products(model) -> set[str]:
 
 def stored_names(model) -> list[str]:
     """The variables of ``model`` a sampler's trace keeps besides the free ones (nutpie's
-    ``var_names``): all but :func:`unstored_products`."""
+    ``var_names``): all but :func:`unstored_products`.
+    """
     unstored = unstored_products(model)
     return [variable.name for variable in model.unobserved_value_vars if variable.name not in unstored]
 

@@ -54,7 +54,8 @@ def eligible(design: ModelDesign) -> bool:
 
 def table_levels(design: ModelDesign) -> list[tuple[str, int]]:
     """The group levels in :class:`~models.build.LinearPredictor`'s table, in its order,
-    with their sizes (as :func:`models.build._linear_predictor` stacks them)."""
+    with their sizes (as :func:`models.build._linear_predictor` stacks them).
+    """
     levels = {level for level in design.level_conditions if level != "individual"}
     levels |= set(design.spec.group_effects)
     return [(level, len(design.coords[level])) for level in LEVELS if level in levels]
@@ -64,7 +65,8 @@ def column_levels(design: ModelDesign) -> list[str]:
     """The levels whose conditions enter as columns of X: the individual level, and every
     group level without group effects (its table values are its conditions' part only,
     linear in ``b``, so each respondent's row of them is one more column; such a level
-    then does not split the cells)."""
+    then does not split the cells).
+    """
     groups = [level for level, _ in table_levels(design) if level not in design.spec.group_effects]
     return [level for level in ("individual", *groups) if level in design.level_conditions]
 
@@ -149,7 +151,8 @@ def gaussian_potential(design, data, predictor, spec, scale, *, values=None):
 
 def _column_effects(design, data, predictor):
     """The effects of :func:`column_levels`' conditions, in the order of the columns of X
-    (masked as in :func:`models.build._linear_predictor`: 0 for a condition left out)."""
+    (masked as in :func:`models.build._linear_predictor`: 0 for a condition left out).
+    """
     columns = column_levels(design)
     if columns == ["individual"]:
         return predictor.b
@@ -160,7 +163,8 @@ def _column_effects(design, data, predictor):
 
 def sampling_model(design: ModelDesign, values: dict | None = None) -> pm.Model:
     """The model nutpie samples for an eligible ``design``: :func:`models.build.model_from_design`'s
-    free variables and priors, the likelihood from :func:`statistics`."""
+    free variables and priors, the likelihood from :func:`statistics`.
+    """
     from .build import model_from_design
 
     return model_from_design(design, likelihood=functools.partial(gaussian_potential, values=values))

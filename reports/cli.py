@@ -276,7 +276,8 @@ def _lasting_imports():
         gc.enable()
 
 
-@app.command(epilog=_example("alliance-learning fit survey.csv --codebook codebook.toml --out runs/r1 --family gaussian --draws 1000"))
+@app.command(epilog=_example("alliance-learning fit survey.csv --codebook codebook.toml --out runs/r1 "
+                             "--family gaussian --draws 1000"))
 @user_errors
 def fit(
     data_file: Annotated[Path, typer.Argument(metavar="DATA", help="Case-survey file: CSV, Parquet or Excel.")],
@@ -552,7 +553,8 @@ def _saved_checks(run_dir: Path):
     return checks
 
 
-@app.command("run", epilog=_example("alliance-learning run survey.csv --codebook codebook.toml --out runs/r1 --draws 1000 --no-dominance"))
+@app.command("run", epilog=_example("alliance-learning run survey.csv --codebook codebook.toml --out runs/r1 "
+                                    "--draws 1000 --no-dominance"))
 @user_errors
 def run_command(
     data_file: Annotated[Path, typer.Argument(metavar="DATA", help="Case-survey file: CSV, Parquet or Excel.")],
@@ -832,8 +834,14 @@ def power(
     """
     import sys
 
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeElapsedColumn, TimeRemainingColumn)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from analysis.power import BINOMIAL_PROB, OUTCOME_LABELS, OUTCOMES, PowerStudy, run_power_study
     from data import load_codebook, load_design

@@ -647,7 +647,8 @@ def build_context(
 
 def _rename_outcome(tree: xr.DataTree, outcome: str) -> xr.DataTree:
     """Observed and predicted outcome, with ``y`` named after the outcome (the figure's axis),
-    and a binomial outcome's trials (``constant_data``)."""
+    and a binomial outcome's trials (``constant_data``).
+    """
     name = outcome.replace("/", "")  # DataTree forbids "/" in names
     groups = {group: tree[group].to_dataset()[["y"]].rename_vars({"y": name})
               for group in ("observed_data", "posterior_predictive")}

@@ -224,7 +224,8 @@ def _is_categorical(observed: np.ndarray) -> bool:
 
 def _family(observed: xr.DataArray):
     """The outcome's family (``models.Family``) from the ``family`` attribute a fit puts on
-    ``y``; None for fits written before it did."""
+    ``y``; None for fits written before it did.
+    """
     from models.families import FAMILIES
 
     return FAMILIES.get(str(observed.attrs.get("family")))

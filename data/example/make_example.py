@@ -40,7 +40,8 @@ def render_readme(truth: dict) -> str:
         "| file | content |",
         "|---|---|",
         "| `survey.csv` | wide form: one row per respondent, default codebook column names |",
-        "| `survey.truth.json` | every generating value (effects, cutpoints, group SDs, realised group effects, design, seed) |",
+        "| `survey.truth.json` | every generating value (effects, cutpoints, group SDs, realised group effects, "
+        "design, seed) |",
         "| `design.toml` | the design the data were simulated from |",
         "| `make_example.py` | regenerates the three files above and this README |",
         "",
@@ -115,6 +116,7 @@ def _range(pair) -> str:
 
 
 def main() -> int:
+    """Simulate the example survey and write it, its truth and this folder's README."""
     sim = simulate(load_design(HERE / "design.toml"), load_codebook(), seed=SEED)
     paths = save_simulation(sim, HERE / "survey.csv", overwrite=True)
     (HERE / "README.md").write_text(render_readme(sim.truth), encoding="utf-8")

@@ -51,7 +51,7 @@ import logging
 import time
 from pathlib import Path
 
-from analysis.sbc import LEVEL, run_sbc, plot_ranks
+from analysis.sbc import LEVEL, plot_ranks, run_sbc
 from data import Codebook, Design, load_codebook, simulate
 from models import FAMILIES, ModelSpec, make_design
 from models.jobs import open_executor

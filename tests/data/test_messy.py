@@ -14,8 +14,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from data import (Codebook, CodebookError, DataFileError, DataValidationError, load_codebook,
-                  load_survey, validate_file)
+from data import Codebook, CodebookError, DataFileError, DataValidationError, load_codebook, load_survey, validate_file
 from data.io import read_rows
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -7,8 +7,7 @@ import pymc as pm
 import pytest
 
 from models import ModelSpec, build_model, make_design
-from models.build import model_from_design
-from models.build import cutpoint_start, initial_values, start_data
+from models.build import cutpoint_start, initial_values, model_from_design, start_data
 
 
 def _dims(model):

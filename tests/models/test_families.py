@@ -112,9 +112,10 @@ def test_each_family_codes_its_outcome_and_gets_its_own_checks(name, fits, surve
 
 def test_a_binary_condition_is_contrasted_from_0_to_1(fits):
     # the ordinal fit has every condition of the tiny survey, prior_coop (0/1) among them
+    from scipy.special import expit
+
     from analysis.checks import effects_of, linear_predictor
     from analysis.effects import binary_contrasts
-    from scipy.special import expit
 
     tree = fits("ordinal")
     contrasts = binary_contrasts(tree)
