@@ -68,10 +68,12 @@ class RaterAgreement:
 
     @property
     def conditions(self) -> list[str]:
+        """The rated conditions, in the draws' order."""
         return [str(c) for c in self.draws["rater_condition"].values]
 
     @property
     def raters(self) -> list[str]:
+        """The raters' ids, in the draws' order."""
         return [str(r) for r in self.draws["rater"].values]
 
     @property

@@ -303,6 +303,7 @@ class ProblemCollector:
                      issue.count)
 
     def add(self, severity, rule, message, column=None, rows=(), count=1):
+        """Record one problem of this file (its rows listed up to ``MAX_LINES_LISTED``)."""
         rows = tuple(int(r) for r in np.asarray(rows)[:MAX_LINES_LISTED])
         self.problems.append(Problem(severity, self.file, rows[0] if rows else None, column,
                                      message, rule, rows, self.row_label, int(count)))

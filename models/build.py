@@ -275,10 +275,12 @@ class LinearPredictor:
 
     @property
     def parts(self) -> tuple:
+        """The arguments of :func:`linear_predictor`, in its order."""
         return self.X, self.b, self.table, self.idx, self.offset
 
     @property
     def eta(self):
+        """The linear predictor as a PyTensor expression."""
         return linear_predictor(*self.parts)
 
 

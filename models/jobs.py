@@ -242,6 +242,7 @@ class InlineExecutor(Executor):
     """Runs each job in this process when it is submitted (``workers=1``)."""
 
     def submit(self, fn, /, *args, **kwargs) -> Future:
+        """Run ``fn(*args, **kwargs)`` now; its result or exception in a done future."""
         future: Future = Future()
         try:
             future.set_result(fn(*args, **kwargs))

@@ -209,6 +209,7 @@ class RaterDesign:
 
     @property
     def max_cutpoints(self) -> int:
+        """The most cutpoints of any rated condition (its categories less one)."""
         return max(self.n_categories) - 1
 
     @property
