@@ -41,6 +41,7 @@ multilevel models: the R2D2M2 prior. *Electronic Journal of Statistics* 17(1),
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import sys
 from dataclasses import dataclass
@@ -49,7 +50,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from .design import LEVELS, ModelDesign, make_design
+from .design import ModelDesign, make_design
 from .ordinal import cumulative_logit_logp_op, linear_predictor
 from .priors import OUTCOME_SCALED
 from .raters import RATER_PRIORS
@@ -128,7 +129,8 @@ def model_from_design(design: ModelDesign, likelihood=None) -> pm.Model:
 
         return macro_model(design)
     spec = design.spec
-    with pm.Model(coords=design.coords) as model:
+    coords = {**design.coords, "table_level": list(design.table_levels)}  # idx_table's columns
+    with pm.Model(coords=coords) as model:
         data = {name: pm.Data(name, value, dims=_data_dims(name, design))
                 for name, value in design.data().items()}
         scale = _OutcomeScale(design, data)
@@ -144,6 +146,8 @@ def model_from_design(design: ModelDesign, likelihood=None) -> pm.Model:
 
 # -- data ------------------------------------------------------------------------------
 def _data_dims(name: str, design: ModelDesign):
+    if name == "idx_table":
+        return ("individual", "table_level")
     if name == "condition_mask":
         return ("condition",)
     if name in ("y_observed", "trials") or name.startswith("idx_"):
@@ -287,7 +291,7 @@ class LinearPredictor:
 def _linear_predictor(design: ModelDesign, data: dict, X_full: dict, b, spec: ModelSpec,
                       scale: _OutcomeScale) -> LinearPredictor:
     n = data["y_observed"].shape[0]
-    offset = pt.zeros(n)
+    offset = pt.zeros((1,))  # one value for every row (models.ordinal), until slopes add theirs
     if design.family.intercept:
         offset = offset + scale.prior(spec, "intercept").create_variable("intercept")
     if design.conditions:
@@ -311,15 +315,11 @@ def _linear_predictor(design: ModelDesign, data: dict, X_full: dict, b, spec: Mo
     if spec.varying_slopes:
         offset = offset + _varying_slopes(design, data, X_full, spec, scale)
 
-    levels = [level for level in LEVELS if level in group_values]
+    levels = design.table_levels  # the order of the table's rows in data["idx_table"]
     if not levels:
         return LinearPredictor(X, b_individual, pt.zeros((0,)), pt.zeros((n, 0), dtype="int64"), offset)
-    positions, start = [], 0
-    for level in levels:
-        positions.append(data[f"idx_{level}"] + start)
-        start = start + group_values[level].shape[0]
     table = pt.concatenate([group_values[level] for level in levels])
-    return LinearPredictor(X, b_individual, table, pt.stack(positions, axis=1), offset)
+    return LinearPredictor(X, b_individual, table, data["idx_table"], offset)
 
 
 # -- effects -----------------------------------------------------------------------------
@@ -425,12 +425,15 @@ def _ordinal(design, data, predictor, spec, scale):
     cutpoints = prior.pymc_distribution(
         "cutpoints", **prior.parameters, dims="cutpoint",
         transform=pm.distributions.transforms.ordered)
-    pm.CustomDist("y", *predictor.parts, cutpoints, dist=_cumulative_logit_draws,
+    # draws of the observed container's integer type, so that a log-density does not cast
+    # the observed categories again at every call
+    draws = functools.partial(_cumulative_logit_draws, dtype=data["y_observed"].dtype)
+    pm.CustomDist("y", *predictor.parts, cutpoints, dist=draws,
                   logp=cumulative_logit_logp_op, signature="(p),(p),(g),(l),(),(k)->()",
                   observed=data["y_observed"], dims="individual")
 
 
-def _cumulative_logit_draws(X, b, table, idx, offset, cutpoints, size):
+def _cumulative_logit_draws(X, b, table, idx, offset, cutpoints, size, dtype="int64"):
     """Draw categories as the number of cutpoints a logistic latent value exceeds."""
     eta = linear_predictor(X, b, table, idx, offset)
     latent = pm.Logistic.dist(mu=eta, s=1.0, size=size)
@@ -439,7 +442,7 @@ def _cumulative_logit_draws(X, b, table, idx, offset, cutpoints, size):
     # slow), counted in int16, because PyTensor's Python linker (models.predictive) first
     # copies a sum's input to the accumulator's type.
     above = latent[..., None, :] > cutpoints[..., :, None]
-    return pt.sum(above, axis=-2, dtype="int16", acc_dtype="int16").astype("int64")
+    return pt.sum(above, axis=-2, dtype="int16", acc_dtype="int16").astype(dtype)
 
 
 def _gaussian(design, data, predictor, spec, scale):

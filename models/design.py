@@ -140,11 +140,35 @@ class ModelDesign:
                 out[f"missing_col_{level}"] = cols
         for level, idx in self.index.items():
             out[f"idx_{level}"] = idx
+        if self.macro is None and self.table_levels:
+            out["idx_table"] = self.table_positions()
         if self.raters is not None:
             out.update(self.raters.data())
         if self.macro is not None:
             out.update(self.macro.data())
         return out
+
+    @property
+    def table_levels(self) -> tuple[str, ...]:
+        """The group levels with conditions or group effects, in the order of their table.
+
+        The linear predictor looks up each individual's values of these levels in one table
+        (models.build, models.ordinal).
+        """
+        return tuple(level for level in LEVELS[1:]
+                     if level in self.level_conditions or level in self.spec.group_effects)
+
+    def table_positions(self) -> np.ndarray:
+        """Each individual's rows in the table of the table levels' values (n x levels).
+
+        The levels' values follow one another in the table. A data container, so that a
+        log-density does not stack the levels' positions again at every call.
+        """
+        columns, start = [], 0
+        for level in self.table_levels:
+            columns.append(self.index[level] + start)
+            start += len(self.coords[level])
+        return np.stack(columns, axis=1)
 
     @property
     def mask(self) -> np.ndarray:

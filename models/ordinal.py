@@ -51,6 +51,7 @@ from pytensor.graph.op import Op
 from pytensor.graph.rewriting.basic import node_rewriter
 from pytensor.graph.traversal import ancestors
 from pytensor.link.numba.dispatch import basic as numba_basic
+from pytensor.tensor.basic import Alloc
 from pytensor.tensor.rewriting.basic import register_specialize
 
 # The shared-exp form is used while exp(|eta| + |c|) and the product of two such factors
@@ -151,13 +152,9 @@ def _log(q):
 
 
 @_inline
-def _eta(i, X, b, table, idx, offset):
-    eta = offset[i]
-    for j in range(X.shape[1]):
-        eta += X[i, j] * b[j]
-    for level in range(idx.shape[1]):
-        eta += table[idx[i, level]]
-    return eta
+def _step(values):
+    """0 where one value stands for every row (``offset``, ``weights`` of length 1), else 1."""
+    return 0 if values.shape[0] == 1 else 1
 
 
 @_inline
@@ -202,11 +199,17 @@ def _rows(y, X, b, table, idx, offset, cutpoints):
         upper[k] = np.exp(-cutpoints[k])
         lower[k + 1] = np.exp(cutpoints[k])
     eta, row_upper, row_lower = np.empty(n), np.empty(n), np.empty(n)
+    step = _step(offset)
     small = True
     for i in range(n):
         k = y[i]
-        eta[i] = _eta(i, X, b, table, idx, offset)
-        small = small and abs(eta[i]) <= _FAST_ETA
+        e = offset[i * step]
+        for j in range(X.shape[1]):
+            e += X[i, j] * b[j]
+        for level in range(idx.shape[1]):
+            e += table[idx[i, level]]
+        eta[i] = e
+        small = small and abs(e) <= _FAST_ETA
         row_upper[i] = upper[k]
         row_lower[i] = lower[k]
     return eta, row_upper, row_lower, small
@@ -310,8 +313,9 @@ def grad_kernel(y, X, b, table, idx, offset, cutpoints, weights):
     n = y.shape[0]
     last = cutpoints.shape[0]
     d_eta = np.empty(n)
+    step = _step(weights)
     for i in range(n):
-        d_eta[i] = weights[i] * (s_lo[i] - s_up[i])
+        d_eta[i] = weights[i * step] * (s_lo[i] - s_up[i])
     d_table = np.zeros(table.shape[0])
     for i in range(n):
         for level in range(idx.shape[1]):
@@ -319,7 +323,7 @@ def grad_kernel(y, X, b, table, idx, offset, cutpoints, weights):
     # per category: sums over its rows of w sigmoid(eta - c[k]), w sigmoid(c[k-1] - eta), w
     sum_up, sum_lo, weight = np.zeros(last + 1), np.zeros(last + 1), np.zeros(last + 1)
     for i in range(n):
-        k, w = y[i], weights[i]
+        k, w = y[i], weights[i * step]
         sum_up[k] += w * s_up[i]
         sum_lo[k] += w * s_lo[i]
         weight[k] += w
@@ -363,7 +367,8 @@ class CumulativeLogitLogp(Op):
     """``logp[i]`` of category ``y[i]`` (0-based) with eta from the linear predictor's parts.
 
     Inputs: ``y`` (n, int), ``X`` (n, p), ``b`` (p), ``table`` (g), ``idx`` (n, levels;
-    int positions in ``table``), ``offset`` (n), ``cutpoints`` (K - 1, increasing).
+    int positions in ``table``), ``offset`` (n, or static shape (1,): one value for every
+    row), ``cutpoints`` (K - 1, increasing).
     """
 
     __props__ = ()
@@ -382,10 +387,11 @@ class CumulativeLogitLogp(Op):
         return [[False], [True], [True], [True], [False], [True], [True]]
 
     def pullback(self, inputs, outputs, cotangents):
-        b = inputs[2]
+        b, offset = inputs[2], inputs[5]
         _, d_eta, d_b, d_table, d_cut = cumulative_logit_grad_op(*inputs, cotangents[0])
+        d_offset = d_eta.sum(keepdims=True) if offset.type.shape == (1,) else d_eta
         disconnected = DisconnectedType()
-        return [disconnected(), pt.outer(d_eta, b), d_b, d_table, disconnected(), d_eta, d_cut]
+        return [disconnected(), pt.outer(d_eta, b), d_b, d_table, disconnected(), d_offset, d_cut]
 
 
 class CumulativeLogitGrad(Op):
@@ -426,6 +432,21 @@ def _logp_from_grad(fgraph, node):
                 and node.outputs[0] not in ancestors([client.inputs[-1]])):
             return [client.outputs[0]]
     return None
+
+
+@register_specialize
+@node_rewriter([CumulativeLogitGrad])
+def _one_weight(fgraph, node):
+    """Pass weights that are one value repeated (a sampler's: the gradient of a sum, all
+    ones) as that value, so that the graph does not fill a vector of them at every call.
+    """
+    weights = node.inputs[-1]
+    if weights.type.shape == (1,) or weights.owner is None or not isinstance(weights.owner.op, Alloc):
+        return None
+    value = weights.owner.inputs[0]
+    if any(size != 1 for size in value.type.shape):
+        return None
+    return cumulative_logit_grad_op(*node.inputs[:-1], pt.alloc(value.flatten(), 1))
 
 
 # PyTensor caches the numba code of a graph under these keys: the source's hash, so that a

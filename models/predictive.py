@@ -279,7 +279,8 @@ class _ChunkOfRows:
     its individuals' groups: the level's conditions (``X_<level>``), the posterior's draws
     along the level (``z_<level>``, ``slope``, ...; by their dims), its length (the model's
     dim length) and its missing codes (``missing_row/col_<level>``, the latent
-    ``x_missing_<level>``) are cut to those groups, and ``idx_<level>`` is renumbered.
+    ``x_missing_<level>``) are cut to those groups, and ``idx_<level>`` is renumbered (and
+    ``idx_table``, the likelihood's positions of every level in one table, rebuilt from them).
     Computing every group's contribution for every chunk made a pass cost individuals x
     groups (29,939 simulated respondents in 6,277 groups: 23 s a pass, 4.6 s with this; at
     190,032 the run's pass had not finished after 24 minutes; tests/benchmarks/README.md).
@@ -310,9 +311,25 @@ class _ChunkOfRows:
                      if level in (dims.get(name) or ())}
         self.latent = {level: names.index(f"x_missing_{level}") for level in self.cells
                        if f"x_missing_{level}" in names}
+        # idx_table (models.build): the table levels' positions, one level after the other
+        self.table_levels = list(model.coords.get("table_level", ())) if "idx_table" in self.whole else []
+        self.group_counts = {level: len(model.coords[level]) for level in self.table_levels}
         # the levels' lengths (the graph checks each level's arrays against its own)
         self.lengths = {level: model.dim_lengths[level] for level in self.levels
                         if hasattr(model.dim_lengths.get(level), "set_value")}
+
+    def _table_positions(self, start: int, stop: int, keep: dict) -> np.ndarray:
+        """idx_table of individuals ``start:stop``, in the table of their levels' kept groups."""
+        columns, first = [], 0
+        for level in self.table_levels:
+            idx = self.whole[f"idx_{level}"][start:stop]
+            if level in keep:
+                columns.append(np.searchsorted(keep[level], idx) + first)
+                first += len(keep[level])
+            else:  # a level that keeps all its groups
+                columns.append(idx + first)
+                first += self.group_counts[level]
+        return np.stack(columns, axis=1).astype(self.whole["idx_table"].dtype)
 
     def select(self, start: int, stop: int, values_of: list[np.ndarray]) -> list[np.ndarray]:
         """Set the containers to individuals ``start:stop``; return the inputs' draws for them."""
@@ -324,7 +341,9 @@ class _ChunkOfRows:
                 length.set_value(np.asarray(len(keep[level]), dtype=length.get_value().dtype))
         for name, shared in self.containers.items():
             head = self.dims[name][0]
-            if name.startswith("idx_") and name[len("idx_"):] in keep:
+            if name == "idx_table":
+                shared.set_value(self._table_positions(start, stop, keep))
+            elif name.startswith("idx_") and name[len("idx_"):] in keep:
                 position = np.searchsorted(keep[name[len("idx_"):]], self.whole[name][start:stop])
                 shared.set_value(position.astype(self.whole[name].dtype))
             elif head in keep:

@@ -40,7 +40,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from .design import LEVELS, ModelDesign
+from .design import ModelDesign
 
 PREFIX = "sufficient_"
 
@@ -56,9 +56,7 @@ def table_levels(design: ModelDesign) -> list[tuple[str, int]]:
     """The group levels in :class:`~models.build.LinearPredictor`'s table, in its order,
     with their sizes (as :func:`models.build._linear_predictor` stacks them).
     """
-    levels = {level for level in design.level_conditions if level != "individual"}
-    levels |= set(design.spec.group_effects)
-    return [(level, len(design.coords[level])) for level in LEVELS if level in levels]
+    return [(level, len(design.coords[level])) for level in design.table_levels]
 
 
 def column_levels(design: ModelDesign) -> list[str]:

@@ -238,6 +238,32 @@ def test_logp_and_gradient_share_one_pass():
     assert both(b)[0] == pytest.approx(alone(b), rel=1e-14)
 
 
+def test_one_offset_and_a_samplers_unit_weights_are_passed_as_one_value():
+    """An offset of static shape (1,) stands for every row, and the gradient of a sum (all
+    weights 1) reaches the gradient Op as one weight, not a vector filled at every call;
+    logp and gradients equal those of the offset and weights written out per row."""
+    import pytensor
+    import pytensor.tensor as pt
+
+    from models.ordinal import CumulativeLogitGrad, cumulative_logit_logp_op
+
+    rng = np.random.default_rng(8)
+    X, b, table, idx, _ = _predictor_parts(rng)
+    y = pytensor.shared(rng.integers(0, 5, 400), name="y")  # data, as in a model: not folded
+    cutpoints = np.array([-1.0, 0.0, 1.0, 2.0])
+    b_, table_, shift = pt.dvector("b"), pt.dvector("table"), pt.dscalar("shift")
+    results = []
+    for offset in (pt.zeros((1,)) + shift, pt.zeros(400) + shift):
+        logp = cumulative_logit_logp_op(y, X, b_, table_, idx, offset, cutpoints).sum()
+        function = pytensor.function([b_, table_, shift], [logp, *pytensor.grad(logp, [b_, table_, shift])],
+                                     mode="NUMBA")
+        grads = [node for node in function.maker.fgraph.apply_nodes if isinstance(node.op, CumulativeLogitGrad)]
+        assert len(grads) == 1 and grads[0].inputs[-1].type.shape == (1,)
+        results.append(function(b, table, 0.3))
+    for one, per_row in zip(*results):
+        np.testing.assert_allclose(one, per_row, rtol=1e-12)
+
+
 def test_model_logp_equals_ordered_logistic_on_its_linear_predictor(survey):
     """The whole model (missing codes imputed, slopes varying by alliance), logp and
     gradient, against the same model with PyMC's OrderedLogistic on the same eta."""
