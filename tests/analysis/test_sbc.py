@@ -81,7 +81,11 @@ def test_sbc_runs_and_detects_a_prior_that_is_not_the_generating_one(sbc_script,
     # ranks of the calibrated study are not all at an end; the wrong prior's SDs are
     sds = [f"sd_{level}" for level in ("network", "organisation", "alliance")]
     assert (calibrated.ranks[sds].to_numpy() > 0).any()
-    assert (wrong.ranks[sds].to_numpy() <= 1).mean() > 0.9
+    # piled at 0: under a calibrated prior each SD's rank is uniform on 0..19 (P(rank <= 1) = 0.1),
+    # so 11 or more of these 15 at <= 1 has probability ~1e-8 (binomial); the wrong prior gave
+    # 13-15 of 15 on seeds 1-4 (the former bound, > 90%, failed on one seed in three)
+    piled = int((wrong.ranks[sds].to_numpy() <= 1).sum())
+    assert piled >= 11, piled
     assert wrong.uniformity().loc[sds, "rejected"].all()
     assert wrong.family_p_value() < 0.01
     plot_ranks(wrong.ranks, wrong.max_rank, tmp_path / "ranks.png")
