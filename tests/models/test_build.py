@@ -162,19 +162,10 @@ def test_the_kernels_exp_and_log_are_within_an_ulp_of_numpys():
 
     from models.ordinal import _exp, _log
 
-    @numba.njit
-    def exp(x):
-        out = np.empty_like(x)
-        for i in range(x.shape[0]):
-            out[i] = _exp(x[i])
-        return out
+    def ufunc(scalar):  # the kernel's inline scalar function over an array
+        return numba.vectorize(["float64(float64)"])(lambda x: scalar(x))
 
-    @numba.njit
-    def log(q):
-        out = np.empty_like(q)
-        for i in range(q.shape[0]):
-            out[i] = _log(q[i])
-        return out
+    exp, log = ufunc(_exp), ufunc(_log)
 
     rng = np.random.default_rng(7)
     eps = np.finfo(float).eps
